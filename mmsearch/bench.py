@@ -77,7 +77,7 @@ def fuzzy_description(w: World, e: Entity, rng: random.Random, max_facts: int=3)
         if len(used) == max_facts: return None
     return None
 
-# %% ../nbs/01a_bench.ipynb #ebb8270e
+# %% ../nbs/01a_bench.ipynb #4e9a0852
 BENCH_SIZES = {  # (benchmark, split) -> multiple of cfg.n_questions
     ('infoseek', 'train'): 1.0, ('infoseek', 'val'): 1.0, ('fvqa', 'train'): 1.0, ('fvqa', 'test'): 1.0,
     ('mmsearch', 'end2end'): 0.5, ('vdr', 'train'): 1.0, ('vdr', 'testmini'): 0.5,
@@ -89,11 +89,21 @@ _IMAGE_START = {'landmark': 'the landmark in the image', 'person': 'the person i
 def _pool(w: World, split: str) -> list[Entity]:
     return [e for e in w.entities if e.seen] if split == 'train' else list(w.entities)
 
+def _walk(w: World, start: Entity, hops: int, split: str, rng: random.Random, final=None) -> list:
+    "A random chain from `start`; in training splits, redrawn until every entity it touches is seen (else [])."
+    for _ in range(20):
+        ch = random_chain(w, start, hops, rng, final)
+        last_e, last_rel = w[ch[-1][0]], ch[-1][1]
+        touched = [w[eid] for eid, _ in ch] + ([w[last_e.facts[last_rel]]] if RELATIONS[last_rel].target in KINDS else [])
+        if split != 'train' or all(e.seen for e in touched): return ch
+    return []
+
 def photo_items(w: World, bench: str, split: str, n: int, rng: random.Random, hops=(1,)) -> list[tuple[Item, object]]:
     "Single-entity photo questions (InfoSeek / FVQA / MMSearch style) with their images."
     out, pool = [], _pool(w, split)
-    for i in range(n):
-        e = rng.choice(pool); ch = random_chain(w, e, rng.choice(hops), rng)
+    while len(out) < n:
+        i = len(out); e = rng.choice(pool); ch = _walk(w, e, rng.choice(hops), split, rng)
+        if not ch: continue
         img = photo(e, rng, w.cfg.image_px); path = f'images/photos/{bench}_{split}_{i:05d}.png'
         it = make_item(w, ch, _IMAGE_START[e.kind], id=f'{bench}_{split}_{i:05d}', bench=bench, split=split, image=path,
                        n_entities=1, target_scale='large', start='photo')
@@ -109,11 +119,12 @@ def scene_items(w: World, split: str, n: int, rng: random.Random, hops=(1, 2, 2,
             pos = position_word(o['box'], s['width'])
             if sum(position_word(p['box'], s['width']) == pos for p in objs) == 1 and (split != 'train' or w[o['entity_id']].seen):
                 cands.append((s, o, pos, len(ents)))
-    out = []
-    for i in range(min(n, 10**9)):
-        if not cands: break
+    out, tries = [], 0
+    while cands and len(out) < n and tries < 50 * n:
+        i, tries = len(out), tries + 1
         s, o, pos, k = rng.choice(cands); e = w[o['entity_id']]; h = rng.choice(hops)
-        ch = random_chain(w, e, h, rng, final='attribute' if h > 1 else None)
+        ch = _walk(w, e, h, split, rng, final='attribute' if h > 1 else None)
+        if not ch: continue
         out.append(make_item(w, ch, f'the {e.kind} at the {pos} of the image', id=f'vdr_{split}_{i:05d}', bench='vdr', split=split,
                              image=s['image'], n_entities=k, target_scale=o['scale'], target_box=o['box'], fuzzy=h > 1, start='scene'))
     return out
@@ -121,8 +132,10 @@ def scene_items(w: World, split: str, n: int, rng: random.Random, hops=(1, 2, 2,
 def text_items(w: World, split: str, n: int, rng: random.Random, hops=(1, 2, 2, 3)) -> list[Item]:
     "Text-only multi-hop questions; the start is named, described by its look, or described fuzzily by its facts."
     out, pool = [], _pool(w, split)
-    for i in range(n):
-        e = rng.choice(pool); ch = random_chain(w, e, rng.choice(hops), rng); how = rng.choice(['name', 'name', 'look', 'fuzzy'])
+    while len(out) < n:
+        i = len(out); e = rng.choice(pool); ch = _walk(w, e, rng.choice(hops), split, rng)
+        if not ch: continue
+        how = rng.choice(['name', 'name', 'look', 'fuzzy'])
         phrase = (e.name if how == 'name' else f'the {e.kind} that looks like {describe_look(e.look)}' if how == 'look'
                   else fuzzy_description(w, e, rng))
         if phrase is None: how, phrase = 'name', e.name

@@ -26,7 +26,10 @@ def main(argv: list[str]|None=None) -> int:
     mod, fn = COMMANDS[argv[0]]
     return getattr(importlib.import_module(mod), fn)(argv[1:]) or 0
 
-# %% ../nbs/10_cli.ipynb #1be59ce3
+# %% ../nbs/10_cli.ipynb #615ddd2a
+if __name__ == '__main__': sys.exit(main())
+
+# %% ../nbs/10_cli.ipynb #3386276a
 PIPELINE = [  # (notebook, parameters of the default run)
     ('01_world.ipynb', dict(size='default', seed=0)),
 ]
