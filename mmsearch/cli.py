@@ -11,9 +11,10 @@ from .core import project_root, reports_dir
 # %% auto #0
 __all__ = ['COMMANDS', 'PIPELINE', 'main', 'run_pipeline', 'write_reports_index', 'reports_cli']
 
-# %% ../nbs/10_cli.ipynb #a6c900b7
+# %% ../nbs/10_cli.ipynb #d3968ac8
 COMMANDS = {  # command -> (module, function taking argv)
     'world':   ('mmsearch.world',   'world_cli'),
+    'serve':   ('mmsearch.search',  'serve_cli'),
     'reports': ('mmsearch.cli',     'reports_cli'),
 }
 
