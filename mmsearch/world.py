@@ -66,7 +66,7 @@ def make_word(rng: random.Random, syllables: int) -> str:
     w = ''.join(rng.choice(_ONSETS) + rng.choice(_VOWELS) for _ in range(syllables)) + rng.choice(_CODAS)
     return w.capitalize()
 
-# %% ../nbs/01_world.ipynb #28cf46ff
+# %% ../nbs/01_world.ipynb #a611c94c
 SHAPES = ['circle', 'square', 'triangle', 'diamond', 'hexagon', 'star', 'cross', 'crescent']
 COLORS = {'red': (214, 39, 40), 'orange': (255, 127, 14), 'yellow': (240, 210, 30), 'green': (44, 160, 44),
           'teal': (23, 190, 207), 'blue': (31, 90, 200), 'purple': (130, 60, 180), 'pink': (240, 120, 200),
@@ -77,7 +77,7 @@ _PATTERN_WORDS = {'stripes': 'horizontal {c} stripes', 'bands': 'vertical {c} ba
 
 def describe_look(look: dict) -> str:
     "The look in words, e.g. 'a red hexagon with blue dots'."
-    base = f"a {look['color']} {look['shape']}"
+    base = f"{'an' if look['color'][0] in 'aeiou' else 'a'} {look['color']} {look['shape']}"
     return base if look['pattern'] == 'solid' else base + ' with ' + _PATTERN_WORDS[look['pattern']].format(c=look['color2'])
 
 def all_looks() -> list[dict]:
@@ -89,7 +89,7 @@ def all_looks() -> list[dict]:
             out += [dict(shape=s, color=c, color2=c2, pattern=p) for p in PATTERNS[1:] for c2 in COLORS if c2 != c]
     return out
 
-# %% ../nbs/01_world.ipynb #387e19aa
+# %% ../nbs/01_world.ipynb #7875b866
 def _shape_polygon(shape: str, s: float):
     c, r = s / 2, s * 0.46
     def reg(n, rot=-math.pi / 2, rad=r): return [(c + rad * math.cos(rot + 2 * math.pi * i / n), c + rad * math.sin(rot + 2 * math.pi * i / n)) for i in range(n)]
@@ -127,9 +127,9 @@ def pattern_tile(look: dict, px: int) -> Image.Image:
         for i, y in enumerate(np.arange(0, S, p)):
             for j, x in enumerate(np.arange(0, S, p)):
                 if (i + j) % 2: d.rectangle([x, y, x + p, y + p], fill=c2)
-    elif look['pattern'] == 'rings':
-        for r in np.arange(S * 0.7, 0, -p / 2)[::2]: d.ellipse([S / 2 - r, S / 2 - r, S / 2 + r, S / 2 + r], fill=c2)
-        for r in np.arange(S * 0.7, 0, -p / 2)[1::2]: d.ellipse([S / 2 - r, S / 2 - r, S / 2 + r, S / 2 + r], fill=COLORS[look['color']])
+    elif look['pattern'] == 'rings':   # largest first, alternating colours
+        for k, r in enumerate(np.arange(S * 0.75, 0, -p / 2)):
+            d.ellipse([S / 2 - r, S / 2 - r, S / 2 + r, S / 2 + r], fill=c2 if k % 2 == 0 else COLORS[look['color']])
     return t.resize((px, px), Image.LANCZOS)
 
 def draw_look(canvas: Image.Image, look: dict, box: tuple, angle: float=0.0):
@@ -276,7 +276,7 @@ def news_pages(ents: list[Entity], cfg: WorldConfig, rng: random.Random) -> list
                           entity_id=e.id))
     return pages
 
-# %% ../nbs/01_world.ipynb #67d34ac5
+# %% ../nbs/01_world.ipynb #55e128f5
 def background_text(ents: list[Entity], rng: random.Random) -> list[str]:
     "Pretraining documents: repeated head facts, single torso facts, no tail facts, and generic filler."
     E = {e.id: e for e in ents}; sents = []
@@ -288,7 +288,7 @@ def background_text(ents: list[Entity], rng: random.Random) -> list[str]:
                 sents.append(f"Question: {RELATIONS[rel].question.format(p=e.name)} Answer: {fact_value(e, rel, E)}.")
     for shape in SHAPES:
         for c in COLORS:
-            sents.append(f'A {c} {shape} is a {shape} coloured {c}.')
+            sents.append(f'{describe_look(dict(shape=shape, color=c, color2=None, pattern="solid")).capitalize()} is a {shape} coloured {c}.')
     rng.shuffle(sents)
     return [' '.join(sents[i:i + 8]) for i in range(0, len(sents), 8)]
 
@@ -451,7 +451,7 @@ def world_cli(argv=None) -> int:
         print(f'mmsearch world: error: {e}', file=sys.stderr); return 2
     print(out); return 0
 
-# %% ../nbs/01_world.ipynb #d627a37f
+# %% ../nbs/01_world.ipynb #4aa651ff
 def world_report(root: Path|str, report_dir: Path|str) -> dict:
     "Write the world's summary (metrics/world.json, figures, world.md) under `report_dir`; return the metrics."
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
@@ -465,6 +465,7 @@ def world_report(root: Path|str, report_dir: Path|str) -> dict:
         b = by_bench.setdefault(f"{it['bench']}_{it['split']}", dict(items=0, search_free=0, unseen=0, hops={}))
         b['items'] += 1; b['search_free'] += it['category'] == 'search_free'; b['unseen'] += not it['seen']
         b['hops'][str(it['hops'])] = b['hops'].get(str(it['hops']), 0) + 1
+    for b in by_bench.values(): b['hops'] = dict(sorted(b['hops'].items()))
     objs = [o for s in w.scenes for o in s['objects']]
     metrics = dict(seed=w.seed, size=w.size, content_hash=man['content_hash'], counts=man['counts'], checks=checks, benchmarks=by_bench,
                    scenes=dict(entities_per_scene=sum(o['entity_id'] is not None for o in objs) / max(1, len(w.scenes)),
