@@ -14,7 +14,7 @@ from .core import write_json, project_root
 __all__ = ['EMBED_VERSION', 'EMBED_DIM', 'ROTATIONS', 'IMAGE_BASE', 'MAX_UPLOAD', 'MAX_PIXELS', 'MAX_NUM', 'MAX_JSON', 'tokenize',
            'top_k', 'TextIndex', 'filler_lexicon', 'filler_pages', 'foreground', 'components', 'salient_object',
            'colour_hist', 'embed_image', 'ImageIndex', 'ServiceError', 'parse_box', 'decode_image', 'SearchEngine',
-           'index_key', 'make_app', 'serve', 'app_from_env', 'serve_cli']
+           'index_key', 'make_app', 'serve', 'app_from_env', 'serve_cli', 'loose_box', 'search_metrics']
 
 # %% ../nbs/02_search.ipynb #687c6a86
 _TOKEN = re.compile(r'(?u)\b\w\w+\b')
@@ -96,23 +96,24 @@ def filler_pages(n: int, seed: int=0, n_words: int=30000, zipf_s: float=1.07) ->
                           entity_id=None, image=None))
     return pages
 
-# %% ../nbs/02_search.ipynb #9597b90f
+# %% ../nbs/02_search.ipynb #b0301ec0
 def foreground(a: np.ndarray) -> np.ndarray:
-    "Mask of the pixels of an RGB float array that are not pale background (dark or saturated)."
-    mn, mx = a.min(2), a.max(2)
+    "Mask of the pixels of an RGB uint8 array that are not pale background (dark or saturated)."
+    r, g, b = a[..., 0], a[..., 1], a[..., 2]
+    mn, mx = np.minimum(np.minimum(r, g), b), np.maximum(np.maximum(r, g), b)
     return (mn < 185) | (mx - mn > 60)
 
 def components(m: np.ndarray, max_iter: int=256) -> np.ndarray:
     "4-connected component labels of mask `m` (-1 outside; each label is its component's smallest flat index)."
-    h, w = m.shape; big = h * w
-    lab = np.where(m, np.arange(big).reshape(h, w), big)
+    h, w = m.shape; big = h * w; off = ~m
+    lab = np.where(m, np.arange(big, dtype=np.int32).reshape(h, w), big).astype(np.int32)
     for _ in range(max_iter):
         n = lab.copy()
         np.minimum(n[1:], lab[:-1], out=n[1:]); np.minimum(n[:-1], lab[1:], out=n[:-1])
         np.minimum(n[:, 1:], lab[:, :-1], out=n[:, 1:]); np.minimum(n[:, :-1], lab[:, 1:], out=n[:, :-1])
-        n[~m] = big
-        flat = np.append(n.ravel(), big); n = flat[flat[n]]        # pointer jumping: follow labels of labels
-        n[~m] = big
+        n[off] = big
+        flat = np.append(n.ravel(), np.int32(big)); n = flat[flat[n]]   # pointer jumping: follow labels of labels
+        n[off] = big
         if np.array_equal(n, lab): break
         lab = n
     return np.where(m, lab, -1)
@@ -120,7 +121,7 @@ def components(m: np.ndarray, max_iter: int=256) -> np.ndarray:
 def salient_object(a: np.ndarray, work_px: int=128, min_frac: float=0.004) -> np.ndarray|None:
     "Mask (full resolution) of the foreground component with the largest area x centre bias, or None."
     h, w = a.shape[:2]; s = min(1.0, work_px / max(h, w))
-    small = a if s == 1 else np.asarray(Image.fromarray(a.astype(np.uint8)).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR), dtype=np.float32)
+    small = a if s == 1 else np.asarray(Image.fromarray(a).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR))
     m = foreground(small)
     if not m.any(): return None
     lab = components(m); hh, ww = m.shape
@@ -133,7 +134,7 @@ def salient_object(a: np.ndarray, work_px: int=128, min_frac: float=0.004) -> np
     if s < 1: best = np.asarray(Image.fromarray(best.astype(np.uint8) * 255).resize((w, h), Image.NEAREST)) > 127
     return best & foreground(a)
 
-# %% ../nbs/02_search.ipynb #3bf43ee6
+# %% ../nbs/02_search.ipynb #f439e475
 EMBED_VERSION = 'fg-salient-col5-mask16-fft32-rot9.v1'
 _S = 32
 
@@ -154,14 +155,14 @@ EMBED_DIM = 125 + 256 + 9 * 17
 
 def embed_image(img: Image.Image, weights: tuple=(1.0, 1.0, 1.0)) -> np.ndarray:
     "The (colour, shape, pattern) embedding of `img`'s salient object; zeros if it shows nothing."
-    a = np.asarray(img.convert('RGB'), dtype=np.float32)
+    a = np.asarray(img.convert('RGB'))
     m = salient_object(a)
     if m is None or m.sum() < 4: return np.zeros(EMBED_DIM, np.float32)
     ys, xs = np.nonzero(m); y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     side = max(y1 - y0, x1 - x0); oy, ox = (side - (y1 - y0)) // 2, (side - (x1 - x0)) // 2
     win = np.zeros((side, side, 3), np.uint8); wm = np.zeros((side, side), np.uint8)
     win[oy:oy + y1 - y0, ox:ox + x1 - x0] = a[y0:y1, x0:x1]; wm[oy:oy + y1 - y0, ox:ox + x1 - x0] = m[y0:y1, x0:x1] * 255
-    col = colour_hist(a[m])
+    col = colour_hist(a[m].astype(np.float32))
     shape = np.asarray(Image.fromarray(wm).resize((16, 16), Image.BOX), dtype=np.float32).ravel() / 255
     rgb = np.asarray(Image.fromarray(win).resize((_S, _S), Image.BOX), dtype=np.float32)
     ms = np.asarray(Image.fromarray(wm).resize((_S, _S), Image.BOX)) > 127
@@ -513,3 +514,41 @@ def serve_cli(argv=None) -> int:
         from uvicorn.supervisors import Multiprocess
         Multiprocess(config, sockets=[sock]).run()
     return 0
+
+# %% ../nbs/02_search.ipynb #303e312f
+def loose_box(box, size, factor: float=2.0) -> tuple:
+    "`box` grown `factor`x about its centre, clipped to an image of `size` (w, h)."
+    x0, y0, x1, y1 = box; cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * factor / 2, (y1 - y0) * factor / 2
+    return (max(0, round(cx - hw)), max(0, round(cy - hh)), min(size[0], round(cx + hw)), min(size[1], round(cy + hh)))
+
+def search_metrics(root: Path|str, engine: SearchEngine|None=None, k: int=5, progress: bool=False) -> dict:
+    "Hit@1 and hit@k of reverse image search (photo, scene, tight and loose crops) and text search (name, description)."
+    from mmsearch.world import World, describe_look
+    from tqdm.auto import tqdm
+    root = Path(root); w = World.load(root); eng = engine or SearchEngine.build(root)
+    def ranks(img):
+        return [m['link'] for m in eng.lens(img, num=k)['visual_matches']]
+    hits = {n: [] for n in ('photo', 'scene', 'tight_crop', 'loose_crop', 'text_name', 'text_description')}
+    def add(kind, links, url): hits[kind].append((bool(links) and links[0] == url, url in links))
+    qs = [json.loads(l) for l in (root/'benchmarks'/'questions.jsonl').read_text().splitlines()]
+    photos = [q for q in qs if q['bench'] in ('fvqa', 'infoseek') and q.get('image')]
+    for q in tqdm(photos, disable=not progress, desc='photos'): add('photo', ranks(Image.open(root/q['image']).convert('RGB')), w[q['chain'][0][0]].url)
+    any5 = []
+    for s in tqdm(w.scenes, disable=not progress, desc='scenes'):
+        img = Image.open(root/s['image']).convert('RGB'); whole = ranks(img); ents = [o for o in s['objects'] if o['entity_id']]
+        any5.append(any(w[o['entity_id']].url in whole for o in ents))
+        for o in ents:
+            url = w[o['entity_id']].url
+            add('scene', whole, url)
+            add('tight_crop', ranks(img.crop(tuple(o['box']))), url)
+            add('loose_crop', ranks(img.crop(loose_box(o['box'], img.size))), url)
+    for e in tqdm(w.entities, disable=not progress, desc='text'):
+        add('text_name', [h['link'] for h in eng.search(e.name, k)['organic']], e.url)
+        add('text_description', [h['link'] for h in eng.search(describe_look(e.look), k)['organic']], e.url)
+    out = {n: {'hit@1': round(float(np.mean([a for a, _ in v])), 4) if v else None, f'hit@{k}': round(float(np.mean([b for _, b in v])), 4) if v else None, 'n': len(v)}
+           for n, v in hits.items()}
+    out['scene_any@5'] = dict(rate=round(float(np.mean(any5)), 4) if any5 else None, n=len(any5))
+    sc, tc = out['scene'][f'hit@{k}'], out['tight_crop'][f'hit@{k}']
+    out['premise'] = dict(scene_hit_at_5_max=0.35, tight_crop_hit_at_5_min=0.9, holds=bool(sc is not None and tc is not None and sc <= 0.35 and tc >= 0.9))
+    out['embedding'] = EMBED_VERSION
+    return out
