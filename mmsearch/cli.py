@@ -30,9 +30,10 @@ def main(argv: list[str]|None=None) -> int:
 # %% ../nbs/10_cli.ipynb #eefeb12f
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m mmsearch.cli, not the notebook
 
-# %% ../nbs/10_cli.ipynb #cbb01559
+# %% ../nbs/10_cli.ipynb #70af6301
 PIPELINE = [  # (notebook, parameters of the default run)
     ('01_world.ipynb', dict(size='default', seed=0)),
+    ('02_search.ipynb', dict(size='default', seed=0)),
 ]
 
 def run_pipeline(only: list[str]|None=None, out: Path|None=None, log=print) -> dict:
