@@ -235,7 +235,7 @@ class HFPolicy:
             outs += self.tok.batch_decode(new, skip_special_tokens=True)
         return outs
 
-# %% ../nbs/02c_rollout.ipynb #ab6a6ced
+# %% ../nbs/02c_rollout.ipynb #c0c1ef38
 @dataclass
 class RolloutConfig:
     "Limits and safeguards of the agent loop."
@@ -357,6 +357,7 @@ def rollout(policy, items: Sequence[dict], tools_ctx: ToolContext, G: int=1, cfg
                     if e.errors >= cfg.max_errors: e.stop('errors')
             turn += 1
     if bar is not None: bar.n = len(eps); bar.refresh(); bar.close()
+    for e in eps: e.env._close()
     total = time.perf_counter() - t_start
     for e in eps:
         e.t.timings['total'] = round(total, 4)
@@ -364,7 +365,7 @@ def rollout(policy, items: Sequence[dict], tools_ctx: ToolContext, G: int=1, cfg
         if scorer is not None and e.t.golds: e.t.correct = float(scorer(e.t.answer, e.item))
     return [e.t for e in eps]
 
-# %% ../nbs/02c_rollout.ipynb #80561e4f
+# %% ../nbs/02c_rollout.ipynb #f052f930
 _LINK = re.compile(r'\[([^\]\n]+)\]\((\S+?)\)')
 _POS = re.compile(r' at the ([a-z ]+?) of the image')
 
@@ -376,7 +377,7 @@ def fact_pattern(rel: str, subject: str) -> re.Pattern:
     "A regex capturing the object of `subject`'s fact `rel` as pages state it."
     from mmsearch.world import RELATIONS
     pre, post = RELATIONS[rel].fact.split('{o}')
-    return re.compile(re.escape(pre.format(s=subject)) + r'(.+?)' + re.escape(post))
+    return re.compile(re.escape(pre.format(s=subject)) + r'([^.\n]+?)' + re.escape(post))
 
 def observations(msgs: list[dict]) -> list[str]:
     "The observation text after each assistant turn (tool and user messages joined), one entry per assistant turn."

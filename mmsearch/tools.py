@@ -14,9 +14,10 @@ from PIL import Image
 from transformers.utils import get_json_schema
 
 # %% auto #0
-__all__ = ['GRID', 'MIN_SIDE', 'SEP', 'TOOL_NAMES', 'ToolError', 'check_box', 'check_boxes', 'to_pixels', 'to_grid',
-           'page_sentences', 'extract_evidence', 'format_hits', 'format_visit', 'load_image', 'is_error', 'SearchEnv',
-           'env_class', 'tool_names_of', 'tools_of', 'tool_schemas', 'ToolContext', 'call_tool']
+__all__ = ['GRID', 'MIN_SIDE', 'SEP', 'TOOL_NAMES', 'ToolError', 'check_box', 'check_boxes', 'to_pixels', 'to_grid', 'goal_terms',
+           'page_markdown', 'page_sentences', 'extract_evidence', 'format_hits', 'format_visit', 'load_image',
+           'is_error', 'SearchEnv', 'env_class', 'tool_names_of', 'tools_of', 'tool_schemas', 'ToolContext',
+           'call_tool']
 
 # %% ../nbs/02b_tools.ipynb #2f6a686d
 GRID = 1000          # box coordinates are on a 0..GRID grid (VDR / Qwen convention)
@@ -66,33 +67,63 @@ def to_grid(box, size: tuple[int, int]) -> list[int]:
     w, h = size
     return [round(box[0] * GRID / w), round(box[1] * GRID / h), round(box[2] * GRID / w), round(box[3] * GRID / h)]
 
-# %% ../nbs/02b_tools.ipynb #40f785c7
+# %% ../nbs/02b_tools.ipynb #7ad157d7
 _STOP = set('a an the of in on at to for by and or is are was were be been who what which where when how whose that this '
-            'with from as it its do does did find out about image shown question answer please'.split())
+            'with from as it its do does did find out about image shown question answer please i me my'.split())
 _WORD = re.compile(r"[a-z0-9]+")
 
+def _stem(w: str) -> str:
+    for suf in ('ing', 'ed', 'er', 'es', 's'):
+        if w.endswith(suf) and len(w) - len(suf) >= 3: return w[:-len(suf)]
+    return w
+
 def _stems(text: str) -> set[str]:
-    return {w[:5] for w in _WORD.findall(text.lower()) if w not in _STOP}
+    return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+@functools.lru_cache(maxsize=1)
+def _paraphrases() -> tuple:
+    "(question words, page words) per relation of the world, where a question uses words its fact sentence does not."
+    try: from mmsearch.world import RELATIONS
+    except ImportError: return ()
+    out = []
+    for r in RELATIONS.values():
+        q, f = _stems(r.question.replace('{p}', '')), _stems(r.fact.replace('{s}', '').replace('{o}', ''))
+        if q - f: out.append((frozenset(q), frozenset(f)))
+    return tuple(out)
+
+def goal_terms(goal: str) -> set[str]:
+    "The stems a goal looks for, with the page wording of any world question it is phrased as."
+    g = _stems(goal)
+    for q, f in _paraphrases():
+        if q <= g: g |= f
+    return g
+
+def page_markdown(text: str) -> str:
+    "The markdown body of a page: a Jina-Reader header (Title / URL Source / Markdown Content) is dropped."
+    return text.split('Markdown Content:', 1)[1] if 'Markdown Content:' in text[:2000] else text
 
 def page_sentences(md: str) -> list[str]:
-    "The sentences of a markdown page (headings dropped, list bullets stripped)."
+    "The sentences of a markdown page (headings, images and a reader header dropped; bullets stripped)."
     out = []
-    for line in md.splitlines():
-        line = line.strip()
-        if not line or line.startswith('#'): continue
+    for line in page_markdown(md).splitlines():
+        line = re.sub(r'\s+#{1,6}\s.*$', '', line.strip())          # a heading glued to the end of a line
+        if not line or line.startswith('#') or re.fullmatch(r'!\[[^\]]*\]\([^)]*\)', line): continue
         line = re.sub(r'^[-*]\s+', '', line)
         out += [s.strip() for s in re.split(r'(?<=[.!?])\s+(?=[A-Z])', line) if s.strip()]
     return out
 
 def extract_evidence(md: str, goal: str, k: int=3) -> list[str]:
-    "The `k` sentences of `md` sharing the most content words with `goal`, in page order (the first `k` if none match)."
-    sents, g = page_sentences(md), _stems(goal)
-    scored = [(len(_stems(s) & g), -i) for i, s in enumerate(sents)]
-    best = sorted(range(len(sents)), key=lambda i: scored[i], reverse=True)[:k]
-    if not best or scored[best[0]][0] == 0: return sents[:k]
-    return [sents[i] for i in sorted(i for i in best if scored[i][0] > 0)]
+    "The `k` sentences of `md` that best match `goal` (rare shared words count most), in page order; the first `k` if none match."
+    import math
+    sents, g = page_sentences(md), goal_terms(goal)
+    st = [_stems(s) for s in sents]; n = len(sents)
+    idf = {w: math.log((n + 1) / (sum(w in x for x in st) + 0.5)) for w in g}
+    score = [sum(idf[w] for w in x & g) for x in st]
+    best = sorted(range(n), key=lambda i: (score[i], -i), reverse=True)[:k]
+    if not best or score[best[0]] <= 0: return sents[:k]
+    return [sents[i] for i in sorted(i for i in best if score[i] > 0)]
 
-# %% ../nbs/02b_tools.ipynb #6994f210
+# %% ../nbs/02b_tools.ipynb #08b472ee
 SEP = '\n=======\n'
 
 def format_hits(hits, snippet_chars: int=160) -> str:
@@ -107,13 +138,13 @@ def _clip(s: str, n: int) -> str:
     s = ' '.join(str(s).split())
     return s if len(s) <= n else s[:n - 3].rstrip() + '...'
 
-def format_visit(url: str, goal: str, evidence: list[str]) -> str:
+def format_visit(url: str, goal: str, evidence: list[str], summary: str|None=None) -> str:
     "VDR's visit observation: evidence sentences and a one-line summary."
-    summary = evidence[0] if evidence else 'The page holds nothing on this goal.'
+    summary = summary or (evidence[0] if evidence else 'The page holds nothing on this goal.')
     return (f'The useful information in {url} for user goal {goal} as follows: \n\nEvidence in page: \n'
             + '\n'.join(evidence) + f'\n\nSummary: \n{summary}')
 
-# %% ../nbs/02b_tools.ipynb #409622aa
+# %% ../nbs/02b_tools.ipynb #753c145c
 TOOL_NAMES = ('image_search', 'crop_and_search', 'text_search', 'visit')
 _BOX_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix='crop')
 
@@ -132,10 +163,10 @@ def is_error(obs) -> bool:
 
 class SearchEnv:
     "One episode's search tools over a `SearchClient` and the episode's image; its public methods are the tools."
-    def __init__(self, client=None, image=None, *, top_k: int=3, max_boxes: int=8, max_queries: int=5, upscale: float=2.0,
+    def __init__(self, client=None, image=None, *, image_k: int=3, text_k: int=5, max_boxes: int=8, max_queries: int=5, upscale: float=2.0,
                  max_crop_px: int=512, page_chars: int=20000, evidence: int=3, snippet_chars: int=160,
                  return_crops: bool=False, real_web: bool=False):
-        self._client, self._kw = client, dict(top_k=top_k, max_boxes=max_boxes, max_queries=max_queries, upscale=upscale,
+        self._client, self._kw = client, dict(image_k=image_k, text_k=text_k, max_boxes=max_boxes, max_queries=max_queries, upscale=upscale,
             max_crop_px=max_crop_px, page_chars=page_chars, evidence=evidence, snippet_chars=snippet_chars)
         self._return_crops, self._real_web = return_crops, real_web
         self.reset(image=image)
@@ -145,7 +176,7 @@ class SearchEnv:
         if image is None and images: image = images[0] if isinstance(images, (list, tuple)) else images
         self.image = load_image(image)
         self.crops: list[dict] = []
-        if self._client is not None and hasattr(self._client, 'reset'): self._client.reset()
+        if self._client is not None: self._client.new_episode()
         return None
 
     # ---- the tools -------------------------------------------------------------------------------------------
@@ -193,6 +224,10 @@ class SearchEnv:
         return self._guard(self._visit, url, goal)
 
     # ---- implementation ----------------------------------------------------------------------------------------
+    def _close(self):
+        "Release the client's connections (private: a public method would become a tool)."
+        if self._client is not None: self._client.close()
+
     def _guard(self, fn, *args):
         from mmsearch.client import BudgetExceeded
         if self._client is None: return 'Error: no search client is attached to this environment.'
@@ -206,7 +241,7 @@ class SearchEnv:
 
     def _image_search(self) -> str:
         self._need_image()
-        hits = self._client.image_search(image=self.image, num=self._kw['top_k'])
+        hits = self._client.image_search(image=self.image, num=self._kw['image_k'])
         return (f'Image search for the whole image found {len(hits)} results:\n\n' + format_hits(hits, self._kw['snippet_chars'])
                 if hits else 'Image search for the whole image found no results.')
 
@@ -220,7 +255,7 @@ class SearchEnv:
         try: box = check_box(raw)
         except ToolError as e: return f'Bbox {_short(raw, 40)}: Error: {e}', False, None
         crop = self._crop(box)
-        try: hits = self._client.image_search(image=crop, num=self._kw['top_k'])
+        try: hits = self._client.image_search(image=crop, num=self._kw['image_k'])
         except ToolError: raise
         except Exception as e:
             from mmsearch.client import BudgetExceeded
@@ -236,8 +271,8 @@ class SearchEnv:
         "A hit's summary: what the page says it is and looks like, plus the sentence that best serves the goal."
         try: md = self._client.visit(hit.link)
         except Exception: return '    ' + _clip(hit.snippet or '(page could not be read)', self._kw['snippet_chars'])
-        sents = page_sentences(md[:self._kw['page_chars']])
-        keep = [s for s in sents if ' is a ' in s or ' looks like ' in s][:2]
+        md = md[:self._kw['page_chars']]; sents = page_sentences(md)
+        keep = sents[:1] + [s for s in sents if ' looks like ' in s][:1]
         keep += [s for s in extract_evidence(md, goal, 1) if s not in keep]
         return '    ' + _clip(' '.join(keep), 3 * self._kw['snippet_chars'])
 
@@ -260,7 +295,7 @@ class SearchEnv:
         if bad: raise ToolError(f'every query must be a non-empty string, got {_short(bad[0])}')
         out = []
         for q in query:
-            q = _clip(q, 300); hits = self._client.text_search(q, num=self._kw['top_k'])
+            q = _clip(q, 300); hits = self._client.text_search(q, num=self._kw['text_k'])
             out.append(f"A search for '{q}' found {len(hits)} results:\n\n" + format_hits(hits, self._kw['snippet_chars'])
                        if hits else f"A search for '{q}' found no results.")
         return SEP.join(out)
@@ -286,7 +321,8 @@ class SearchEnv:
             if isinstance(e, BudgetExceeded): raise
             raise ToolError(f'could not open {url} ({_clip(str(e), 120) or type(e).__name__})')
         if not md or not md.strip(): raise ToolError(f'{url} returned an empty page')
-        return format_visit(url, goal, extract_evidence(md[:self._kw['page_chars']], goal, self._kw['evidence']))
+        md = md[:self._kw['page_chars']]
+        return format_visit(url, goal, extract_evidence(md, goal, self._kw['evidence']), next(iter(extract_evidence(md, goal, 1)), None))
 
 # %% ../nbs/02b_tools.ipynb #c9f79a37
 def env_class(exclude=(), base: type=SearchEnv) -> type:
