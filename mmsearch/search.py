@@ -13,8 +13,9 @@ from .core import write_json, project_root
 # %% auto #0
 __all__ = ['EMBED_VERSION', 'EMBED_DIM', 'ROTATIONS', 'IMAGE_BASE', 'MAX_UPLOAD', 'MAX_PIXELS', 'MAX_NUM', 'MAX_JSON', 'tokenize',
            'top_k', 'TextIndex', 'filler_lexicon', 'filler_pages', 'foreground', 'components', 'salient_object',
-           'colour_hist', 'embed_image', 'ImageIndex', 'ServiceError', 'parse_box', 'decode_image', 'SearchEngine',
-           'index_key', 'make_app', 'serve', 'app_from_env', 'serve_cli', 'loose_box', 'search_metrics']
+           'colour_hist', 'embed_image', 'ImageIndex', 'ServiceError', 'parse_box', 'decode_image', 'split_sentences',
+           'snippet', 'SearchEngine', 'index_key', 'make_app', 'listen_socket', 'serve', 'app_from_env', 'serve_cli',
+           'loose_box', 'search_metrics']
 
 # %% ../nbs/02_search.ipynb #687c6a86
 _TOKEN = re.compile(r'(?u)\b\w\w+\b')
@@ -241,15 +242,18 @@ def decode_image(data: bytes, max_bytes: int=MAX_UPLOAD, max_pixels: int=MAX_PIX
     except ServiceError: raise
     except Exception as e: raise ServiceError(415, f'the upload is not a decodable image ({type(e).__name__}: {e})')
 
-# %% ../nbs/02_search.ipynb #d86bf867
-def _snippet(text: str, qtoks: set, max_chars: int=240) -> str:
-    "The one or two sentences of `text` that share the most words with the query."
+# %% ../nbs/02_search.ipynb #d0cab9e1
+def split_sentences(text: str) -> list[tuple[str, frozenset]]:
+    "The sentences of a markdown page (headings dropped), each with its token set."
     body = re.sub(r'^#.*$', ' ', text, flags=re.M).replace('\n', ' ')
-    sents = [s.strip(' -') for s in re.split(r'(?<=[.!?])\s+', body) if s.strip(' -')]
+    return [(t, frozenset(tokenize(t))) for t in (x.strip(' -') for x in re.split(r'(?<=[.!?])\s+', body)) if t]
+
+def snippet(sents: list, qtoks: set, max_chars: int=240) -> str:
+    "The one or two sentences that share the most words with the query, in page order."
     if not sents: return ''
-    sc = [len(qtoks & set(tokenize(s))) for s in sents]
+    sc = [len(qtoks & ts) for _, ts in sents]
     best = sorted(range(len(sents)), key=lambda i: (-sc[i], i))[:2]
-    out = ' '.join(sents[i] for i in sorted(best))
+    out = ' '.join(sents[i][0] for i in sorted(best))
     return out if len(out) <= max_chars else out[:max_chars - 3].rsplit(' ', 1)[0] + '...'
 
 class SearchEngine:
@@ -258,6 +262,14 @@ class SearchEngine:
         self.root, self.pages, self.text, self.images = Path(root), pages, text, images
         self.by_url = {p['url']: i for i, p in enumerate(pages)}
         self.page_of_entity = {p['entity_id']: i for i, p in enumerate(pages) if p.get('image')}
+        self._sents = {}                                   # page index -> sentences, filled on first use
+
+    def sentences(self, i: int) -> list:
+        "Page `i`'s sentences with their token sets (memoised; the memo is bounded)."
+        if (v := self._sents.get(i)) is None:
+            if len(self._sents) > 100_000: self._sents.clear()
+            v = self._sents[i] = split_sentences(self.pages[i]['text'])
+        return v
 
     @classmethod
     def build(cls, root: Path|str, filler: int=0, cache_dir: Path|str|None=None, progress: bool=False) -> 'SearchEngine':
@@ -286,7 +298,7 @@ class SearchEngine:
         if not isinstance(q, str) or not q.strip(): raise ServiceError(422, "field 'q' must be a non-empty string")
         num = _check_num(num, 'num')
         qt = set(tokenize(q))
-        organic = [dict(title=self.pages[i]['title'], link=self.pages[i]['url'], snippet=_snippet(self.pages[i]['text'], qt),
+        organic = [dict(title=self.pages[i]['title'], link=self.pages[i]['url'], snippet=snippet(self.sentences(i), qt),
                         position=r + 1, score=round(s, 4)) for r, (i, s) in enumerate(self.text.search(q, num))]
         return dict(searchParameters=dict(q=q, num=num, type='search', engine='mmsearch-bm25'), organic=organic)
 
@@ -428,19 +440,25 @@ def make_app(engine: SearchEngine, max_upload: int=MAX_UPLOAD):
                              Route('/lens', lens, methods=['POST']), Route('/visit', visit), Route('/images/{path:path}', images)],
                      exception_handlers={ServiceError: on_error, HTTPException: on_http, Exception: on_crash})
 
-# %% ../nbs/02_search.ipynb #a032d037
+# %% ../nbs/02_search.ipynb #7f9d13f4
+def listen_socket(host: str='127.0.0.1', port: int=0) -> socket.socket:
+    "A listening TCP socket with TCP_NODELAY (inherited by accepted connections) and SO_REUSEADDR."
+    sock = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port)); sock.listen(2048)
+    return sock
+
 @contextlib.contextmanager
 def serve(world: Path|str|SearchEngine, port: int=0, host: str='127.0.0.1', workers: int=1, filler: int=0,
-          cache_dir: Path|str|None=None, timeout: float=120.0):
-    "Run the search service on `host`:`port` while the block runs; yield its base URL."
-    if workers > 1:
+          cache_dir: Path|str|None=None, timeout: float=120.0, cpus: set|None=None, http: str='auto'):
+    "Run the search service on `host`:`port` while the block runs; yield its base URL (`workers` > 1 or `cpus`: in a child process pinned to `cpus`)."
+    if workers > 1 or cpus:
         if isinstance(world, SearchEngine): world = world.root
-        yield from _serve_process(Path(world), port, host, workers, filler, cache_dir, timeout); return
+        yield from _serve_process(Path(world), port, host, workers, filler, cache_dir, timeout, ['--http', http], cpus); return
     import uvicorn
     engine = world if isinstance(world, SearchEngine) else SearchEngine.build(world, filler=filler, cache_dir=cache_dir)
-    sock = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET); sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port)); sock.listen(2048)
-    server = uvicorn.Server(uvicorn.Config(make_app(engine), log_level='warning', access_log=False, lifespan='off'))
+    sock = listen_socket(host, port)
+    server = uvicorn.Server(uvicorn.Config(make_app(engine), log_level='warning', access_log=False, lifespan='off', http=http))
     t = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True, name='mmsearch-serve'); t.start()
     t0 = time.time()
     while not server.started:
@@ -450,11 +468,12 @@ def serve(world: Path|str|SearchEngine, port: int=0, host: str='127.0.0.1', work
     finally:
         server.should_exit = True; t.join(10); sock.close()
 
-def _serve_process(world, port, host, workers, filler, cache_dir, timeout):
+def _serve_process(world, port, host, workers, filler, cache_dir, timeout, extra=(), cpus=None):
     cmd = [sys.executable, '-c', 'import sys; from mmsearch.search import serve_cli; sys.exit(serve_cli(sys.argv[1:]))',
            '--world', str(world), '--host', host, '--port', str(port), '--workers', str(workers), '--filler', str(filler)]
     if cache_dir: cmd += ['--cache-dir', str(cache_dir)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    proc = subprocess.Popen(cmd + list(extra), stdout=subprocess.PIPE, text=True, preexec_fn=pin)
     try:
         line, t0 = '', time.time()
         while not line.startswith('mmsearch serve: listening on '):
@@ -475,7 +494,7 @@ def _serve_process(world, port, host, workers, filler, cache_dir, timeout):
         try: proc.wait(15)
         except subprocess.TimeoutExpired: proc.kill(); proc.wait()
 
-# %% ../nbs/02_search.ipynb #2f8121be
+# %% ../nbs/02_search.ipynb #35e6d78a
 def app_from_env():
     "App factory for uvicorn workers: the engine named by `$MMSEARCH_SERVE` (JSON: world, filler, cache_dir)."
     cfg = json.loads(os.environ['MMSEARCH_SERVE'])
@@ -491,6 +510,7 @@ def serve_cli(argv=None) -> int:
     p.add_argument('--workers', type=int, default=1, help='uvicorn worker processes')
     p.add_argument('--filler', type=int, default=0, help='extra synthetic filler pages to index (load tests)')
     p.add_argument('--cache-dir', type=Path, default=None, help='index cache (default: data/cache/search)')
+    p.add_argument('--http', default='auto', choices=['auto', 'h11', 'httptools'], help="uvicorn's HTTP parser (auto: httptools if installed)")
     a = p.parse_args(argv)
     if a.workers < 1 or a.filler < 0 or not 0 <= a.port < 65536:
         print('mmsearch serve: error: --workers must be >= 1, --filler >= 0 and --port in 0..65535', file=sys.stderr); return 2
@@ -498,24 +518,23 @@ def serve_cli(argv=None) -> int:
     cache = a.cache_dir or data_dir()/'cache'/'search'
     try:
         t0 = time.time(); eng = SearchEngine.build(a.world, a.filler, cache, progress=True)
-        sock = socket.socket(socket.AF_INET6 if ':' in a.host else socket.AF_INET); sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((a.host, a.port)); sock.listen(2048)
+        sock = listen_socket(a.host, a.port)
     except (OSError, ValueError) as e:
         print(f'mmsearch serve: error: {e}', file=sys.stderr); return 2
     h, port = sock.getsockname()[:2]
     print(f'mmsearch serve: {len(eng.pages)} pages, {len(eng.images.keys)} images, ready in {time.time() - t0:.1f} s', file=sys.stderr)
     print(f'mmsearch serve: listening on http://{a.host}:{port}', flush=True)
     if a.workers == 1:
-        uvicorn.Server(uvicorn.Config(make_app(eng), log_level='warning', access_log=False, lifespan='off')).run(sockets=[sock])
+        uvicorn.Server(uvicorn.Config(make_app(eng), log_level='warning', access_log=False, lifespan='off', http=a.http)).run(sockets=[sock])
     else:
         del eng
         os.environ['MMSEARCH_SERVE'] = json.dumps(dict(world=str(a.world.resolve()), filler=a.filler, cache_dir=str(cache)))
-        config = uvicorn.Config('mmsearch.search:app_from_env', factory=True, workers=a.workers, log_level='warning', access_log=False, lifespan='off')
+        config = uvicorn.Config('mmsearch.search:app_from_env', factory=True, workers=a.workers, log_level='warning', access_log=False, lifespan='off', http=a.http)
         from uvicorn.supervisors import Multiprocess
         Multiprocess(config, sockets=[sock]).run()
     return 0
 
-# %% ../nbs/02_search.ipynb #303e312f
+# %% ../nbs/02_search.ipynb #c1e74b46
 def loose_box(box, size, factor: float=2.0) -> tuple:
     "`box` grown `factor`x about its centre, clipped to an image of `size` (w, h)."
     x0, y0, x1, y1 = box; cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * factor / 2, (y1 - y0) * factor / 2
