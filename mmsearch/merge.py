@@ -13,10 +13,11 @@ from .core import atomic_dir, check_writable, data_dir, dumps, file_hash, write_
 
 # %% auto #0
 __all__ = ['ST_DTYPES', 'ST_CODES', 'RAW_NP', 'FLOATS', 'DTYPE_ALIASES', 'WEIGHT_FILES', 'METHODS', 'CHUNK', 'PARAMS', 'TOP_KEYS',
-           'itemsize', 'norm_dtype', 'TensorInfo', 'StFile', 'read_slice', 'StWriter', 'to_f32', 'round_to', 'encode',
-           'lm_name', 'layout_of', 'stored_name', 'Checkpoint', 'tiny_trio', 'chunk_bounds', 'dare_keep', 'TensorSpec',
-           'merge_chunk', 'kth_largest_key', 'tensor_keys', 'merge_arrays', 'collect_stats', 'save_stats', 'load_stats',
-           'column_energy', 'MergeConfigError', 'evaluate_setting', 'MergeConfig', 'load_config']
+           'LAYER_RE', 'itemsize', 'norm_dtype', 'TensorInfo', 'StFile', 'read_slice', 'StWriter', 'to_f32', 'round_to',
+           'encode', 'lm_name', 'layout_of', 'stored_name', 'Checkpoint', 'tiny_trio', 'chunk_bounds', 'dare_keep',
+           'TensorSpec', 'merge_chunk', 'kth_largest_key', 'tensor_keys', 'merge_arrays', 'collect_stats', 'save_stats',
+           'load_stats', 'column_energy', 'MergeConfigError', 'evaluate_setting', 'MergeConfig', 'load_config', 'Job',
+           'Plan', 'parse_size', 'plan_merge', 'run_job', 'shard_names', 'input_hashes', 'run_plan', 'run_merge']
 
 # %% ../nbs/04_merge.ipynb #ff44142e
 ST_DTYPES = {'BF16': 'bfloat16', 'F16': 'float16', 'F32': 'float32', 'F64': 'float64', 'I64': 'int64',
@@ -470,7 +471,7 @@ def _leaves(setting):
     if isinstance(setting, list): return [x for e in setting for x in _leaves(e)]
     return [setting]
 
-# %% ../nbs/04_merge.ipynb #74c1068b
+# %% ../nbs/04_merge.ipynb #503c8414
 @dataclass
 class MergeConfig:
     "A parsed, checked merge config."
@@ -535,8 +536,6 @@ def load_config(cfg: dict|str|Path) -> MergeConfig:
     for i, m in enumerate(out_models):
         if 'weight' in per_model and m['parameters'].get('weight', gp.get('weight')) is None:
             raise MergeConfigError(f"{method} needs a `weight` for every model ({m['model']} has none)")
-        if method == 'obm' and not (m['parameters'].get('stats') or gp.get('stats')):
-            raise MergeConfigError(f"obm needs calibration `stats` for every model ({m['model']} has none)")
     if method == 'obm':
         if gp.get('saliency', 'diag') not in ('diag', 'obs'): raise MergeConfigError("saliency must be 'diag' or 'obs'")
         if gp.get('nonlinear', 'ta') not in ('ta', 'magnitude'): raise MergeConfigError("nonlinear must be 'ta' or 'magnitude'")
@@ -548,3 +547,277 @@ def load_config(cfg: dict|str|Path) -> MergeConfig:
     return MergeConfig(method, resolve(cfg['base_model']), out_models, gp, dtype, out_dtype,
                        resolve(cfg['vision_model']) if cfg.get('vision_model') else None,
                        resolve(tok) if tok not in (None, 'base', 'union') else tok, cfg)
+
+# %% ../nbs/04_merge.ipynb #33e7fa73
+LAYER_RE = re.compile(r'\.layers\.(\d+)\.')
+
+@dataclass
+class Job:
+    "One output tensor: its stored name, shape and dtype, its inputs, and how to merge them (None: copy)."
+    out: str; shape: tuple; dtype: str
+    srcs: list                     # TensorInfo of base then models (merge), or [TensorInfo] (copy)
+    spec: TensorSpec|None = None
+    shard: int = 0
+    @property
+    def numel(self) -> int: return math.prod(self.shape)
+
+@dataclass
+class Plan:
+    "Everything `run_plan` needs: checked inputs, one job per output tensor, shards and provenance."
+    cfg: MergeConfig
+    base: Checkpoint
+    models: list[Checkpoint]
+    vision: Checkpoint|None
+    files_from: Path
+    jobs: list[Job]
+    shards: list[list[Job]]
+    stats_meta: list = field(default_factory=list)
+
+    def close(self):
+        for c in {id(c): c for c in [self.base, *self.models] + ([self.vision] if self.vision else [])}.values(): c.close()
+
+def parse_size(s) -> int:
+    "Bytes in a size like '5GB', '500MB', 2e9, or mergekit's '1B' (a bare B after a number means billions)."
+    if isinstance(s, (int, float)): return int(s)
+    m = re.fullmatch(r'\s*([\d.]+)\s*([KMGT]?)B?\s*', str(s).upper())
+    if not m: raise MergeConfigError(f"bad size {s!r}")
+    unit = m.group(2) or ('G' if str(s).strip().upper().endswith('B') else '')
+    return int(float(m.group(1)) * {'': 1, 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12}[unit])
+
+def _open(ref: str, role: str) -> Checkpoint:
+    try: return Checkpoint(ref)
+    except FileNotFoundError as e: raise MergeConfigError(f"{role}: {e}") from None
+
+def _stats_for(cfg: MergeConfig, i: int, stats: dict|None) -> dict:
+    ref = cfg.models[i]['model']
+    if stats and (ref in stats or i in stats): return stats.get(ref, stats.get(i))
+    path = cfg.models[i]['parameters'].get('stats') or cfg.parameters.get('stats')
+    if not path: raise MergeConfigError(f"obm needs calibration `stats` for every model ({ref} has none)")
+    try: return load_stats(path)
+    except FileNotFoundError as e: raise MergeConfigError(str(e)) from None
+
+def plan_merge(cfg: MergeConfig|dict|str|Path, stats: dict|None=None, shard_size='5GB') -> Plan:
+    "Check a merge config against its inputs and lay out the output; raises `MergeConfigError` on any problem."
+    cfg = cfg if isinstance(cfg, MergeConfig) else load_config(cfg)
+    base = _open(cfg.base_model, 'base_model')
+    models = [_open(m['model'], f"model {m['model']}") for m in cfg.models]
+    vision = _open(cfg.vision_model, 'vision_model') if cfg.vision_model else None
+    if vision is None and not base.is_vlm: vision = next((m for m in models if m.is_vlm), None)
+    if vision is not None and not vision.is_vlm: raise MergeConfigError(f"vision_model {vision.path} has no vision tower")
+    sparsify, consensus, d_norm, d_rescale = METHODS[cfg.method]
+    # key spaces: canonical name -> stored key, per checkpoint
+    def space(c: Checkpoint) -> dict:
+        if base.is_vlm and vision is None: return {k: k for k in c.tensors} if c.layout == base.layout else c.lm
+        return c.lm
+    bspace = space(base)
+    if base.is_vlm and vision is None:
+        for m in models:
+            if m.layout != base.layout: raise MergeConfigError(f"base {base.path} is a VLM ({base.layout}) but {m.path} is {m.layout}; name a vision_model")
+    names = list(bspace)
+    for m in models:
+        ms = space(m)
+        if missing := [n for n in names if n not in ms]:
+            raise MergeConfigError(f"{m.path} lacks {len(missing)} tensors of the base, e.g. {missing[:3]}"
+                                   + (" (embeddings are tied on one side only)" if 'lm_head.weight' in missing else ''))
+        if extra := [n for n in ms if n not in bspace]:
+            raise MergeConfigError(f"{m.path} has {len(extra)} language-model tensors the base lacks, e.g. {extra[:3]}"
+                                   + (" (embeddings are tied on one side only)" if 'lm_head.weight' in extra else ''))
+    ties_ = {str(c.path): c.tie_word_embeddings() for c in [base, *models]}
+    if len({v for v in ties_.values() if v is not None}) > 1: raise MergeConfigError(f"tied embeddings differ: {ties_}")
+    emb = 'model.embed_tokens.weight'
+    if emb in bspace:
+        vocab = {str(c.path): c.tensors[space(c)[emb]].shape[0] for c in [base, *models]}
+        if len(set(vocab.values())) > 1: raise MergeConfigError(f"vocabulary size differs: {vocab}")
+    bad = [(n, base.tensors[bspace[n]].shape, str(m.path), m.tensors[space(m)[n]].shape) for n in names for m in models
+           if m.tensors[space(m)[n]].shape != base.tensors[bspace[n]].shape]
+    if bad: raise MergeConfigError(f"shape mismatch in {len(bad)} tensors, e.g. {bad[0][0]}: base {bad[0][1]} vs {bad[0][2]} {bad[0][3]}")
+    # OBM statistics
+    st, stats_meta = None, []
+    if cfg.method == 'obm':
+        st = [_stats_for(cfg, i, stats) for i in range(len(models))]
+        stats_meta = [s.get('__meta__', {}) for s in st]
+        mods = [set(k for k in s if k != '__meta__') for s in st]
+        if any(x != mods[0] for x in mods): raise MergeConfigError("OBM statistics of the models cover different Linear layers")
+        if not mods[0] & {n.rsplit('.', 1)[0] for n in names}: raise MergeConfigError("OBM statistics match none of the model's Linear layers")
+        sal, damp = cfg.gparam('saliency', default='diag'), float(cfg.gparam('damp', default=0.01))
+        for mod in mods[0]:
+            w = mod + '.weight'
+            if w in bspace and base.tensors[bspace[w]].shape[-1] != len(st[0][mod]['sumsq']):
+                raise MergeConfigError(f"OBM statistics for {mod} have {len(st[0][mod]['sumsq'])} columns, the weight has {base.tensors[bspace[w]].shape[-1]}")
+    nlayers = 1 + max([int(m.group(1)) for n in names if (m := LAYER_RE.search(n))], default=0)
+    seed = int(cfg.gparam('seed', default=0))
+    tied = 'lm_head.weight' not in bspace and emb in bspace
+    out_layout = vision.layout if vision is not None else base.layout
+    jobs = []
+    for n in names:
+        tb = base.tensors[bspace[n]]
+        lm = LAYER_RE.search(n)
+        t = (int(lm.group(1)) / (nlayers - 1) if nlayers > 1 else 1.0) if lm else 0.0
+        srcs = [tb] + [m.tensors[space(m)[n]] for m in models]
+        dt = cfg.dtype or tb.dtype
+        out_name = stored_name(n, out_layout) if (vision is not None or n in base.lm) and lm_name(bspace[n]) is not None else bspace[n]
+        if tb.dtype not in FLOATS: jobs.append(Job(out_name, tb.shape, tb.dtype, [tb])); continue
+        W = [float(cfg.param(i, 'weight', n, t, 1.0)) for i in range(len(models))]
+        D = [float(cfg.param(i, 'density', n, t, 1.0)) for i in range(len(models))]
+        if bad := [d for d in D if not 0 < d <= 1]: raise MergeConfigError(f"density must be in (0, 1], got {bad[0]} for {n}")
+        kw = dict(normalize=bool(cfg.gparam('normalize', n, t, d_norm)), rescale=bool(cfg.gparam('rescale', n, t, d_rescale)),
+                  lam=float(cfg.gparam('lambda', n, t, 1.0)), dtype=dt, seed=seed, epsilon=float(cfg.gparam('epsilon', n, t, 1e-5)))
+        spec = TensorSpec(n, sparsify, consensus, W, D, **kw)
+        if cfg.method == 'obm':
+            mod, kind = n.rsplit('.', 1)
+            if tied and n == emb and 'lm_head' in st[0]: mod, kind = 'lm_head', 'weight'
+            if mod in st[0] and kind == 'weight' and len(tb.shape) == 2:
+                spec.cols = [column_energy(s[mod], sal, damp) for s in st]
+            elif mod in st[0] and kind == 'bias': spec.cols = None
+            elif cfg.gparam('nonlinear', default='ta') == 'ta':
+                spec = TensorSpec(n, None, None, W, D, normalize=False, lam=kw['lam'], dtype=dt)
+            else: spec = TensorSpec(n, 'magnitude', 'sum', W, D, **kw)
+        jobs.append(Job(out_name, tb.shape, cfg.out_dtype or dt, srcs, spec))
+    if vision is not None:
+        for k in vision.vision:
+            tv = vision.tensors[k]
+            jobs.append(Job(k, tv.shape, cfg.out_dtype if cfg.out_dtype and tv.dtype in FLOATS else tv.dtype, [tv]))
+    # shards, in name order, with the widest dtypes first inside each shard (keeps every tensor aligned)
+    limit, shards, cur, size = parse_size(shard_size), [], [], 0
+    for j in jobs:
+        nb = j.numel * itemsize(j.dtype)
+        if cur and size + nb > limit: shards.append(cur); cur, size = [], 0
+        cur.append(j); size += nb
+    if cur: shards.append(cur)
+    for s_i, sh in enumerate(shards):
+        sh.sort(key=lambda j: -itemsize(j.dtype))
+        for j in sh: j.shard = s_i
+    files_from = vision.path if vision is not None else (Path(cfg.tokenizer_source) if cfg.tokenizer_source else base.path)
+    return Plan(cfg, base, models, vision, files_from, jobs, shards, stats_meta)
+
+# %% ../nbs/04_merge.ipynb #b0d24588
+class _Buffers(threading.local):
+    def get(self, key, n, dtype):
+        d = self.__dict__.setdefault('bufs', {})
+        b = d.get((key, dtype))
+        if b is None or b.size < n: b = d[(key, dtype)] = np.empty(max(n, CHUNK), dtype)
+        return b[:n]
+
+_BUF = _Buffers()
+
+def _read_f32(t: TensorInfo, s: int, e: int, slot) -> np.ndarray:
+    raw = read_slice(t, s, e, _BUF.get(('raw', slot), e - s, RAW_NP[t.dtype]))
+    return to_f32(raw, t.dtype, _BUF.get(('f32', slot), e - s, np.float32))
+
+def run_job(job: Job, writer: StWriter):
+    "Merge (or copy) one output tensor into its shard, chunk by chunk."
+    if job.spec is None:
+        t = job.srcs[0]
+        for s, e in chunk_bounds(job.shape, CHUNK * 4):
+            if t.dtype == job.dtype: writer.write(job.out, read_slice(t, s, e, _BUF.get('copy', e - s, RAW_NP[t.dtype])), s)
+            else: writer.write(job.out, encode(_read_f32(t, s, e, 0), job.dtype), s)
+        return
+    spec, tb, txs = job.spec, job.srcs[0], job.srcs[1:]
+    ncol = job.shape[-1] if len(job.shape) >= 2 else 1
+    bounds = chunk_bounds(job.shape)
+    thr = None
+    if spec.sparsify in ('magnitude', 'saliency'):
+        thr = []
+        for i, tx in enumerate(txs):
+            if spec.densities[i] >= 1: thr.append(None); continue
+            keys = np.empty(job.numel, np.uint32)
+            for s, e in bounds: keys[s:e] = tensor_keys(spec, _read_f32(tb, s, e, 0), _read_f32(tx, s, e, 1), i, ncol)
+            thr.append(kth_largest_key(keys, spec.densities[i])); del keys
+    for c, (s, e) in enumerate(bounds):
+        b = _read_f32(tb, s, e, 0)
+        xs = [_read_f32(tx, s, e, i + 1) for i, tx in enumerate(txs)]
+        writer.write(job.out, encode(merge_chunk(spec, b, xs, thr, c, ncol), job.dtype), s)
+
+def shard_names(n: int) -> list[str]:
+    "HF shard file names for `n` shards."
+    return ['model.safetensors'] if n == 1 else [f'model-{i+1:05d}-of-{n:05d}.safetensors' for i in range(n)]
+
+# %% ../nbs/04_merge.ipynb #826e84d1
+def _hash_cache_path() -> Path: return data_dir()/'cache'/'file_hashes.json'
+
+def input_hashes(c: Checkpoint, mode: str='full') -> dict:
+    "Per-file hashes of a checkpoint's weights: sha256 of the content (cached) or of the safetensors header."
+    import hashlib
+    cache_p = _hash_cache_path()
+    try: cache = json.loads(cache_p.read_text())
+    except (OSError, ValueError): cache = {}
+    out, dirty = {}, False
+    for f in c.files:
+        st_ = f.path.stat()
+        if mode == 'header': out[f.path.name] = {'size': st_.st_size, 'header_sha256': hashlib.sha256(f.header_bytes).hexdigest()}; continue
+        key = f"{f.path.resolve()}|{st_.st_size}|{st_.st_mtime_ns}"
+        if key not in cache: cache[key], dirty = file_hash(f.path), True
+        out[f.path.name] = {'size': st_.st_size, 'sha256': cache[key]}
+    if dirty:
+        try: write_json(cache_p, cache)
+        except OSError: pass
+    return out
+
+def _copy_side_files(src: Path, dst: Path, out_dtype: str|None):
+    "config.json (dtype updated) and tokenizer/processor files from `src`."
+    for p in src.iterdir():
+        if p.is_file() and not WEIGHT_FILES.match(p.name) and p.name not in ('merge_manifest.json',):
+            if p.name == 'config.json' and out_dtype:
+                cfg = json.loads(p.read_text())
+                for c in (cfg, cfg.get('text_config') or {}):
+                    for k in ('dtype', 'torch_dtype'):
+                        if k in c: c[k] = out_dtype
+                (dst/p.name).write_text(json.dumps(cfg, indent=2) + '\n')
+            else: shutil.copy2(p, dst/p.name)
+
+def run_plan(plan: Plan, out: Path|str, overwrite: bool=False, threads: int|None=None, progress: bool=True,
+             hashes: str='full') -> Path:
+    "Execute a checked plan into `out`, atomically; returns `out`."
+    threads = max(1, threads or min(os.cpu_count() or 1, 4))
+    total = sum(j.numel for j in plan.jobs)
+    t0 = time.time()
+    with atomic_dir(out, overwrite) as tmpd:
+        names = shard_names(len(plan.shards))
+        writers = [StWriter(tmpd/nm, [(j.out, j.dtype, j.shape) for j in sh], {'merged_by': 'mmsearch'})
+                   for nm, sh in zip(names, plan.shards)]
+        from tqdm.auto import tqdm
+        bar = tqdm(total=total, unit='el', unit_scale=True, desc=f'merge {plan.cfg.method}', disable=not progress)
+        def work(j):
+            run_job(j, writers[j.shard]); bar.update(j.numel)
+        try:
+            with ThreadPoolExecutor(threads) as ex: list(ex.map(work, sorted(plan.jobs, key=lambda j: -j.numel)))
+        finally:
+            bar.close()
+            for w in writers: w.close()
+        if len(names) > 1:
+            wm = {j.out: names[j.shard] for j in plan.jobs}
+            write_json(tmpd/'model.safetensors.index.json', {'metadata': {'total_size': sum(w.size - w.data_start for w in writers)},
+                                                             'weight_map': dict(sorted(wm.items()))})
+        _copy_side_files(plan.files_from, tmpd, plan.cfg.out_dtype)
+        wall = time.time() - t0
+        roles = [('base_model', plan.base)] + [('model', m) for m in plan.models] + ([('vision_model', plan.vision)] if plan.vision else [])
+        seen, inputs = set(), []
+        for role, c in roles:
+            inputs.append({'role': role, 'path': str(c.path), 'layout': c.layout,
+                           **({'files': input_hashes(c, hashes)} if str(c.path) not in seen else {})})
+            seen.add(str(c.path))
+        kinds = {}
+        for j in plan.jobs:
+            k = 'copied' if j.spec is None else f"{j.spec.sparsify or 'all'}/{j.spec.consensus or 'sum'}"
+            kinds[k] = kinds.get(k, 0) + 1
+        write_json(tmpd/'merge_manifest.json', {
+            'tool': 'mmsearch.merge', 'method': plan.cfg.method, 'config': plan.cfg.raw,
+            'resolved': {'base_model': plan.cfg.base_model, 'models': plan.cfg.models, 'parameters': plan.cfg.parameters,
+                         'dtype': plan.cfg.dtype, 'out_dtype': plan.cfg.out_dtype,
+                         'vision_model': str(plan.vision.path) if plan.vision else None, 'files_from': str(plan.files_from)},
+            'inputs': inputs, 'hashes': hashes,
+            'calibration': plan.stats_meta or None,
+            'tensors': kinds, 'shards': names,
+            'rules': {'tie_at_threshold': 'keep every entry >= the k-th largest key (k = max(1, int(density*numel)))',
+                      'rounding': 'fp32 arithmetic rounded to the compute dtype where torch would round',
+                      'dare': 'Bernoulli(density) mask per (seed, tensor, model, chunk), survivors / density'},
+            'wall_s': round(wall, 3)})
+    return Path(out)
+
+def run_merge(cfg, out: Path|str, stats: dict|None=None, overwrite: bool=False, threads: int|None=None,
+              shard_size='5GB', progress: bool=True, hashes: str='full') -> Path:
+    "Check `cfg` (dict, YAML text or file) against its inputs, then merge into `out`; nothing is written if a check fails."
+    check_writable(out, overwrite)
+    plan = plan_merge(cfg, stats, shard_size)
+    try: return run_plan(plan, out, overwrite, threads, progress, hashes)
+    finally: plan.close()
