@@ -15,6 +15,7 @@ __all__ = ['COMMANDS', 'PIPELINE', 'main', 'run_pipeline', 'write_reports_index'
 COMMANDS = {  # command -> (module, function taking argv)
     'world':   ('mmsearch.world',   'world_cli'),
     'serve':   ('mmsearch.search',  'serve_cli'),
+    'merge':   ('mmsearch.merge',   'merge_cli'),
     'reports': ('mmsearch.cli',     'reports_cli'),
 }
 

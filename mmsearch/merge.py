@@ -17,7 +17,8 @@ __all__ = ['ST_DTYPES', 'ST_CODES', 'RAW_NP', 'FLOATS', 'DTYPE_ALIASES', 'WEIGHT
            'encode', 'lm_name', 'layout_of', 'stored_name', 'Checkpoint', 'tiny_trio', 'chunk_bounds', 'dare_keep',
            'TensorSpec', 'merge_chunk', 'kth_largest_key', 'tensor_keys', 'merge_arrays', 'collect_stats', 'save_stats',
            'load_stats', 'column_energy', 'MergeConfigError', 'evaluate_setting', 'MergeConfig', 'load_config', 'Job',
-           'Plan', 'parse_size', 'plan_merge', 'run_job', 'shard_names', 'input_hashes', 'run_plan', 'run_merge']
+           'Plan', 'parse_size', 'plan_merge', 'run_job', 'shard_names', 'input_hashes', 'run_plan', 'run_merge',
+           'merge_cli']
 
 # %% ../nbs/04_merge.ipynb #ff44142e
 ST_DTYPES = {'BF16': 'bfloat16', 'F16': 'float16', 'F32': 'float32', 'F64': 'float64', 'I64': 'int64',
@@ -821,3 +822,24 @@ def run_merge(cfg, out: Path|str, stats: dict|None=None, overwrite: bool=False, 
     plan = plan_merge(cfg, stats, shard_size)
     try: return run_plan(plan, out, overwrite, threads, progress, hashes)
     finally: plan.close()
+
+# %% ../nbs/04_merge.ipynb #576509e1
+def merge_cli(argv=None) -> int:
+    "mmsearch merge: merge models from a mergekit-style YAML config."
+    p = argparse.ArgumentParser(prog='mmsearch merge', description=run_merge.__doc__)
+    p.add_argument('config', help='YAML config (mergekit schema; see nbs/04_merge.ipynb for our extensions)')
+    p.add_argument('--out', required=True, help='output directory (created atomically)')
+    p.add_argument('--overwrite', action='store_true', help='replace an existing output directory')
+    p.add_argument('--threads', type=int, default=None, help='worker threads (default: number of CPUs, at most 4)')
+    p.add_argument('--shard-size', default='5GB', help="output shard size, e.g. 5GB, 1GB (default 5GB)")
+    p.add_argument('--hashes', choices=['full', 'header'], default='full', help='input hashes in the manifest (full: sha256, cached)')
+    p.add_argument('--quiet', action='store_true', help='no progress bar')
+    a = p.parse_args(argv)
+    t0 = time.time()
+    try: out = run_merge(Path(a.config), a.out, overwrite=a.overwrite, threads=a.threads, shard_size=a.shard_size,
+                         progress=not a.quiet, hashes=a.hashes)
+    except (MergeConfigError, FileExistsError, PermissionError) as e:
+        print(f'mmsearch merge: error: {e}', file=sys.stderr); return 2
+    man = json.loads((out/'merge_manifest.json').read_text())
+    if not a.quiet: print(f"[mmsearch merge] {man['method']}: {sum(man['tensors'].values())} tensors {man['tensors']} -> {out} in {time.time()-t0:.1f} s")
+    return 0
