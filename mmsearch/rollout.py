@@ -13,9 +13,10 @@ from .tools import (SearchEnv, ToolContext, TOOL_NAMES, call_tool, is_error, too
                             load_image, SEP, GRID)
 
 # %% auto #0
-__all__ = ['SYSTEM_PROMPT', 'FORMAT_ERROR', 'first_messages', 'message_text', 'Turn', 'parse_turn', 'is_repetitive', 'Trajectory',
-           'save_jsonl', 'load_jsonl', 'to_dataset', 'save_dataset', 'load_dataset_trajs', 'Policy', 'approx_tokens',
-           'ScriptedPolicy', 'HFPolicy', 'RolloutConfig', 'materialise_image', 'rollout', 'parse_hits', 'fact_pattern',
+__all__ = ['SYSTEM_PROMPT', 'FORMAT_ERROR', 'QWEN_PRETOKENIZE', 'TOOL_TOKENS', 'VISION_TOKENS', 'first_messages', 'message_text',
+           'Turn', 'parse_turn', 'is_repetitive', 'Trajectory', 'save_jsonl', 'load_jsonl', 'to_dataset',
+           'save_dataset', 'load_dataset_trajs', 'Policy', 'approx_tokens', 'ScriptedPolicy', 'HFPolicy',
+           'toy_tokenizer', 'toy_model', 'RolloutConfig', 'materialise_image', 'rollout', 'parse_hits', 'fact_pattern',
            'observations', 'OraclePolicy']
 
 # %% ../nbs/02c_rollout.ipynb #8c116caf
@@ -235,7 +236,39 @@ class HFPolicy:
             outs += self.tok.batch_decode(new, skip_special_tokens=True)
         return outs
 
-# %% ../nbs/02c_rollout.ipynb #c0c1ef38
+# %% ../nbs/02c_rollout.ipynb #dbcefdae
+QWEN_PRETOKENIZE = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+TOOL_TOKENS = ['<tool_call>', '</tool_call>', '<tool_response>', '</tool_response>', '<think>', '</think>']
+VISION_TOKENS = ['<|vision_start|>', '<|vision_end|>', '<|image_pad|>', '<|video_pad|>']
+
+def toy_tokenizer(texts: Sequence[str], vocab_size: int=1024):
+    "A small byte-level BPE chat tokenizer (Qwen special/tool tokens, TRL's qwen3_vl template) for tests and demos."
+    import importlib.resources
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, Regex, AddedToken
+    from transformers import PreTrainedTokenizerFast
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN_PRETOKENIZE), behavior='isolated'),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
+                            special_tokens=['<|endoftext|>', '<|im_start|>', '<|im_end|>'], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TOOL_TOKENS])
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in VISION_TOKENS])
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token='<|im_end|>', pad_token='<|endoftext|>', unk_token=None, padding_side='left')
+    hf.chat_template = (importlib.resources.files('trl')/'chat_templates'/'qwen3_vl.jinja').read_text()
+    return hf
+
+def toy_model(tok, hidden: int=64, layers: int=2, seed: int=0):
+    "A randomly initialised tiny `Qwen2ForCausalLM` matching `tok`."
+    import torch
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+    cfg = Qwen2Config(vocab_size=64 * math.ceil(len(tok) / 64), hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
+                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True, bos_token_id=None, max_position_embeddings=8192,
+                      eos_token_id=tok.convert_tokens_to_ids('<|im_end|>'), pad_token_id=tok.pad_token_id, rms_norm_eps=1e-6, rope_theta=10000.0)
+    torch.manual_seed(seed)
+    return Qwen2ForCausalLM(cfg).eval()
+
+# %% ../nbs/02c_rollout.ipynb #6570c265
 @dataclass
 class RolloutConfig:
     "Limits and safeguards of the agent loop."
@@ -365,7 +398,7 @@ def rollout(policy, items: Sequence[dict], tools_ctx: ToolContext, G: int=1, cfg
         if scorer is not None and e.t.golds: e.t.correct = float(scorer(e.t.answer, e.item))
     return [e.t for e in eps]
 
-# %% ../nbs/02c_rollout.ipynb #f052f930
+# %% ../nbs/02c_rollout.ipynb #cdcb2a83
 _LINK = re.compile(r'\[([^\]\n]+)\]\((\S+?)\)')
 _POS = re.compile(r' at the ([a-z ]+?) of the image')
 
