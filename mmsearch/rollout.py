@@ -41,7 +41,7 @@ def message_text(m: dict) -> str:
         t += ('\n' if t else '') + f'<tool_call>\n{{"name": "{f.get("name")}", "arguments": {args}}}\n</tool_call>'
     return t
 
-# %% ../nbs/02c_rollout.ipynb #add074b2
+# %% ../nbs/02c_rollout.ipynb #fed187b1
 _CALL = re.compile(r'<tool_call>(.*?)</tool_call>', re.S)
 _ANSWER = re.compile(r'<answer>(.*?)</answer>', re.S)
 
@@ -68,13 +68,13 @@ def parse_turn(text: str, max_calls: int=4, max_call_chars: int=20000) -> Turn:
         for b in blocks:
             if len(b) > max_call_chars: return Turn('tool_error', content, error=f'Error: a tool call of {len(b)} characters is too long (limit {max_call_chars}).')
             try: d = json.loads(b)
-            except ValueError: return Turn('tool_error', content, error='[Json Parse Error]: Tool call is not a valid JSON.')
+            except (ValueError, RecursionError): return Turn('tool_error', content, error='[Json Parse Error]: Tool call is not a valid JSON.')
             if not isinstance(d, dict) or not isinstance(d.get('name'), str):
                 return Turn('tool_error', content, error='Error: a tool call must be a JSON object {"name": <tool name>, "arguments": {...}}.')
             args = d.get('arguments', {})
             if isinstance(args, str):
                 try: args = json.loads(args) if args.strip() else {}
-                except ValueError: return Turn('tool_error', content, error=f'Error: the arguments of {d["name"][:40]} are not valid JSON.')
+                except (ValueError, RecursionError): return Turn('tool_error', content, error=f'Error: the arguments of {d["name"][:40]} are not valid JSON.')
             if args is None: args = {}
             if not isinstance(args, dict): return Turn('tool_error', content, error=f'Error: the arguments of {d["name"][:40]} must be a JSON object.')
             calls.append({'name': d['name'], 'arguments': args})
@@ -268,7 +268,7 @@ def toy_model(tok, hidden: int=64, layers: int=2, seed: int=0):
     torch.manual_seed(seed)
     return Qwen2ForCausalLM(cfg).eval()
 
-# %% ../nbs/02c_rollout.ipynb #6570c265
+# %% ../nbs/02c_rollout.ipynb #3310f4ad
 @dataclass
 class RolloutConfig:
     "Limits and safeguards of the agent loop."
@@ -364,7 +364,9 @@ def rollout(policy, items: Sequence[dict], tools_ctx: ToolContext, G: int=1, cfg
                 step = dict(turn=turn, output=out, kind=None, calls=[], error=None, output_tokens=n_out, prompt_tokens=e.t.tokens['prompt'],
                             t_generate=round(dt, 4), t_tools=0.0)
                 e.t.steps.append(step)
-                p = parse_turn(out, cfg.max_calls_per_turn, cfg.max_call_chars); step['kind'] = p.kind
+                try: p = parse_turn(out, cfg.max_calls_per_turn, cfg.max_call_chars)
+                except Exception as ex: p = Turn('tool_error', out[:2000], error=f'Error: the output could not be parsed ({type(ex).__name__}).')
+                step['kind'] = p.kind
                 if p.kind == 'format_error' and is_repetitive(out, cfg.rep_n, cfg.rep_min_words, cfg.rep_max_ratio):
                     step['kind'] = 'repetition'; e.t.messages.append({'role': 'assistant', 'content': p.content}); e.stop('repetition'); continue
                 if p.kind == 'answer':

@@ -19,7 +19,7 @@ __all__ = ['GRID', 'MIN_SIDE', 'SEP', 'TOOL_NAMES', 'ToolError', 'check_box', 'c
            'is_error', 'SearchEnv', 'env_class', 'tool_names_of', 'tools_of', 'tool_schemas', 'ToolContext',
            'call_tool']
 
-# %% ../nbs/02b_tools.ipynb #2f6a686d
+# %% ../nbs/02b_tools.ipynb #588c00bc
 GRID = 1000          # box coordinates are on a 0..GRID grid (VDR / Qwen convention)
 MIN_SIDE = 10        # smallest box side on that grid (1% of the image)
 
@@ -44,7 +44,7 @@ def check_boxes(bbox, max_boxes: int=8) -> list:
     "Split `bbox` into boxes: a list of 4-lists (or one flat box); raises `ToolError` on a bad container or too many boxes."
     if isinstance(bbox, str):
         try: bbox = json.loads(bbox)
-        except ValueError: raise ToolError(f'bbox must be a list of boxes [[x1, y1, x2, y2], ...], got the string {_short(bbox)}')
+        except (ValueError, RecursionError): raise ToolError(f'bbox must be a list of boxes [[x1, y1, x2, y2], ...], got the string {_short(bbox)}')
     if isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(_num(v) for v in bbox): bbox = [bbox]
     if not isinstance(bbox, (list, tuple)) or not bbox:
         raise ToolError(f'bbox must be a non-empty list of boxes [[x1, y1, x2, y2], ...], got {_short(bbox)}')
@@ -384,7 +384,7 @@ class ToolContext:
     @property
     def tool_names(self) -> list[str]: return tool_names_of(self.env_cls)
 
-# %% ../nbs/02b_tools.ipynb #8210228e
+# %% ../nbs/02b_tools.ipynb #e7c4e656
 def call_tool(env, name, arguments) -> str|list:
     "Run tool `name` of `env` with `arguments` (a dict from model output); any problem becomes an `Error:` observation."
     names = tool_names_of(env)
@@ -392,7 +392,7 @@ def call_tool(env, name, arguments) -> str|list:
         return f'Error: unknown tool {_short(name, 40)}; available tools: {", ".join(names)}.'
     if isinstance(arguments, str):
         try: arguments = json.loads(arguments) if arguments.strip() else {}
-        except ValueError: return f'Error: the arguments of {name} are not valid JSON.'
+        except (ValueError, RecursionError): return f'Error: the arguments of {name} are not valid JSON.'
     if arguments is None: arguments = {}
     if not isinstance(arguments, dict): return f'Error: the arguments of {name} must be a JSON object, got {_short(arguments, 40)}.'
     params = [p for p in inspect.signature(getattr(env, name)).parameters.values()]
