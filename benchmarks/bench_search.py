@@ -36,18 +36,18 @@ async def _conn_loop(conn, bodies, deadline, lat, errors):
         lat.append(time.perf_counter() - t0)
         if not head.startswith(b'HTTP/1.1 200'): errors.append(head[:40])
 
-async def _load(host, port, bodies, conc, seconds, warmup):
+async def _load(host, port, bodies, conc, seconds, warmup, server_pid=None):
     "`conc` keep-alive connections, each sending its next request as soon as the last answer is read."
     conns = [await asyncio.open_connection(host, port) for _ in range(conc)]
     for _, wr in conns: wr.get_extra_info('socket').setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     end = time.perf_counter() + warmup
     await asyncio.gather(*[_conn_loop(c, bodies, end, [], []) for c in conns])
     lat, errors = [], []
-    r0 = resource.getrusage(resource.RUSAGE_SELF); t0 = time.perf_counter()
+    r0 = resource.getrusage(resource.RUSAGE_SELF); s0 = proc_cpu_seconds(server_pid) if server_pid else 0; t0 = time.perf_counter()
     await asyncio.gather(*[_conn_loop(c, bodies, t0 + seconds, lat, errors) for c in conns])
-    wall = time.perf_counter() - t0; r1 = resource.getrusage(resource.RUSAGE_SELF)
+    wall = time.perf_counter() - t0; r1 = resource.getrusage(resource.RUSAGE_SELF); s1 = proc_cpu_seconds(server_pid) if server_pid else 0
     for _, wr in conns: wr.close()
-    return lat, errors, wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
+    return lat, errors, wall, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime), (s1 - s0) / wall
 
 def client_main(a):
     os.sched_setaffinity(0, {CLIENT_CPU})
@@ -56,10 +56,11 @@ def client_main(a):
         b = json.dumps({'q': q, 'num': 10}).encode()
         bodies.append(b'POST /search HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s' % (len(b), b))
     host, port = a.client.split('//')[1].split(':')
-    lat, errors, wall, cpu = asyncio.run(_load(host, int(port), bodies, a.conc, a.seconds, a.warmup))
+    lat, errors, wall, cpu, server_cpu = asyncio.run(_load(host, int(port), bodies, a.conc, a.seconds, a.warmup, a.server_pid))
     lat = np.array(lat) * 1000
     print(json.dumps(dict(n=len(lat), errors=len(errors), p50_ms=float(np.percentile(lat, 50)), p99_ms=float(np.percentile(lat, 99)),
-                          rps=len(lat) / wall, client_cpu=cpu / wall, client_cpu_ms_per_req=cpu * 1000 / max(1, len(lat)))))
+                          rps=len(lat) / wall, client_cpu=cpu / wall, client_cpu_ms_per_req=cpu * 1000 / max(1, len(lat)),
+                          server_cpu=server_cpu, server_cpu_ms_per_req=server_cpu * wall * 1000 / max(1, len(lat)))))
 
 
 # ---------------------------------------------------------------- orchestration
@@ -100,7 +101,7 @@ def in_process(engine, queries, seconds: float) -> dict:
     wall = time.perf_counter() - t0; lat = np.array(lat) * 1000
     return dict(n=len(lat), p50_ms=float(np.percentile(lat, 50)), p99_ms=float(np.percentile(lat, 99)), rps=len(lat) / wall)
 
-def bench_corpus(world_dir: Path, filler: int, workers: int, seconds: float, conc_levels, cache_dir: Path, http: str, log) -> dict:
+def bench_corpus(world_dir: Path, filler: int, workers: int, seconds: float, conc_levels, cache_dir: Path, http: str, log, nice: int=0) -> dict:
     from mmsearch.world import World
     from mmsearch.search import SearchEngine
     w = World.load(world_dir)
@@ -114,7 +115,9 @@ def bench_corpus(world_dir: Path, filler: int, workers: int, seconds: float, con
     del eng
     cmd = [sys.executable, '-c', 'import sys; from mmsearch.search import serve_cli; sys.exit(serve_cli(sys.argv[1:]))', '--world', str(world_dir),
            '--port', '0', '--workers', str(workers), '--filler', str(filler), '--cache-dir', str(cache_dir), '--http', http]
-    srv = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=lambda: os.sched_setaffinity(0, {SERVER_CPU}))
+    def pin():
+        os.sched_setaffinity(0, {SERVER_CPU})
+    srv = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
     cells = {}
     try:
         line = ''
@@ -130,14 +133,12 @@ def bench_corpus(world_dir: Path, filler: int, workers: int, seconds: float, con
             time.sleep(0.1)
         time.sleep(1.0)
         for c in conc_levels:
-            s0, t0 = proc_cpu_seconds(srv.pid), time.time()
             out = subprocess.run([sys.executable, __file__, '--client', url, '--conc', str(c), '--seconds', str(seconds), '--warmup', '0.5',
-                                  '--queries', str(qfile)], capture_output=True, text=True, check=True)
+                                  '--queries', str(qfile), '--server-pid', str(srv.pid), '--nice', str(nice)], capture_output=True, text=True, check=True)
             r = json.loads(out.stdout.strip().splitlines()[-1])
-            r['server_cpu'] = (proc_cpu_seconds(srv.pid) - s0) / (time.time() - t0)   # includes warm-up; a 1.0 is one full core
             cells[c] = r
             log(f"  service c={c:>2}: p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  {r['rps']:7.0f} req/s  errors {r['errors']}  "
-                f"client CPU {r['client_cpu']:.0%} ({r['client_cpu_ms_per_req']:.3f} ms/req)  server CPU {r['server_cpu']:.0%}")
+                f"client CPU {r['client_cpu']:.0%} ({r['client_cpu_ms_per_req']:.3f} ms/req)  server CPU {r['server_cpu']:.0%} ({r['server_cpu_ms_per_req']:.3f} ms/req)")
     finally:
         srv.terminate()
         try: srv.wait(15)
@@ -158,9 +159,10 @@ def main(argv=None):
     p.add_argument('--seconds', type=float, default=4.0, help='measured seconds per cell')
     p.add_argument('--conc', type=int, nargs='*', default=[1, 8, 32])
     p.add_argument('--http', default='auto', choices=['auto', 'h11', 'httptools'])
+    p.add_argument('--nice', type=int, default=0, help='niceness of server and client (negative, as root, to measure the service rather than the neighbours)')
     p.add_argument('--out', type=Path, default=ROOT/'reports'/'metrics'/'bench_search.json')
     # client mode (internal)
-    p.add_argument('--client'); p.add_argument('--queries'); p.add_argument('--warmup', type=float, default=0.5)
+    p.add_argument('--client'); p.add_argument('--queries'); p.add_argument('--warmup', type=float, default=0.5); p.add_argument('--server-pid', type=int)
     a = p.parse_args(argv)
     if a.client: a.conc = a.conc[0]; return client_main(a)
     if os.cpu_count() < 2: sys.exit('needs 2 cores: one for the server, one for the load client')
@@ -173,11 +175,12 @@ def main(argv=None):
     try: import httptools; parser = 'httptools' if a.http in ('auto', 'httptools') else 'h11'
     except ImportError: parser = 'h11'
     log = lambda m: print(m, flush=True)
+    if a.nice: os.nice(a.nice)                            # the in-process measurement runs here; children set theirs
     log(f'bench_search: world {wd}, {a.workers} workers on core {SERVER_CPU}, client on core {CLIENT_CPU}, uvicorn {uvicorn.__version__} ({parser}), '
-        f'load avg {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores')
-    res = dict(world=str(wd), workers=a.workers, http=parser, seconds=a.seconds, loadavg_start=os.getloadavg()[0], corpora={})
+        f'nice {a.nice}, load avg {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores')
+    res = dict(world=str(wd), workers=a.workers, http=parser, seconds=a.seconds, nice=a.nice, loadavg_start=os.getloadavg()[0], corpora={})
     for name, filler in [('default', 0)] + ([(f'{a.filler // 1000}k', a.filler)] if a.filler else []):
-        log(f'corpus {name}:'); res['corpora'][name] = bench_corpus(wd, filler, a.workers, a.seconds, a.conc, cache, a.http, log)
+        log(f'corpus {name}:'); res['corpora'][name] = bench_corpus(wd, filler, a.workers, a.seconds, a.conc, cache, a.http, log, a.nice)
     res['loadavg_end'] = os.getloadavg()[0]
     # ratio table
     print('\n| corpus | pages | in-process p50 / p99 (ms), q/s | ' + ' | '.join(f'c={c}: p50 / p99 (ms), req/s' for c in a.conc) + ' | service/in-process throughput at c=' + str(max(a.conc)) + ' |')
