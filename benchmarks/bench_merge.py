@@ -94,10 +94,11 @@ def timed(cmd: list[str], env=None) -> dict:
     "Run `cmd` under /usr/bin/time; wall seconds, peak RSS (GB), CPU%, load average before."
     tf = Path('/tmp/.bench_merge_time')
     load = os.getloadavg()[0]
-    r = subprocess.run(['/usr/bin/time', '-f', '%e %M %P', '-o', str(tf)] + cmd, env=env, capture_output=True, text=True)
+    r = subprocess.run(['/usr/bin/time', '-f', '%e %M %P %U %S', '-o', str(tf)] + cmd, env=env, capture_output=True, text=True)
     if r.returncode != 0: raise RuntimeError(f"{cmd} failed ({r.returncode}):\n{r.stdout[-2000:]}\n{r.stderr[-4000:]}")
-    e, m, p = tf.read_text().split()[-3:]
-    return dict(wall_s=float(e), peak_rss_gb=int(m) / 1e6, cpu_pct=int(p.rstrip('%')), load_before=round(load, 2))
+    e, m, p, u, s = tf.read_text().split()[-5:]
+    return dict(wall_s=float(e), peak_rss_gb=int(m) / 1e6, cpu_pct=int(p.rstrip('%')), cpu_s=round(float(u) + float(s), 2),
+                load_before=round(load, 2), load_after=round(os.getloadavg()[0], 2))
 
 def compare(d1: Path, d2: Path) -> dict:
     "Largest absolute difference and share of differing elements between two checkpoints, as float32."
@@ -142,8 +143,6 @@ def bench_pair(root: Path, mk: str, method: str, dtype: str, runs: int, env_mk: 
     if theirs.exists():
         res['diff'] = compare(ours, theirs); print(f'  diff {tag}: {res["diff"]}', flush=True)
         best = lambda k: min(x['wall_s'] for x in res[k])
-        res['speedup'] = best('mergekit') / best('ours')
-        res['mem_ratio'] = min(x['peak_rss_gb'] for x in res['ours']) / min(x['peak_rss_gb'] for x in res['mergekit'])
     return res
 
 
@@ -218,20 +217,23 @@ def main(argv=None):
             if 'mergekit' in r:
                 best = lambda k: min(x['wall_s'] for x in r[k])
                 r['speedup'] = best('mergekit') / best('ours')
+                cpu = lambda k: min(x['cpu_s'] for x in r[k])
+                r['cpu_ratio'] = cpu('mergekit') / cpu('ours')
                 r['mem_ratio'] = min(x['peak_rss_gb'] for x in r['ours']) / min(x['peak_rss_gb'] for x in r['mergekit'])
             out[ph] = r
     if 'obm' in phases:
         print('== obm', flush=True); out['obm'] = bench_obm(root); print(out['obm'], flush=True)
     Path(a.json).parent.mkdir(parents=True, exist_ok=True)
     Path(a.json).write_text(json.dumps(out, indent=2, sort_keys=True) + '\n')
-    print('\n| config | ours wall s | mergekit wall s | speedup | ours RSS GB | mergekit RSS GB | mem ratio | max |diff| | share differing |')
-    print('|---|---|---|---|---|---|---|---|---|')
+    print('\n| config | ours wall s | mergekit wall s | speedup | ours CPU s | mergekit CPU s | ours RSS GB | mergekit RSS GB | mem ratio | max abs diff | share differing |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
     for ph in ('ta', 'ta32', 'ties'):
         r = out.get(ph)
         if not r or 'mergekit' not in r: continue
         bo, bm = min(r['ours'], key=lambda x: x['wall_s']), min(r['mergekit'], key=lambda x: x['wall_s'])
         df = r.get('diff', {})
-        print(f"| {ph} | {bo['wall_s']:.1f} | {bm['wall_s']:.1f} | {r['speedup']:.1f}x | {bo['peak_rss_gb']:.2f} | {bm['peak_rss_gb']:.2f} | "
+        print(f"| {ph} | {bo['wall_s']:.1f} | {bm['wall_s']:.1f} | {r['speedup']:.1f}x | {min(x['cpu_s'] for x in r['ours']):.1f} | "
+              f"{min(x['cpu_s'] for x in r['mergekit']):.1f} | {bo['peak_rss_gb']:.2f} | {bm['peak_rss_gb']:.2f} | "
               f"{r['mem_ratio']:.2f} | {df.get('max_abs_diff', float('nan')):.3g} | {df.get('share_diff', float('nan')):.4%} |")
 
 if __name__ == '__main__':

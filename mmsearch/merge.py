@@ -111,7 +111,7 @@ class StWriter:
 
     def close(self): os.close(self.fd)
 
-# %% ../nbs/04_merge.ipynb #a00e7458
+# %% ../nbs/04_merge.ipynb #1c528e85
 def to_f32(raw: np.ndarray, dtype: str, out: np.ndarray|None=None) -> np.ndarray:
     "Widen raw elements of `dtype` to float32 (into `out` if given)."
     out = np.empty(raw.shape, np.float32) if out is None else out[:raw.size].reshape(raw.shape)
@@ -119,17 +119,30 @@ def to_f32(raw: np.ndarray, dtype: str, out: np.ndarray|None=None) -> np.ndarray
     else: out[...] = raw
     return out
 
+class _Buffers(threading.local):
+    "Per-thread scratch arrays, reused across chunks."
+    def get(self, key, n: int, dtype) -> np.ndarray:
+        d = self.__dict__.setdefault('bufs', {})
+        b = d.get((key, dtype))
+        if b is None or b.size < n: b = d[(key, dtype)] = np.empty(max(n, 1 << 16), dtype)
+        return b[:n]
+
+_BUF = _Buffers()
+
 def round_to(x: np.ndarray, dtype: str) -> np.ndarray:
     "Round float32 `x` in place to the nearest value representable in `dtype` (ties to even)."
     if dtype == 'bfloat16':
-        u = x.view(np.uint32); u += ((u >> 16) & 1) + np.uint32(0x7FFF); u &= np.uint32(0xFFFF0000)
+        u = x.reshape(-1).view(np.uint32); t = _BUF.get('round', u.size, np.uint32)
+        np.right_shift(u, 16, out=t); np.bitwise_and(t, 1, out=t); np.add(t, 0x7FFF, out=t)
+        np.add(u, t, out=u); np.bitwise_and(u, 0xFFFF0000, out=u)
     elif dtype == 'float16': x[...] = x.astype(np.float16)
     return x
 
-def encode(x: np.ndarray, dtype: str) -> np.ndarray:
-    "Raw array of float32 `x` stored as `dtype` (bf16 as uint16), rounding to nearest even."
+def encode(x: np.ndarray, dtype: str, rounded: bool=False) -> np.ndarray:
+    "Raw array of float32 `x` stored as `dtype` (bf16 as uint16), rounding to nearest even unless already `rounded`."
     if dtype == 'bfloat16':
-        u = x.view(np.uint32); return ((u + (((u >> 16) & 1) + np.uint32(0x7FFF))) >> 16).astype(np.uint16)
+        if not rounded: x = round_to(x.copy(), dtype)
+        return np.right_shift(x.reshape(-1).view(np.uint32), 16).astype(np.uint16).reshape(x.shape)
     return x.astype(RAW_NP[dtype])
 
 # %% ../nbs/04_merge.ipynb #7c475838
@@ -281,72 +294,77 @@ def _saliency(d: np.ndarray, cols, ncol: int) -> np.ndarray:
     if cols is not None: s = (s.reshape(-1, ncol) * cols[None, :]).reshape(-1)
     return s
 
-# %% ../nbs/04_merge.ipynb #e616a22f
+# %% ../nbs/04_merge.ipynb #3b85af8b
 def merge_chunk(spec: TensorSpec, base: np.ndarray, xs: list[np.ndarray], thresholds: list|None=None,
                 chunk_idx: int=0, ncol: int=1) -> np.ndarray:
-    "Merge one chunk: `base` and model chunks `xs` (float32, overwritten) -> merged float32 chunk."
+    "Merge one chunk: `base` and model chunks `xs` (float32, overwritten) -> merged float32 chunk (a per-thread buffer)."
     dt, n = spec.dtype, base.size
+    buf = lambda key, t=np.float32: _BUF.get(('mc', key), n, t)
     ds, sal = [], []
     for i, x in enumerate(xs):
         d = round_to(np.subtract(x, base, out=x), dt)
         dens = spec.densities[i]
         if spec.sparsify == 'random' and dens < 1:
-            keep = dare_keep(spec.seed, spec.name, i, chunk_idx, n, dens)
-            d *= keep
+            d *= dare_keep(spec.seed, spec.name, i, chunk_idx, n, dens)
             if spec.rescale: round_to(np.divide(d, np.float32(dens), out=d), dt)
         elif spec.sparsify == 'magnitude' and dens < 1:
-            d *= np.abs(d).view(np.uint32) >= thresholds[i]
+            np.multiply(d, np.greater_equal(np.abs(d, out=buf('abs')).view(np.uint32), thresholds[i], out=buf('keep', np.bool_)), out=d)
         elif spec.sparsify == 'saliency':
             s = _saliency(d, spec.cols[i] if spec.cols else None, ncol)
             if dens < 1: keep = s.view(np.uint32) >= thresholds[i]; d *= keep; s *= keep
             sal.append(s)
         elif spec.sparsify == 'epsilon':
-            d *= np.abs(d) > np.float32(spec.epsilon)
+            np.multiply(d, np.greater(np.abs(d, out=buf('abs')), np.float32(spec.epsilon), out=buf('keep', np.bool_)), out=d)
         w = 1.0 if spec.sparsify == 'epsilon' else spec.weights[i]
         if w != 1:
             wd = _w(w, dt); d *= wd; round_to(d, dt)
             if spec.sparsify == 'saliency': sal[-1] *= np.float32(wd) * np.float32(wd)
         ds.append(d)
+    mixed, div = buf('mixed'), None
     if spec.consensus is None:
-        mixed = ds[0].copy()
+        np.copyto(mixed, ds[0])
         for d in ds[1:]: mixed += d
-        div = None
         if spec.normalize:
             div = np.float32(round_to(np.array([sum(_w(w, dt) for w in spec.weights)], np.float32), dt)[0])
             if abs(div) < 1e-8: div = np.float32(1)
     else:
+        vote, tmp, m = buf('vote'), buf('tmp'), buf('m', np.bool_)
         if spec.consensus == 'sum':
-            vote = ds[0].copy()
+            np.copyto(vote, ds[0])
             for d in ds[1:]: vote += d
         elif spec.consensus == 'saliency':
-            vote = sal[0] * np.sign(ds[0])
-            for s, d in zip(sal[1:], ds[1:]): vote += s * np.sign(d)
+            np.multiply(sal[0], np.sign(ds[0], out=tmp), out=vote)
+            for s, d in zip(sal[1:], ds[1:]): vote += np.multiply(s, np.sign(d, out=tmp), out=tmp)
         else: vote = None                          # 'count' (RAM): every kept entry counts, no sign election
-        mixed = np.zeros(n, np.float32); div = np.zeros(n, np.float32)
-        pos = None if vote is None else vote >= 0
-        for i, d in enumerate(ds):
-            m = (d != 0) if pos is None else np.where(pos, d > 0, d < 0)
-            mixed += d * m
-            div += m * (np.float32(1) if spec.consensus == 'count' else _w(spec.weights[i], dt))
-        round_to(div, dt); div[div == 0] = 1
+        if vote is not None:                       # the elected sign: +1 where the vote is >= 0, else -1
+            target = buf('target'); np.copyto(target, np.greater_equal(vote, 0, out=m)); target *= 2; target -= 1
+        mixed.fill(0); div = buf('div'); div.fill(0)
+        for i, d in enumerate(ds):                 # d * sign* > 0: same sign; pruned zeros never match
+            if vote is None: np.not_equal(d, 0, out=m)
+            else: np.greater(np.multiply(d, target, out=tmp), 0, out=m)
+            mixed += np.multiply(d, m, out=tmp)
+            wi = np.float32(1) if spec.consensus == 'count' else _w(spec.weights[i], dt)
+            div += m if wi == 1 else np.multiply(m, wi, out=tmp)
+        round_to(div, dt); div += np.equal(div, 0, out=m)     # a zero divisor becomes 1
         if not spec.normalize: div = None
     round_to(mixed, dt)
     if div is not None: round_to(np.divide(mixed, div, out=mixed), dt)
     if spec.lam != 1: round_to(np.multiply(mixed, np.float32(spec.lam), out=mixed), dt)
     return round_to(np.add(base, mixed, out=mixed), dt)
 
-# %% ../nbs/04_merge.ipynb #73cb0fef
+# %% ../nbs/04_merge.ipynb #4d690d60
 def kth_largest_key(keys: np.ndarray, density: float) -> np.uint32:
     "Bit pattern of the k-th largest key, k = max(1, int(density·n)); sorts `keys` partially in place."
     k = max(1, int(density * keys.size)); keys.partition(keys.size - k)
     return keys[keys.size - k]
 
-def tensor_keys(spec: TensorSpec, base: np.ndarray, x: np.ndarray, i: int, ncol: int=1) -> np.ndarray:
+def tensor_keys(spec: TensorSpec, base: np.ndarray, x: np.ndarray, i: int, ncol: int=1, out: np.ndarray|None=None) -> np.ndarray:
     "Selection keys (uint32) of model `i`'s delta chunk: |d| bits for magnitude, saliency bits for OBM."
     d = round_to(np.subtract(x, base, out=x), spec.dtype)
-    if spec.sparsify == 'magnitude': return np.abs(d).view(np.uint32).copy()
-    s = _saliency(d, spec.cols[i] if spec.cols else None, ncol)
-    return s.view(np.uint32).copy()
+    out = np.empty(d.size, np.uint32) if out is None else out
+    if spec.sparsify == 'magnitude': np.abs(d, out=out.view(np.float32))
+    else: out.view(np.float32)[...] = _saliency(d, spec.cols[i] if spec.cols else None, ncol)
+    return out
 
 def merge_arrays(spec: TensorSpec, base: np.ndarray, xs: list[np.ndarray]) -> np.ndarray:
     "Merge whole float32 tensors in memory (the reference the streaming engine must equal)."
@@ -549,7 +567,7 @@ def load_config(cfg: dict|str|Path) -> MergeConfig:
                        resolve(cfg['vision_model']) if cfg.get('vision_model') else None,
                        resolve(tok) if tok not in (None, 'base', 'union') else tok, cfg)
 
-# %% ../nbs/04_merge.ipynb #33e7fa73
+# %% ../nbs/04_merge.ipynb #54f21c19
 LAYER_RE = re.compile(r'\.layers\.(\d+)\.')
 
 @dataclass
@@ -610,7 +628,7 @@ def plan_merge(cfg: MergeConfig|dict|str|Path, stats: dict|None=None, shard_size
     def space(c: Checkpoint) -> dict:
         if base.is_vlm and vision is None: return {k: k for k in c.tensors} if c.layout == base.layout else c.lm
         return c.lm
-    bspace = space(base)
+    bspace, same_space = space(base), base.is_vlm and vision is None
     if base.is_vlm and vision is None:
         for m in models:
             if m.layout != base.layout: raise MergeConfigError(f"base {base.path} is a VLM ({base.layout}) but {m.path} is {m.layout}; name a vision_model")
@@ -656,7 +674,7 @@ def plan_merge(cfg: MergeConfig|dict|str|Path, stats: dict|None=None, shard_size
         t = (int(lm.group(1)) / (nlayers - 1) if nlayers > 1 else 1.0) if lm else 0.0
         srcs = [tb] + [m.tensors[space(m)[n]] for m in models]
         dt = cfg.dtype or tb.dtype
-        out_name = stored_name(n, out_layout) if (vision is not None or n in base.lm) and lm_name(bspace[n]) is not None else bspace[n]
+        out_name = bspace[n] if same_space else stored_name(n, out_layout)
         if tb.dtype not in FLOATS: jobs.append(Job(out_name, tb.shape, tb.dtype, [tb])); continue
         W = [float(cfg.param(i, 'weight', n, t, 1.0)) for i in range(len(models))]
         D = [float(cfg.param(i, 'density', n, t, 1.0)) for i in range(len(models))]
@@ -691,16 +709,7 @@ def plan_merge(cfg: MergeConfig|dict|str|Path, stats: dict|None=None, shard_size
     files_from = vision.path if vision is not None else (Path(cfg.tokenizer_source) if cfg.tokenizer_source else base.path)
     return Plan(cfg, base, models, vision, files_from, jobs, shards, stats_meta)
 
-# %% ../nbs/04_merge.ipynb #b0d24588
-class _Buffers(threading.local):
-    def get(self, key, n, dtype):
-        d = self.__dict__.setdefault('bufs', {})
-        b = d.get((key, dtype))
-        if b is None or b.size < n: b = d[(key, dtype)] = np.empty(max(n, CHUNK), dtype)
-        return b[:n]
-
-_BUF = _Buffers()
-
+# %% ../nbs/04_merge.ipynb #806cd53c
 def _read_f32(t: TensorInfo, s: int, e: int, slot) -> np.ndarray:
     raw = read_slice(t, s, e, _BUF.get(('raw', slot), e - s, RAW_NP[t.dtype]))
     return to_f32(raw, t.dtype, _BUF.get(('f32', slot), e - s, np.float32))
@@ -722,12 +731,12 @@ def run_job(job: Job, writer: StWriter):
         for i, tx in enumerate(txs):
             if spec.densities[i] >= 1: thr.append(None); continue
             keys = np.empty(job.numel, np.uint32)
-            for s, e in bounds: keys[s:e] = tensor_keys(spec, _read_f32(tb, s, e, 0), _read_f32(tx, s, e, 1), i, ncol)
+            for s, e in bounds: tensor_keys(spec, _read_f32(tb, s, e, 0), _read_f32(tx, s, e, 1), i, ncol, out=keys[s:e])
             thr.append(kth_largest_key(keys, spec.densities[i])); del keys
     for c, (s, e) in enumerate(bounds):
         b = _read_f32(tb, s, e, 0)
         xs = [_read_f32(tx, s, e, i + 1) for i, tx in enumerate(txs)]
-        writer.write(job.out, encode(merge_chunk(spec, b, xs, thr, c, ncol), job.dtype), s)
+        writer.write(job.out, encode(merge_chunk(spec, b, xs, thr, c, ncol), job.dtype, rounded=job.dtype == spec.dtype), s)
 
 def shard_names(n: int) -> list[str]:
     "HF shard file names for `n` shards."

@@ -291,3 +291,15 @@ def test_cli_errors_are_one_line(trio, tmp_path, capsys):
     assert merge_cli([str(cfg), '--out', str(tmp_path/'o')]) == 2
     err = capsys.readouterr().err
     assert err.startswith('mmsearch merge: error:') and 'model path not found' in err and not (tmp_path/'o').exists()
+
+
+@pytest.mark.parametrize('family', ['qwen2_5_vl', 'qwen3_vl'])
+def test_vlm_with_vlm_base_keeps_keys(tmp_path, family):
+    "All inputs VLMs of one layout: every tensor (vision included) is merged under its own key."
+    t = tiny_trio(tmp_path/'m', family=family)
+    cfg = dict(merge_method='task_arithmetic', base_model=str(t['vlm']), dtype='float32', out_dtype='bfloat16',
+               models=[{'model': str(t['vlm']), 'parameters': {'weight': 1.0}}])
+    out = Checkpoint(run_merge(cfg, tmp_path/'o', progress=False))
+    v = Checkpoint(t['vlm'])
+    assert sorted(out.tensors) == sorted(v.tensors)
+    assert all(np.array_equal(out.array(k), v.array(k)) for k in v.tensors)
