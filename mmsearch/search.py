@@ -11,13 +11,14 @@ from PIL import Image
 from .core import write_json, project_root
 
 # %% auto #0
-__all__ = ['EMBED_VERSION', 'EMBED_DIM', 'ROTATIONS', 'IMAGE_BASE', 'MAX_UPLOAD', 'MAX_PIXELS', 'MAX_NUM', 'MAX_JSON', 'tokenize',
-           'top_k', 'TextIndex', 'filler_lexicon', 'filler_pages', 'foreground', 'components', 'salient_object',
-           'colour_hist', 'embed_image', 'ImageIndex', 'ServiceError', 'parse_box', 'decode_image', 'split_sentences',
-           'snippet', 'SearchEngine', 'index_key', 'make_app', 'listen_socket', 'serve', 'app_from_env', 'serve_cli',
-           'loose_box', 'search_metrics']
+__all__ = ['TEXT_VERSION', 'EMBED_VERSION', 'EMBED_DIM', 'ROTATIONS', 'IMAGE_BASE', 'MAX_UPLOAD', 'MAX_PIXELS', 'MAX_NUM',
+           'MAX_JSON', 'tokenize', 'top_k', 'TextIndex', 'filler_lexicon', 'filler_pages', 'foreground', 'components',
+           'salient_object', 'colour_hist', 'embed_image', 'ImageIndex', 'ServiceError', 'parse_box', 'decode_image',
+           'split_sentences', 'snippet', 'SearchEngine', 'index_key', 'make_app', 'listen_socket', 'serve',
+           'app_from_env', 'serve_cli', 'loose_box', 'search_metrics']
 
-# %% ../nbs/02_search.ipynb #687c6a86
+# %% ../nbs/02_search.ipynb #34c26dc1
+TEXT_VERSION = 'bm25s-body+title2.v1'
 _TOKEN = re.compile(r'(?u)\b\w\w+\b')
 
 def tokenize(text: str) -> list[str]:
@@ -242,7 +243,7 @@ def decode_image(data: bytes, max_bytes: int=MAX_UPLOAD, max_pixels: int=MAX_PIX
     except ServiceError: raise
     except Exception as e: raise ServiceError(415, f'the upload is not a decodable image ({type(e).__name__}: {e})')
 
-# %% ../nbs/02_search.ipynb #d0cab9e1
+# %% ../nbs/02_search.ipynb #11b8c3db
 def split_sentences(text: str) -> list[tuple[str, frozenset]]:
     "The sentences of a markdown page (headings dropped), each with its token set."
     body = re.sub(r'^#.*$', ' ', text, flags=re.M).replace('\n', ' ')
@@ -358,7 +359,7 @@ def _check_num(v, name):
 def index_key(root: Path, filler: int) -> str:
     "Cache key of a world's indexes: content hash, filler count and embedding version."
     man = json.loads((Path(root)/'manifest.json').read_text())
-    return hashlib.sha256(f"{man.get('content_hash')}|{filler}|{EMBED_VERSION}".encode()).hexdigest()[:20]
+    return hashlib.sha256(f"{man.get('content_hash')}|{filler}|{EMBED_VERSION}|{TEXT_VERSION}".encode()).hexdigest()[:20]
 
 # %% ../nbs/02_search.ipynb #00ae5c38
 MAX_JSON = 2 ** 20
