@@ -72,7 +72,7 @@ class OpenAIPolicy:
             outs.append((msg.get('content') or '') + calls)
         return outs
 
-# %% ../nbs/02e_eval.ipynb #f96771ea
+# %% ../nbs/02e_eval.ipynb #16fafca0
 def load_policy(spec: str, world: World|None=None, **kw):
     "A policy from a spec: 'oracle', 'openai:<base_url>#<model>', or a model directory."
     if spec == 'oracle':
@@ -84,8 +84,9 @@ def load_policy(spec: str, world: World|None=None, **kw):
         return OpenAIPolicy(url, model, **kw)
     path = Path(spec)
     if not (path/'config.json').exists(): raise FileNotFoundError(f"{spec!r} is neither 'oracle', 'openai:URL#MODEL' nor a model directory (no config.json)")
-    from mmsearch.zoo import load_pretrained
-    model, processor = load_pretrained(path)
+    from mmsearch.zoo import load_lm, load_vlm
+    is_vlm = 'vision_config' in json.loads((path/'config.json').read_text())
+    model, processor = (load_vlm if is_vlm else load_lm)(path)
     pol = HFPolicy(model, processor, **kw); pol.name = path.name
     return pol
 
