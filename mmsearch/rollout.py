@@ -268,7 +268,7 @@ def toy_model(tok, hidden: int=64, layers: int=2, seed: int=0):
     torch.manual_seed(seed)
     return Qwen2ForCausalLM(cfg).eval()
 
-# %% ../nbs/02c_rollout.ipynb #3310f4ad
+# %% ../nbs/02c_rollout.ipynb #5578f457
 @dataclass
 class RolloutConfig:
     "Limits and safeguards of the agent loop."
@@ -285,6 +285,7 @@ class RolloutConfig:
     rep_max_ratio: float = 0.5
     workers: int = 16                   # tool thread pool
     system: str|None = SYSTEM_PROMPT
+    render_tools: bool = True           # show the tool schemas to the policy (off: a model trained to know its tools)
 
 def _default_scorer(pred, item) -> float:
     from mmsearch.score import exact_match
@@ -335,7 +336,7 @@ def rollout(policy, items: Sequence[dict], tools_ctx: ToolContext, G: int=1, cfg
             scorer: Callable|None=_default_scorer, progress: bool=False) -> list[Trajectory]:
     "Run `G` episodes of `policy` per item, all in one batch per round; return their `Trajectory`s (item-major order)."
     cfg = cfg or RolloutConfig(); t_start = time.perf_counter()
-    names = tools_ctx.tool_names; schemas = tool_schemas(tools_ctx.env_cls)
+    names = tools_ctx.tool_names; schemas = tool_schemas(tools_ctx.env_cls) if cfg.render_tools else None
     count = getattr(policy, 'count_tokens', None) or (lambda msgs, tools=None: approx_tokens(''.join(message_text(m) for m in msgs)) + 4 * len(msgs))
     eps = [_Episode(it, g, tools_ctx.make(image=it.get('image')), cfg, names, getattr(policy, 'name', type(policy).__name__)) for it in items for g in range(G)]
     bar = None
