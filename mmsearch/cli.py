@@ -11,12 +11,13 @@ from .core import project_root, reports_dir
 # %% auto #0
 __all__ = ['COMMANDS', 'PIPELINE', 'main', 'run_pipeline', 'write_reports_index', 'reports_cli']
 
-# %% ../nbs/10_cli.ipynb #61a928bf
+# %% ../nbs/10_cli.ipynb #d93e1510
 COMMANDS = {  # command -> (module, function taking argv)
     'world':   ('mmsearch.world',   'world_cli'),
     'serve':   ('mmsearch.search',  'serve_cli'),
     'merge':   ('mmsearch.merge',   'merge_cli'),
     'eval':    ('mmsearch.evaluate', 'eval_cli'),
+    'zoo':     ('mmsearch.zoo',     'zoo_cli'),
     'reports': ('mmsearch.cli',     'reports_cli'),
 }
 
@@ -32,11 +33,13 @@ def main(argv: list[str]|None=None) -> int:
 # %% ../nbs/10_cli.ipynb #eefeb12f
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m mmsearch.cli, not the notebook
 
-# %% ../nbs/10_cli.ipynb #c7f82495
+# %% ../nbs/10_cli.ipynb #b0fa2251
 PIPELINE = [  # (notebook, parameters of the default run)
     ('01_world.ipynb', dict(size='default', seed=0)),
     ('02_search.ipynb', dict(size='default', seed=0)),
     ('02c_rollout.ipynb', dict(size='default', seed=0)),
+    ('03a_pretrain.ipynb', dict(preset='tiny', size='default', seed=0)),
+    ('03b_textagent.ipynb', dict(preset='tiny', size='default', seed=0)),
 ]
 
 def run_pipeline(only: list[str]|None=None, out: Path|None=None, log=print) -> dict:

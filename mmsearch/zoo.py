@@ -15,7 +15,7 @@ __all__ = ['SPECIAL_TOKENS', 'TOOL_TOKENS', 'VISION_TOKENS', 'PRETOKENIZE', 'CHA
            'ZooPreset', 'zoo_preset', 'mrope_section', 'special_ids', 'text_config', 'vlm_config',
            'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'text_key_to_vlm', 'vlm_key_to_text', 'lm_into_vlm',
            'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'zoo_info', 'zoo_dir', 'file_lock',
-           'ensure_zoo']
+           'ensure_zoo', 'zoo_cli']
 
 # %% ../nbs/03_zoo.ipynb #4651b48f
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>']
@@ -268,3 +268,22 @@ def ensure_zoo(preset: str='smoke', world_dir: Path|str|None=None, out: Path|str
         from mmsearch.textagent import build_zoo
         with atomic_dir(root) as tmp_root: build_zoo(p, world_dir, tmp_root, report_dir=report_dir, progress=progress)
     return paths(root)
+
+# %% ../nbs/03_zoo.ipynb #8335ce98
+def zoo_cli(argv=None) -> int:
+    "mmsearch zoo: build (once) the model zoo of a preset on a world and print its paths."
+    import argparse, sys
+    ap = argparse.ArgumentParser(prog='mmsearch zoo', description=ensure_zoo.__doc__)
+    ap.add_argument('--preset', default='tiny', help=f'one of {", ".join(PRESETS)}')
+    ap.add_argument('--world', type=Path, help='world directory (default: data/worlds/default-seed0)')
+    ap.add_argument('--out', type=Path, help='zoo directory (default: data/models/<preset>-<world hash>)')
+    ap.add_argument('--report-dir', type=Path, help='also write metrics/zoo.json and figures/zoo_losses.png here')
+    for k in REAL_ENV: ap.add_argument(f"--{k.replace('_', '-')}", help=f'preset real: checkpoint directory (or ${REAL_ENV[k]})')
+    a = ap.parse_args(argv)
+    try:
+        from mmsearch.world import default_world_dir
+        world = a.world or (None if a.preset == 'real' else default_world_dir('default', 0))
+        z = ensure_zoo(a.preset, world, out=a.out, report_dir=a.report_dir, base_path=a.base_path, vlm_path=a.vlm_path, agent_path=a.agent_path)
+    except (ValueError, OSError) as e:
+        print(f'mmsearch zoo: error: {e}', file=sys.stderr); return 2
+    print(json.dumps({k: str(v) for k, v in z.items()}, indent=1)); return 0
