@@ -391,7 +391,7 @@ class World:
 def _jsonl(path: Path, rows): path.write_text(''.join(json.dumps(r, sort_keys=True, ensure_ascii=False) + '\n' for r in rows))
 def _read_jsonl(path: Path): return [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
 
-# %% ../nbs/01_world.ipynb #ddd52d64
+# %% ../nbs/01_world.ipynb #8b3806ef
 def generate_world(seed: int=0, size: str='default', **overrides) -> World:
     "Draw a whole world from `seed` (entities, pages, background text, scenes) in memory."
     cfg = world_config(size, **overrides)
@@ -417,17 +417,23 @@ def build_world(out: Path|str, seed: int=0, size: str='default', overwrite: bool
     out = check_writable(out, overwrite)
     log = (lambda m: print(f'[mmsearch world] {m}', file=sys.stderr)) if progress else (lambda m: None)
     t0 = time.time(); w = generate_world(seed, size, **overrides); log(f'generated {len(w.entities)} entities, {len(w.scenes)} scenes ({time.time() - t0:.1f} s)')
-    with atomic_dir(out, overwrite) as tmp:
-        w.save(tmp); w.root = tmp; log(f'wrote pages and images ({time.time() - t0:.1f} s)')
-        counts = write_benchmarks(w, tmp); log(f'wrote benchmarks {counts} ({time.time() - t0:.1f} s)')
-        man = dict(seed=seed, size=size, config=asdict(w.cfg), generator='mmsearch world', format_version=1,
-                   counts=dict(entities=len(w.entities), pages=len(w.pages), scenes=len(w.scenes), pretrain_docs=len(w.pretrain),
-                               tiers={t: sum(e.tier == t for e in w.entities) for t in ('head', 'torso', 'tail')},
-                               unseen=sum(not e.seen for e in w.entities), benchmarks=counts))
-        man['content_hash'] = tree_hash(tmp, exclude=('manifest.json',))
-        (tmp/'manifest.json').write_text(dumps(man))
+    try:
+        with atomic_dir(out, overwrite) as tmp:
+            w.save(tmp); w.root = tmp; log(f'wrote pages and images ({time.time() - t0:.1f} s)')
+            counts = write_benchmarks(w, tmp); log(f'wrote benchmarks {counts} ({time.time() - t0:.1f} s)')
+            man = dict(seed=seed, size=size, config=asdict(w.cfg), generator='mmsearch world', format_version=1,
+                       counts=dict(entities=len(w.entities), pages=len(w.pages), scenes=len(w.scenes), pretrain_docs=len(w.pretrain),
+                                   tiers={t: sum(e.tier == t for e in w.entities) for t in ('head', 'torso', 'tail')},
+                                   unseen=sum(not e.seen for e in w.entities), benchmarks=counts))
+            man['content_hash'] = tree_hash(tmp, exclude=('manifest.json',))
+            (tmp/'manifest.json').write_text(dumps(man))
+            if (out/'manifest.json').exists() and json.loads((out/'manifest.json').read_text()).get('content_hash') == man['content_hash']:
+                raise _Unchanged   # identical bytes: leave the existing world (and readers of it) alone
+    except _Unchanged: log(f'unchanged: kept {out}')
     log(f'done: {out} ({time.time() - t0:.1f} s)')
     return out
+
+class _Unchanged(Exception): "Raised inside `atomic_dir` to discard a rebuild identical to the existing world."
 
 # %% ../nbs/01_world.ipynb #d28b6533
 def default_world_dir(size: str='default', seed: int=0) -> Path:
