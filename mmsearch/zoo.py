@@ -236,7 +236,7 @@ def zoo_info(path: Path|str) -> dict:
     f = Path(path)/'zoo.json'
     return json.loads(f.read_text()) if f.exists() else {}
 
-# %% ../nbs/03_zoo.ipynb #a5ae4ef6
+# %% ../nbs/03_zoo.ipynb #0401ce68
 ZOO_PARTS = ('tokenizer', 'base', 'vlm', 'agent')
 
 def zoo_dir(preset: str, world_dir: Path|str) -> Path:
@@ -257,6 +257,7 @@ def file_lock(path: Path|str):
 def ensure_zoo(preset: str='smoke', world_dir: Path|str|None=None, out: Path|str|None=None, report_dir: Path|str|None=None,
                progress: bool=True, **overrides) -> dict:
     "Paths {'tokenizer','base','vlm','agent','root'} of the zoo of `preset` on `world_dir`, built once (atomically, under a lock)."
+    overrides = {k: v for k, v in overrides.items() if v is not None}   # unset CLI options are not overrides
     p = zoo_preset(preset, **overrides)
     if p.is_real: return dict(tokenizer=Path(p.base_path), base=Path(p.base_path), vlm=Path(p.vlm_path), agent=Path(p.agent_path), root=None)
     if world_dir is None: raise ValueError('ensure_zoo needs world_dir (a world built by `mmsearch world`) for a trained preset')
