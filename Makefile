@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONHASHSEED := 0
 
-.PHONY: install reports test nbtest pytest sync clean-worlds
+.PHONY: install reports test nbtest pytest sync readme
 
 $(VENV)/.installed: settings.ini setup.py
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -32,9 +32,13 @@ pytest:
 	PATH=$(BIN):$$PATH $(BIN)/python -m pytest tests -q -p no:cacheprovider; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; exit 1; fi; exit $$rc
 
-## Notebooks and library in sync: cleaning and exporting must leave no diff.
-sync: install
+## README.md is the markdown of nbs/index.ipynb (nbdev_readme needs Quarto, which cannot be installed offline).
+readme:
+	$(BIN)/python -c "import json; nb = json.load(open('nbs/index.ipynb')); open('README.md', 'w').write('\n\n'.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'markdown') + '\n')"
+
+## Notebooks, library and README in sync: cleaning, exporting and rendering the README must leave no diff.
+sync: install readme
 	PATH=$(BIN):$$PATH $(BIN)/nbdev_clean
 	PATH=$(BIN):$$PATH $(BIN)/nbdev_export
-	git diff --exit-code -- nbs mmsearch || { echo "nbs/ or mmsearch/ out of sync: run nbdev_clean && nbdev_export and commit"; exit 1; }
+	git diff --exit-code -- nbs mmsearch README.md || { echo "nbs/, mmsearch/ or README.md out of sync: run nbdev_clean, nbdev_export, make readme and commit"; exit 1; }
 	test -z "$$(git status --porcelain -- nbs mmsearch)" || { git status --porcelain -- nbs mmsearch; echo "untracked files after export"; exit 1; }
