@@ -33,13 +33,16 @@ def main(argv: list[str]|None=None) -> int:
 # %% ../nbs/10_cli.ipynb #eefeb12f
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m mmsearch.cli, not the notebook
 
-# %% ../nbs/10_cli.ipynb #b0fa2251
+# %% ../nbs/10_cli.ipynb #139ef404
 PIPELINE = [  # (notebook, parameters of the default run)
     ('01_world.ipynb', dict(size='default', seed=0)),
     ('02_search.ipynb', dict(size='default', seed=0)),
     ('02c_rollout.ipynb', dict(size='default', seed=0)),
     ('03a_pretrain.ipynb', dict(preset='tiny', size='default', seed=0)),
     ('03b_textagent.ipynb', dict(preset='tiny', size='default', seed=0)),
+    ('05_grpo.ipynb', dict(preset='tiny', size='default', seed=0, steps=12, init='obm', advantage='rloo', group_size=4, items_per_step=2,
+                           lr=3e-4, eval_every=4, eval_n=8, max_turns=4, max_new_tokens=48, pool_n=8, pass_samples=2,
+                           experiment='base_vlm,ta,obm,sft', exp_seeds=1)),
 ]
 
 def run_pipeline(only: list[str]|None=None, out: Path|None=None, log=print) -> dict:

@@ -24,7 +24,8 @@ __all__ = ['JUDGE_PROMPT', 'ADVANTAGES', 'LOSS_AGGS', 'CKPT', 'CURRICULA', 'INIT
            'load_model', 'sampling_policy', 'step_items', 'episode_stats', 'update', 'evaluate_policy',
            'save_checkpoint', 'load_checkpoint', 'train', 'pass_rates', 'curriculum_buckets', 'merge_init',
            'resolve_init', 'eval_curve', 'steps_to_target', 'mean_curve', 'summarise_runs', 'plot_runs', 'run_key',
-           'run_setting', 'curriculum_pool', 'verdict_warm_start', 'grpo_markdown']
+           'run_setting', 'curriculum_pool', 'verdict_warm_start', 'grpo_markdown', 'patch_trl_pixel_values',
+           'trl_grpo_trainer']
 
 # %% ../nbs/05_grpo.ipynb #ea4ce5a3
 JUDGE_PROMPT = ("You are an impartial judge. Given a question, the correct answer and a deep research report, decide whether "
@@ -106,7 +107,7 @@ def score_episodes(trajs: list[Trajectory], items: dict, cfg: RewardConfig, judg
     for t, a in zip(trajs, accs): t.correct = float(a)
     return [shaped_reward(a, t, cfg) for a, t in zip(accs, trajs)]
 
-# %% ../nbs/05_grpo.ipynb #9094582f
+# %% ../nbs/05_grpo.ipynb #e9b7bad6
 class GRPOEnv(SearchEnv):
     "A `SearchEnv` for RL: reset from a dataset row, a record of calls and errors, and VDR's 3-consecutive-errors stop."
     max_errors: int = 3
@@ -134,7 +135,8 @@ def trl_rows(items: list[dict], system: str|None=None) -> list[dict]:
     for it in items:
         img = load_image(it.get('image'))
         user = [{'type': 'image'}, {'type': 'text', 'text': f"Question: {it['question']}"}] if img is not None else f"Question: {it['question']}"
-        row = dict(prompt=([{'role': 'system', 'content': system}] if system else []) + [{'role': 'user', 'content': user}],
+        user = user if isinstance(user, list) else [{'type': 'text', 'text': user}]      # Arrow wants one content type per column
+        row = dict(prompt=([{'role': 'system', 'content': [{'type': 'text', 'text': system}]}] if system else []) + [{'role': 'user', 'content': user}],
                    question=it['question'], answers=list(it.get('answers') or []), id=str(it['id']))
         if img is not None: row['image'] = img
         if it.get('range'): row['range'] = it['range']
@@ -380,7 +382,7 @@ def evaluate_policy(model, proc, items: list[dict], ctx: ToolContext, cfg: RLCon
     s = summarise(trajs)
     return {k: round(s[k], 4) for k in ('accuracy', 'sr_img', 'sr_txt', 'calls', 'turns', 'answered', 'output_tokens')}, trajs
 
-# %% ../nbs/05_grpo.ipynb #7bc811c6
+# %% ../nbs/05_grpo.ipynb #f1a72793
 CKPT = 'checkpoint'
 
 def save_checkpoint(out: Path|str, model, proc, opt, state: dict) -> Path:
@@ -434,7 +436,7 @@ def train(model_dir: Path|str, world_dir: Path|str, out: Path|str, cfg: RLConfig
             from mmsearch.rollout import save_jsonl; save_jsonl(trajs, out/'eval_trajectories.jsonl')
         if start == 0 and not any(h.get('kind') == 'eval' for h in history): do_eval(0)
         for step in range(start, cfg.steps):
-            t0 = time.time(); items = step_items(pool, cfg, step)
+            t0, c0 = time.time(), time.process_time(); items = step_items(pool, cfg, step)
             torch.manual_seed(cfg.seed * 100003 + step)
             pol = (policy or sampling_policy)(model, proc, cfg)
             trajs = rollout(pol, items, ctx, G=cfg.group_size, cfg=cfg.rollout_cfg(), scorer=None)
@@ -445,7 +447,8 @@ def train(model_dir: Path|str, world_dir: Path|str, out: Path|str, cfg: RLConfig
             encs = [encode_episode(t.messages, proc, schemas, cfg.max_seq_tokens) for t in trajs]
             u = update(model, opt, encs, adv, [0.0 if m else 1.0 for m in masks], cfg, tok.pad_token_id)
             rec = dict(step=step + 1, kind='train', **episode_stats(trajs, rewards, masks), **u,
-                       seq_tokens=_mean(len(e['input_ids']) for e in encs), rollout_s=round(t_roll, 2), step_s=round(time.time() - t0, 2))
+                       seq_tokens=_mean(len(e['input_ids']) for e in encs), rollout_s=round(t_roll, 2), step_s=round(time.time() - t0, 2),
+                       cpu_s=round(time.process_time() - c0, 2))
             history.append(rec)
             if bar is not None: bar.update(1); bar.set_postfix(reward=rec['reward'], masked=rec['masked'])
             last = step + 1 == cfg.steps
@@ -700,3 +703,26 @@ Better final (then peak) held-out accuracy: **{better(c, 'hard', 'easy')}** (GoG
 Caveats: tiny models, a short budget and a small held-out slice make these curves noisy; differences of one or two
 questions ({1 / max(1, bud['eval_n']):.3f} each) are within noise. Claims are stated as measured here, not as the papers' scale would show them.
 """
+
+# %% ../nbs/05_grpo.ipynb #f8cac39a
+def patch_trl_pixel_values():
+    "Make TRL's tool loop accept numpy pixel_values from the PIL image processor (idempotent)."
+    import numpy as np, torch, trl.trainer.grpo_trainer as gt
+    if getattr(gt.split_pixel_values_by_grid, '_mmsearch', False): return
+    orig = gt.split_pixel_values_by_grid
+    def split(batch): return orig({k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in batch.items()})
+    split._mmsearch = True; gt.split_pixel_values_by_grid = split
+
+def trl_grpo_trainer(model_dir: Path|str, ctx: ToolContext, items: list[dict], out: Path|str, reward: RewardConfig|None=None, **grpo_kw):
+    "A TRL `GRPOTrainer` on `items` with `GRPOEnv` tools over `ctx` (a `ToolContext` whose env_cls is a `GRPOEnv`)."
+    os.environ.setdefault('TRL_EXPERIMENTAL_SILENCE', '1')
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+    if not (isinstance(ctx.env_cls, type) and issubclass(ctx.env_cls, GRPOEnv)): raise ValueError('ctx.env_cls must be a GRPOEnv (subclass)')
+    patch_trl_pixel_values()
+    model, proc = load_model(model_dir)
+    kw = dict(output_dir=str(out), max_steps=2, per_device_train_batch_size=4, num_generations=4, max_completion_length=256,
+              max_tool_calling_iterations=4, use_cpu=True, bf16=False, report_to='none', save_strategy='no', logging_steps=1,
+              beta=0.0, epsilon_high=0.28, disable_tqdm=True)
+    return GRPOTrainer(model=model, processing_class=proc, reward_funcs=[trl_reward(reward)], args=GRPOConfig(**{**kw, **grpo_kw}),
+                       train_dataset=Dataset.from_list(trl_rows(items)), environment_factory=ctx.factory())
