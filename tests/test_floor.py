@@ -1,0 +1,129 @@
+"Floor experiment: λ/p chosen on held-out items only, every method × benchmark × category cell, verdicts, direct answers, real OBM merges."
+import json, os
+from pathlib import Path
+import numpy as np
+import pytest, torch
+import mmsearch.floor as floor
+import mmsearch.merge as merge
+from mmsearch.evaluate import EvalResult, select_items, evaluate, load_policy
+from mmsearch.floor import (FloorConfig, METHODS, BASELINES, CATEGORIES, run_floor, floor_table, floor_verdicts, category_summary,
+                            heldout_split, DirectAnswerPolicy, baseline_policy, merge_config, obm_stats, setting_name)
+from mmsearch.rollout import Trajectory, RolloutConfig
+from mmsearch.world import build_world
+
+torch.set_num_threads(2)
+os.environ.setdefault('HF_HUB_OFFLINE', '1')
+
+@pytest.fixture(scope='module')
+def world(tmp_path_factory):
+    return build_world(tmp_path_factory.mktemp('floor')/'w', seed=0, size='smoke', progress=False)
+
+class _Stub:
+    def __init__(self, name): self.name = name
+
+def _fake_eval(calls, good_heldout: str, good_test: str):
+    "An `evaluate` stand-in: items are the real seeded selection; a policy whose name contains the 'good' tag answers right and searches."
+    def fake(policy, world_dir, bench, split, *, n=None, seed=0, exclude_tools=(), cfg=None, out=None, **kw):
+        items = select_items(world_dir, bench, split, n, seed)
+        calls.append(dict(policy=policy.name, bench=bench, split=split, ids=[str(it['id']) for it in items], exclude=tuple(exclude_tools or ())))
+        good = (good_heldout if split == 'train' else good_test) in policy.name
+        trajs = [Trajectory(item_id=str(it['id']), question=it['question'], meta=it['meta'], correct=float(good),
+                            tool_calls=[{'name': 'text_search', 'arguments': {}}] if good else []) for it in items]
+        from mmsearch.evaluate import summarise
+        return EvalResult(trajs, None, dict(summarise(trajs), tools=['x']))
+    return fake
+
+@pytest.fixture
+def spied(world, tmp_path, monkeypatch):
+    "run_floor with evaluation, policies, merges and OBM statistics replaced by recorders; real world, real item selection."
+    calls, merges = [], []
+    monkeypatch.setattr(floor, 'evaluate', _fake_eval(calls, good_heldout='-l0.5', good_test='-l1'))
+    monkeypatch.setattr(floor, 'load_policy', lambda path, **kw: _Stub(Path(path).name))
+    monkeypatch.setattr(floor, 'obm_stats', lambda zoo, w, url, k, out, seed=0: {'vlm': f'sv{k}', 'agent': f'sa{k}'})
+    def fake_merge(cfg, out, **kw):
+        merges.append(cfg); Path(out).mkdir(parents=True, exist_ok=True); (Path(out)/'config.json').write_text('{}'); return Path(out)
+    monkeypatch.setattr(merge, 'run_merge', fake_merge)
+    zoo = {'base': 'B', 'vlm': str(tmp_path/'vlm-model'), 'agent': 'S', 'root': tmp_path/'zoo'}
+    fc = FloorConfig(n=6, n_heldout=6, lams=(0.5, 1.0), ps=(0.3, 0.7), calib_n=4, calib_sizes=(2,), max_turns=1, max_new_tokens=4)
+    m = run_floor(zoo, world, tmp_path/'work', fc, base_url='http://127.0.0.1:9', log=lambda s: None)
+    return m, calls, merges, fc
+
+def test_lambda_p_chosen_on_heldout_items_only(spied, world):
+    m, calls, merges, fc = spied
+    # held-out accuracy is best at λ = 0.5 and test accuracy at λ = 1: a selection that peeked would pick λ = 1
+    assert {k: v['lam'] for k, v in m['chosen'].items()} == {k: 0.5 for k in METHODS}
+    sweep_calls = [c for c in calls if c['split'] == 'train']
+    assert len(sweep_calls) == len(m['sweep']) == 2 + 3 * 2 * 2
+    assert all(c['bench'] == 'fvqa' for c in sweep_calls)
+    first_test = next(i for i, c in enumerate(calls) if c['split'] != 'train')
+    assert all(c['split'] == 'train' for c in calls[:first_test]) and all(c['split'] != 'train' for c in calls[first_test:])
+    test_ids = {str(it['id']) for it in select_items(world, 'fvqa', 'test')}        # the whole reported split
+    assert not {i for c in sweep_calls for i in c['ids']} & test_ids
+    assert m['config']['heldout'] == 'fvqa/train'
+
+def test_table_has_every_method_benchmark_category_cell(spied):
+    m, calls, merges, fc = spied
+    cells = {(r['method'], r['bench'], r['category']) for r in m['table']}
+    assert cells == {(a, b, c) for a in [*METHODS, *BASELINES] for b, _ in fc.benches for c in CATEGORIES}
+    assert len(m['table']) == len(cells)
+    empty = [r for r in m['table'] if r['n'] == 0]
+    assert empty and all(r['accuracy'] is None for r in empty)        # a category absent from the sample keeps its cell
+    json.dumps(m, allow_nan=False)                                        # valid JSON: no NaN anywhere
+
+def test_direct_answers_get_no_tools_and_merges_use_chosen_setting(spied):
+    m, calls, merges, fc = spied
+    da = [c for c in calls if c['policy'].endswith('-direct')]
+    assert len(da) == len(fc.benches) and all(set(c['exclude']) == {'image_search', 'crop_and_search', 'text_search', 'visit'} for c in da)
+    test_policies = {c['policy'] for c in calls if c['split'] != 'train' and not c['policy'].startswith('vlm-model')}
+    want = {setting_name(k, 0.5, None if k == 'TA' else 0.7, fc.calib_n) for k in METHODS} | {setting_name('OBM', 0.5, 0.7, 2)}
+    assert test_policies == want, test_policies
+    obm = [c for c in merges if c['merge_method'] == 'obm']
+    assert {c['models'][0]['parameters']['stats'] for c in obm} == {'sv4', 'sv2'}
+    assert all(c['models'][0]['parameters']['weight'] == 1.0 for c in merges)
+
+def test_verdicts_follow_the_numbers():
+    def table(sr_obm, req_obm):
+        res = {}
+        for mth in [*METHODS, 'VLM-DA', 'VLM-agent']:
+            sr = {'OBM': sr_obm, 'VLM-DA': 0.0}.get(mth, 0.4); req = {'OBM': req_obm, 'VLM-DA': 0.2}.get(mth, 0.1)
+            res[mth] = {'fvqa': {c: dict(n=3, accuracy=req if c == 'search_required' else 0.3, sr_img=0.0, sr_txt=sr, calls=1.0, sr_any=sr) for c in CATEGORIES}}
+        return floor_table(res)
+    v = floor_verdicts(table(0.9, 0.5))
+    assert (v['search_rate']['verdict'], v['floor']['verdict'], v['floor']['beats']) == ('reproduced', 'reproduced', ['OBM'])
+    v = floor_verdicts(table(0.1, 0.0))
+    assert (v['search_rate']['verdict'], v['floor']['verdict']) == ('not reproduced', 'not reproduced')
+    assert '10.0%' in v['search_rate']['sentence'] and '20.0%' in v['floor']['sentence']
+
+def test_heldout_split_refuses_benchmarks_without_train():
+    assert heldout_split('vdr', 'testmini') == 'train'
+    with pytest.raises(ValueError, match='no train split'): heldout_split('mmsearch', 'end2end')
+    with pytest.raises(ValueError, match="agent_tools must be"): FloorConfig(agent_tools='some').excluded()
+
+@pytest.fixture(scope='module')
+def zoo(world):
+    from mmsearch.zoo import ensure_zoo
+    return ensure_zoo('smoke', world, progress=False)
+
+def test_direct_answer_baseline_through_the_live_service(zoo, world):
+    pol, excl, system = baseline_policy('VLM-DA', zoo['vlm'])
+    assert isinstance(pol, DirectAnswerPolicy) and not system
+    r = evaluate(pol, world, 'infoseek', 'val', n=3, exclude_tools=excl, cfg=RolloutConfig(max_turns=1, max_new_tokens=8, system=None), progress=False)
+    assert r.summary['tools'] == [] and r.summary['calls'] == 0 and r.summary['answered'] == 1.0
+    assert all(t.messages[0]['role'] == 'user' for t in r.trajs)        # no system prompt
+
+def test_real_obm_and_dare_merges_from_calibration(zoo, world, tmp_path):
+    from mmsearch.search import serve
+    from mmsearch.merge import run_merge, Checkpoint, load_stats
+    with serve(world) as url: st = obm_stats(zoo, world, url, 2, tmp_path/'stats')
+    sv, sa = load_stats(st['vlm']), load_stats(st['agent'])
+    assert sv['__meta__']['samples'] == 2 and 'VQA' in sv['__meta__']['description'] and 'trajectories' in sa['__meta__']['description']
+    assert sv['__meta__']['model'].startswith('Qwen2_5_VL') and sa['__meta__']['model'] == 'Qwen2ForCausalLM'
+    vl = Checkpoint(zoo['vlm'])
+    for mth in ('OBM', 'DARE'):
+        out = run_merge(merge_config(mth, zoo, 0.8, 0.4, st), tmp_path/mth, progress=False, hashes='header')
+        mo = Checkpoint(out)
+        assert mo.layout == vl.layout and all(np.array_equal(mo.array(k), vl.array(k)) for k in vl.vision)   # vision tower from θ_V
+        assert json.loads((out/'merge_manifest.json').read_text())['method'] == METHODS[mth]
+    assert stored_same(st, obm_stats(zoo, world, 'http://127.0.0.1:9', 2, tmp_path/'stats'))         # cached: no service needed
+
+def stored_same(a, b): return {k: str(v) for k, v in a.items()} == {k: str(v) for k, v in b.items()}
