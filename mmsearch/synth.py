@@ -329,7 +329,7 @@ def fuzzy_checks(world: World, item: dict, ctx: ToolContext|None=None, k: int=3)
     out['ok'] = all(out.values())
     return out
 
-# %% ../nbs/04b_synth.ipynb #26f70d97
+# %% ../nbs/04b_synth.ipynb #cac3db7f
 MIX = {'vqa': 16, 'text': 8, 'fuzzy': 6}
 IMAGE_TOOLS = ('image_search', 'crop_and_search')
 
@@ -366,8 +366,8 @@ def seed_items(world_dir, n: int, hops=(1,), seed: int=0, prefix: str='synthvqa'
     from dataclasses import asdict
     from mmsearch.bench import scene_items
     w = World.load(world_dir); root = Path(world_dir)
-    its = scene_items(w, 'train', n, random.Random(f'{seed}-{prefix}'), hops=tuple(hops))
-    out = []
+    its = [it for it in scene_items(w, 'train', 3 * n, random.Random(f'{seed}-{prefix}'), hops=tuple(hops)) if it.hops >= min(hops)][:n]
+    out = []   # (a walk from a city ends early: cities link to nothing, so such chains are dropped)
     for i, it in enumerate(its):
         it.id = f'{prefix}_train_{i:05d}'
         meta = {k: v for k, v in asdict(it).items() if k not in ('question', 'answer', 'aliases')}
