@@ -637,13 +637,15 @@ def curriculum_pool(kind: str, model_dir: Path|str, world_dir: Path|str, cfg: RL
                                                             pass_rate_hard=mean(b['hard']), pass_rate_easy=mean(b['easy']),
                                                             solved_share=round(sum(v > 0 for v in rates.values()) / max(1, len(rates)), 4))
 
-# %% ../nbs/05_grpo.ipynb #e1b20f0e
+# %% ../nbs/05_grpo.ipynb #0bcf2889
 def _fmt(v, p=3): return '–' if v is None else (f'{v:.{p}f}' if isinstance(v, float) else str(v))
 
 def verdict_warm_start(ws: dict, merged: str='obm', base: str='base_vlm') -> tuple[str, str]:
     "OBM's ceiling claim (faster to the base start's final accuracy, and a higher peak) judged on the numbers: (verdict, sentence)."
     if merged not in ws or base not in ws: return 'not tested', f'{merged} or {base} was not run.'
     m, b = ws[merged], ws[base]
+    if not m['peak'] and not b['peak']:
+        return 'not testable', f'neither {merged} nor {base} answered a held-out question correctly at any evaluation (accuracy 0 throughout).'
     faster = m['steps_to_target'] is not None and (b['steps_to_target'] is None or m['steps_to_target'] < b['steps_to_target'])
     higher = m['peak'] is not None and b['peak'] is not None and m['peak'] > b['peak']
     v = 'reproduced' if faster and higher else 'partly reproduced' if faster or higher else 'not reproduced'
@@ -669,7 +671,7 @@ def grpo_markdown(exp: dict) -> str:
     return f"""# GRPO: warm starts, advantages and curricula
 
 Default run: the `{bud['preset']}` zoo on the `{bud['size']}` world; {bud['steps']} GRPO steps per run, {bud['items_per_step']} questions × G={bud['group_size']}
-episodes per step, held-out accuracy on {bud['eval_n']} FVQA test questions every {bud['eval_every']} steps (greedy, rule judge),
+episodes per step, held-out accuracy on {bud['eval_n']} FVQA test questions {f"every {bud['eval_every']} steps" if bud['eval_every'] else 'at the start and the end'} (greedy, rule judge),
 {bud['seeds']} seed(s) per setting; {bud['wall_s']:.0f} s for all runs. The budget is what fits the 60-minute main job on a 2-core CPU;
 `papermill nbs/05_grpo.ipynb out.ipynb -p steps 500 ...` is the long run. Curves: `figures/grpo_curves.png`; numbers: `metrics/grpo.json`.
 
