@@ -19,8 +19,8 @@ from .tools import TOOL_NAMES
 __all__ = ['METHODS', 'BASELINES', 'CATEGORIES', 'CALIB_VQA', 'ALL_TOOLS_OFF', 'TEXT_ONLY_OFF', 'merge_config', 'setting_name',
            'vqa_calibration', 'trajectory_calibration', 'obm_stats', 'direct_messages', 'DirectAnswerPolicy',
            'baseline_policy', 'parse_grid', 'parse_benches', 'heldout_split', 'sweep_grid', 'run_sweep',
-           'choose_setting', 'category_summary', 'floor_table', 'floor_verdicts', 'FloorConfig', 'run_floor',
-           'floor_figures', 'floor_markdown', 'write_floor_report']
+           'choose_setting', 'category_summary', 'floor_table', 'floor_verdicts', 'FloorConfig', 'torch_threads',
+           'run_floor', 'floor_figures', 'floor_markdown', 'write_floor_report']
 
 # %% ../nbs/04a_floor.ipynb #e5312cad
 METHODS = {'TA': 'task_arithmetic', 'TIES': 'ties', 'DARE': 'dare_linear', 'OBM': 'obm'}   # row label -> merge_method
@@ -121,7 +121,7 @@ def baseline_policy(label: str, vlm_dir: Path|str, batch_size: int=16):
     if label == 'VLM-agent': return pol, None, True
     raise ValueError(f"unknown baseline {label!r}; choose one of {list(BASELINES)}")
 
-# %% ../nbs/04a_floor.ipynb #113068a4
+# %% ../nbs/04a_floor.ipynb #72ada5ee
 def parse_grid(s: str) -> list[float]:
     "Numbers of a comma-separated grid ('0.5,1' -> [0.5, 1.0])."
     out = [float(x) for x in str(s).split(',') if x.strip()]
@@ -156,13 +156,19 @@ def run_sweep(score: Callable, grid: list, bench: str, split: str) -> pd.DataFra
         rows.append(dict(method=m, lam=l, p=p, accuracy=s['accuracy'], sr_any=s['sr_any'], n=s['n']))
     return pd.DataFrame(rows)
 
-def choose_setting(sweep: pd.DataFrame) -> dict:
-    "Per method, the (λ, p) with the best held-out accuracy (then search rate, then λ nearest 1, then larger p)."
+def choose_setting(sweep: pd.DataFrame, methods: Sequence[str]=()) -> dict:
+    "Per swept method, the (λ, p) with the best held-out accuracy (then search rate, λ nearest 1, larger p); others in `methods` inherit the first's."
     out = {}
     for m, g in sweep.groupby('method', sort=False):
         key = lambda r: (r.accuracy, r.sr_any, -abs(r.lam - 1.0), -1 if pd.isna(r.p) else r.p)
         best = max(g.itertuples(), key=key)
         out[m] = dict(lam=float(best.lam), p=None if pd.isna(best.p) else float(best.p), heldout_accuracy=float(best.accuracy), heldout_sr=float(best.sr_any))
+    first = next(iter(out))
+    ps_ = [o['p'] for o in out.values() if o['p'] is not None]
+    for m in methods:
+        if m not in out:
+            p = None if METHODS[m] == 'task_arithmetic' else (out[first]['p'] if out[first]['p'] is not None else (ps_[0] if ps_ else 0.5))
+            out[m] = dict(lam=out[first]['lam'], p=p, heldout_accuracy=None, heldout_sr=None, inherited_from=first)
     return out
 
 # %% ../nbs/04a_floor.ipynb #03c6702f
@@ -223,7 +229,7 @@ def floor_verdicts(table: pd.DataFrame, merged: Sequence[str]=tuple(METHODS), di
     return dict(search_rate=dict(verdict=v1, values=sr, sentence=s1), floor=dict(verdict=v2, direct=d, values=req, beats=beats, sentence=s2),
                 dare=dict(verdict=v3, accuracy=acc, sentence=s3))
 
-# %% ../nbs/04a_floor.ipynb #a05b8300
+# %% ../nbs/04a_floor.ipynb #9c04bec7
 def _records(df: pd.DataFrame) -> list[dict]:
     "Rows of `df` as dicts, NaN as None (valid JSON, comparable)."
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in df.to_dict('records')]
@@ -239,11 +245,13 @@ class FloorConfig:
     ps: tuple = (0.3, 0.7)
     calib_n: int = 16
     calib_sizes: tuple = ()          # extra OBM calibration sizes for the ablation
+    sweep_methods: tuple = ('OBM',)  # methods whose λ/p are swept (the others inherit the first's)
     agent_tools: str = 'all'         # all | text
     max_turns: int = 4
     max_new_tokens: int = 64
     seed: int = 0
     batch_size: int = 16
+    threads: int = 1                 # torch threads during the run (restored afterwards)
 
     def rollout(self, system: bool=True) -> RolloutConfig:
         kw = {} if system else dict(system=None)
@@ -253,14 +261,26 @@ class FloorConfig:
         if self.agent_tools not in ('all', 'text'): raise ValueError(f"agent_tools must be 'all' or 'text', got {self.agent_tools!r}")
         return () if self.agent_tools == 'all' else TEXT_ONLY_OFF
 
+@contextlib.contextmanager
+def torch_threads(n: int):
+    "Run the block with `n` torch threads (on a loaded 2-core machine one thread avoids OpenMP waits: ~8x faster here)."
+    import torch
+    n0 = torch.get_num_threads(); torch.set_num_threads(max(1, n))
+    try: yield
+    finally: torch.set_num_threads(n0)
+
 def run_floor(zoo: dict, world_dir: Path|str, work: Path|str, fc: FloorConfig, base_url: str|None=None, log=print) -> dict:
     "The floor experiment on `zoo`: sweep on held-out items, table on test items, OBM calibration ablation; returns the metrics."
+    if not fc.sweep_methods or any(m not in METHODS for m in fc.sweep_methods):
+        raise ValueError(f"sweep_methods must name some of {list(METHODS)}, got {fc.sweep_methods}")
+    with torch_threads(fc.threads): return _run_floor(zoo, Path(world_dir), Path(work), fc, base_url, log)
+
+def _run_floor(zoo, world_dir, work, fc, base_url, log) -> dict:
     from mmsearch.merge import run_merge
-    world_dir, work = Path(world_dir), Path(work)
-    ekey = f"t{fc.max_turns}-k{fc.max_new_tokens}-{fc.agent_tools}-s{fc.seed}"
     report_split = dict(fc.benches).get(fc.sweep_bench) or [s for s in BENCHMARKS[fc.sweep_bench] if s != 'train'][0]
     hsplit = heldout_split(fc.sweep_bench, report_split)
     excl = fc.excluded(); t_start = time.time(); timings = {}
+    ekey = f"t{fc.max_turns}-k{fc.max_new_tokens}-{fc.agent_tools}-s{fc.seed}"
     from mmsearch.search import serve
     with (contextlib.nullcontext(base_url) if base_url else serve(world_dir)) as url:
         stats = {}
@@ -283,8 +303,8 @@ def run_floor(zoo: dict, world_dir: Path|str, work: Path|str, fc: FloorConfig, b
             r = run_eval(setting_name(m, lam, p, fc.calib_n), pol, bench, split, fc.n_heldout, excl)
             return dict(r.summary, sr_any=1 - r.summary.get('none', 1.0)) if r.summary['n'] else dict(accuracy=0.0, sr_any=0.0, n=0)
         t0 = time.time(); log(f'[floor] sweep on {fc.sweep_bench}/{hsplit} (held out), {fc.n_heldout} items')
-        sweep = run_sweep(score, sweep_grid(list(METHODS), fc.lams, fc.ps), fc.sweep_bench, hsplit)
-        chosen = choose_setting(sweep); timings['sweep'] = round(time.time() - t0, 1)
+        sweep = run_sweep(score, sweep_grid(list(fc.sweep_methods), fc.lams, fc.ps), fc.sweep_bench, hsplit)
+        chosen = choose_setting(sweep, list(METHODS)); timings['sweep'] = round(time.time() - t0, 1)
         log(f'[floor] chosen: {chosen}')
         results, summaries, dirs = {}, {}, {}
         t0 = time.time()
@@ -319,7 +339,7 @@ def run_floor(zoo: dict, world_dir: Path|str, work: Path|str, fc: FloorConfig, b
                 ablation=ablation, verdicts=verdicts, stats=stats_meta, merges={m: str(d) for m, d in dirs.items()},
                 tools={m: summaries[(m, fc.benches[0][0])]['tools'] for m in results}, timings_s=timings)
 
-# %% ../nbs/04a_floor.ipynb #64b013c1
+# %% ../nbs/04a_floor.ipynb #22c05865
 def _pct(x) -> str: return '–' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{100 * x:.1f}'
 
 def floor_figures(metrics: dict, fig_dir: Path|str) -> list[Path]:
@@ -328,14 +348,16 @@ def floor_figures(metrics: dict, fig_dir: Path|str) -> list[Path]:
     import matplotlib.pyplot as plt
     fig_dir = Path(fig_dir); fig_dir.mkdir(parents=True, exist_ok=True)
     sw = pd.DataFrame(metrics['sweep']); out = []
-    fig, axes = plt.subplots(2, len(METHODS), figsize=(3.2 * len(METHODS), 5.6), squeeze=False)
-    for j, m in enumerate(METHODS):
+    swept = list(dict.fromkeys(sw.method))
+    fig, axes = plt.subplots(2, len(swept), figsize=(3.4 * max(len(swept), 2), 5.6), squeeze=False)
+    for j, m in enumerate(swept):
         g = sw[sw.method == m]
         for i, (col, name) in enumerate([('accuracy', 'held-out accuracy'), ('sr_any', 'held-out search rate')]):
             ax = axes[i][j]
             for p, gp in g.groupby(g.p.fillna(-1)):
                 ax.plot(gp.lam, gp[col], marker='o', label='all' if p < 0 else f'p={p:g}')
             ch = metrics['chosen'][m]; ax.axvline(ch['lam'], color='grey', ls=':', lw=1)
+            ax.set_xticks(sorted(set(g.lam)))
             ax.set_title(f'{m}: {name}', fontsize=9); ax.set_xlabel('λ (weight of δ_S)', fontsize=8); ax.set_ylim(-0.05, 1.05)
             ax.legend(fontsize=7)
     fig.suptitle(f"λ/p sweep on {metrics['config']['heldout']} (held out); dotted: chosen λ", fontsize=10); fig.tight_layout()
@@ -364,10 +386,11 @@ def floor_markdown(metrics: dict) -> str:
     for k in ('search_rate', 'floor', 'dare'): lines += [f"- {metrics['verdicts'][k]['sentence']}"]
     lines += ['', '## Chosen λ and p', '', f"Chosen on {c['heldout']} ({c['n_heldout']} held-out items), never on the reported items; "
               'best held-out accuracy, then search rate, then λ nearest 1, then larger p.', '',
-              '| method | λ | p | held-out accuracy | held-out SR |', '|---|---|---|---|---|']
+              '| method | λ | p | how | held-out accuracy | held-out SR |', '|---|---|---|---|---|---|']
     for m, ch in metrics['chosen'].items():
         p = '–' if ch['p'] is None else f"{ch['p']:g}"
-        lines.append(f"| {m} | {ch['lam']:g} | {p} | {_pct(ch['heldout_accuracy'])} | {_pct(ch['heldout_sr'])} |")
+        src = f"inherited from {ch['inherited_from']}" if ch.get('inherited_from') else 'swept'
+        lines.append(f"| {m} | {ch['lam']:g} | {p} | {src} | {_pct(ch['heldout_accuracy'])} | {_pct(ch['heldout_sr'])} |")
     for cat in CATEGORIES:
         lines += ['', f"## Table: {cat.replace('_', '-')} items", '', 'Accuracy / SR_img / SR_txt in %, calls per question; n in brackets.', '',
                   '| method | ' + ' | '.join(benches) + ' |', '|---|' + '---|' * len(benches)]

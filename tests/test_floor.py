@@ -44,7 +44,8 @@ def spied(world, tmp_path, monkeypatch):
         merges.append(cfg); Path(out).mkdir(parents=True, exist_ok=True); (Path(out)/'config.json').write_text('{}'); return Path(out)
     monkeypatch.setattr(merge, 'run_merge', fake_merge)
     zoo = {'base': 'B', 'vlm': str(tmp_path/'vlm-model'), 'agent': 'S', 'root': tmp_path/'zoo'}
-    fc = FloorConfig(n=6, n_heldout=6, lams=(0.5, 1.0), ps=(0.3, 0.7), calib_n=4, calib_sizes=(2,), max_turns=1, max_new_tokens=4)
+    fc = FloorConfig(n=6, n_heldout=6, lams=(0.5, 1.0), ps=(0.3, 0.7), calib_n=4, calib_sizes=(2,), max_turns=1, max_new_tokens=4,
+                     sweep_methods=tuple(METHODS))
     m = run_floor(zoo, world, tmp_path/'work', fc, base_url='http://127.0.0.1:9', log=lambda s: None)
     return m, calls, merges, fc
 
@@ -98,6 +99,7 @@ def test_heldout_split_refuses_benchmarks_without_train():
     assert heldout_split('vdr', 'testmini') == 'train'
     with pytest.raises(ValueError, match='no train split'): heldout_split('mmsearch', 'end2end')
     with pytest.raises(ValueError, match="agent_tools must be"): FloorConfig(agent_tools='some').excluded()
+    with pytest.raises(ValueError, match="sweep_methods must name"): run_floor({}, '.', '.', FloorConfig(sweep_methods=('SLERP',)))
 
 @pytest.fixture(scope='module')
 def zoo(world):
