@@ -11,8 +11,8 @@ from .core import write_json, dumps, data_dir
 from .tools import load_image, TOOL_NAMES
 
 # %% auto #0
-__all__ = ['LORA_TARGETS', 'SETTINGS', 'GOG_ABLATION', 'chat_inputs', 'assistant_labels', 'ToolMaskCollator', 'sft_model',
-           'eval_agent', 'merged_model', 'sft_report']
+__all__ = ['LORA_TARGETS', 'SETTINGS', 'GOG_ABLATION', 'SFT_DEFAULTS', 'chat_inputs', 'assistant_labels', 'ToolMaskCollator',
+           'sft_model', 'eval_agent', 'merged_model', 'sft_report', 'sft_dir_for', 'ensure_sft']
 
 # %% ../nbs/04c_sft.ipynb #94349b43
 def chat_inputs(row: dict) -> tuple[list[dict], list, list[dict]]:
@@ -234,3 +234,28 @@ def sft_report(res: dict, report_dir, infos: dict) -> Path:
             f"{res['gog_claim']}\n\n{res.get('notes', '')}\n")
     (rep/'sft.md').write_text(text)
     return rep/'sft.md'
+
+# %% ../nbs/04c_sft.ipynb #a00e0680
+SFT_DEFAULTS = {'smoke': dict(n_vdr=24, n_gog=12, n_samples=2, steps=8, batch=2, lr=1e-3),
+                'tiny': dict(n_vdr=150, n_gog=100, n_samples=4, steps=60, batch=4, lr=2e-3)}
+
+def sft_dir_for(zoo: dict) -> Path:
+    "Where the SFT'd models of a zoo are kept (next to the zoo: <zoo>-sft/)."
+    return Path(zoo['root']).parent/f"{Path(zoo['root']).name}-sft"
+
+def ensure_sft(zoo: dict, world_dir, which: str='vlm', progress: bool=False, seed: int=0, **kw) -> Path:
+    "The SFT'd θ_V (`which='vlm'`) or SFT'd task-arithmetic merge (`which='merged'`) of `zoo`, built once and cached."
+    from mmsearch.zoo import file_lock, zoo_info
+    from mmsearch import synth
+    if which not in ('vlm', 'merged'): raise ValueError(f"which must be 'vlm' or 'merged', got {which!r}")
+    out = sft_dir_for(zoo)/('sft_vlm' if which == 'vlm' else 'sft_merged')
+    if (out/'config.json').exists(): return out
+    with file_lock(out.parent/f'.{out.name}.lock'):
+        if (out/'config.json').exists(): return out
+        p = {**SFT_DEFAULTS.get(zoo_info(zoo['vlm']).get('preset'), SFT_DEFAULTS['tiny']), **kw}
+        sd = synth.synth_dir_for(zoo)
+        if not (sd/'sft').exists(): synth.build_synth(zoo, world_dir, sd, p['n_vdr'], p['n_gog'], p['n_samples'], seed, progress)
+        start = zoo['vlm'] if which == 'vlm' else merged_model(zoo, out.parent/'merged_ta')
+        if start is None: raise RuntimeError('the merge module could not build the merged model')
+        sft_model(start, synth.load_sft(sd), out, steps=p['steps'], batch=p['batch'], lr=p['lr'], seed=seed, progress=progress, name=f'{which} + SFT')
+    return out

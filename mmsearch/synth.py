@@ -22,7 +22,8 @@ __all__ = ['JUDGE_PROMPT', 'SCALE_FACTORS', 'TEXT_SYSTEM', 'MIX', 'IMAGE_TOOLS',
            'VisualTeacher', 'caption', 'bridge', 'visual_turns', 'TextPhaseTeacher', 'VDRTeacher', 'direct_answers',
            'known', 'whole_image_hit', 'fuzzy_checks', 'SynthSet', 'quotas', 'seed_items', 'vqa_pool', 'gog_pool',
            'synth_vdr', 'GoGTeacher', 'DirectTeacher', 'synth_gog', 'crop_labels', 'set_stats', 'sft_record',
-           'swift_record', 'verl_record', 'save_synth', 'load_sft', 'serve_app', 'synth_report']
+           'swift_record', 'verl_record', 'save_synth', 'load_sft', 'serve_app', 'synth_report', 'synth_dir_for',
+           'build_synth']
 
 # %% ../nbs/04b_synth.ipynb #26e7cb5b
 def think_call(think: str, name: str, args: dict) -> str:
@@ -621,3 +622,24 @@ def synth_report(sets: dict, stats: dict, report_dir: Path|str, times: dict, k: 
              total=dict(vdr=tot(vdr), gog=tot(gog)))
     write_json(rep/'metrics'/'synth.json', m)
     return m
+
+# %% ../nbs/04b_synth.ipynb #98516fe4
+def synth_dir_for(zoo: dict) -> Path:
+    "Where the pipeline keeps the synthesized dataset of a zoo (data/synth/<zoo name>)."
+    from mmsearch.core import data_dir
+    return data_dir()/'synth'/Path(zoo['root']).name
+
+def build_synth(zoo: dict, world_dir, out, n_vdr: int=150, n_gog: int=100, n_samples: int=4, seed: int=0, progress: bool=False) -> tuple:
+    "Synthesize VDR's mix and GoG's set with the zoo's θ_V as the uncertainty filter, save them to `out`; return (sets, stats, times)."
+    from mmsearch.search import serve
+    world = World.load(world_dir); times = {}
+    with serve(world_dir) as url:
+        ctx = ToolContext.local(url)
+        t0 = time.time(); vdr = synth_vdr(world_dir, ctx, n=n_vdr, vlm=zoo['vlm'], n_direct=n_samples, seed=seed, progress=progress); times['vdr'] = round(time.time() - t0, 1)
+        pool = gog_pool(world_dir, seed=seed)[:2 * n_gog]
+        t0 = time.time(); direct = direct_answers(zoo['vlm'], pool, n=n_samples, progress=progress); times['gog_direct_answers'] = round(time.time() - t0, 1)
+        t0 = time.time(); gog = synth_gog(world_dir, ctx, n=n_gog, direct=direct, n_direct=n_samples, pool=pool, seed=seed, progress=progress); times['gog'] = round(time.time() - t0, 1)
+    sets = {f'vdr_{k}': v for k, v in vdr.items()} | {f'gog_{k}': v for k, v in gog.items()}
+    stats = {k: set_stats(world, v) for k, v in sets.items()}
+    save_synth(sets, out, stats)
+    return sets, stats, times
