@@ -39,7 +39,10 @@ def spied(world, tmp_path, monkeypatch):
     calls, merges = [], []
     monkeypatch.setattr(floor, 'evaluate', _fake_eval(calls, good_heldout='-l0.5', good_test='-l1'))
     monkeypatch.setattr(floor, 'load_policy', lambda path, **kw: _Stub(Path(path).name))
-    monkeypatch.setattr(floor, 'obm_stats', lambda zoo, w, url, k, out, seed=0: {'vlm': f'sv{k}', 'agent': f'sa{k}'})
+    excluded = []
+    def fake_stats(zoo, w, url, k, out, seed=0, exclude_ids=()):
+        excluded.append(set(exclude_ids)); return {'vlm': f'sv{k}', 'agent': f'sa{k}'}
+    monkeypatch.setattr(floor, 'obm_stats', fake_stats)
     def fake_merge(cfg, out, **kw):
         merges.append(cfg); Path(out).mkdir(parents=True, exist_ok=True); (Path(out)/'config.json').write_text('{}'); return Path(out)
     monkeypatch.setattr(merge, 'run_merge', fake_merge)
@@ -47,10 +50,10 @@ def spied(world, tmp_path, monkeypatch):
     fc = FloorConfig(n=6, n_heldout=6, lams=(0.5, 1.0), ps=(0.3, 0.7), calib_n=4, calib_sizes=(2,), max_turns=1, max_new_tokens=4,
                      sweep_methods=tuple(METHODS))
     m = run_floor(zoo, world, tmp_path/'work', fc, base_url='http://127.0.0.1:9', log=lambda s: None)
-    return m, calls, merges, fc
+    return m, calls, merges, fc, excluded
 
 def test_lambda_p_chosen_on_heldout_items_only(spied, world):
-    m, calls, merges, fc = spied
+    m, calls, merges, fc, excluded = spied
     # held-out accuracy is best at λ = 0.5 and test accuracy at λ = 1: a selection that peeked would pick λ = 1
     assert {k: v['lam'] for k, v in m['chosen'].items()} == {k: 0.5 for k in METHODS}
     sweep_calls = [c for c in calls if c['split'] == 'train']
@@ -61,9 +64,11 @@ def test_lambda_p_chosen_on_heldout_items_only(spied, world):
     test_ids = {str(it['id']) for it in select_items(world, 'fvqa', 'test')}        # the whole reported split
     assert not {i for c in sweep_calls for i in c['ids']} & test_ids
     assert m['config']['heldout'] == 'fvqa/train'
+    heldout = {i for c in sweep_calls for i in c['ids']}
+    assert excluded and all(e == heldout for e in excluded)             # OBM calibration never uses the held-out items
 
 def test_table_has_every_method_benchmark_category_cell(spied):
-    m, calls, merges, fc = spied
+    m, calls, merges, fc, excluded = spied
     cells = {(r['method'], r['bench'], r['category']) for r in m['table']}
     assert cells == {(a, b, c) for a in [*METHODS, *BASELINES] for b, _ in fc.benches for c in CATEGORIES}
     assert len(m['table']) == len(cells)
@@ -72,7 +77,7 @@ def test_table_has_every_method_benchmark_category_cell(spied):
     json.dumps(m, allow_nan=False)                                        # valid JSON: no NaN anywhere
 
 def test_direct_answers_get_no_tools_and_merges_use_chosen_setting(spied):
-    m, calls, merges, fc = spied
+    m, calls, merges, fc, excluded = spied
     da = [c for c in calls if c['policy'].endswith('-direct')]
     assert len(da) == len(fc.benches) and all(set(c['exclude']) == {'image_search', 'crop_and_search', 'text_search', 'visit'} for c in da)
     test_policies = {c['policy'] for c in calls if c['split'] != 'train' and not c['policy'].startswith('vlm-model')}
