@@ -233,7 +233,7 @@ def floor_verdicts(table: pd.DataFrame, merged: Sequence[str]=tuple(METHODS), di
     return dict(search_rate=dict(verdict=v1, values=sr, sentence=s1), floor=dict(verdict=v2, direct=d, values=req, beats=beats, sentence=s2),
                 dare=dict(verdict=v3, accuracy=acc, sentence=s3))
 
-# %% ../nbs/04a_floor.ipynb #acc568e5
+# %% ../nbs/04a_floor.ipynb #3f1f50d7
 def _records(df: pd.DataFrame) -> list[dict]:
     "Rows of `df` as dicts, NaN as None (valid JSON, comparable)."
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in df.to_dict('records')]
@@ -341,12 +341,12 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log) -> dict:
     timings['total'] = round(time.time() - t_start, 1)
     stats_meta = {k: {kk: str(vv) for kk, vv in v.items()} for k, v in stats.items()}
     return dict(config={**asdict(fc), 'heldout': f'{fc.sweep_bench}/{hsplit}', 'report_split': f'{fc.sweep_bench}/{report_split}',
-                        'dare_method': METHODS['DARE'], 'direct_answer': 'θ_V own prompt (no system prompt), all four tools excluded, completion as answer'},
+                        'dare_method': METHODS['DARE'], 'direct_answer': "θ_V's own prompt (image + question, no system prompt), all four tools excluded, its completion up to the first sentence end as the answer"},
                 zoo=str(zoo.get('root')), chosen=chosen, sweep=_records(sweep), table=_records(table),
                 ablation=ablation, verdicts=verdicts, stats=stats_meta, merges={m: str(d) for m, d in dirs.items()},
                 tools={m: summaries[(m, fc.benches[0][0])]['tools'] for m in results}, timings_s=timings)
 
-# %% ../nbs/04a_floor.ipynb #22c05865
+# %% ../nbs/04a_floor.ipynb #8e6064a4
 def _pct(x) -> str: return '–' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{100 * x:.1f}'
 
 def floor_figures(metrics: dict, fig_dir: Path|str) -> list[Path]:
@@ -388,7 +388,7 @@ def floor_markdown(metrics: dict) -> str:
              f"Items: a seeded subset of n = {c['n'] or 'all'} per benchmark ({', '.join(f'{b}/{s}' for b, s in c['benches'])}); "
              f"rollouts of at most {c['max_turns']} turns × {c['max_new_tokens']} new tokens; tools offered to the agents: {c['agent_tools']}. "
              f"θ_S is merged into θ_V over θ_B (δ_V weight 1, δ_S weight λ); DARE is `{c['dare_method']}`. "
-             f"**VLM-DA** is θ_V answering directly: {c['direct_answer']}. **VLM-agent** is θ_V with the agent's system prompt and all four tools.", '',
+             f"**VLM-DA** is θ_V answering directly: {c['direct_answer']}. **VLM-agent** is θ_V with the agent's system prompt and the agents' tools.", '',
              '## Verdicts', '']
     for k in ('search_rate', 'floor', 'dare'): lines += [f"- {metrics['verdicts'][k]['sentence']}"]
     lines += ['', '## Chosen λ and p', '', f"Chosen on {c['heldout']} ({c['n_heldout']} held-out items), never on the reported items; "
