@@ -175,15 +175,15 @@ def choose_setting(sweep: pd.DataFrame, methods: Sequence[str]=()) -> dict:
             out[m] = dict(lam=out[first]['lam'], p=p, heldout_accuracy=None, heldout_sr=None, inherited_from=first)
     return out
 
-# %% ../nbs/04a_floor.ipynb #03c6702f
+# %% ../nbs/04a_floor.ipynb #5ab515bf
 def category_summary(trajs: list) -> dict:
-    "Accuracy, SR_img, SR_txt, SR (any search), calls per question and n of trajectories, per category."
+    "Accuracy, SR_img, SR_txt, SR (any search), calls per question, share answered and n of trajectories, per category."
     out = {}
     for cat in CATEGORIES:
         sel = [t for t in trajs if cat == 'all' or (t.meta or {}).get('category') == cat]
         s = summarise(sel)
-        out[cat] = dict(n=len(sel), **({k: round(float(s[k]), 4) for k in ('accuracy', 'sr_img', 'sr_txt', 'calls')} if sel else
-                                       dict(accuracy=None, sr_img=None, sr_txt=None, calls=None)),
+        out[cat] = dict(n=len(sel), **({k: round(float(s[k]), 4) for k in ('accuracy', 'sr_img', 'sr_txt', 'calls', 'answered')} if sel else
+                                       dict(accuracy=None, sr_img=None, sr_txt=None, calls=None, answered=None)),
                         sr_any=round(1 - float(s['none']), 4) if sel else None)
     return out
 
@@ -346,7 +346,7 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log) -> dict:
                 ablation=ablation, verdicts=verdicts, stats=stats_meta, merges={m: str(d) for m, d in dirs.items()},
                 tools={m: summaries[(m, fc.benches[0][0])]['tools'] for m in results}, timings_s=timings)
 
-# %% ../nbs/04a_floor.ipynb #8e6064a4
+# %% ../nbs/04a_floor.ipynb #8ab49973
 def _pct(x) -> str: return '–' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{100 * x:.1f}'
 
 def floor_figures(metrics: dict, fig_dir: Path|str) -> list[Path]:
@@ -409,6 +409,12 @@ def floor_markdown(metrics: dict) -> str:
                 r = r.iloc[0]
                 cells.append(f"{_pct(r.accuracy)} / {_pct(r.sr_img)} / {_pct(r.sr_txt)}, {r.calls:.2f} ({int(r.n)})")
             lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
+    lines += ['', '## Episodes that ended in an answer (all items, %)', '',
+              'The rest ran out of turns or hit three format or tool errors in a row; their answer is empty and scored wrong.', '',
+              '| method | ' + ' | '.join(benches) + ' |', '|---|' + '---|' * len(benches)]
+    for m in dict.fromkeys(t.method):
+        cells = [_pct(r.iloc[0]['answered']) if len(r := t[(t.method == m) & (t.bench == b) & (t.category == 'all')]) and 'answered' in r else '–' for b in benches]
+        lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
     lines += ['', '## Sweep (held out)', '', '![sweep](figures/floor_sweep.png)', '', '| method | λ | p | accuracy | SR | n |', '|---|---|---|---|---|---|']
     for r in metrics['sweep']:
         p = r['p']; lines.append(f"| {r['method']} | {r['lam']:g} | {'–' if p is None or (isinstance(p, float) and math.isnan(p)) else f'{p:g}'} | {_pct(r['accuracy'])} | {_pct(r['sr_any'])} | {r['n']} |")
