@@ -267,7 +267,7 @@ class VDRTeacher:
                 out[i] = o
         return out
 
-# %% ../nbs/04b_synth.ipynb #b1ff4fe3
+# %% ../nbs/04b_synth.ipynb #8b114857
 def direct_answers(vlm_dir, items: Sequence[dict], n: int=4, temperature: float=0.8, batch_size: int=32, max_new_tokens: int=16,
                    progress: bool=False) -> dict:
     "{item id: number correct of `n`} for θ_V answering each image question directly (first sample greedy, the rest sampled)."
@@ -293,10 +293,10 @@ def direct_answers(vlm_dir, items: Sequence[dict], n: int=4, temperature: float=
     if bar is not None: bar.close()
     return counts
 
-def known(counts: dict, item: dict, n: int, min_correct: int|None=None) -> bool:
-    "Does the base model know `item` (correct in at least `min_correct` of `n` samples; default a majority)?"
-    need = n // 2 + 1 if min_correct is None else min_correct
-    return counts.get(str(item['id']), 0) >= need
+def known(counts: dict, item: dict, n: int, min_correct: int=1) -> bool:
+    "Does the base model know `item`: correct in at least `min_correct` of its `n` direct samples (default: it can produce the answer at all)?"
+    if not 1 <= min_correct <= n: raise ValueError(f'min_correct must lie in 1..{n}, got {min_correct}')
+    return counts.get(str(item['id']), 0) >= min_correct
 
 # %% ../nbs/04b_synth.ipynb #9b9f5afa
 def whole_image_hit(ctx: ToolContext, item: dict, world: World, k: int=1) -> bool:
@@ -623,7 +623,7 @@ def synth_report(sets: dict, stats: dict, report_dir: Path|str, times: dict, k: 
     write_json(rep/'metrics'/'synth.json', m)
     return m
 
-# %% ../nbs/04b_synth.ipynb #98516fe4
+# %% ../nbs/04b_synth.ipynb #80cff50b
 def synth_dir_for(zoo: dict) -> Path:
     "Where the pipeline keeps the synthesized dataset of a zoo (data/synth/<zoo name>)."
     from mmsearch.core import data_dir
@@ -636,7 +636,7 @@ def build_synth(zoo: dict, world_dir, out, n_vdr: int=150, n_gog: int=100, n_sam
     with serve(world_dir) as url:
         ctx = ToolContext.local(url)
         t0 = time.time(); vdr = synth_vdr(world_dir, ctx, n=n_vdr, vlm=zoo['vlm'], n_direct=n_samples, seed=seed, progress=progress); times['vdr'] = round(time.time() - t0, 1)
-        pool = gog_pool(world_dir, seed=seed)[:2 * n_gog]
+        pool = gog_pool(world_dir, seed=seed)[:3 * n_gog]
         t0 = time.time(); direct = direct_answers(zoo['vlm'], pool, n=n_samples, progress=progress); times['gog_direct_answers'] = round(time.time() - t0, 1)
         t0 = time.time(); gog = synth_gog(world_dir, ctx, n=n_gog, direct=direct, n_direct=n_samples, pool=pool, seed=seed, progress=progress); times['gog'] = round(time.time() - t0, 1)
     sets = {f'vdr_{k}': v for k, v in vdr.items()} | {f'gog_{k}': v for k, v in gog.items()}
