@@ -43,7 +43,7 @@ PIPELINE = [  # (notebook, parameters of the default run)
     ('04a_floor.ipynb', dict(preset='tiny', size='default', seed=0, n=12, n_heldout=12, lams='0.5,1.0', ps='0.3,0.7', calib_n=16,
                              calib_sizes='4', sweep_methods='OBM', max_turns=4, max_new_tokens=64, threads=1)),
     ('04b_synth.ipynb', dict(preset='tiny', size='default', seed=0, n_vdr=150, n_gog=100, n_samples=4)),
-    ('04c_sft.ipynb', dict(preset='tiny', size='default', seed=0, steps=60, batch=4, lr=2e-3, n_eval=16)),
+    ('04c_sft.ipynb', dict(preset='tiny', size='default', seed=0, steps=40, batch=4, lr=2e-3, n_eval=12)),
     ('05_grpo.ipynb', dict(preset='tiny', size='default', seed=0, steps=12, init='obm', advantage='rloo', group_size=4, items_per_step=2,
                            lr=3e-4, eval_every=4, eval_n=8, max_turns=4, max_new_tokens=48, pool_n=8, pass_samples=2,
                            experiment='base_vlm,ta,obm,sft', exp_seeds=1)),
