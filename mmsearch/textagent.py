@@ -86,9 +86,9 @@ def agent_eval(model, tok, world_dir: Path|str, ctx, n: int|None=100, max_turns:
                 terminations={k: sum(t.termination == k for t in trajs) for k in sorted({t.termination for t in trajs})},
                 eval_s=round(time.time() - t0, 1), example=[dict(role=m['role'], text=str(m.get('content'))[:300], calls=m.get('tool_calls')) for m in trajs[0].messages[1:]])
 
-# %% ../nbs/03b_textagent.ipynb #1ba5e52a
+# %% ../nbs/03b_textagent.ipynb #4c2cb1f4
 def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: Path|str|None=None, progress: bool=True, seed: int=0) -> dict:
-    "Train and save the tokenizer, θ_B, θ_V and θ_S of preset `p` on the world at `world_dir` into `out`; return the zoo facts."
+    "Train and save the tokenizer, θ_B, θ_V and θ_S of preset `p` on the world at `world_dir` into `out` (finished parts of an interrupted build are kept); return the zoo facts."
     from mmsearch.search import serve
     p = zoo_preset(p); root, out = Path(world_dir), Path(out); w = World.load(root)
     whash = json.loads((root/'manifest.json').read_text())['content_hash']
@@ -96,19 +96,30 @@ def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: 
     log = (lambda m: print(f'[zoo {p.name}] {m}', flush=True)) if progress else (lambda m: None)
     common = dict(preset=p.name, preset_fields={k: v for k, v in vars(p).items() if not k.endswith('_path')}, world=str(root),
                   world_hash=whash, world_size=w.size, world_seed=w.seed, seed=seed)
-    times, cpu0, t00 = {}, time.process_time(), time.time()
-    t0 = time.time(); tok = train_tokenizer(tokenizer_corpus(root), p.vocab_size); tok.save_pretrained(out/'tokenizer')
+    times, cpu0, t00, resumed = {}, time.process_time(), time.time(), []
+    done = lambda part: (out/part/'zoo.json').exists() and zoo_info(out/part).get('world_hash') == whash   # a finished part of a killed build
+    t0 = time.time()
+    if (out/'tokenizer'/'tokenizer.json').exists() and done('base'):
+        from transformers import AutoTokenizer
+        tok = AutoTokenizer.from_pretrained(out/'tokenizer'); resumed.append('tokenizer')
+    else: tok = train_tokenizer(tokenizer_corpus(root), p.vocab_size); tok.save_pretrained(out/'tokenizer')
     times['tokenizer'] = round(time.time() - t0, 1); log(f'tokenizer: {len(tok)} tokens')
-    t0 = time.time(); base, binfo = train_base(w, tok, p, seed=seed, progress=progress)
-    binfo['eval'] = direct_accuracy(base, tok, w, n=p.eval_n); times['base'] = round(time.time() - t0, 1)
-    save_model(base, out/'base', tok, 'base', dict(common, **binfo)); log(f"θ_B: {binfo['eval']['head']} head, {binfo['eval']['tail']} tail")
-    t0 = time.time(); vlm, proc, vinfo = train_vlm(w, base, tok, p, seed=seed, progress=progress)
-    vinfo['eval'] = dict(describe=describe_accuracy(vlm, proc, w, n=p.eval_n), infoseek_val=infoseek_direct(vlm, proc, root, n=p.eval_n))
-    sd_b = base.state_dict()
-    vinfo['delta_v_norm'] = round(float(sum(((v - sd_b[k]).float() ** 2).sum() for k, v in vlm_lm_state(vlm).items() if k in sd_b) ** 0.5), 4)
-    times['vlm'] = round(time.time() - t0, 1)
-    save_model(vlm, out/'vlm', proc, 'vlm', dict(common, base='../base', **vinfo)); log(f"θ_V: describe {vinfo['eval']['describe']['attribute_acc']}")
-    del vlm
+    t0 = time.time()
+    if done('base'): base = load_lm(out/'base')[0]; resumed.append('base'); log('θ_B: kept from the interrupted build')
+    else:
+        base, binfo = train_base(w, tok, p, seed=seed, progress=progress)
+        binfo['eval'] = direct_accuracy(base, tok, w, n=p.eval_n); times['base'] = round(time.time() - t0, 1)
+        save_model(base, out/'base', tok, 'base', dict(common, **binfo)); log(f"θ_B: {binfo['eval']['head']} head, {binfo['eval']['tail']} tail")
+    t0 = time.time()
+    if done('vlm'): resumed.append('vlm'); log('θ_V: kept from the interrupted build')
+    else:
+        vlm, proc, vinfo = train_vlm(w, base, tok, p, seed=seed, progress=progress)
+        vinfo['eval'] = dict(describe=describe_accuracy(vlm, proc, w, n=p.eval_n), infoseek_val=infoseek_direct(vlm, proc, root, n=p.eval_n))
+        sd_b = base.state_dict()
+        vinfo['delta_v_norm'] = round(float(sum(((v - sd_b[k]).float() ** 2).sum() for k, v in vlm_lm_state(vlm).items() if k in sd_b) ** 0.5), 4)
+        times['vlm'] = round(time.time() - t0, 1)
+        save_model(vlm, out/'vlm', proc, 'vlm', dict(common, base='../base', **vinfo)); log(f"θ_V: describe {vinfo['eval']['describe']['attribute_acc']}")
+        del vlm
     t0 = time.time()
     with serve(root) as url:
         ctx = agent_context(url); schemas = agent_schemas(ctx)
@@ -120,7 +131,8 @@ def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: 
     sinfo['tool_schemas'] = schemas
     save_model(agent, out/'agent', tok, 'agent', dict(common, base='../base', **sinfo)); log(f"θ_S: {sinfo['eval']['search_rate']} search rate, {sinfo['eval']['acc']} acc")
     times['total'] = round(time.time() - t00, 1)
-    facts = dict(common, times_s=times, cpu_s=round(time.process_time() - cpu0, 1), paths=dict(tokenizer='tokenizer', base='base', vlm='vlm', agent='agent'))
+    facts = dict(common, times_s=times, cpu_s=round(time.process_time() - cpu0, 1), resumed=resumed,
+                 paths=dict(tokenizer='tokenizer', base='base', vlm='vlm', agent='agent'))
     (out/'zoo.json').write_text(dumps(facts))
     if report_dir: zoo_report(dict(root=out, base=out/'base', vlm=out/'vlm', agent=out/'agent'), report_dir)
     return facts

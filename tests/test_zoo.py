@@ -134,3 +134,16 @@ def test_presets_are_consistent():
         p = zoo_preset(name)
         assert p.hidden % p.heads == 0 and p.head_dim % 4 == 0 and p.heads % p.kv_heads == 0
     assert zoo_preset('smoke').hidden < zoo_preset('tiny').hidden <= zoo_preset('small').hidden < zoo_preset('gpu').hidden
+
+def test_interrupted_build_resumes_from_finished_parts(zoo, tmp_path):
+    "A build killed after θ_V keeps tokenizer, θ_B and θ_V and trains only θ_S."
+    import shutil
+    from mmsearch.core import file_hash
+    from mmsearch.textagent import build_zoo
+    partial = tmp_path/'partial'
+    for part in ('tokenizer', 'base', 'vlm'): shutil.copytree(zoo[part], partial/part)
+    before = {part: file_hash(partial/part/'model.safetensors') for part in ('base', 'vlm')}
+    facts = build_zoo('smoke', zoo['world'], partial, progress=False)
+    assert facts['resumed'] == ['tokenizer', 'base', 'vlm'] and 'base' not in facts['times_s']
+    assert {part: file_hash(partial/part/'model.safetensors') for part in ('base', 'vlm')} == before
+    assert (partial/'agent'/'zoo.json').exists() and zoo_info(partial/'agent')['role'] == 'agent'
