@@ -14,7 +14,7 @@ from .core import write_json, project_root
 __all__ = ['TEXT_VERSION', 'EMBED_VERSION', 'EMBED_DIM', 'ROTATIONS', 'IMAGE_BASE', 'MAX_UPLOAD', 'MAX_PIXELS', 'MAX_NUM',
            'MAX_JSON', 'tokenize', 'top_k', 'TextIndex', 'filler_lexicon', 'filler_pages', 'foreground', 'components',
            'salient_object', 'colour_hist', 'embed_image', 'ImageIndex', 'ServiceError', 'parse_box', 'decode_image',
-           'split_sentences', 'snippet', 'SearchEngine', 'index_key', 'make_app', 'listen_socket', 'serve',
+           'split_sentences', 'snippet', 'SearchEngine', 'index_key', 'make_app', 'listen_socket', 'serve', 'serve_app',
            'app_from_env', 'serve_cli', 'loose_box', 'search_metrics']
 
 # %% ../nbs/02_search.ipynb #34c26dc1
@@ -441,7 +441,7 @@ def make_app(engine: SearchEngine, max_upload: int=MAX_UPLOAD):
                              Route('/lens', lens, methods=['POST']), Route('/visit', visit), Route('/images/{path:path}', images)],
                      exception_handlers={ServiceError: on_error, HTTPException: on_http, Exception: on_crash})
 
-# %% ../nbs/02_search.ipynb #7f9d13f4
+# %% ../nbs/02_search.ipynb #951b44bd
 def listen_socket(host: str='127.0.0.1', port: int=0) -> socket.socket:
     "A listening TCP socket with TCP_NODELAY (inherited by accepted connections) and SO_REUSEADDR."
     sock = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
@@ -456,14 +456,19 @@ def serve(world: Path|str|SearchEngine, port: int=0, host: str='127.0.0.1', work
     if workers > 1 or cpus:
         if isinstance(world, SearchEngine): world = world.root
         yield from _serve_process(Path(world), port, host, workers, filler, cache_dir, timeout, ['--http', http], cpus); return
-    import uvicorn
     engine = world if isinstance(world, SearchEngine) else SearchEngine.build(world, filler=filler, cache_dir=cache_dir)
+    with serve_app(make_app(engine), host, port, http=http, timeout=timeout, name='the search service') as url: yield url
+
+@contextlib.contextmanager
+def serve_app(app, host: str='127.0.0.1', port: int=0, http: str='auto', timeout: float=120.0, name: str='the app'):
+    "Run any ASGI `app` under uvicorn in a background thread while the block runs; yield its base URL."
+    import uvicorn
     sock = listen_socket(host, port)
-    server = uvicorn.Server(uvicorn.Config(make_app(engine), log_level='warning', access_log=False, lifespan='off', http=http))
+    server = uvicorn.Server(uvicorn.Config(app, log_level='warning', access_log=False, lifespan='off', http=http))
     t = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True, name='mmsearch-serve'); t.start()
     t0 = time.time()
     while not server.started:
-        if not t.is_alive() or time.time() - t0 > timeout: raise RuntimeError('the search service did not start')
+        if not t.is_alive() or time.time() - t0 > timeout: raise RuntimeError(f'{name} did not start')
         time.sleep(0.01)
     try: yield f'http://{host}:{sock.getsockname()[1]}'
     finally:

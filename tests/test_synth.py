@@ -7,7 +7,7 @@ import pytest
 
 from mmsearch.world import build_world, World
 from mmsearch.bench import load_benchmark
-from mmsearch.search import serve
+from mmsearch.search import serve, serve_app
 from mmsearch.tools import ToolContext, tool_schemas, env_class
 from mmsearch.rollout import rollout, observations, ScriptedPolicy
 from mmsearch.evaluate import rule_score, fake_openai_app
@@ -158,7 +158,7 @@ def test_openai_judge_over_http(env):
     bodies = []
     def script(body):
         bodies.append(body); return {'content': 'Yes.' if 'wiki.example' in body['messages'][0]['content'] else 'no'}
-    with synth.serve_app(fake_openai_app(script)) as url:
+    with serve_app(fake_openai_app(script)) as url:
         j = synth.OpenAIJudge(url, 'judge-model')
         assert j(it, ['1. [A](https://wiki.example/A)']) is True
         assert j(it, ['nothing']) is False
