@@ -13,8 +13,9 @@ episode runs exactly --turns turns (three format errors end it by VDR's rule). B
 
 Two prompt settings are run: `tools` (system prompt + the four tool schemas rendered by the chat template, ~800
 tokens with the toy vocabulary, as TRL and our loop render them) and `bare` (question only, as for a model trained to
-know its tools). Every turn re-encodes the whole conversation (no KV cache across turns), so with the long `tools`
-prompt prefill and attention over it take a large share that batching cannot remove; `bare` shows the decode-bound case.
+know its tools). `HFPolicy` keeps the KV cache of the prefix all rows share (system prompt, schemas, question; in the
+sequential arm also the episode's earlier turns), so neither arm re-encodes the schemas each turn; the batched arm
+still encodes each row's own history every turn. `bare` shows the decode-bound case.
 Reported per setting: wall seconds per arm (best of --repeats), generated tokens per second, and the ratio
 sequential / batched (target: >= 4 at G=8).
 Writes --out (default reports/metrics/bench_rollout.json). The CPU is shared; the load average is recorded.

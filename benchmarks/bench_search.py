@@ -7,8 +7,9 @@ For each corpus (the default world, and the same world plus --filler synthetic p
   * service: `mmsearch serve --workers N` pinned to core 0, driven by a raw asyncio keep-alive HTTP/1.1 client
     pinned to core 1 (httpx would spend ~3 ms CPU per request and measure itself), at 1, 8 and 32 connections.
 Queries mix entity names, appearance descriptions and benchmark questions of the world with 3-word Zipf queries
-over the filler lexicon. Both sides' CPU use is recorded, so a saturated client would show. Writes a JSON file
-(--out, default reports/metrics/bench_search.json) and prints the tables.
+over the filler lexicon. Both sides' CPU use is recorded, so a saturated client would show. In the same run (unless
+--no-rollout) `benchmarks/bench_rollout.py` times G=8 batched rollouts against one-episode-at-a-time rollouts of a tiny
+model in the real loop. Writes a JSON file (--out, default reports/metrics/bench_search.json) and prints the tables.
 """
 from __future__ import annotations
 import argparse, asyncio, json, os, random, resource, socket, subprocess, sys, time
@@ -160,6 +161,7 @@ def main(argv=None):
     p.add_argument('--conc', type=int, nargs='*', default=[1, 8, 32])
     p.add_argument('--http', default='auto', choices=['auto', 'h11', 'httptools'])
     p.add_argument('--nice', type=int, default=0, help='niceness of server and client (negative, as root, to measure the service rather than the neighbours)')
+    p.add_argument('--no-rollout', action='store_true', help='skip the batched-vs-sequential rollout benchmark')
     p.add_argument('--out', type=Path, default=ROOT/'reports'/'metrics'/'bench_search.json')
     # client mode (internal)
     p.add_argument('--client'); p.add_argument('--queries'); p.add_argument('--warmup', type=float, default=0.5); p.add_argument('--server-pid', type=int)
@@ -195,6 +197,11 @@ def main(argv=None):
     big = [v for k, v in res['corpora'].items() if k != 'default']
     if big and '32' in big[0]['service']:
         b = big[0]['service']['32']; targets.append((f"{big[0]['pages']:,} pages, 32 clients: >= 300 req/s and p99 <= 200 ms", b['rps'] >= 300 and b['p99_ms'] <= 200, f"{b['rps']:.0f} req/s, p99 {b['p99_ms']:.1f} ms"))
+    if not a.no_rollout:
+        sys.path.insert(0, str(Path(__file__).parent)); import bench_rollout
+        log('\nrollouts (bench_rollout.run):'); r = res['rollout'] = bench_rollout.run(log=log)
+        cells = '; '.join(f"{k}: {r[k]['sequential']['seconds']:.2f} s sequential / {r[k]['batched']['seconds']:.2f} s batched = {r[k]['ratio']}x" for k in ('tools', 'bare'))
+        targets.append((f"rollouts, G={r['G']} batched vs one at a time: >= 4x (with tool schemas in the prompt)", r['ratio'] >= 4, cells))
     print()
     for t, ok, got in targets: print(f"{'PASS' if ok else 'MISS'}  {t}: {got}")
     res['targets'] = [dict(target=t, met=ok, measured=got) for t, ok, got in targets]

@@ -178,13 +178,15 @@ class ScriptedPolicy:
             out.append(self.outputs[min(k, len(self.outputs) - 1)])
         return out
 
-# %% ../nbs/02c_rollout.ipynb #3e71a48f
+# %% ../nbs/02c_rollout.ipynb #1cfa784a
 class HFPolicy:
     "A Hugging Face causal LM or VLM with a chat-template tokenizer or processor, generating a batch at a time."
     name = 'hf'
     def __init__(self, model, processor, *, batch_size: int=16, temperature: float=0.0, top_p: float=1.0,
-                 min_new_tokens: int=0, template_kwargs: dict|None=None):
+                 min_new_tokens: int=0, template_kwargs: dict|None=None, prefix_cache: bool=True, min_prefix: int=32):
         self.model, self.processor = model, processor
+        self.prefix_cache, self.min_prefix = prefix_cache, min_prefix
+        self._kv = None   # (prefix token ids, batch-1 KV cache of them, weights version)
         self.tok = getattr(processor, 'tokenizer', processor)
         self.is_vlm = getattr(processor, 'image_processor', None) is not None
         self.tok.padding_side = 'left'
@@ -225,6 +227,7 @@ class HFPolicy:
                 enc = self.processor(text=texts, images=images or None, return_tensors='pt', padding=True)
             else: enc = self.tok(texts, return_tensors='pt', padding=True, add_special_tokens=False)
             enc = {k: (v.to(self.model.device) if hasattr(v, 'to') else v) for k, v in enc.items()}
+            if self.prefix_cache: enc = self._share_prefix(enc)
             kw = dict(max_new_tokens=max_new_tokens, min_new_tokens=min(self.min_new_tokens, max_new_tokens),
                       pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id)
             kw.update(dict(do_sample=True, temperature=self.temperature, top_p=self.top_p) if self.temperature > 0 else dict(do_sample=False))
@@ -235,6 +238,49 @@ class HFPolicy:
                 self.last_lengths.append((int(mask.sum()), n))
             outs += self.tok.batch_decode(new, skip_special_tokens=True)
         return outs
+
+    def _weights_version(self) -> int:
+        return sum(p._version for p in self.model.parameters())
+
+    def _prefix_kv(self, prefix):
+        "The batch-1 KV cache of token ids `prefix`, extending the last one computed when it shares enough of it."
+        import copy, torch
+        version, cache, done = self._weights_version(), None, 0
+        if self._kv is not None and self._kv[2] == version:
+            old = self._kv[0]; n = min(len(old), len(prefix))
+            same = int((old[:n] == prefix[:n]).long().cumprod(0).sum())
+            if same >= self.min_prefix: cache = copy.deepcopy(self._kv[1]); cache.crop(same - len(old)); done = same
+        if self.is_vlm and hasattr(self.model, 'model'): self.model.model.rope_deltas = None   # text-only positions
+        if done < len(prefix):
+            with torch.no_grad(): cache = self.model(input_ids=prefix[None, done:], past_key_values=cache, use_cache=True).past_key_values
+        self._kv = (prefix, copy.deepcopy(cache), version)
+        return cache
+
+    def _share_prefix(self, enc: dict) -> dict:
+        "`enc` relaid as [shared prefix | padding | own tokens] with the prefix's KV cache as `past_key_values`."
+        import torch
+        ids, mask = enc['input_ids'], enc['attention_mask'].bool()
+        rows = [r[m] for r, m in zip(ids, mask)]
+        n = min(len(r) for r in rows) - 1            # every row keeps at least one token of its own
+        if n < self.min_prefix: return enc
+        agree = (torch.stack([r[:n] for r in rows]) == rows[0][:n]).all(0)
+        if self.is_vlm:   # images are encoded with their row
+            agree &= ~torch.isin(rows[0][:n], torch.tensor(self.tok.convert_tokens_to_ids(VISION_TOKENS), device=ids.device))
+        k = int(agree.long().cumprod(0).sum())
+        if k < self.min_prefix: return enc
+        cache = self._prefix_kv(rows[0][:k])
+        B, L = len(rows), max(len(r) for r in rows) - k
+        out = dict(enc)
+        for key, v in enc.items():
+            if not (torch.is_tensor(v) and v.shape[:2] == ids.shape): continue
+            fill = self.tok.pad_token_id if key == 'input_ids' else 0
+            new = torch.full((B, k + L), fill, dtype=v.dtype, device=v.device)
+            for i, (row, m) in enumerate(zip(v, mask)):
+                own = row[m]; new[i, :k] = own[:k]; new[i, k + L - (len(own) - k):] = own[k:]
+            out[key] = new
+        cache.batch_repeat_interleave(B)
+        out['past_key_values'] = cache
+        return out
 
 # %% ../nbs/02c_rollout.ipynb #dbcefdae
 QWEN_PRETOKENIZE = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
@@ -268,7 +314,7 @@ def toy_model(tok, hidden: int=64, layers: int=2, seed: int=0):
     torch.manual_seed(seed)
     return Qwen2ForCausalLM(cfg).eval()
 
-# %% ../nbs/02c_rollout.ipynb #5578f457
+# %% ../nbs/02c_rollout.ipynb #bbd201f4
 @dataclass
 class RolloutConfig:
     "Limits and safeguards of the agent loop."
@@ -401,7 +447,7 @@ def rollout(policy, items: Sequence[dict], tools_ctx: ToolContext, G: int=1, cfg
         if scorer is not None and e.t.golds: e.t.correct = float(scorer(e.t.answer, e.item))
     return [e.t for e in eps]
 
-# %% ../nbs/02c_rollout.ipynb #cdcb2a83
+# %% ../nbs/02c_rollout.ipynb #a53b6e65
 _LINK = re.compile(r'\[([^\]\n]+)\]\((\S+?)\)')
 _POS = re.compile(r' at the ([a-z ]+?) of the image')
 
