@@ -9,7 +9,7 @@ from pathlib import Path
 from .core import project_root, reports_dir
 
 # %% auto #0
-__all__ = ['COMMANDS', 'PIPELINE', 'main', 'run_pipeline', 'write_reports_index', 'reports_cli']
+__all__ = ['COMMANDS', 'PIPELINE', 'main', 'run_pipeline', 'paper_claims', 'write_reports_index', 'reports_cli']
 
 # %% ../nbs/10_cli.ipynb #d93e1510
 COMMANDS = {  # command -> (module, function taking argv)
@@ -33,7 +33,7 @@ def main(argv: list[str]|None=None) -> int:
 # %% ../nbs/10_cli.ipynb #eefeb12f
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m mmsearch.cli, not the notebook
 
-# %% ../nbs/10_cli.ipynb #139ef404
+# %% ../nbs/10_cli.ipynb #4d512901
 PIPELINE = [  # (notebook, parameters of the default run)
     ('01_world.ipynb', dict(size='default', seed=0)),
     ('02_search.ipynb', dict(size='default', seed=0)),
@@ -63,13 +63,71 @@ def run_pipeline(only: list[str]|None=None, out: Path|None=None, log=print) -> d
         times[nb] = round(time.time() - t0, 1); log(f'[mmsearch reports] {nb} done in {times[nb]} s')
     return times
 
+def _verdict_of(sentence: str) -> str:
+    "The verdict at the end of a report sentence ('... Verdict: X.')."
+    tail = sentence.split('Verdict:', 1)[-1] if 'Verdict:' in sentence else ''
+    return 'not reproduced' if 'not reproduced' in tail else (tail.strip().rstrip('.') or 'see report')
+
+def _trend(curve: list, higher: bool=True) -> str:
+    "'up'/'down'/'flat' between the first and last point of a [(step, value)] curve."
+    if len(curve or []) < 2: return 'n/a'
+    a, b = curve[0][1], curve[-1][1]
+    return 'flat' if a == b else ('up' if b > a else 'down')
+
+def paper_claims(rep: Path|None=None) -> list[dict]:
+    "The papers' claims (DESIGN.md) next to our numbers, read from reports/metrics/*.json; 'not run' where a report is missing."
+    import json
+    rep = Path(rep or reports_dir()); m = rep/'metrics'
+    load = lambda n: json.loads((m/f'{n}.json').read_text()) if (m/f'{n}.json').exists() else None
+    floor, sft, grpo = load('floor'), load('sft'), load('grpo')
+    rows = []
+    def add(claim, source, page, verdict, evidence): rows.append(dict(claim=claim, source=source, page=page, verdict=verdict, evidence=evidence))
+    missing = lambda page: ('not run', f'`{page}` has not been generated')
+    for key, claim in [('floor', "merging secures a floor: merged models search zero-shot and beat the base VLM's direct answers on search-required items"),
+                       ('search_rate', 'OBM has the highest zero-shot search rate'), ('dare', 'DARE degrades in the cross-modal setting')]:
+        v = (floor or {}).get('verdicts', {}).get(key)
+        add(claim, 'OBM', 'floor.md', *((v['verdict'], v['sentence']) if v else missing('floor.md')))
+    if grpo and 'warm_start' in grpo:
+        from mmsearch.grpo import verdict_warm_start
+        add("OBM raises the ceiling: GRPO from OBM reaches the base-VLM start's final accuracy sooner and peaks higher", 'OBM', 'grpo.md',
+            *verdict_warm_start(grpo['warm_start']))
+        s = grpo['warm_start'].get('sft')
+        if s:
+            better = s['final'] is not None and s['start'] is not None and s['final'] > s['start']
+            add('SFT then RL beats SFT alone', 'VDR', 'grpo.md', 'reproduced' if better else 'not reproduced',
+                f"held-out accuracy of the SFT'd model {s['start']} before RL, {s['final']} after {grpo['budget']['steps']} RL steps (peak {s['peak']}).")
+            reward, turns = _trend(s.get('reward')), _trend(s['curves'].get('turns'))
+            add('RL shortens trajectories as reward rises', 'VDR', 'grpo.md',
+                'reproduced' if (reward, turns) == ('up', 'down') else 'not reproduced',
+                f"from the SFT'd start: training reward {reward} ({s['reward'][0][1] if s.get('reward') else '–'} → {s['reward'][-1][1] if s.get('reward') else '–'}), "
+                f"turns per held-out question {turns}.")
+        c = grpo.get('curriculum', {})
+        if 'hard' in c and 'easy' in c:
+            h, e = c['hard'], c['easy']
+            v = 'reproduced' if (h['final'], h['peak']) > (e['final'], e['peak']) else 'not reproduced'
+            add('RL on hard items beats RL on easy ones', 'GoG', 'grpo.md', v, f"final (peak) held-out accuracy: hard {h['final']} ({h['peak']}), easy {e['final']} ({e['peak']}).")
+    else:
+        for claim, src in [("OBM raises the ceiling", 'OBM'), ('SFT then RL beats SFT alone', 'VDR'), ('RL shortens trajectories as reward rises', 'VDR'),
+                           ('RL on hard items beats RL on easy ones', 'GoG')]:
+            add(claim, src, 'grpo.md', *missing('grpo.md'))
+    for key, claim, src in [('vdr_claim', 'cropped search + text search beats whole-image search, each tool alone, and direct answers', 'VDR Table 2'),
+                            ('gog_claim', 'removing the gaze action hurts', 'GoG')]:
+        t = (sft or {}).get(key)
+        add(claim, src, 'sft.md', *((_verdict_of(t), t.split('Here: ', 1)[-1]) if t else missing('sft.md')))
+    return rows
+
 def write_reports_index(rep: Path|None=None) -> Path:
-    "Write reports/README.md: one line per report page, with its title, linking to it."
+    "Write reports/README.md: the papers' claims next to our numbers, then one line per report page."
     rep = Path(rep or reports_dir())
     pages = sorted(p for p in rep.glob('*.md') if p.name != 'README.md')
     lines = [f"- [{(p.read_text().splitlines() or [p.stem])[0].lstrip('# ')}]({p.name})" for p in pages]
+    claims = '\n'.join(f"| {c['claim']} | {c['source']} | **{c['verdict']}** | {c['evidence'].replace('|', '/')} ([{c['page']}]({c['page']})) |"
+                       for c in paper_claims(rep))
     text = ('# Reports of the default run\n\nRegenerated by `make reports` (`mmsearch reports`); never edited by hand. '
-            'Metrics are in `metrics/`, figures in `figures/`.\n\n' + '\n'.join(lines) + '\n')
+            'Metrics are in `metrics/`, figures in `figures/`.\n\n## The papers\' claims at our scale\n\n'
+            'Each verdict is computed from the metrics of this run by the notebook that measured it; tiny models on a synthetic '
+            'world, so a claim that does not reproduce here says nothing about the papers\' scale.\n\n'
+            '| claim | paper | verdict | our numbers |\n|---|---|---|---|\n' + claims + '\n\n## Pages\n\n' + '\n'.join(lines) + '\n')
     from mmsearch.core import atomic_write
     atomic_write(rep/'README.md', text); return rep/'README.md'
 
