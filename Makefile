@@ -6,7 +6,7 @@ export HF_HUB_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PYTHONHASHSEED := 0
 
-.PHONY: install reports test nbtest pytest sync readme
+.PHONY: install reports test nbtest pytest sync readme docs
 
 $(VENV)/.installed: settings.ini setup.py
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -20,6 +20,10 @@ install: $(VENV)/.installed
 ## The main job: regenerate reports/ from the pipeline notebooks at the default scale.
 reports: install
 	$(BIN)/mmsearch reports
+
+## The docs site: every notebook as an HTML page in _docs/ (executed copies of the last `make reports` where they exist).
+docs: install
+	$(BIN)/mmsearch docs
 
 ## The tests: every notebook (nbdev_test, smoke scale) and tests/ (pytest); fails if either runs nothing.
 test: install nbtest pytest

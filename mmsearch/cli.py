@@ -11,7 +11,7 @@ from .core import project_root, reports_dir
 # %% auto #0
 __all__ = ['COMMANDS', 'PIPELINE', 'main', 'run_pipeline', 'paper_claims', 'write_reports_index', 'reports_cli']
 
-# %% ../nbs/10_cli.ipynb #d93e1510
+# %% ../nbs/10_cli.ipynb #fd949161
 COMMANDS = {  # command -> (module, function taking argv)
     'world':   ('mmsearch.world',   'world_cli'),
     'serve':   ('mmsearch.search',  'serve_cli'),
@@ -19,6 +19,7 @@ COMMANDS = {  # command -> (module, function taking argv)
     'eval':    ('mmsearch.evaluate', 'eval_cli'),
     'zoo':     ('mmsearch.zoo',     'zoo_cli'),
     'reports': ('mmsearch.cli',     'reports_cli'),
+    'docs':    ('mmsearch.docs',    'docs_cli'),
 }
 
 def main(argv: list[str]|None=None) -> int:
@@ -33,7 +34,7 @@ def main(argv: list[str]|None=None) -> int:
 # %% ../nbs/10_cli.ipynb #eefeb12f
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m mmsearch.cli, not the notebook
 
-# %% ../nbs/10_cli.ipynb #4d512901
+# %% ../nbs/10_cli.ipynb #c48302bd
 PIPELINE = [  # (notebook, parameters of the default run)
     ('01_world.ipynb', dict(size='default', seed=0)),
     ('02_search.ipynb', dict(size='default', seed=0)),
@@ -43,7 +44,7 @@ PIPELINE = [  # (notebook, parameters of the default run)
     ('04a_floor.ipynb', dict(preset='tiny', size='default', seed=0, n=12, n_heldout=12, lams='0.5,1.0', ps='0.3,0.7', calib_n=16,
                              calib_sizes='4', sweep_methods='OBM', max_turns=4, max_new_tokens=64, threads=1)),
     ('04b_synth.ipynb', dict(preset='tiny', size='default', seed=0, n_vdr=150, n_gog=100, n_samples=4)),
-    ('04c_sft.ipynb', dict(preset='tiny', size='default', seed=0, steps=40, batch=4, lr=2e-3, n_eval=12)),
+    ('04c_sft.ipynb', dict(preset='tiny', size='default', seed=0, steps=160, batch=4, lr=2e-3, n_eval=24)),
     ('05_grpo.ipynb', dict(preset='tiny', size='default', seed=0, steps=12, init='obm', advantage='rloo', group_size=4, items_per_step=2,
                            lr=3e-4, eval_every=4, eval_n=8, max_turns=4, max_new_tokens=48, pool_n=8, pass_samples=2,
                            experiment='base_vlm,ta,obm,sft', exp_seeds=1)),

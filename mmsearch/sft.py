@@ -255,9 +255,9 @@ def sft_report(res: dict, report_dir, infos: dict) -> Path:
     (rep/'sft.md').write_text(text)
     return rep/'sft.md'
 
-# %% ../nbs/04c_sft.ipynb #3660f59c
+# %% ../nbs/04c_sft.ipynb #f51d79f0
 SFT_DEFAULTS = {'smoke': dict(n_vdr=24, n_gog=12, n_samples=2, steps=8, batch=2, lr=1e-3),
-                'tiny': dict(n_vdr=150, n_gog=100, n_samples=4, steps=40, batch=4, lr=2e-3)}
+                'tiny': dict(n_vdr=150, n_gog=100, n_samples=4, steps=160, batch=4, lr=2e-3)}
 
 def sft_dir_for(zoo: dict) -> Path:
     "Where the SFT'd models of a zoo are kept (next to the zoo: <zoo>-sft/)."
