@@ -11,7 +11,7 @@ from .core import project_root, reports_dir
 # %% auto #0
 __all__ = ['COMMANDS', 'PIPELINE', 'main', 'run_pipeline', 'paper_claims', 'write_reports_index', 'reports_cli']
 
-# %% ../nbs/10_cli.ipynb #fd949161
+# %% ../nbs/10_cli.ipynb #1028b0ae
 COMMANDS = {  # command -> (module, function taking argv)
     'world':   ('mmsearch.world',   'world_cli'),
     'serve':   ('mmsearch.search',  'serve_cli'),
@@ -20,6 +20,7 @@ COMMANDS = {  # command -> (module, function taking argv)
     'zoo':     ('mmsearch.zoo',     'zoo_cli'),
     'reports': ('mmsearch.cli',     'reports_cli'),
     'docs':    ('mmsearch.docs',    'docs_cli'),
+    'sft':     ('mmsearch.sft',     'sft_cli'),
 }
 
 def main(argv: list[str]|None=None) -> int:

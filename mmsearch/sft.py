@@ -12,7 +12,7 @@ from .tools import load_image, TOOL_NAMES
 
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'SETTINGS', 'GOG_ABLATION', 'SFT_DEFAULTS', 'chat_inputs', 'assistant_labels', 'ToolMaskCollator',
-           'sft_model', 'eval_agent', 'merged_model', 'vdr_claim', 'gog_claim', 'sft_report', 'sft_dir_for',
+           'sft_model', 'sft_cli', 'eval_agent', 'merged_model', 'vdr_claim', 'gog_claim', 'sft_report', 'sft_dir_for',
            'ensure_sft']
 
 # %% ../nbs/04c_sft.ipynb #94349b43
@@ -116,7 +116,7 @@ class ToolMaskCollator:
         "Tokens of a row after image expansion."
         return len(self.encode(row)[0])
 
-# %% ../nbs/04c_sft.ipynb #61cb394d
+# %% ../nbs/04c_sft.ipynb #cf593e4d
 LORA_TARGETS = r'.*(language_model|model)\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)'
 
 def _load(model_dir):
@@ -143,8 +143,10 @@ def sft_model(model_dir, dataset, out, *, steps: int=200, batch: int=4, lr: floa
     if lora:
         from peft import LoraConfig
         peft_config = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type='CAUSAL_LM')
+    world = int(os.environ.get('WORLD_SIZE', '1'))   # processes under `accelerate launch`; `batch` stays the global batch
+    if batch % world: raise ValueError(f'batch {batch} does not split over {world} processes')
     work = Path(out).parent/f'.{Path(out).name}.trainer'
-    args = SFTConfig(output_dir=str(work), max_steps=steps, per_device_train_batch_size=batch, learning_rate=lr, lr_scheduler_type='cosine',
+    args = SFTConfig(output_dir=str(work), max_steps=steps, per_device_train_batch_size=batch // world, learning_rate=lr, lr_scheduler_type='cosine',
                      warmup_steps=max(1, round(steps * warmup)), use_cpu=not torch.cuda.is_available(), bf16=False, report_to='none',
                      save_strategy='no', logging_steps=1, disable_tqdm=not progress, seed=seed, dataloader_num_workers=0,
                      remove_unused_columns=False, gradient_checkpointing=False, dataset_kwargs={'skip_prepare_dataset': True}, max_length=None)
@@ -159,7 +161,8 @@ def sft_model(model_dir, dataset, out, *, steps: int=200, batch: int=4, lr: floa
     if hasattr(proc, 'chat_template'): proc.chat_template = CHAT_TEMPLATE
     losses = [h['loss'] for h in tr.state.log_history if 'loss' in h]
     n_lab = [int((col([r])['labels'] != -100).sum()) for r in keep[:32]]
-    info = dict(name=name or Path(out).name, init=str(model_dir), steps=steps, batch=batch, lr=lr, lora=lora, lora_r=lora_r if lora else None,
+    if not tr.accelerator.is_main_process: tr.accelerator.wait_for_everyone(); return {}   # the main process saves
+    info = dict(name=name or Path(out).name, init=str(model_dir), steps=steps, batch=batch, processes=world, lr=lr, lora=lora, lora_r=lora_r if lora else None,
                 max_length=max_length, rows=len(rows), rows_used=len(keep), rows_too_long=len(rows) - len(keep),
                 mean_tokens=round(sum(lens) / max(1, len(lens)), 1), mean_loss_tokens=round(sum(n_lab) / max(1, len(n_lab)), 1),
                 sets=dict(sorted(__import__('collections').Counter(r.get('set', '') for r in keep).items())),
@@ -171,9 +174,30 @@ def sft_model(model_dir, dataset, out, *, steps: int=200, batch: int=4, lr: floa
                                          f"(batch {batch}, lr {lr}{', LoRA r=' + str(lora_r) if lora else ''}) on {len(keep)} synthesized trajectories; "
                                          f"loss on assistant turns only. Loss {losses[0]:.3f} -> {losses[-1]:.3f}.\n")
     shutil.rmtree(work, ignore_errors=True)
+    tr.accelerator.wait_for_everyone()
     return info
 
-# %% ../nbs/04c_sft.ipynb #228cb055
+def sft_cli(argv=None) -> int:
+    "mmsearch sft: fine-tune a model directory on a synthesized SFT dataset (also under `accelerate launch`)."
+    import argparse
+    p = argparse.ArgumentParser(prog='mmsearch sft', description=sft_model.__doc__)
+    p.add_argument('--model', required=True, help='model directory (a zoo model or a merge)')
+    p.add_argument('--data', required=True, help='synthesis directory (mmsearch.synth.save_synth) or its sft/ dataset')
+    p.add_argument('--out', required=True, help='output model directory (replaced atomically)')
+    p.add_argument('--steps', type=int, default=200); p.add_argument('--batch', type=int, default=4, help='global batch')
+    p.add_argument('--lr', type=float, default=1e-3); p.add_argument('--max-length', type=int, default=3072)
+    p.add_argument('--lora', action='store_true'); p.add_argument('--seed', type=int, default=0)
+    a = p.parse_args(argv)
+    from mmsearch.synth import load_sft
+    for path in (a.model, a.data):
+        if not Path(path).exists(): print(f'mmsearch sft: no such directory: {path}'); return 2
+    try: info = sft_model(a.model, load_sft(a.data), a.out, steps=a.steps, batch=a.batch, lr=a.lr, max_length=a.max_length,
+                          lora=a.lora, seed=a.seed, progress=False)
+    except ValueError as e: print(f'mmsearch sft: {e}'); return 2
+    if info: print(f"[sft] {info['processes']} process(es), {a.steps} steps in {info['train_s']} s; loss {info['losses'][0]:.3f} -> {info['losses'][-1]:.3f}; saved {a.out}")
+    return 0
+
+# %% ../nbs/04c_sft.ipynb #627f6fc6
 SETTINGS = {  # name -> tools withheld
     'full': (),
     'direct': TOOL_NAMES,
@@ -197,7 +221,7 @@ def eval_agent(model_dir, world_dir, bench: str, split: str, *, n: int=40, exclu
     s['terminations'] = {k: int(v) for k, v in s['terminations'].items()}
     return s
 
-# %% ../nbs/04c_sft.ipynb #db47127c
+# %% ../nbs/04c_sft.ipynb #f44b36f1
 def merged_model(zoo: dict, out, method: str='task_arithmetic') -> Path|None:
     "A cross-modal merge of θ_S into θ_V (θ_B as base) written by `mmsearch.merge` (None if the merge module cannot run it)."
     try:
@@ -255,7 +279,7 @@ def sft_report(res: dict, report_dir, infos: dict) -> Path:
     (rep/'sft.md').write_text(text)
     return rep/'sft.md'
 
-# %% ../nbs/04c_sft.ipynb #f51d79f0
+# %% ../nbs/04c_sft.ipynb #2ce2ebfe
 SFT_DEFAULTS = {'smoke': dict(n_vdr=24, n_gog=12, n_samples=2, steps=8, batch=2, lr=1e-3),
                 'tiny': dict(n_vdr=150, n_gog=100, n_samples=4, steps=160, batch=4, lr=2e-3)}
 
