@@ -233,7 +233,7 @@ def floor_verdicts(table: pd.DataFrame, merged: Sequence[str]=tuple(METHODS), di
     return dict(search_rate=dict(verdict=v1, values=sr, sentence=s1), floor=dict(verdict=v2, direct=d, values=req, beats=beats, sentence=s2),
                 dare=dict(verdict=v3, accuracy=acc, sentence=s3))
 
-# %% ../nbs/04a_floor.ipynb #3f1f50d7
+# %% ../nbs/04a_floor.ipynb #89031b35
 def _records(df: pd.DataFrame) -> list[dict]:
     "Rows of `df` as dicts, NaN as None (valid JSON, comparable)."
     return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in df.to_dict('records')]
@@ -280,7 +280,7 @@ def run_floor(zoo: dict, world_dir: Path|str, work: Path|str, fc: FloorConfig, b
     with torch_threads(fc.threads): return _run_floor(zoo, Path(world_dir), Path(work), fc, base_url, log)
 
 def _run_floor(zoo, world_dir, work, fc, base_url, log) -> dict:
-    from mmsearch.merge import run_merge
+    from mmsearch.merge import run_merge, merge_is_current
     report_split = dict(fc.benches).get(fc.sweep_bench) or [s for s in BENCHMARKS[fc.sweep_bench] if s != 'train'][0]
     hsplit = heldout_split(fc.sweep_bench, report_split)
     excl = fc.excluded(); t_start = time.time(); timings = {}
@@ -298,8 +298,8 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log) -> dict:
         def merged(m, lam, p, calib=None):
             calib = calib or fc.calib_n
             out = work/'merges'/hkey/setting_name(m, lam, p, calib)
-            if not (out/'config.json').exists():
-                run_merge(merge_config(m, zoo, lam, p, get_stats(calib) if m == 'OBM' else None, fc.seed), out, overwrite=True, progress=False, hashes='header')
+            if not merge_is_current(out):   # absent, or made from models that were retrained since
+                run_merge(merge_config(m, zoo, lam, p, get_stats(calib) if m == 'OBM' else None, fc.seed), out, overwrite=True, progress=False)
             return out
         def run_eval(label, policy, bench, split, k, exclude=(), system=True):
             r = evaluate(policy, world_dir, bench, split, n=k or None, seed=fc.seed, base_url=url, exclude_tools=exclude,

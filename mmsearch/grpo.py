@@ -482,7 +482,7 @@ def curriculum_buckets(rates: dict, seed: int=0) -> dict:
     h = len(ids) // 2
     return dict(hard=ids[:h], easy=ids[h:])
 
-# %% ../nbs/05_grpo.ipynb #32403b1e
+# %% ../nbs/05_grpo.ipynb #020aa5d4
 INITS = ('base_vlm', 'ta', 'obm', 'sft')
 MERGE_DEFAULTS = dict(ta=dict(weight_v=1.0, weight_s=1.0), obm=dict(weight_v=1.0, weight_s=1.0, density=0.5))
 
@@ -510,14 +510,14 @@ def _calibration(zoo: dict, world_dir: Path, n: int=16) -> dict:
 
 def merge_init(method: str, zoo: dict, world_dir: Path|str, out: Path|str|None=None, progress: bool=False, **kw) -> Path:
     "A TA or OBM merge of θ_S into θ_V for the zoo (built once, cached next to it)."
-    from mmsearch.merge import run_merge, save_stats
+    from mmsearch.merge import run_merge, save_stats, merge_is_current
     from mmsearch.zoo import file_lock
     if method not in MERGE_DEFAULTS: raise ValueError(f'unknown merge init {method!r}; choose one of {list(MERGE_DEFAULTS)}')
     p = {**MERGE_DEFAULTS[method], **kw}
     root = Path(zoo['root']); out = Path(out) if out else root.parent/f'{root.name}-grpo-inits'/(method + ''.join(f'-{k}{v}' for k, v in sorted(p.items())))
-    if (out/'config.json').exists(): return out
+    if merge_is_current(out): return out
     with file_lock(out.parent/f'.{out.name}.lock'):
-        if (out/'config.json').exists(): return out
+        if merge_is_current(out): return out
         models = [{'model': str(zoo['vlm']), 'parameters': {'weight': p['weight_v']}}, {'model': str(zoo['agent']), 'parameters': {'weight': p['weight_s']}}]
         cfg = dict(merge_method='task_arithmetic', base_model=str(zoo['base']), models=models, dtype='float32', vision_model=str(zoo['vlm']))
         if method == 'obm':
@@ -525,7 +525,7 @@ def merge_init(method: str, zoo: dict, world_dir: Path|str, out: Path|str|None=N
             for m, k in zip(models, ('vlm', 'agent')):
                 m['parameters'].update(density=p['density'], stats=str(save_stats(stats[k], out.parent/f'{out.name}-stats-{k}.safetensors')))
             cfg['merge_method'] = 'obm'
-        run_merge(cfg, out, progress=progress)
+        run_merge(cfg, out, progress=progress, overwrite=True)
     return out
 
 def resolve_init(init: str, zoo: dict, world_dir: Path|str) -> Path:

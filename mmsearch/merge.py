@@ -18,7 +18,7 @@ __all__ = ['ST_DTYPES', 'ST_CODES', 'RAW_NP', 'FLOATS', 'DTYPE_ALIASES', 'WEIGHT
            'TensorSpec', 'merge_chunk', 'kth_largest_key', 'tensor_keys', 'merge_arrays', 'collect_stats', 'save_stats',
            'load_stats', 'column_energy', 'MergeConfigError', 'evaluate_setting', 'MergeConfig', 'load_config', 'Job',
            'Plan', 'parse_size', 'plan_merge', 'run_job', 'shard_names', 'input_hashes', 'run_plan', 'run_merge',
-           'merge_cli']
+           'merge_is_current', 'merge_cli']
 
 # %% ../nbs/04_merge.ipynb #ff44142e
 ST_DTYPES = {'BF16': 'bfloat16', 'F16': 'float16', 'F32': 'float32', 'F64': 'float64', 'I64': 'int64',
@@ -832,7 +832,23 @@ def run_merge(cfg, out: Path|str, stats: dict|None=None, overwrite: bool=False, 
     try: return run_plan(plan, out, overwrite, threads, progress, hashes)
     finally: plan.close()
 
-# %% ../nbs/04_merge.ipynb #576509e1
+# %% ../nbs/04_merge.ipynb #9d19b78e
+def merge_is_current(out: Path|str) -> bool:
+    "Whether `out` holds a finished merge whose inputs still hash as its manifest recorded."
+    out = Path(out); m = out/'merge_manifest.json'
+    if not ((out/'config.json').exists() and m.exists()): return False
+    man = json.loads(m.read_text())
+    for inp in man['inputs']:
+        if 'files' not in inp: continue
+        try:
+            c = Checkpoint(inp['path'])
+            try: now = input_hashes(c, man.get('hashes', 'full'))
+            finally: c.close()
+        except (OSError, ValueError): return False
+        if now != inp['files']: return False
+    return True
+
+# %% ../nbs/04_merge.ipynb #fbd09b5a
 def merge_cli(argv=None) -> int:
     "mmsearch merge: merge models from a mergekit-style YAML config."
     p = argparse.ArgumentParser(prog='mmsearch merge', description=run_merge.__doc__)
