@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['project_root', 'data_dir', 'reports_dir', 'check_writable', 'atomic_dir', 'atomic_write', 'dumps', 'write_json',
-           'tree_hash', 'file_hash', 'seed_everything']
+           'tree_hash', 'file_hash', 'weights_hash', 'seed_everything']
 
 # %% ../nbs/00_core.ipynb #52995644
 def project_root() -> Path:
@@ -65,7 +65,7 @@ def write_json(path: Path|str, obj):
     "Atomically write `obj` as deterministic JSON."
     atomic_write(path, dumps(obj))
 
-# %% ../nbs/00_core.ipynb #60347d71
+# %% ../nbs/00_core.ipynb #d08e277f
 def tree_hash(root: Path|str, exclude: tuple = ()) -> str:
     "SHA-256 over the relative paths and bytes of every file under `root` (sorted), skipping names in `exclude`."
     root, h = Path(root), hashlib.sha256()
@@ -80,6 +80,12 @@ def file_hash(path: Path|str) -> str:
     with open(path, 'rb') as f:
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()
+
+def weights_hash(model_dir: Path|str) -> str:
+    "SHA-256 over the safetensors files of a model directory: which weights a cached result was computed from."
+    files = sorted(Path(model_dir).glob('*.safetensors'))
+    if not files: raise FileNotFoundError(f'no safetensors weights in {model_dir}')
+    return hashlib.sha256(''.join(file_hash(p) for p in files).encode()).hexdigest()
 
 def seed_everything(seed: int):
     "Seed Python, NumPy and (if imported) torch."
