@@ -60,7 +60,7 @@ def train_tokenizer(texts: list[str], vocab_size: int=2048):
     tok.chat_template = CHAT_TEMPLATE
     return add_response_schema(tok)
 
-# %% ../nbs/03_zoo.ipynb #e1d17207
+# %% ../nbs/03_zoo.ipynb #e768a2b1
 RMS_NORM_EPS, ROPE_THETA = 1e-6, 10000.0
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ class ZooPreset:
     vlm_steps: int = 500; vlm_lr: float = 2e-3; vlm_batch: int = 16
     agent_steps: int = 400; agent_lr: float = 3e-3; agent_batch: int = 8; agent_max_len: int = 1536
     agent_examples: int = 600   # oracle trajectories for θ_S
-    agent_renamed: int = 1      # renamed copies of each trajectory (names, looks, numbers replaced: teaches copying)
+    agent_renamed: int = 0      # renamed copies of each trajectory (names, looks, numbers replaced), see 03b_textagent
     eval_n: int = 200           # items per evaluation set
     device: str = 'cpu'
     base_path: str|None = None; vlm_path: str|None = None; agent_path: str|None = None   # `real` only
@@ -88,7 +88,7 @@ class ZooPreset:
 PRESETS = {
     'smoke': dict(vocab_size=1024, hidden=64, layers=2, heads=2, kv_heads=1, ffn=256, v_depth=1, v_hidden=32, v_ffn=64, v_heads=2,
                   base_epochs=1, vlm_steps=12, vlm_batch=8, agent_steps=8, agent_batch=4, agent_max_len=1024, agent_examples=24, eval_n=12, seq_len=128),
-    'tiny':  dict(agent_steps=450, agent_examples=1200),
+    'tiny':  dict(agent_steps=300),
     'small': dict(hidden=256, layers=6, heads=4, kv_heads=2, ffn=1024, v_depth=4, v_hidden=128, v_ffn=256,
                   base_epochs=12, base_lr=2e-3, vlm_steps=1500, vlm_lr=1e-3, agent_steps=1200, agent_lr=1e-3, agent_examples=2400, eval_n=400),
     'gpu':   dict(vocab_size=4096, hidden=512, layers=8, heads=8, kv_heads=4, ffn=2048, v_depth=6, v_hidden=256, v_ffn=1024, v_heads=4,
