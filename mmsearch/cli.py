@@ -35,7 +35,7 @@ def main(argv: list[str]|None=None) -> int:
 # %% ../nbs/10_cli.ipynb #eefeb12f
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m mmsearch.cli, not the notebook
 
-# %% ../nbs/10_cli.ipynb #c48302bd
+# %% ../nbs/10_cli.ipynb #3970f400
 PIPELINE = [  # (notebook, parameters of the default run)
     ('01_world.ipynb', dict(size='default', seed=0)),
     ('02_search.ipynb', dict(size='default', seed=0)),
@@ -47,7 +47,7 @@ PIPELINE = [  # (notebook, parameters of the default run)
     ('04b_synth.ipynb', dict(preset='tiny', size='default', seed=0, n_vdr=150, n_gog=100, n_samples=4)),
     ('04c_sft.ipynb', dict(preset='tiny', size='default', seed=0, steps=160, batch=4, lr=2e-3, n_eval=24)),
     ('05_grpo.ipynb', dict(preset='tiny', size='default', seed=0, steps=12, init='obm', advantage='rloo', group_size=4, items_per_step=2,
-                           lr=3e-4, eval_every=4, eval_n=8, max_turns=4, max_new_tokens=48, pool_n=8, pass_samples=2,
+                           lr=3e-4, eval_every=4, eval_n=8, max_turns=6, max_new_tokens=128, pool_n=8, pass_samples=2,
                            experiment='base_vlm,ta,obm,sft', exp_seeds=1)),
 ]
 

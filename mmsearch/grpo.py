@@ -593,13 +593,12 @@ def plot_runs(panels: dict, path: Path|str, key: str='eval_accuracy', ylabel: st
     fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=120); plt.close(fig)
     return Path(path)
 
-# %% ../nbs/05_grpo.ipynb #5b62a6a0
+# %% ../nbs/05_grpo.ipynb #2daa6fc7
 def run_key(model_dir: Path|str, cfg: RLConfig, pool: list[dict]) -> str:
-    "A short hash of a run's definition: start model, config, and training pool."
+    "A short hash of a run's definition: start model (path and weights), config, and training pool."
     import hashlib
-    zj = Path(model_dir)/'zoo.json'; mj = Path(model_dir)/'merge_manifest.json'
-    ident = (zj.read_text() if zj.exists() else '') + (mj.read_text() if mj.exists() else '')
-    d = dict(model=str(Path(model_dir).resolve()), ident=hashlib.sha1(ident.encode()).hexdigest(), cfg=asdict(cfg) | {'steps': None},
+    from mmsearch.core import weights_hash
+    d = dict(model=str(Path(model_dir).resolve()), ident=weights_hash(model_dir), cfg=asdict(cfg) | {'steps': None},
              pool=sorted(str(it['id']) for it in pool))
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
