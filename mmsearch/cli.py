@@ -35,7 +35,7 @@ def main(argv: list[str]|None=None) -> int:
 # %% ../nbs/10_cli.ipynb #eefeb12f
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m mmsearch.cli, not the notebook
 
-# %% ../nbs/10_cli.ipynb #3970f400
+# %% ../nbs/10_cli.ipynb #5554c091
 PIPELINE = [  # (notebook, parameters of the default run)
     ('01_world.ipynb', dict(size='default', seed=0)),
     ('02_search.ipynb', dict(size='default', seed=0)),
@@ -96,17 +96,19 @@ def paper_claims(rep: Path|None=None) -> list[dict]:
         s = grpo['warm_start'].get('sft')
         if s:
             better = s['final'] is not None and s['start'] is not None and s['final'] > s['start']
-            add('SFT then RL beats SFT alone', 'VDR', 'grpo.md', 'reproduced' if better else 'not reproduced',
+            silent = not s['peak']   # accuracy 0 throughout: RL had no reward to learn from
+            add('SFT then RL beats SFT alone', 'VDR', 'grpo.md', 'not testable' if silent else 'reproduced' if better else 'not reproduced',
                 f"held-out accuracy of the SFT'd model {s['start']} before RL, {s['final']} after {grpo['budget']['steps']} RL steps (peak {s['peak']}).")
             reward, turns = _trend(s.get('reward')), _trend(s['curves'].get('turns'))
             add('RL shortens trajectories as reward rises', 'VDR', 'grpo.md',
-                'reproduced' if (reward, turns) == ('up', 'down') else 'not reproduced',
+                'not testable' if reward in ('flat', 'n/a') and silent else 'reproduced' if (reward, turns) == ('up', 'down') else 'not reproduced',
                 f"from the SFT'd start: training reward {reward} ({s['reward'][0][1] if s.get('reward') else '–'} → {s['reward'][-1][1] if s.get('reward') else '–'}), "
                 f"turns per held-out question {turns}.")
         c = grpo.get('curriculum', {})
         if 'hard' in c and 'easy' in c:
             h, e = c['hard'], c['easy']
-            v = 'reproduced' if (h['final'], h['peak']) > (e['final'], e['peak']) else 'not reproduced'
+            v = ('not testable' if not h['peak'] and not e['peak'] else
+                 'reproduced' if (h['final'], h['peak']) > (e['final'], e['peak']) else 'not reproduced')
             add('RL on hard items beats RL on easy ones', 'GoG', 'grpo.md', v, f"final (peak) held-out accuracy: hard {h['final']} ({h['peak']}), easy {e['final']} ({e['peak']}).")
     else:
         for claim, src in [("OBM raises the ceiling", 'OBM'), ('SFT then RL beats SFT alone', 'VDR'), ('RL shortens trajectories as reward rises', 'VDR'),
