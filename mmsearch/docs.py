@@ -20,7 +20,7 @@ def notebook_pages(nbs_dir: Path|str, executed_dir: Path|str|None=None) -> list[
     if not nbs: raise ValueError(f'no notebooks in {nbs_dir} (expected index.ipynb and numbered notebooks such as 00_core.ipynb)')
     return [(p.stem, ex/p.name if ex and (ex/p.name).exists() else p) for p in nbs]
 
-# %% ../nbs/11_docs.ipynb #4467d33a
+# %% ../nbs/11_docs.ipynb #03a749d2
 DIRECTIVE = re.compile(r'^\s*#\s*\|.*$\n?', re.M)
 
 def shown_cells(nb: dict) -> dict:
@@ -46,7 +46,7 @@ def page_title(nb: dict, default: str) -> str:
 
 CSS = ('body{margin:0}#mm-nav{position:fixed;top:0;left:0;width:15rem;height:100%;overflow:auto;padding:1rem;'
        'background:#f6f6f4;border-right:1px solid #ddd;font:14px/1.5 sans-serif}#mm-nav a{display:block;color:#234;text-decoration:none}'
-       '#mm-nav a.here{font-weight:bold}#mm-main{margin-left:17rem;padding:0 1rem}#mm-main .container{width:auto;max-width:64rem}')
+       '#mm-nav a.here{font-weight:bold}#mm-main{margin-left:17rem;padding:0 1rem}#mm-main .container{width:auto;max-width:none}')
 
 def page_html(nb_path: Path|str, nav: list[tuple[str, str]], here: str) -> str:
     "The HTML page of one notebook with the sidebar `nav` ([(page name, title)]) marking page `here`."
