@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['project_root', 'data_dir', 'reports_dir', 'check_writable', 'atomic_dir', 'atomic_write', 'dumps', 'write_json',
-           'tree_hash', 'file_hash', 'weights_hash', 'seed_everything']
+           'tree_hash', 'file_hash', 'cached_file_hash', 'weights_hash', 'seed_everything']
 
 # %% ../nbs/00_core.ipynb #52995644
 def project_root() -> Path:
@@ -65,7 +65,7 @@ def write_json(path: Path|str, obj):
     "Atomically write `obj` as deterministic JSON."
     atomic_write(path, dumps(obj))
 
-# %% ../nbs/00_core.ipynb #d08e277f
+# %% ../nbs/00_core.ipynb #755520d9
 def tree_hash(root: Path|str, exclude: tuple = ()) -> str:
     "SHA-256 over the relative paths and bytes of every file under `root` (sorted), skipping names in `exclude`."
     root, h = Path(root), hashlib.sha256()
@@ -81,11 +81,23 @@ def file_hash(path: Path|str) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
     return h.hexdigest()
 
-def weights_hash(model_dir: Path|str) -> str:
+def cached_file_hash(path: Path|str, cache: Path|str|None=None) -> str:
+    "`file_hash`, remembered by (path, size, mtime) in `cache` (data/cache/file_hashes.json): unchanged checkpoints are hashed once."
+    path = Path(path); st = path.stat(); cache = Path(cache or data_dir()/'cache'/'file_hashes.json')
+    key = f'{path.resolve()}|{st.st_size}|{st.st_mtime_ns}'
+    try: known = json.loads(cache.read_text())
+    except (OSError, ValueError): known = {}
+    if key not in known:
+        known[key] = file_hash(path)
+        try: write_json(cache, known)
+        except OSError: pass
+    return known[key]
+
+def weights_hash(model_dir: Path|str, cache: Path|str|None=None) -> str:
     "SHA-256 over the safetensors files of a model directory: which weights a cached result was computed from."
     files = sorted(Path(model_dir).glob('*.safetensors'))
     if not files: raise FileNotFoundError(f'no safetensors weights in {model_dir}')
-    return hashlib.sha256(''.join(file_hash(p) for p in files).encode()).hexdigest()
+    return hashlib.sha256(''.join(cached_file_hash(p, cache) for p in files).encode()).hexdigest()
 
 def seed_everything(seed: int):
     "Seed Python, NumPy and (if imported) torch."
