@@ -179,7 +179,7 @@ class CompositeBackend(Backend):
     def visit_call(self, *a): return self.parts['reader'].visit_call(*a)
     def parse_visit(self, *a): return self.parts['reader'].parse_visit(*a)
 
-# %% ../nbs/02a_client.ipynb #cd9bcb61
+# %% ../nbs/02a_client.ipynb #bc60ec10
 class DiskCache:
     "Answers on disk, one JSON file per key; `mode` is 'record' (read through, store misses), 'replay' (misses are errors) or 'off'."
     def __init__(self, path: Path|str, mode: str='record'):
@@ -295,7 +295,7 @@ class SearchClient:
         why = f'HTTP {last.status_code}: {_message(last)}' if isinstance(last, httpx.Response) else f'{type(last).__name__}: {last}'
         raise SearchError(f'{op} failed after {self.retries + 1} attempts ({_host(c.url)}): {why}')
 
-def _host(url): return urlsplit(url).netloc
+def _host(url): return urlsplit(url).hostname or url   # no port: a loopback service's changes every run, and errors reach the agent's context
 def _message(r: httpx.Response) -> str:
     try:
         j = r.json(); return str(j.get('error') or j.get('message') or j.get('detail') or j)[:300]
