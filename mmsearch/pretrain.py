@@ -156,7 +156,7 @@ def encode_vlm_batch(proc, examples: list[dict]) -> dict:
     return dict(input_ids=ids, attention_mask=att, labels=lab, pixel_values=torch.as_tensor(enc['pixel_values']),
                 image_grid_thw=torch.as_tensor(enc['image_grid_thw']))
 
-# %% ../nbs/03a_pretrain.ipynb #24dbe7aa
+# %% ../nbs/03a_pretrain.ipynb #56be09bb
 LOOK_ATTRS = {'shape': SHAPES, 'color': list(COLORS), 'pattern': PATTERNS, 'color2': [None, *COLORS]}
 
 class LookProbe(torch.nn.Module):
@@ -190,7 +190,7 @@ def pretrain_vision(vlm, proc, w: World, p: ZooPreset, seed: int=0, progress: bo
     losses = train_loop(probe, lambda s: look_batch(w, proc, rng, looks, batch), p.vision_steps, lr, desc='θ_V vision tower',
                         progress=progress, device=p.device)
     test = look_batch(w, proc, random.Random(seed + 10_000), looks, 200)
-    with torch.no_grad(): logits = probe(**{k: v.to(p.device) if torch.is_tensor(v) else v for k, v in test.items() if k != 'labels'}).logits
+    with torch.no_grad(): logits = probe(test['pixel_values'].to(p.device), test['image_grid_thw'].to(p.device)).logits
     acc = {k: round((logits[k].argmax(-1).cpu() == test['labels'][k]).float().mean().item(), 3) for k in LOOK_ATTRS}
     return dict(steps=p.vision_steps, lr=lr, batch=batch, losses=losses, probe_acc=acc, train_s=round(time.time() - t0, 1))
 

@@ -201,20 +201,20 @@ def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: 
 def shutil_rm(path: Path):
     import shutil; shutil.rmtree(path, ignore_errors=True)
 
-# %% ../nbs/03b_textagent.ipynb #65fea987
+# %% ../nbs/03b_textagent.ipynb #98ca1489
 def zoo_report(zoo: dict, report_dir: Path|str) -> dict:
     "Write metrics/zoo.json and figures/zoo_losses.png for the zoo at `zoo` (paths from ensure_zoo); return the metrics."
     rep = Path(report_dir); root = Path(zoo['root'])
-    info = {k: zoo_info(zoo[k]) for k in ('base', 'vlm', 'agent')}
+    info = {k: zoo_info(zoo[k]) for k in ('base', 'vlm', 'agent')}; vision = info['vlm'].get('vision') or {}
     facts = json.loads((root/'zoo.json').read_text())
     metrics = dict(preset=facts['preset'], world_hash=facts['world_hash'], world_size=facts['world_size'], times_s=facts['times_s'], cpu_s=facts['cpu_s'],
                    base=dict(params=info['base']['params'], steps=info['base']['steps'], final_loss=round(info['base']['losses'][-1], 4), **info['base']['eval']),
                    vlm=dict(params=info['vlm']['params'], steps=info['vlm']['steps'], final_loss=round(info['vlm']['losses'][-1], 4),
-                            delta_v_norm=info['vlm']['delta_v_norm'], vision_probe=(info['vlm'].get('vision') or {}).get('probe_acc'), **info['vlm']['eval']),
+                            delta_v_norm=info['vlm']['delta_v_norm'], vision_probe=vision.get('probe_acc'), **info['vlm']['eval']),
                    agent=dict(params=info['agent']['params'], steps=info['agent']['steps'], examples=info['agent']['examples'],
                               final_loss=round(info['agent']['losses'][-1], 4) if info['agent']['losses'] else None,
                               **{k: v for k, v in info['agent']['eval'].items() if k != 'example'}))
-    plot_losses({'θ_B pretrain': info['base']['losses'], 'θ_V vision tower': (info['vlm'].get('vision') or {}).get('losses'),
+    plot_losses({'θ_B pretrain': info['base']['losses'], 'θ_V vision tower': vision.get('losses'),
                  'θ_V train': info['vlm']['losses'], 'θ_S SFT': info['agent']['losses']},
                 rep/'figures'/'zoo_losses.png', title=f"Model zoo ({facts['preset']}) training loss")
     metrics['copying'] = {k: copy_loss(*load_lm(zoo[k])) for k in ('base', 'agent')}

@@ -238,7 +238,7 @@ def zoo_info(path: Path|str) -> dict:
     f = Path(path)/'zoo.json'
     return json.loads(f.read_text()) if f.exists() else {}
 
-# %% ../nbs/03_zoo.ipynb #fc7c3482
+# %% ../nbs/03_zoo.ipynb #73f4d964
 ZOO_PARTS = ('tokenizer', 'base', 'vlm', 'agent')
 
 def preset_fields(p: ZooPreset) -> dict:
@@ -269,7 +269,7 @@ def ensure_zoo(preset: str='smoke', world_dir: Path|str|None=None, out: Path|str
     if world_dir is None: raise ValueError('ensure_zoo needs world_dir (a world built by `mmsearch world`) for a trained preset')
     root = Path(out) if out else zoo_dir(p.name if not overrides else f'{p.name}-custom', world_dir)
     paths = lambda r: {**{k: r/k for k in ZOO_PARTS}, 'root': r}
-    current = lambda: (root/'zoo.json').exists() and json.loads((root/'zoo.json').read_text()).get('preset_fields') == preset_fields(p)
+    current = lambda: zoo_info(root).get('preset_fields') == preset_fields(p)
     if current(): return paths(root)
     with file_lock(root.parent/f'.{root.name}.lock'):
         if current(): return paths(root)          # another process built it while we waited
