@@ -35,7 +35,7 @@ def main(argv: list[str]|None=None) -> int:
 # %% ../nbs/10_cli.ipynb #eefeb12f
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m mmsearch.cli, not the notebook
 
-# %% ../nbs/10_cli.ipynb #5554c091
+# %% ../nbs/10_cli.ipynb #8eca66a7
 PIPELINE = [  # (notebook, parameters of the default run)
     ('01_world.ipynb', dict(size='default', seed=0)),
     ('02_search.ipynb', dict(size='default', seed=0)),
@@ -76,19 +76,25 @@ def _trend(curve: list, higher: bool=True) -> str:
     a, b = curve[0][1], curve[-1][1]
     return 'flat' if a == b else ('up' if b > a else 'down')
 
+def _task_vector_note(zoo: dict|None) -> str:
+    "How far the zoo's fine-tunes moved θ_B, the premise of task arithmetic (empty if the zoo report predates the measurement)."
+    tv = (zoo or {}).get('task_vectors')
+    return (f" Task vectors of the zoo: |δ_V| = {tv['delta_v_rel']}·|θ_B|, |δ_S| = {tv['delta_s_rel']}·|θ_B|, cos(δ_V, δ_S) = {tv['cos_v_s']}."
+            if tv else '')
+
 def paper_claims(rep: Path|None=None) -> list[dict]:
     "The papers' claims (DESIGN.md) next to our numbers, read from reports/metrics/*.json; 'not run' where a report is missing."
     import json
     rep = Path(rep or reports_dir()); m = rep/'metrics'
     load = lambda n: json.loads((m/f'{n}.json').read_text()) if (m/f'{n}.json').exists() else None
-    floor, sft, grpo = load('floor'), load('sft'), load('grpo')
+    floor, sft, grpo, zoo = load('floor'), load('sft'), load('grpo'), load('zoo')
     rows = []
     def add(claim, source, page, verdict, evidence): rows.append(dict(claim=claim, source=source, page=page, verdict=verdict, evidence=evidence))
     missing = lambda page: ('not run', f'`{page}` has not been generated')
     for key, claim in [('floor', "merging secures a floor: merged models search zero-shot and beat the base VLM's direct answers on search-required items"),
                        ('search_rate', 'OBM has the highest zero-shot search rate'), ('dare', 'DARE degrades in the cross-modal setting')]:
         v = (floor or {}).get('verdicts', {}).get(key)
-        add(claim, 'OBM', 'floor.md', *((v['verdict'], v['sentence']) if v else missing('floor.md')))
+        add(claim, 'OBM', 'floor.md', *((v['verdict'], v['sentence'] + _task_vector_note(zoo)) if v else missing('floor.md')))
     if grpo and 'warm_start' in grpo:
         from mmsearch.grpo import verdict_warm_start
         add("OBM raises the ceiling: GRPO from OBM reaches the base-VLM start's final accuracy sooner and peaks higher", 'OBM', 'grpo.md',

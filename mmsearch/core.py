@@ -9,7 +9,7 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['project_root', 'data_dir', 'reports_dir', 'check_writable', 'atomic_dir', 'atomic_write', 'dumps', 'write_json',
-           'tree_hash', 'file_hash', 'cached_file_hash', 'weights_hash', 'seed_everything']
+           'portable', 'tree_hash', 'file_hash', 'cached_file_hash', 'weights_hash', 'seed_everything']
 
 # %% ../nbs/00_core.ipynb #52995644
 def project_root() -> Path:
@@ -22,7 +22,7 @@ def project_root() -> Path:
 def data_dir() -> Path:    "Generated worlds, models and caches (ignored by git)."; return project_root()/'data'
 def reports_dir() -> Path: "Figures, tables and metrics of the default run (kept in git)."; return project_root()/'reports'
 
-# %% ../nbs/00_core.ipynb #704f6f2c
+# %% ../nbs/00_core.ipynb #d64678ad
 def check_writable(dest: Path|str, overwrite: bool=False) -> Path:
     "Fail early, with a clear message, if `dest` cannot be created (or exists and `overwrite` is False)."
     dest = Path(dest).expanduser().resolve()
@@ -64,6 +64,16 @@ def dumps(obj) -> str:
 def write_json(path: Path|str, obj):
     "Atomically write `obj` as deterministic JSON."
     atomic_write(path, dumps(obj))
+
+def portable(obj, root: Path|str|None=None):
+    "`obj` with every string path inside the checkout `root` made relative to it, so reports read the same on every clone."
+    pre = str(Path(root or project_root()).resolve()) + os.sep
+    def rel(o):
+        if isinstance(o, str): return o[len(pre):] if o.startswith(pre) else o
+        if isinstance(o, dict): return {k: rel(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)): return [rel(v) for v in o]
+        return o
+    return rel(obj)
 
 # %% ../nbs/00_core.ipynb #755520d9
 def tree_hash(root: Path|str, exclude: tuple = ()) -> str:

@@ -17,7 +17,7 @@ from .pretrain import train_base, train_vlm, direct_accuracy, describe_accuracy,
 # %% auto #0
 __all__ = ['TEXT_TOOLS_EXCLUDE', 'agent_context', 'agent_schemas', 'oracle_trajectories', 'sft_row', 'name_words',
            'closed_vocabularies', 'renamed_row', 'copy_loss', 'train_agent', 'agent_eval', 'build_zoo', 'shutil_rm',
-           'zoo_report']
+           'zoo_report', 'task_vectors']
 
 # %% ../nbs/03b_textagent.ipynb #65a20e5e
 TEXT_TOOLS_EXCLUDE = ('image_search', 'crop_and_search')
@@ -201,7 +201,7 @@ def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: 
 def shutil_rm(path: Path):
     import shutil; shutil.rmtree(path, ignore_errors=True)
 
-# %% ../nbs/03b_textagent.ipynb #98ca1489
+# %% ../nbs/03b_textagent.ipynb #d5262268
 def zoo_report(zoo: dict, report_dir: Path|str) -> dict:
     "Write metrics/zoo.json and figures/zoo_losses.png for the zoo at `zoo` (paths from ensure_zoo); return the metrics."
     rep = Path(report_dir); root = Path(zoo['root'])
@@ -218,5 +218,16 @@ def zoo_report(zoo: dict, report_dir: Path|str) -> dict:
                  'θ_V train': info['vlm']['losses'], 'θ_S SFT': info['agent']['losses']},
                 rep/'figures'/'zoo_losses.png', title=f"Model zoo ({facts['preset']}) training loss")
     metrics['copying'] = {k: copy_loss(*load_lm(zoo[k])) for k in ('base', 'agent')}
+    metrics['task_vectors'] = task_vectors(load_lm(zoo['base'])[0].state_dict(), vlm_lm_state(load_vlm(zoo['vlm'])[0]), load_lm(zoo['agent'])[0].state_dict())
     write_json(rep/'metrics'/'zoo.json', metrics)
     return metrics
+
+# %% ../nbs/03b_textagent.ipynb #13b46a4b
+def task_vectors(base: dict, vlm_lm: dict, agent: dict) -> dict:
+    "Norms of δ_V and δ_S relative to θ_B and their cosine, over the language-model tensors of three state dicts."
+    keys = [k for k in base if k in vlm_lm and k in agent]
+    flat = lambda sd, sub=None: torch.cat([(sd[k] - (sub[k] if sub else 0)).float().reshape(-1) for k in keys])
+    b, dv, ds = flat(base), flat(vlm_lm, base), flat(agent, base)
+    cos = float(dv @ ds / (dv.norm() * ds.norm())) if dv.norm() and ds.norm() else 0.0
+    return dict(base_norm=round(float(b.norm()), 3), delta_v_rel=round(float(dv.norm() / b.norm()), 4),
+                delta_s_rel=round(float(ds.norm() / b.norm()), 4), cos_v_s=round(cos, 4), tensors=len(keys))
