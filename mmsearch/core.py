@@ -22,7 +22,7 @@ def project_root() -> Path:
 def data_dir() -> Path:    "Generated worlds, models and caches (ignored by git)."; return project_root()/'data'
 def reports_dir() -> Path: "Figures, tables and metrics of the default run (kept in git)."; return project_root()/'reports'
 
-# %% ../nbs/00_core.ipynb #d64678ad
+# %% ../nbs/00_core.ipynb #6bce1120
 def check_writable(dest: Path|str, overwrite: bool=False) -> Path:
     "Fail early, with a clear message, if `dest` cannot be created (or exists and `overwrite` is False)."
     dest = Path(dest).expanduser().resolve()
@@ -32,12 +32,16 @@ def check_writable(dest: Path|str, overwrite: bool=False) -> Path:
         raise PermissionError(f"cannot write {dest}: {parent} is not a writable directory")
     return dest
 
+def _umask() -> int: m = os.umask(0); os.umask(m); return m
+_UMASK = _umask()   # read once: os.umask can only be read by setting it
+
 @contextlib.contextmanager
 def atomic_dir(dest: Path|str, overwrite: bool=False):
     "Yield a temporary directory that becomes `dest` only if the block succeeds."
     dest = check_writable(dest, overwrite)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', suffix='.tmp', dir=dest.parent))
+    tmp.chmod(0o777 & ~_UMASK)   # mkdtemp makes it private; the artifact gets the permissions of a normal mkdir
     try:
         yield tmp
         if dest.exists():
@@ -51,6 +55,7 @@ def atomic_write(path: Path|str, data: bytes|str):
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)   # as a plain open() would create it, not mkstemp's 0600
         with os.fdopen(fd, 'wb') as f: f.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
     except BaseException:
