@@ -35,7 +35,7 @@ def main(argv: list[str]|None=None) -> int:
 # %% ../nbs/10_cli.ipynb #eefeb12f
 if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m mmsearch.cli, not the notebook
 
-# %% ../nbs/10_cli.ipynb #8eca66a7
+# %% ../nbs/10_cli.ipynb #68b4f2e7
 PIPELINE = [  # (notebook, parameters of the default run)
     ('01_world.ipynb', dict(size='default', seed=0)),
     ('02_search.ipynb', dict(size='default', seed=0)),
@@ -94,7 +94,8 @@ def paper_claims(rep: Path|None=None) -> list[dict]:
     for key, claim in [('floor', "merging secures a floor: merged models search zero-shot and beat the base VLM's direct answers on search-required items"),
                        ('search_rate', 'OBM has the highest zero-shot search rate'), ('dare', 'DARE degrades in the cross-modal setting')]:
         v = (floor or {}).get('verdicts', {}).get(key)
-        add(claim, 'OBM', 'floor.md', *((v['verdict'], v['sentence'] + _task_vector_note(zoo)) if v else missing('floor.md')))
+        note = _task_vector_note(zoo) if key == 'floor' else ''
+        add(claim, 'OBM', 'floor.md', *((v['verdict'], v['sentence'] + note) if v else missing('floor.md')))
     if grpo and 'warm_start' in grpo:
         from mmsearch.grpo import verdict_warm_start
         add("OBM raises the ceiling: GRPO from OBM reaches the base-VLM start's final accuracy sooner and peaks higher", 'OBM', 'grpo.md',
@@ -109,7 +110,7 @@ def paper_claims(rep: Path|None=None) -> list[dict]:
             add('RL shortens trajectories as reward rises', 'VDR', 'grpo.md',
                 'not testable' if reward in ('flat', 'n/a') and silent else 'reproduced' if (reward, turns) == ('up', 'down') else 'not reproduced',
                 f"from the SFT'd start: training reward {reward} ({s['reward'][0][1] if s.get('reward') else '–'} → {s['reward'][-1][1] if s.get('reward') else '–'}), "
-                f"turns per held-out question {turns}.")
+                f"turns per held-out question {turns}" + (' (held-out accuracy 0 throughout: the reward is the format share alone).' if silent else '.'))
         c = grpo.get('curriculum', {})
         if 'hard' in c and 'easy' in c:
             h, e = c['hard'], c['easy']
