@@ -201,7 +201,7 @@ def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: 
 def shutil_rm(path: Path):
     import shutil; shutil.rmtree(path, ignore_errors=True)
 
-# %% ../nbs/03b_textagent.ipynb #d5262268
+# %% ../nbs/03b_textagent.ipynb #7715f97e
 def zoo_report(zoo: dict, report_dir: Path|str) -> dict:
     "Write metrics/zoo.json and figures/zoo_losses.png for the zoo at `zoo` (paths from ensure_zoo); return the metrics."
     rep = Path(report_dir); root = Path(zoo['root'])
@@ -217,8 +217,9 @@ def zoo_report(zoo: dict, report_dir: Path|str) -> dict:
     plot_losses({'θ_B pretrain': info['base']['losses'], 'θ_V vision tower': vision.get('losses'),
                  'θ_V train': info['vlm']['losses'], 'θ_S SFT': info['agent']['losses']},
                 rep/'figures'/'zoo_losses.png', title=f"Model zoo ({facts['preset']}) training loss")
-    metrics['copying'] = {k: copy_loss(*load_lm(zoo[k])) for k in ('base', 'agent')}
-    metrics['task_vectors'] = task_vectors(load_lm(zoo['base'])[0].state_dict(), vlm_lm_state(load_vlm(zoo['vlm'])[0]), load_lm(zoo['agent'])[0].state_dict())
+    lms = {k: load_lm(zoo[k]) for k in ('base', 'agent')}
+    metrics['copying'] = {k: copy_loss(*lm) for k, lm in lms.items()}
+    metrics['task_vectors'] = task_vectors(lms['base'][0].state_dict(), vlm_lm_state(load_vlm(zoo['vlm'])[0]), lms['agent'][0].state_dict())
     write_json(rep/'metrics'/'zoo.json', metrics)
     return metrics
 
