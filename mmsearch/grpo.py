@@ -270,7 +270,7 @@ def policy_loss(logp, old_logp, adv, mask, eps_low: float=0.2, eps_high: float=0
     clipped = (((ratio < 1 - eps_low) & (a < 0)) | ((ratio > 1 + eps_high) & (a > 0))).float()
     return loss, float((clipped * mask).sum() / mask.sum().clamp(min=1)), float(mask.sum())
 
-# %% ../nbs/05_grpo.ipynb #5475519a
+# %% ../nbs/05_grpo.ipynb #33ecdbb0
 @dataclass
 class RLConfig:
     "Everything a GRPO run needs besides the model and the world."
@@ -311,6 +311,9 @@ class RLConfig:
         if self.loss_agg not in LOSS_AGGS: raise ValueError(f'unknown loss aggregation {self.loss_agg!r}; choose one of {LOSS_AGGS}')
         if self.group_size < 2: raise ValueError('group_size must be at least 2 (advantages compare episodes of one question)')
         if self.steps < 0 or self.items_per_step < 1: raise ValueError('steps must be >= 0 and items_per_step >= 1')
+        if self.temperature < 0: raise ValueError(f'temperature must be >= 0 (0: greedy), got {self.temperature}')
+        for k in ('format_weight', 'search_penalty'):
+            if not 0 <= getattr(self, k) <= 1: raise ValueError(f'{k} must be in [0, 1], got {getattr(self, k)}')
         self.exclude_tools = tuple(self.exclude_tools)
     @property
     def reward(self) -> RewardConfig: return RewardConfig(self.judge, self.format_weight, self.search_penalty)
@@ -334,7 +337,7 @@ def step_items(pool: list[dict], cfg: RLConfig, step: int) -> list[dict]:
     "The questions of step `step`: a function of (seed, step) only, so a resumed run draws the same ones."
     return random.Random(f'{cfg.seed}:{step}').sample(pool, min(cfg.items_per_step, len(pool)))
 
-# %% ../nbs/05_grpo.ipynb #74528160
+# %% ../nbs/05_grpo.ipynb #40a67f82
 def _mean(xs) -> float: xs = list(xs); return round(sum(xs) / len(xs), 4) if xs else 0.0
 
 def episode_stats(trajs: list[Trajectory], rewards: list[float], masks: list[bool]) -> dict:
@@ -382,7 +385,7 @@ def evaluate_policy(model, proc, items: list[dict], ctx: ToolContext, cfg: RLCon
     s = summarise(trajs)
     return {k: round(s[k], 4) for k in ('accuracy', 'sr_img', 'sr_txt', 'calls', 'turns', 'answered', 'output_tokens')}, trajs
 
-# %% ../nbs/05_grpo.ipynb #f1a72793
+# %% ../nbs/05_grpo.ipynb #c31455e5
 CKPT = 'checkpoint'
 
 def save_checkpoint(out: Path|str, model, proc, opt, state: dict) -> Path:
@@ -461,7 +464,7 @@ def train(model_dir: Path|str, world_dir: Path|str, out: Path|str, cfg: RLConfig
 
 def _jsonable(d: dict) -> dict: return json.loads(json.dumps(d))
 
-# %% ../nbs/05_grpo.ipynb #b2752a9a
+# %% ../nbs/05_grpo.ipynb #5bdefbd4
 CURRICULA = ('none', 'hard', 'easy')
 
 def pass_rates(model, proc, items: list[dict], ctx: ToolContext, cfg: RLConfig, n: int=4, judge=None, seed: int=0) -> dict:
@@ -482,7 +485,7 @@ def curriculum_buckets(rates: dict, seed: int=0) -> dict:
     h = len(ids) // 2
     return dict(hard=ids[:h], easy=ids[h:])
 
-# %% ../nbs/05_grpo.ipynb #020aa5d4
+# %% ../nbs/05_grpo.ipynb #13309367
 INITS = ('base_vlm', 'ta', 'obm', 'sft')
 MERGE_DEFAULTS = dict(ta=dict(weight_v=1.0, weight_s=1.0), obm=dict(weight_v=1.0, weight_s=1.0, density=0.5))
 
@@ -540,7 +543,7 @@ def resolve_init(init: str, zoo: dict, world_dir: Path|str) -> Path:
     if (p/'config.json').exists(): return p
     raise ValueError(f"init must be one of {INITS} or a model directory, got {init!r}")
 
-# %% ../nbs/05_grpo.ipynb #9d9f0d52
+# %% ../nbs/05_grpo.ipynb #7d44fd74
 def eval_curve(history: list[dict], key: str='eval_accuracy') -> list[tuple[int, float]]:
     "(step, value) of the evaluations in a history."
     return [(h['step'], h[key]) for h in history if h.get('kind') == 'eval' and key in h]
@@ -593,7 +596,7 @@ def plot_runs(panels: dict, path: Path|str, key: str='eval_accuracy', ylabel: st
     fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=120); plt.close(fig)
     return Path(path)
 
-# %% ../nbs/05_grpo.ipynb #2daa6fc7
+# %% ../nbs/05_grpo.ipynb #62f2abb6
 def run_key(model_dir: Path|str, cfg: RLConfig, pool: list[dict]) -> str:
     "A short hash of a run's definition: start model (path and weights), config, and training pool."
     import hashlib
@@ -612,7 +615,7 @@ def run_setting(label: str, model_dir: Path|str, world_dir: Path|str, cfg: RLCon
     if log: log(f'[grpo] {label}: {cfg.steps} steps in {time.time() - t0:.0f} s ({out.name})')
     return h
 
-# %% ../nbs/05_grpo.ipynb #c6351a0f
+# %% ../nbs/05_grpo.ipynb #c3c69643
 def curriculum_pool(kind: str, model_dir: Path|str, world_dir: Path|str, cfg: RLConfig, pool: list[dict], n_items: int, n_samples: int,
                     cache_dir: Path|str, base_url: str|None=None) -> tuple[list[dict], dict]:
     "The training pool for curriculum `kind` (none | hard | easy) and the facts behind it (pass rates are cached)."
@@ -636,7 +639,7 @@ def curriculum_pool(kind: str, model_dir: Path|str, world_dir: Path|str, cfg: RL
                                                             pass_rate_hard=mean(b['hard']), pass_rate_easy=mean(b['easy']),
                                                             solved_share=round(sum(v > 0 for v in rates.values()) / max(1, len(rates)), 4))
 
-# %% ../nbs/05_grpo.ipynb #0bcf2889
+# %% ../nbs/05_grpo.ipynb #ad252c3e
 def _fmt(v, p=3): return '–' if v is None else (f'{v:.{p}f}' if isinstance(v, float) else str(v))
 
 def verdict_warm_start(ws: dict, merged: str='obm', base: str='base_vlm') -> tuple[str, str]:
@@ -705,7 +708,7 @@ Caveats: tiny models, a short budget and a small held-out slice make these curve
 questions ({1 / max(1, bud['eval_n']):.3f} each) are within noise. Claims are stated as measured here, not as the papers' scale would show them.
 """
 
-# %% ../nbs/05_grpo.ipynb #f8cac39a
+# %% ../nbs/05_grpo.ipynb #71946c30
 def patch_trl_pixel_values():
     "Make TRL's tool loop accept numpy pixel_values from the PIL image processor (idempotent)."
     import numpy as np, torch, trl.trainer.grpo_trainer as gt
