@@ -178,7 +178,7 @@ class ScriptedPolicy:
             out.append(self.outputs[min(k, len(self.outputs) - 1)])
         return out
 
-# %% ../nbs/02c_rollout.ipynb #ff21cc70
+# %% ../nbs/02c_rollout.ipynb #6132d6a2
 @functools.cache
 def _append_cache_class():
     from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
@@ -189,7 +189,7 @@ def _append_cache_class():
             n, m = self.keys.shape[-2], key_states.shape[-2]
             room = getattr(self, '_room', None)
             if room is None or room[0].data_ptr() != self.keys.data_ptr() or room[0].shape[-2] < n + m or room[0].shape[:2] != self.keys.shape[:2]:
-                B, H, _, D = self.keys.shape   # cropped, repeated, reordered or full: move into new room
+                B, H, _, D = self.keys.shape   # no room yet, or repeated, reordered or full: move into new room
                 room = self._room = tuple(x.new_empty(B, H, n + m + max(128, n // 2), D) for x in (self.keys, self.values))
                 room[0][:, :, :n] = self.keys; room[1][:, :, :n] = self.values
             room[0][:, :, n:n + m] = key_states; room[1][:, :, n:n + m] = value_states
