@@ -78,13 +78,16 @@ def make_judge(spec: str='rule'):
         return LLMJudge(url, model)
     raise ValueError(f"unknown judge {spec!r}: use 'rule' or 'openai:URL#MODEL'")
 
-# %% ../nbs/05_grpo.ipynb #9aaa8ff6
+# %% ../nbs/05_grpo.ipynb #c37db415
 @dataclass
 class RewardConfig:
     "How a judged episode becomes a reward (MMSearch-R1's shaping as options)."
     judge: str = 'rule'              # 'rule' | 'openai:URL#MODEL'
     format_weight: float = 0.0       # w in r = (1-w)*acc + w*format (MMSearch-R1: 0.1)
     search_penalty: float = 0.0      # a correct answer reached by searching scores 1 - penalty (MMSearch-R1: 0.1)
+    def __post_init__(self):
+        for k in ('format_weight', 'search_penalty'):
+            if not 0 <= getattr(self, k) <= 1: raise ValueError(f'{k} must be in [0, 1], got {getattr(self, k)}')
 
 def error_steps(t: Trajectory) -> int:
     "Assistant turns that were a format error, a malformed tool call, or whose tool calls all failed."
@@ -270,7 +273,7 @@ def policy_loss(logp, old_logp, adv, mask, eps_low: float=0.2, eps_high: float=0
     clipped = (((ratio < 1 - eps_low) & (a < 0)) | ((ratio > 1 + eps_high) & (a > 0))).float()
     return loss, float((clipped * mask).sum() / mask.sum().clamp(min=1)), float(mask.sum())
 
-# %% ../nbs/05_grpo.ipynb #33ecdbb0
+# %% ../nbs/05_grpo.ipynb #af766a9f
 @dataclass
 class RLConfig:
     "Everything a GRPO run needs besides the model and the world."
@@ -312,8 +315,7 @@ class RLConfig:
         if self.group_size < 2: raise ValueError('group_size must be at least 2 (advantages compare episodes of one question)')
         if self.steps < 0 or self.items_per_step < 1: raise ValueError('steps must be >= 0 and items_per_step >= 1')
         if self.temperature < 0: raise ValueError(f'temperature must be >= 0 (0: greedy), got {self.temperature}')
-        for k in ('format_weight', 'search_penalty'):
-            if not 0 <= getattr(self, k) <= 1: raise ValueError(f'{k} must be in [0, 1], got {getattr(self, k)}')
+        self.reward   # RewardConfig checks the reward weights
         self.exclude_tools = tuple(self.exclude_tools)
     @property
     def reward(self) -> RewardConfig: return RewardConfig(self.judge, self.format_weight, self.search_penalty)

@@ -204,7 +204,7 @@ def append_cache():
     "An empty KV cache for `generate` that appends each step's keys and values in place (amortised O(1) per token)."
     return _append_cache_class()()
 
-# %% ../nbs/02c_rollout.ipynb #55ca9957
+# %% ../nbs/02c_rollout.ipynb #c0753dfd
 class HFPolicy:
     "A Hugging Face causal LM or VLM with a chat-template tokenizer or processor, generating a batch at a time."
     name = 'hf'
@@ -254,7 +254,7 @@ class HFPolicy:
             else: enc = self.tok(texts, return_tensors='pt', padding=True, add_special_tokens=False)
             enc = {k: (v.to(self.model.device) if hasattr(v, 'to') else v) for k, v in enc.items()}
             if self.prefix_cache: enc = self._share_prefix(enc)
-            enc.setdefault('past_key_values', append_cache())
+            if 'past_key_values' not in enc: enc['past_key_values'] = append_cache()   # built only when no prefix cache came
             kw = dict(max_new_tokens=max_new_tokens, min_new_tokens=min(self.min_new_tokens, max_new_tokens),
                       pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id)
             kw.update(dict(do_sample=True, temperature=self.temperature, top_p=self.top_p) if self.temperature > 0 else dict(do_sample=False))
