@@ -169,7 +169,7 @@ def main(argv=None):
     if a.client: a.conc = a.conc[0]; return client_main(a)
     if os.cpu_count() < 2: sys.exit('needs 2 cores: one for the server, one for the load client')
     from mmsearch.world import build_world, default_world_dir
-    from mmsearch.core import data_dir, write_json
+    from mmsearch.core import data_dir, portable, write_json
     import uvicorn
     wd = a.world or default_world_dir('default', 0)
     if not (wd/'manifest.json').exists(): build_world(wd, seed=0, size='default')
@@ -205,7 +205,7 @@ def main(argv=None):
     print()
     for t, ok, got in targets: print(f"{'PASS' if ok else 'MISS'}  {t}: {got}")
     res['targets'] = [dict(target=t, met=ok, measured=got) for t, ok, got in targets]
-    write_json(a.out, res); print(f'\nwrote {a.out}')
+    write_json(a.out, portable(res)); print(f'\nwrote {a.out}')
 
 if __name__ == '__main__':
     main()
