@@ -269,7 +269,7 @@ def using_shared_prefix_attention(model):
     try: yield model
     finally: model.config._attn_implementation = old
 
-# %% ../nbs/02c_rollout.ipynb #97310824
+# %% ../nbs/02c_rollout.ipynb #29eed4e4
 class HFPolicy:
     "A Hugging Face causal LM or VLM with a chat-template tokenizer or processor, generating a batch at a time."
     name = 'hf'
@@ -315,13 +315,9 @@ class HFPolicy:
 
     def _encode(self, texts: list[str]) -> dict:
         "Left-padded input ids and mask of `texts`, from `count_tokens` when it tokenized them all already."
-        import torch
         ids = [self._counted.pop(t, None) for t in texts]
         if any(i is None for i in ids): return self.tok(texts, return_tensors='pt', padding=True, add_special_tokens=False)
-        L = max(map(len, ids))
-        out = dict(input_ids=torch.full((len(ids), L), self.tok.pad_token_id), attention_mask=torch.zeros(len(ids), L, dtype=torch.long))
-        for j, i in enumerate(ids): out['input_ids'][j, L - len(i):] = torch.tensor(i); out['attention_mask'][j, L - len(i):] = 1
-        return out
+        return self.tok.pad(dict(input_ids=ids), padding=True, return_tensors='pt')
 
     def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
         import torch
