@@ -127,24 +127,28 @@ def train_agent(base, tok, rows: list[dict], p: ZooPreset, out_dir: Path|str, se
                        losses=losses, train_s=round(time.time() - t0, 1), trainer='trl.SFTTrainer (assistant_only_loss)',
                        data='oracle text-only search trajectories on textqa train (correct episodes only)')
 
-# %% ../nbs/03b_textagent.ipynb #6d8a6e9f
-def agent_eval(model, tok, world_dir: Path|str, ctx, n: int|None=100, max_turns: int=8, max_new_tokens: int=96, progress: bool=False) -> dict:
-    "Search rate and accuracy of a text agent on search-required textqa test items, through the tools of `ctx`."
+# %% ../nbs/03b_textagent.ipynb #201d28eb
+def agent_eval(model, tok, world_dir: Path|str, ctx, n: int|None=100, max_turns: int=8, max_new_tokens: int=96, progress: bool=False, policy=None) -> dict:
+    "Search rate and accuracy of a text agent (`model`, or any `policy`) on search-required textqa test items, through the tools of `ctx`."
     from mmsearch.rollout import rollout, HFPolicy, RolloutConfig
     items = [it for it in load_benchmark(world_dir, 'textqa', 'test') if it['meta']['category'] == 'search_required']
     if n is not None and len(items) > n: items = random.Random(0).sample(items, n)
     cfg = RolloutConfig(max_turns=max_turns, max_new_tokens=max_new_tokens, max_context_tokens=4096)
-    t0 = time.time(); trajs = rollout(HFPolicy(model, tok, batch_size=16), items, ctx, cfg=cfg, progress=progress)
+    t0 = time.time(); trajs = rollout(policy or HFPolicy(model, tok, batch_size=16), items, ctx, cfg=cfg, progress=progress)
     searched = [any(c['name'] in ('text_search', 'visit') for c in t.tool_calls) for t in trajs]
     mean = lambda xs: round(sum(xs) / max(1, len(xs)), 4)
+    names = {e.id: e.name for e in World.load(world_dir).entities}
+    named = [t for t in trajs if t.meta.get('start') == 'name']   # the question names its first entity: the first query should too
+    first_query_named = [bool(t.tool_calls) and t.tool_calls[0]['name'] == 'text_search'
+                         and names[t.meta['chain'][0][0]] in json.dumps(t.tool_calls[0]['arguments'], ensure_ascii=False) for t in named]
     by_hops = {}
     for t in trajs: by_hops.setdefault(str(t.meta.get('hops')), []).append(t.correct or 0.0)
-    return dict(search_rate=mean(searched), acc=mean([t.correct or 0.0 for t in trajs]), n=len(trajs),
+    return dict(search_rate=mean(searched), acc=mean([t.correct or 0.0 for t in trajs]), n=len(trajs), first_query_named=mean(first_query_named),
                 calls_per_question=mean([len(t.tool_calls) for t in trajs]), acc_by_hops={k: mean(v) for k, v in sorted(by_hops.items())},
                 terminations={k: sum(t.termination == k for t in trajs) for k in sorted({t.termination for t in trajs})},
                 eval_s=round(time.time() - t0, 1), example=[dict(role=m['role'], text=str(m.get('content'))[:300], calls=m.get('tool_calls')) for m in trajs[0].messages[1:]])
 
-# %% ../nbs/03b_textagent.ipynb #6649e275
+# %% ../nbs/03b_textagent.ipynb #aa7393fb
 def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: Path|str|None=None, progress: bool=True, seed: int=0) -> dict:
     "Train and save the tokenizer, θ_B, θ_V and θ_S of preset `p` on the world at `world_dir` into `out` (finished parts of an interrupted build are kept); return the zoo facts."
     from mmsearch.search import serve
@@ -201,7 +205,7 @@ def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: 
 def shutil_rm(path: Path):
     import shutil; shutil.rmtree(path, ignore_errors=True)
 
-# %% ../nbs/03b_textagent.ipynb #7715f97e
+# %% ../nbs/03b_textagent.ipynb #c949ca2a
 def zoo_report(zoo: dict, report_dir: Path|str) -> dict:
     "Write metrics/zoo.json and figures/zoo_losses.png for the zoo at `zoo` (paths from ensure_zoo); return the metrics."
     rep = Path(report_dir); root = Path(zoo['root'])
@@ -223,7 +227,7 @@ def zoo_report(zoo: dict, report_dir: Path|str) -> dict:
     write_json(rep/'metrics'/'zoo.json', metrics)
     return metrics
 
-# %% ../nbs/03b_textagent.ipynb #13b46a4b
+# %% ../nbs/03b_textagent.ipynb #4b47f7a2
 def task_vectors(base: dict, vlm_lm: dict, agent: dict) -> dict:
     "Norms of δ_V and δ_S relative to θ_B and their cosine, over the language-model tensors of three state dicts."
     keys = [k for k in base if k in vlm_lm and k in agent]

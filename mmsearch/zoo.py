@@ -17,11 +17,11 @@ __all__ = ['SPECIAL_TOKENS', 'TOOL_TOKENS', 'VISION_TOKENS', 'PRETOKENIZE', 'CHA
            'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'zoo_info', 'preset_fields', 'zoo_dir',
            'file_lock', 'ensure_zoo', 'zoo_cli']
 
-# %% ../nbs/03_zoo.ipynb #4651b48f
+# %% ../nbs/03_zoo.ipynb #73fde5d8
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>']
 TOOL_TOKENS = ['<tool_call>', '</tool_call>', '<tool_response>', '</tool_response>', '<think>', '</think>']
 VISION_TOKENS = ['<|vision_start|>', '<|vision_end|>', '<|image_pad|>', '<|video_pad|>']
-PRETOKENIZE = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+PRETOKENIZE = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)| ?\p{Ll}+|\p{Lu}\p{L}*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 CHAT_TEMPLATE = (importlib.resources.files('trl')/'chat_templates'/'qwen3_vl.jinja').read_text()
 PROTOCOL_TEXT = [  # the tool protocol's own words, so they become a few tokens each
     '<tool_call>\n{"name": "text_search", "arguments": {"queries": ["Goka Bridge"]}}\n</tool_call>',
@@ -38,15 +38,15 @@ def tokenizer_corpus(world_dir: Path|str) -> list[str]:
     qs = [json.loads(l)['question'] for l in (root/'benchmarks'/'questions.jsonl').read_text().splitlines() if l.strip()]
     return list(w.pretrain) + [p['text'] for p in w.pages] + qs + [CHAT_TEMPLATE] + PROTOCOL_TEXT
 
-# %% ../nbs/03_zoo.ipynb #c22b3570
-def train_tokenizer(texts: list[str], vocab_size: int=2048):
+# %% ../nbs/03_zoo.ipynb #1c93874e
+def train_tokenizer(texts: list[str], vocab_size: int=2048, pretokenize: str=PRETOKENIZE):
     "A Qwen2Tokenizer (byte-level BPE) trained on `texts`, with Qwen's special, tool and vision tokens and TRL's qwen3_vl template."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, Regex, AddedToken
     from transformers import Qwen2Tokenizer
     from trl.chat_template_utils import add_response_schema
     if vocab_size < 300: raise ValueError(f'vocab_size must be at least 300 (256 bytes + special tokens), got {vocab_size}')
     bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(PRETOKENIZE), behavior='isolated'),
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(pretokenize), behavior='isolated'),
                                                  pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     bpe.decoder = decoders.ByteLevel()
     bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
@@ -60,7 +60,7 @@ def train_tokenizer(texts: list[str], vocab_size: int=2048):
     tok.chat_template = CHAT_TEMPLATE
     return add_response_schema(tok)
 
-# %% ../nbs/03_zoo.ipynb #34aee3d6
+# %% ../nbs/03_zoo.ipynb #0e93fc08
 RMS_NORM_EPS, ROPE_THETA = 1e-6, 10000.0
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def zoo_preset(name: str|ZooPreset='tiny', **overrides) -> ZooPreset:
     if p.head_dim % 4: raise ValueError(f'head_dim (hidden/heads = {p.head_dim}) must be a multiple of 4 for M-RoPE')
     return p
 
-# %% ../nbs/03_zoo.ipynb #e6e57e49
+# %% ../nbs/03_zoo.ipynb #df6ae2a3
 def mrope_section(head_dim: int) -> list[int]:
     "Qwen's 1:1.5:1.5 split of head_dim/2 rotary frequencies over (t, h, w): 128 -> [16, 24, 24]."
     half = head_dim // 2; t = half // 4; h = (half - t) // 2
@@ -156,7 +156,7 @@ def vlm_config(p: ZooPreset, tok):
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **{k: v for k, v in ids.items() if k != 'pad_token_id'},
                             pad_token_id=ids['pad_token_id'])
 
-# %% ../nbs/03_zoo.ipynb #d5425b5a
+# %% ../nbs/03_zoo.ipynb #7c3b5792
 from transformers import Qwen2_5_VLProcessor
 
 class ImageOnlyQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
@@ -172,7 +172,7 @@ def make_processor(tok, p: ZooPreset|None=None) -> ImageOnlyQwen2_5_VLProcessor:
                                   size={'shortest_edge': p.min_pixels, 'longest_edge': p.max_pixels})
     return ImageOnlyQwen2_5_VLProcessor(image_processor=ip, tokenizer=tok, chat_template=tok.chat_template)
 
-# %% ../nbs/03_zoo.ipynb #0946daf1
+# %% ../nbs/03_zoo.ipynb #e88d4f7b
 def text_key_to_vlm(k: str) -> str:
     "Key of a Qwen2 text-model tensor inside a Qwen2.5-VL model in memory."
     return k.replace('model.', 'model.language_model.', 1) if k.startswith('model.') else k
@@ -194,7 +194,7 @@ def vlm_lm_state(vlm) -> dict:
     "The VLM's language-model tensors under Qwen2 text-model names."
     return {t: v for k, v in vlm.state_dict().items() if (t := vlm_key_to_text(k)) is not None}
 
-# %% ../nbs/03_zoo.ipynb #4f5f75c9
+# %% ../nbs/03_zoo.ipynb #ee7913c3
 ROLES = {'base': 'θ_B, the base language model', 'vlm': 'θ_V, the base vision-language model', 'agent': 'θ_S, the text search agent'}
 
 def model_card(role: str, info: dict) -> str:
@@ -238,12 +238,12 @@ def zoo_info(path: Path|str) -> dict:
     f = Path(path)/'zoo.json'
     return json.loads(f.read_text()) if f.exists() else {}
 
-# %% ../nbs/03_zoo.ipynb #73f4d964
+# %% ../nbs/03_zoo.ipynb #9b9c335a
 ZOO_PARTS = ('tokenizer', 'base', 'vlm', 'agent')
 
 def preset_fields(p: ZooPreset) -> dict:
-    "The fields of a trained preset as its zoo.json records them: a zoo built with other fields is stale."
-    return {k: v for k, v in vars(p).items() if not k.endswith('_path')}
+    "The fields of a trained preset, and the pre-tokenizer, as its zoo.json records them: a zoo built with others is stale."
+    return {**{k: v for k, v in vars(p).items() if not k.endswith('_path')}, 'pretokenize': PRETOKENIZE}
 
 def zoo_dir(preset: str, world_dir: Path|str) -> Path:
     "Where `ensure_zoo` keeps the zoo of `preset` for the world at `world_dir`."
@@ -281,7 +281,7 @@ def ensure_zoo(preset: str='smoke', world_dir: Path|str|None=None, out: Path|str
         partial.rename(root)
     return paths(root)
 
-# %% ../nbs/03_zoo.ipynb #8335ce98
+# %% ../nbs/03_zoo.ipynb #0970e2a8
 def zoo_cli(argv=None) -> int:
     "mmsearch zoo: build (once) the model zoo of a preset on a world and print its paths."
     import argparse, sys
