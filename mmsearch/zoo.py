@@ -11,8 +11,8 @@ from .core import data_dir, dumps
 
 # %% auto #0
 __all__ = ['SPECIAL_TOKENS', 'TOOL_TOKENS', 'VISION_TOKENS', 'PRETOKENIZE', 'CHAT_TEMPLATE', 'PROTOCOL_TEXT', 'RMS_NORM_EPS',
-           'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'ROLES', 'ZOO_PARTS', 'tokenizer_corpus', 'train_tokenizer',
-           'ZooPreset', 'zoo_preset', 'mrope_section', 'special_ids', 'text_config', 'vlm_config',
+           'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'ROLES', 'ZOO_PARTS', 'tokenizer_corpus', 'byte_level_pre_tokenizer',
+           'train_tokenizer', 'ZooPreset', 'zoo_preset', 'mrope_section', 'special_ids', 'text_config', 'vlm_config',
            'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'text_key_to_vlm', 'vlm_key_to_text', 'lm_into_vlm',
            'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'zoo_info', 'preset_fields', 'zoo_dir',
            'file_lock', 'ensure_zoo', 'zoo_cli']
@@ -38,16 +38,21 @@ def tokenizer_corpus(world_dir: Path|str) -> list[str]:
     qs = [json.loads(l)['question'] for l in (root/'benchmarks'/'questions.jsonl').read_text().splitlines() if l.strip()]
     return list(w.pretrain) + [p['text'] for p in w.pages] + qs + [CHAT_TEMPLATE] + PROTOCOL_TEXT
 
-# %% ../nbs/03_zoo.ipynb #1c93874e
+# %% ../nbs/03_zoo.ipynb #f5ad28bc
+def byte_level_pre_tokenizer(pretokenize: str=PRETOKENIZE):
+    "The `tokenizers` pre-tokenizer that splits text by the regex `pretokenize`, then maps its bytes to BPE symbols."
+    from tokenizers import pre_tokenizers, Regex
+    return pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(pretokenize), behavior='isolated'),
+                                   pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+
 def train_tokenizer(texts: list[str], vocab_size: int=2048, pretokenize: str=PRETOKENIZE):
     "A Qwen2Tokenizer (byte-level BPE) trained on `texts`, with Qwen's special, tool and vision tokens and TRL's qwen3_vl template."
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, Regex, AddedToken
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, AddedToken
     from transformers import Qwen2Tokenizer
     from trl.chat_template_utils import add_response_schema
     if vocab_size < 300: raise ValueError(f'vocab_size must be at least 300 (256 bytes + special tokens), got {vocab_size}')
     bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(pretokenize), behavior='isolated'),
-                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    bpe.pre_tokenizer = byte_level_pre_tokenizer(pretokenize)
     bpe.decoder = decoders.ByteLevel()
     bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
                             special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
