@@ -16,9 +16,9 @@ from .tools import (SearchEnv, ToolContext, TOOL_NAMES, call_tool, is_error, too
 __all__ = ['SYSTEM_PROMPT', 'FORMAT_ERROR', 'QWEN_PRETOKENIZE', 'TOOL_TOKENS', 'VISION_TOKENS', 'first_messages', 'message_text',
            'Turn', 'parse_turn', 'is_repetitive', 'Trajectory', 'save_jsonl', 'load_jsonl', 'to_dataset',
            'save_dataset', 'load_dataset_trajs', 'Policy', 'approx_tokens', 'ScriptedPolicy', 'append_cache',
-           'shared_prefix_cache', 'shared_prefix_attention', 'using_shared_prefix_attention', 'HFPolicy',
-           'toy_tokenizer', 'toy_model', 'RolloutConfig', 'materialise_image', 'rollout', 'parse_hits', 'fact_pattern',
-           'observations', 'OraclePolicy']
+           'shared_prefix_cache', 'shared_prefix_attention', 'shared_prefix_mask', 'using_shared_prefix_attention',
+           'HFPolicy', 'toy_tokenizer', 'toy_model', 'RolloutConfig', 'materialise_image', 'rollout', 'parse_hits',
+           'fact_pattern', 'observations', 'OraclePolicy']
 
 # %% ../nbs/02c_rollout.ipynb #8c116caf
 SYSTEM_PROMPT = ("You are a search agent. Answer the question, using the tools to look up what you do not know. "
@@ -222,7 +222,7 @@ def append_cache():
     "An empty KV cache for `generate` that appends each step's keys and values in place (amortised O(1) per token)."
     return _cache_classes()[0]()
 
-# %% ../nbs/02c_rollout.ipynb #0c1dc343
+# %% ../nbs/02c_rollout.ipynb #a32e64f8
 def shared_prefix_cache(prefix_cache, own: list|None=None):
     "A KV cache for a batch of rows behind `prefix_cache` (batch 1), which `shared_prefix_attention` reads once for all rows."
     return _cache_classes()[1](prefix_cache, own)
@@ -252,18 +252,28 @@ def _own_mask(attention_mask, B, r, q, n, like):
     done = getattr(attention_mask, 'shared_prefix_additive', None)
     if done is not None: return done
     mask = attention_mask if attention_mask is not None else torch.ones(q, n, dtype=torch.bool, device=like.device).tril(n - q)
-    mask = mask.expand(B, 1, q, n)[:, :, None].expand(B, 1, r, q, n).reshape(B, 1, r * q, n)
+    if q == 1: mask = mask.expand(B, 1, 1, n)    # decoding: one mask row serves all grouped heads
+    else: mask = mask.expand(B, 1, q, n)[:, :, None].expand(B, 1, r, q, n).reshape(B, 1, r * q, n)
     empty = ~mask.any(-1)
     done = (torch.zeros(mask.shape, dtype=like.dtype, device=like.device).masked_fill_(~mask, float('-inf')), empty if empty.any() else None)
     if attention_mask is not None: attention_mask.shared_prefix_additive = done   # the same mask object reaches every layer
     return done
 
+def shared_prefix_mask(batch_size: int, q_length: int, kv_length: int, q_offset: int=0, kv_offset: int=0, attention_mask=None,
+                       device='cpu', **kwargs):
+    "Which own keys each query may see (causal and not padding) as a (B, 1, q, own) bool mask; the prefix (`kv_offset` long) is seen by all."
+    import torch
+    from transformers.masking_utils import prepare_padding_mask
+    keys = torch.arange(kv_offset, kv_offset + kv_length, device=device)
+    mask = keys <= torch.arange(q_offset, q_offset + q_length, device=device)[:, None]
+    if attention_mask is not None: mask = mask & prepare_padding_mask(attention_mask, kv_length, kv_offset)[:, None, None, kv_offset:kv_offset + kv_length]
+    return mask.expand(batch_size, 1, q_length, kv_length)
+
 @contextlib.contextmanager
 def using_shared_prefix_attention(model):
     "Run `model` with `shared_prefix_attention` (registered with Transformers as 'shared_prefix') inside the block."
     from transformers import AttentionInterface, AttentionMaskInterface
-    from transformers.masking_utils import sdpa_mask
-    AttentionInterface.register('shared_prefix', shared_prefix_attention); AttentionMaskInterface.register('shared_prefix', sdpa_mask)
+    AttentionInterface.register('shared_prefix', shared_prefix_attention); AttentionMaskInterface.register('shared_prefix', shared_prefix_mask)
     old = model.config._attn_implementation
     model.config._attn_implementation = 'shared_prefix'
     try: yield model
@@ -466,7 +476,7 @@ def toy_model(tok, hidden: int=64, layers: int=2, seed: int=0):
     torch.manual_seed(seed)
     return Qwen2ForCausalLM(cfg).eval()
 
-# %% ../nbs/02c_rollout.ipynb #b8d87575
+# %% ../nbs/02c_rollout.ipynb #c4dfba16
 @dataclass
 class RolloutConfig:
     "Limits and safeguards of the agent loop."
@@ -599,7 +609,7 @@ def rollout(policy, items: Sequence[dict], tools_ctx: ToolContext, G: int=1, cfg
         if scorer is not None and e.t.golds: e.t.correct = float(scorer(e.t.answer, e.item))
     return [e.t for e in eps]
 
-# %% ../nbs/02c_rollout.ipynb #47db5b58
+# %% ../nbs/02c_rollout.ipynb #3ff7d406
 _LINK = re.compile(r'\[([^\]\n]+)\]\((\S+?)\)')
 _POS = re.compile(r' at the ([a-z ]+?) of the image')
 
