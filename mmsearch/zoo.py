@@ -10,17 +10,16 @@ from pathlib import Path
 from .core import data_dir, dumps
 
 # %% auto #0
-__all__ = ['SPECIAL_TOKENS', 'TOOL_TOKENS', 'VISION_TOKENS', 'PRETOKENIZE', 'CHAT_TEMPLATE', 'PROTOCOL_TEXT', 'RMS_NORM_EPS',
-           'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'ROLES', 'ZOO_PARTS', 'tokenizer_corpus', 'byte_level_pre_tokenizer',
-           'train_tokenizer', 'ZooPreset', 'zoo_preset', 'mrope_section', 'special_ids', 'text_config', 'vlm_config',
-           'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'text_key_to_vlm', 'vlm_key_to_text', 'lm_into_vlm',
-           'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'zoo_info', 'preset_fields', 'zoo_dir',
-           'file_lock', 'ensure_zoo', 'zoo_cli']
+__all__ = ['SPECIAL_TOKENS', 'PRETOKENIZE', 'CHAT_TEMPLATE', 'PROTOCOL_TEXT', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESETS', 'REAL_ENV',
+           'ROLES', 'ZOO_PARTS', 'tokenizer_corpus', 'byte_level_pre_tokenizer', 'train_tokenizer', 'ZooPreset',
+           'zoo_preset', 'mrope_section', 'special_ids', 'text_config', 'vlm_config', 'ImageOnlyQwen2_5_VLProcessor',
+           'make_processor', 'text_key_to_vlm', 'vlm_key_to_text', 'lm_into_vlm', 'vlm_lm_state', 'model_card',
+           'save_model', 'load_lm', 'load_vlm', 'zoo_info', 'preset_fields', 'zoo_dir', 'file_lock', 'ensure_zoo',
+           'zoo_cli']
 
-# %% ../nbs/03_zoo.ipynb #73fde5d8
+# %% ../nbs/03_zoo.ipynb #36df1884
+from .rollout import TOOL_TOKENS, VISION_TOKENS   # the tokens the loop's parser and prefix cache look for
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>']
-TOOL_TOKENS = ['<tool_call>', '</tool_call>', '<tool_response>', '</tool_response>', '<think>', '</think>']
-VISION_TOKENS = ['<|vision_start|>', '<|vision_end|>', '<|image_pad|>', '<|video_pad|>']
 PRETOKENIZE = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)| ?\p{Ll}+|\p{Lu}\p{L}*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 CHAT_TEMPLATE = (importlib.resources.files('trl')/'chat_templates'/'qwen3_vl.jinja').read_text()
 PROTOCOL_TEXT = [  # the tool protocol's own words, so they become a few tokens each
