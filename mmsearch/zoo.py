@@ -17,8 +17,9 @@ __all__ = ['SPECIAL_TOKENS', 'PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'RO
            'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'zoo_info', 'preset_fields', 'zoo_dir',
            'file_lock', 'ensure_zoo', 'zoo_cli']
 
-# %% ../nbs/03_zoo.ipynb #eb354c0d
-from .rollout import TOOL_TOKENS, VISION_TOKENS   # the tokens the loop's parser and prefix cache look for
+# %% ../nbs/03_zoo.ipynb #bf3c47b6
+from .rollout import SYSTEM_PROMPT, FORMAT_ERROR, TOOL_TOKENS, VISION_TOKENS
+from .tools import tool_schemas, format_visit
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>']
 PRETOKENIZE = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)| ?\p{Ll}+|\p{Lu}\p{L}*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 CHAT_TEMPLATE = (importlib.resources.files('trl')/'chat_templates'/'qwen3_vl.jinja').read_text()
@@ -31,8 +32,6 @@ def example_value(schema: dict):
 
 def protocol_text() -> list[str]:
     "The tool protocol's own words, from the code that writes them: system prompt, tool schemas, a call of each tool, error and visit formats."
-    from mmsearch.rollout import SYSTEM_PROMPT, FORMAT_ERROR
-    from mmsearch.tools import tool_schemas, format_visit
     fns = [s['function'] for s in tool_schemas()]
     calls = ['<tool_call>\n' + json.dumps({'name': f['name'], 'arguments': example_value(f['parameters'])}) + '\n</tool_call>' for f in fns]
     visit = format_visit('https://wiki.example/Goka_Bridge', 'Who designed Goka Bridge?', ['Goka Bridge is a landmark.'], 'Goka Bridge is a landmark.')
