@@ -41,6 +41,7 @@ ARMS = ('batched', 'batched_repeat', 'sequential')
 def run(G: int=8, turns: int=3, new_tokens: int=64, hidden: int=128, layers: int=4, repeats: int=5, threads: int=0,
         prompts=('tools', 'bare'), log=print) -> dict:
     "Time G batched episodes against G one-at-a-time episodes of a tiny random model in the real loop."
+    if repeats < 1 or G < 1 or turns < 1: raise ValueError(f'repeats, G and turns must be at least 1 (got {repeats}, {G}, {turns})')
     import torch
     if threads: torch.set_num_threads(threads)
     from mmsearch.world import build_world
