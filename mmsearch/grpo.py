@@ -273,7 +273,7 @@ def policy_loss(logp, old_logp, adv, mask, eps_low: float=0.2, eps_high: float=0
     clipped = (((ratio < 1 - eps_low) & (a < 0)) | ((ratio > 1 + eps_high) & (a > 0))).float()
     return loss, float((clipped * mask).sum() / mask.sum().clamp(min=1)), float(mask.sum())
 
-# %% ../nbs/05_grpo.ipynb #af766a9f
+# %% ../nbs/05_grpo.ipynb #df065001
 @dataclass
 class RLConfig:
     "Everything a GRPO run needs besides the model and the world."
@@ -290,6 +290,7 @@ class RLConfig:
     max_grad_norm: float = 1.0
     mask_anomalous: bool = True      # VDR: no gradient from episodes that did not answer or were mostly errors
     temperature: float = 1.0
+    top_k: int = 0                   # 0: the whole vocabulary (TRL's default)
     top_p: float = 1.0
     max_turns: int = 6
     max_new_tokens: int = 96
@@ -315,6 +316,7 @@ class RLConfig:
         if self.group_size < 2: raise ValueError('group_size must be at least 2 (advantages compare episodes of one question)')
         if self.steps < 0 or self.items_per_step < 1: raise ValueError('steps must be >= 0 and items_per_step >= 1')
         if self.temperature < 0: raise ValueError(f'temperature must be >= 0 (0: greedy), got {self.temperature}')
+        if self.top_k < 0 or not 0 < self.top_p <= 1: raise ValueError(f'top_k must be >= 0 and 0 < top_p <= 1 (got {self.top_k}, {self.top_p})')
         self.reward   # RewardConfig checks the reward weights
         self.exclude_tools = tuple(self.exclude_tools)
     @property
@@ -333,7 +335,7 @@ def load_model(path: Path|str, device: str='cpu'):
 
 def sampling_policy(model, proc, cfg: RLConfig) -> HFPolicy:
     "The rollout policy of a training step: the current model, sampling at the configured temperature."
-    return HFPolicy(model, proc, batch_size=64, temperature=cfg.temperature, top_p=cfg.top_p)
+    return HFPolicy(model, proc, batch_size=64, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)
 
 def step_items(pool: list[dict], cfg: RLConfig, step: int) -> list[dict]:
     "The questions of step `step`: a function of (seed, step) only, so a resumed run draws the same ones."
@@ -466,14 +468,14 @@ def train(model_dir: Path|str, world_dir: Path|str, out: Path|str, cfg: RLConfig
 
 def _jsonable(d: dict) -> dict: return json.loads(json.dumps(d))
 
-# %% ../nbs/05_grpo.ipynb #5bdefbd4
+# %% ../nbs/05_grpo.ipynb #6b4e3f08
 CURRICULA = ('none', 'hard', 'easy')
 
 def pass_rates(model, proc, items: list[dict], ctx: ToolContext, cfg: RLConfig, n: int=4, judge=None, seed: int=0) -> dict:
     "Pass rate of the model on each item over `n` sampled episodes ({item id: rate})."
     import torch
     torch.manual_seed(seed)
-    trajs = rollout(HFPolicy(model, proc, batch_size=64, temperature=cfg.temperature, top_p=cfg.top_p), items, ctx, G=n,
+    trajs = rollout(HFPolicy(model, proc, batch_size=64, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p), items, ctx, G=n,
                     cfg=cfg.rollout_cfg(), scorer=None)
     score_episodes(trajs, {str(it['id']): it for it in items}, cfg.reward, judge)
     out = {}

@@ -17,8 +17,8 @@ __all__ = ['SYSTEM_PROMPT', 'FORMAT_ERROR', 'QWEN_PRETOKENIZE', 'TOOL_TOKENS', '
            'Turn', 'parse_turn', 'is_repetitive', 'Trajectory', 'save_jsonl', 'load_jsonl', 'to_dataset',
            'save_dataset', 'load_dataset_trajs', 'Policy', 'approx_tokens', 'ScriptedPolicy', 'append_cache',
            'shared_prefix_cache', 'shared_prefix_attention', 'shared_prefix_mask', 'using_shared_prefix_attention',
-           'HFPolicy', 'toy_tokenizer', 'toy_model', 'RolloutConfig', 'materialise_image', 'rollout', 'parse_hits',
-           'fact_pattern', 'observations', 'OraclePolicy']
+           'sample_tokens', 'SampledArgmax', 'HFPolicy', 'toy_tokenizer', 'toy_model', 'RolloutConfig',
+           'materialise_image', 'rollout', 'parse_hits', 'fact_pattern', 'observations', 'OraclePolicy']
 
 # %% ../nbs/02c_rollout.ipynb #8c116caf
 SYSTEM_PROMPT = ("You are a search agent. Answer the question, using the tools to look up what you do not know. "
@@ -279,13 +279,38 @@ def using_shared_prefix_attention(model):
     try: yield model
     finally: model.config._attn_implementation = old
 
-# %% ../nbs/02c_rollout.ipynb #29eed4e4
+# %% ../nbs/02c_rollout.ipynb #fe7afb4a
+def sample_tokens(scores, temperature: float=1.0, top_k: int=0, top_p: float=1.0):
+    "One token id per row of `scores`, drawn from their softmax at `temperature`, kept to the `top_k` likeliest (0: all) and to `top_p` of the mass."
+    import torch
+    probs, order = torch.softmax(scores.float() / temperature, -1), None
+    if top_k or top_p < 1:
+        probs, order = probs.topk(min(top_k, probs.shape[-1])) if top_k else probs.sort(-1, descending=True)
+        if top_p < 1: probs = probs.masked_fill(probs.cumsum(-1) - probs >= top_p * probs.sum(-1, keepdim=True), 0)   # likelier tokens hold top_p already
+    cdf = probs.cumsum(-1)
+    u = torch.rand(len(cdf), 1, device=cdf.device) * cdf[:, -1:]   # below the total, so the token found has probability > 0
+    idx = torch.searchsorted(cdf, u, right=True)
+    return (idx if order is None else order.gather(-1, idx)).squeeze(-1)
+
+class SampledArgmax:
+    "A logits processor for greedy `generate` that draws each row's token with `sample_tokens` and leaves it the only finite score."
+    def __init__(self, temperature: float=1.0, top_k: int=0, top_p: float=1.0):
+        if temperature <= 0 or top_k < 0 or not 0 < top_p <= 1:
+            raise ValueError(f'sampling needs temperature > 0, top_k >= 0 and 0 < top_p <= 1 (got {temperature}, {top_k}, {top_p})')
+        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
+    def __call__(self, input_ids, scores):
+        import torch
+        token = sample_tokens(scores, self.temperature, self.top_k, self.top_p)
+        return torch.full_like(scores, float('-inf')).scatter_(1, token[:, None], 0.0)
+
+# %% ../nbs/02c_rollout.ipynb #7d5e5668
 class HFPolicy:
     "A Hugging Face causal LM or VLM with a chat-template tokenizer or processor, generating a batch at a time."
     name = 'hf'
-    def __init__(self, model, processor, *, batch_size: int=16, temperature: float=0.0, top_p: float=1.0,
+    def __init__(self, model, processor, *, batch_size: int=16, temperature: float=0.0, top_k: int=0, top_p: float=1.0,
                  min_new_tokens: int=0, template_kwargs: dict|None=None, prefix_cache: bool=True, min_prefix: int=32,
                  read_prefix_once: bool=True):
+        self.sampler = SampledArgmax(temperature, top_k, top_p) if temperature > 0 else None   # None: greedy
         self.model, self.processor = model, processor
         self.prefix_cache, self.min_prefix, self.read_prefix_once = prefix_cache, min_prefix, read_prefix_once
         self._kv = None   # (prefix token ids, batch-1 KV cache of them, weights version)
@@ -295,7 +320,7 @@ class HFPolicy:
         self.is_vlm = getattr(processor, 'image_processor', None) is not None
         self.tok.padding_side = 'left'
         if self.tok.pad_token is None: self.tok.pad_token = self.tok.eos_token
-        self.batch_size, self.temperature, self.top_p, self.min_new_tokens = batch_size, temperature, top_p, min_new_tokens
+        self.batch_size, self.temperature, self.min_new_tokens = batch_size, temperature, min_new_tokens
         self.template_kwargs = template_kwargs or {}
         self.last_lengths: list[tuple[int, int]] = []   # (prompt tokens, new tokens) of the last batch
 
@@ -343,8 +368,8 @@ class HFPolicy:
             if self.prefix_cache: enc = self._share_prefix(enc)
             if 'past_key_values' not in enc: enc['past_key_values'] = append_cache()   # built only when no prefix cache came
             kw = dict(max_new_tokens=max_new_tokens, min_new_tokens=min(self.min_new_tokens, max_new_tokens),
-                      pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id)
-            kw.update(dict(do_sample=True, temperature=self.temperature, top_p=self.top_p) if self.temperature > 0 else dict(do_sample=False))
+                      pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id, do_sample=False)
+            if self.sampler: kw['logits_processor'] = [self.sampler]
             shared = isinstance(enc['past_key_values'], _cache_classes()[1])
             with torch.no_grad(), using_shared_prefix_attention(self.model) if shared else contextlib.nullcontext():
                 gen = self.model.generate(**enc, **kw)
@@ -444,7 +469,7 @@ class HFPolicy:
             out.append((enc['input_ids'][0, :k], seq[j, idx], [(l.keys[j][:, idx], l.values[j][:, idx]) for l in cache.layers], version))
         return out
 
-# %% ../nbs/02c_rollout.ipynb #b04f0f5f
+# %% ../nbs/02c_rollout.ipynb #ad469419
 QWEN_PRETOKENIZE = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 TOOL_TOKENS = ['<tool_call>', '</tool_call>', '<tool_response>', '</tool_response>', '<think>', '</think>']
 VISION_TOKENS = ['<|vision_start|>', '<|vision_end|>', '<|image_pad|>', '<|video_pad|>']
@@ -476,7 +501,7 @@ def toy_model(tok, hidden: int=64, layers: int=2, seed: int=0):
     torch.manual_seed(seed)
     return Qwen2ForCausalLM(cfg).eval()
 
-# %% ../nbs/02c_rollout.ipynb #c4dfba16
+# %% ../nbs/02c_rollout.ipynb #ca8dad28
 @dataclass
 class RolloutConfig:
     "Limits and safeguards of the agent loop."
@@ -609,7 +634,7 @@ def rollout(policy, items: Sequence[dict], tools_ctx: ToolContext, G: int=1, cfg
         if scorer is not None and e.t.golds: e.t.correct = float(scorer(e.t.answer, e.item))
     return [e.t for e in eps]
 
-# %% ../nbs/02c_rollout.ipynb #3ff7d406
+# %% ../nbs/02c_rollout.ipynb #d88a2980
 _LINK = re.compile(r'\[([^\]\n]+)\]\((\S+?)\)')
 _POS = re.compile(r' at the ([a-z ]+?) of the image')
 
