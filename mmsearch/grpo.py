@@ -273,7 +273,7 @@ def policy_loss(logp, old_logp, adv, mask, eps_low: float=0.2, eps_high: float=0
     clipped = (((ratio < 1 - eps_low) & (a < 0)) | ((ratio > 1 + eps_high) & (a > 0))).float()
     return loss, float((clipped * mask).sum() / mask.sum().clamp(min=1)), float(mask.sum())
 
-# %% ../nbs/05_grpo.ipynb #df065001
+# %% ../nbs/05_grpo.ipynb #c0cc8e44
 @dataclass
 class RLConfig:
     "Everything a GRPO run needs besides the model and the world."
@@ -290,7 +290,7 @@ class RLConfig:
     max_grad_norm: float = 1.0
     mask_anomalous: bool = True      # VDR: no gradient from episodes that did not answer or were mostly errors
     temperature: float = 1.0
-    top_k: int = 0                   # 0: the whole vocabulary (TRL's default)
+    top_k: int = 50                  # sample among the 50 likeliest tokens (Transformers' default; TRL's is 0: all)
     top_p: float = 1.0
     max_turns: int = 6
     max_new_tokens: int = 96
