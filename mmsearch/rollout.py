@@ -13,12 +13,13 @@ from .tools import (SearchEnv, ToolContext, TOOL_NAMES, call_tool, is_error, too
                             load_image, SEP, GRID)
 
 # %% auto #0
-__all__ = ['SYSTEM_PROMPT', 'FORMAT_ERROR', 'QWEN_PRETOKENIZE', 'TOOL_TOKENS', 'VISION_TOKENS', 'first_messages', 'message_text',
-           'Turn', 'parse_turn', 'is_repetitive', 'Trajectory', 'save_jsonl', 'load_jsonl', 'to_dataset',
-           'save_dataset', 'load_dataset_trajs', 'Policy', 'approx_tokens', 'ScriptedPolicy', 'append_cache',
-           'shared_prefix_cache', 'shared_prefix_attention', 'shared_prefix_mask', 'using_shared_prefix_attention',
-           'sample_tokens', 'SampledArgmax', 'HFPolicy', 'toy_tokenizer', 'toy_model', 'RolloutConfig',
-           'materialise_image', 'rollout', 'parse_hits', 'fact_pattern', 'observations', 'OraclePolicy']
+__all__ = ['SYSTEM_PROMPT', 'FORMAT_ERROR', 'QWEN_PRETOKENIZE', 'SPECIAL_TOKENS', 'TOOL_TOKENS', 'VISION_TOKENS',
+           'first_messages', 'message_text', 'Turn', 'parse_turn', 'is_repetitive', 'Trajectory', 'save_jsonl',
+           'load_jsonl', 'to_dataset', 'save_dataset', 'load_dataset_trajs', 'Policy', 'approx_tokens',
+           'ScriptedPolicy', 'append_cache', 'shared_prefix_cache', 'shared_prefix_attention', 'shared_prefix_mask',
+           'using_shared_prefix_attention', 'sample_tokens', 'SampledArgmax', 'HFPolicy', 'byte_level_pre_tokenizer',
+           'toy_tokenizer', 'toy_model', 'RolloutConfig', 'materialise_image', 'rollout', 'parse_hits', 'fact_pattern',
+           'observations', 'OraclePolicy']
 
 # %% ../nbs/02c_rollout.ipynb #8c116caf
 SYSTEM_PROMPT = ("You are a search agent. Answer the question, using the tools to look up what you do not know. "
@@ -469,22 +470,28 @@ class HFPolicy:
             out.append((enc['input_ids'][0, :k], seq[j, idx], [(l.keys[j][:, idx], l.values[j][:, idx]) for l in cache.layers], version))
         return out
 
-# %% ../nbs/02c_rollout.ipynb #ad469419
+# %% ../nbs/02c_rollout.ipynb #2750d100
 QWEN_PRETOKENIZE = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>']
 TOOL_TOKENS = ['<tool_call>', '</tool_call>', '<tool_response>', '</tool_response>', '<think>', '</think>']
 VISION_TOKENS = ['<|vision_start|>', '<|vision_end|>', '<|image_pad|>', '<|video_pad|>']
+
+def byte_level_pre_tokenizer(pretokenize: str=QWEN_PRETOKENIZE):
+    "The `tokenizers` pre-tokenizer that splits text by the regex `pretokenize`, then maps its bytes to BPE symbols."
+    from tokenizers import pre_tokenizers, Regex
+    return pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(pretokenize), behavior='isolated'),
+                                   pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
 
 def toy_tokenizer(texts: Sequence[str], vocab_size: int=1024):
     "A small byte-level BPE chat tokenizer (Qwen special/tool tokens, TRL's qwen3_vl template) for tests and demos."
     import importlib.resources
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, Regex, AddedToken
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, AddedToken
     from transformers import PreTrainedTokenizerFast
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(QWEN_PRETOKENIZE), behavior='isolated'),
-                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+    tok.pre_tokenizer = byte_level_pre_tokenizer()
     tok.decoder = decoders.ByteLevel()
     tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                            special_tokens=['<|endoftext|>', '<|im_start|>', '<|im_end|>'], initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+                            special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TOOL_TOKENS])
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in VISION_TOKENS])
     hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token='<|im_end|>', pad_token='<|endoftext|>', unk_token=None, padding_side='left')

@@ -10,17 +10,16 @@ from pathlib import Path
 from .core import data_dir, dumps
 
 # %% auto #0
-__all__ = ['SPECIAL_TOKENS', 'PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'ROLES',
-           'ZOO_PARTS', 'example_value', 'protocol_text', 'tokenizer_corpus', 'byte_level_pre_tokenizer',
-           'train_tokenizer', 'ZooPreset', 'zoo_preset', 'mrope_section', 'special_ids', 'text_config', 'vlm_config',
-           'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'text_key_to_vlm', 'vlm_key_to_text', 'lm_into_vlm',
-           'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'zoo_info', 'preset_fields', 'zoo_dir',
-           'file_lock', 'ensure_zoo', 'zoo_cli']
+__all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'ROLES', 'ZOO_PARTS',
+           'example_value', 'protocol_text', 'tokenizer_corpus', 'train_tokenizer', 'ZooPreset', 'zoo_preset',
+           'mrope_section', 'special_ids', 'text_config', 'vlm_config', 'ImageOnlyQwen2_5_VLProcessor',
+           'make_processor', 'text_key_to_vlm', 'vlm_key_to_text', 'lm_into_vlm', 'vlm_lm_state', 'model_card',
+           'save_model', 'load_lm', 'load_vlm', 'zoo_info', 'preset_fields', 'zoo_dir', 'file_lock', 'ensure_zoo',
+           'zoo_cli']
 
-# %% ../nbs/03_zoo.ipynb #bf3c47b6
-from .rollout import SYSTEM_PROMPT, FORMAT_ERROR, TOOL_TOKENS, VISION_TOKENS
+# %% ../nbs/03_zoo.ipynb #2da779b8
+from .rollout import SYSTEM_PROMPT, FORMAT_ERROR, SPECIAL_TOKENS, TOOL_TOKENS, VISION_TOKENS, byte_level_pre_tokenizer
 from .tools import tool_schemas, format_visit
-SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>']
 PRETOKENIZE = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)| ?\p{Ll}+|\p{Lu}\p{L}*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 CHAT_TEMPLATE = (importlib.resources.files('trl')/'chat_templates'/'qwen3_vl.jinja').read_text()
 def example_value(schema: dict):
@@ -44,13 +43,7 @@ def tokenizer_corpus(world_dir: Path|str) -> list[str]:
     qs = [json.loads(l)['question'] for l in (root/'benchmarks'/'questions.jsonl').read_text().splitlines() if l.strip()]
     return list(w.pretrain) + [p['text'] for p in w.pages] + qs + [CHAT_TEMPLATE] + protocol_text() * 2   # BPE merges only pairs seen twice
 
-# %% ../nbs/03_zoo.ipynb #f5ad28bc
-def byte_level_pre_tokenizer(pretokenize: str=PRETOKENIZE):
-    "The `tokenizers` pre-tokenizer that splits text by the regex `pretokenize`, then maps its bytes to BPE symbols."
-    from tokenizers import pre_tokenizers, Regex
-    return pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(pretokenize), behavior='isolated'),
-                                   pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
-
+# %% ../nbs/03_zoo.ipynb #3551e35d
 def train_tokenizer(texts: list[str], vocab_size: int=2048, pretokenize: str=PRETOKENIZE):
     "A Qwen2Tokenizer (byte-level BPE) trained on `texts`, with Qwen's special, tool and vision tokens and TRL's qwen3_vl template."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, AddedToken
