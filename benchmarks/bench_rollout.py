@@ -1,6 +1,6 @@
 """Rollout benchmark: G episodes generated as one batch per round against the same episodes one at a time.
 
-Run: .venv/bin/python benchmarks/bench_rollout.py [--G 8] [--turns 3] [--new-tokens 64] [--hidden 128] [--layers 4] [--repeats 5]
+Run: .venv/bin/python benchmarks/bench_rollout.py [--G 8] [--turns 3] [--new-tokens 64] [--hidden 128] [--layers 4] [--repeats 5] [--device cuda]
 
 Setup: a randomly initialised tiny Qwen2ForCausalLM (default H128/L4, the CPU "tiny" preset of reference/feasibility.md)
 on a toy byte-level BPE chat tokenizer with TRL's qwen3_vl template, driving the real rollout loop (`mmsearch.rollout`)
@@ -25,6 +25,8 @@ and every round's), generated tokens per second, the ratio sequential / batched 
 G=8) with the min, median and max of the per-round ratios, and batched_repeat / batched (what reading the prefix once gives).
 Writes --out (default reports/metrics/bench_rollout.json). The CPU is shared; the load average is recorded.
 `run(...)` returns the same dict, for other benchmarks to report side by side.
+With --device cuda everything the benchmark creates lives on the GPU (the prefix is then repeated to every row, since
+reading it once is a CPU path); results/bench_rollout_h100.json is such a run on one H100 (--repeats 3): 7.23x.
 """
 from __future__ import annotations
 import argparse, json, os, statistics, sys, tempfile, time
@@ -39,11 +41,12 @@ ARMS = ('batched', 'batched_repeat', 'sequential')
 
 
 def run(G: int=8, turns: int=3, new_tokens: int=64, hidden: int=128, layers: int=4, repeats: int=5, threads: int=0,
-        prompts=('tools', 'bare'), log=print) -> dict:
+        prompts=('tools', 'bare'), device: str='cpu', log=print) -> dict:
     "Time G batched episodes against G one-at-a-time episodes of a tiny random model in the real loop."
     if repeats < 1 or G < 1 or turns < 1: raise ValueError(f'repeats, G and turns must be at least 1 (got {repeats}, {G}, {turns})')
     import torch
     if threads: torch.set_num_threads(threads)
+    if device != 'cpu': torch.set_default_device(device)   # the model, the policy's tensors and the tokenizer's outputs live there
     from mmsearch.world import build_world
     from mmsearch.bench import load_benchmark
     from mmsearch.search import serve
@@ -57,6 +60,7 @@ def run(G: int=8, turns: int=3, new_tokens: int=64, hidden: int=128, layers: int
     pol = HFPolicy(model, tok, batch_size=G, temperature=1.0, min_new_tokens=new_tokens)
     res = dict(G=G, turns=turns, new_tokens=new_tokens, model=f'Qwen2ForCausalLM H{hidden}/L{layers}',
                params=sum(p.numel() for p in model.parameters()), torch_threads=torch.get_num_threads(),
+               device=torch.cuda.get_device_name() if device.startswith('cuda') else device,
                load_before=os.getloadavg()[0], target_ratio=4.0)
     with serve(root) as url:
         ctx = ToolContext.local(url)
@@ -89,7 +93,7 @@ def run(G: int=8, turns: int=3, new_tokens: int=64, hidden: int=128, layers: int
             res[prompt] = arms
     res['load_after'] = os.getloadavg()[0]
     res['ratio'] = res[prompts[0]]['ratio']
-    import shutil; shutil.rmtree(tmp, ignore_errors=True)
+    import shutil; shutil.rmtree(tmp, ignore_errors=True); torch.set_default_device(None)
     return res
 
 
@@ -99,9 +103,10 @@ def main(argv=None) -> int:
     p.add_argument('--new-tokens', type=int, default=64); p.add_argument('--hidden', type=int, default=128)
     p.add_argument('--layers', type=int, default=4); p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--threads', type=int, default=0, help='torch threads (0: torch default; 1 is much faster on a busy machine)')
+    p.add_argument('--device', default='cpu', help='where the model runs (cuda: on a GPU)')
     p.add_argument('--out', type=Path, default=ROOT/'reports'/'metrics'/'bench_rollout.json')
     a = p.parse_args(argv)
-    res = run(a.G, a.turns, a.new_tokens, a.hidden, a.layers, a.repeats, a.threads)
+    res = run(a.G, a.turns, a.new_tokens, a.hidden, a.layers, a.repeats, a.threads, device=a.device)
     from mmsearch.core import write_json
     write_json(a.out, res); print(a.out)
     return 0

@@ -13,12 +13,18 @@ from .world import World, RELATIONS, KINDS, SHAPES, COLORS, PATTERNS, describe_l
 from .zoo import zoo_preset, ZooPreset, text_config, vlm_config, lm_into_vlm, vlm_lm_state, make_processor
 
 # %% auto #0
-__all__ = ['DESCRIBE', 'LOOK_ATTRS', 'train_loop', 'pretrain_texts', 'pack', 'base_steps', 'train_base', 'fact_questions',
-           'qa_prompt', 'generate', 'short_answer', 'direct_accuracy', 'look_image', 'vqa_example', 'vlm_prompt',
-           'encode_vlm_batch', 'LookProbe', 'look_batch', 'pretrain_vision', 'train_vlm', 'parse_look', 'look_score',
-           'vlm_generate', 'describe_accuracy', 'infoseek_direct', 'plot_losses']
+__all__ = ['DESCRIBE', 'LOOK_ATTRS', 'to_device', 'train_loop', 'pretrain_texts', 'pack', 'base_steps', 'train_base',
+           'fact_questions', 'qa_prompt', 'generate', 'short_answer', 'direct_accuracy', 'look_image', 'vqa_example',
+           'vlm_prompt', 'encode_vlm_batch', 'LookProbe', 'look_batch', 'pretrain_vision', 'train_vlm', 'parse_look',
+           'look_score', 'vlm_generate', 'describe_accuracy', 'infoseek_direct', 'plot_losses']
 
-# %% ../nbs/03a_pretrain.ipynb #1e8dc35f
+# %% ../nbs/03a_pretrain.ipynb #0369d6cc
+def to_device(x, device: str):
+    "`x` on `device`: a tensor moved, a dict (nested too) moved value by value, anything else as it is."
+    if torch.is_tensor(x): return x.to(device)
+    return {k: to_device(v, device) for k, v in x.items()} if isinstance(x, dict) else x
+
+# %% ../nbs/03a_pretrain.ipynb #cc37ca18
 def train_loop(model, next_batch, steps: int, lr: float, warmup: int|None=None, desc: str='train', progress: bool=True,
                device: str='cpu') -> list[float]:
     "Train `model` for `steps` AdamW steps on `next_batch(step)` (a dict of tensors with labels); return the losses."
@@ -28,14 +34,14 @@ def train_loop(model, next_batch, steps: int, lr: float, warmup: int|None=None, 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(s, steps) / steps))))
     losses, bar = [], tqdm(range(steps), desc=desc, disable=not progress, mininterval=2)
     for s in bar:
-        batch = {k: v.to(device) if torch.is_tensor(v) else v for k, v in next_batch(s).items()}
+        batch = to_device(next_batch(s), device)
         loss = model(**batch).loss
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
         if s % 10 == 0: bar.set_postfix(loss=f'{sum(losses[-10:]) / len(losses[-10:]):.3f}')
     model.eval(); return losses
 
-# %% ../nbs/03a_pretrain.ipynb #9e25fdfe
+# %% ../nbs/03a_pretrain.ipynb #b64fbc82
 def pretrain_texts(w: World) -> list[str]:
     "θ_B's corpus: the background text (head facts repeated, torso once, tail never) and every page."
     return list(w.pretrain) + [pg['text'] for pg in w.pages]
@@ -73,7 +79,7 @@ def train_base(w: World, tok, p: ZooPreset, seed: int=0, progress: bool=True):
     return model, dict(steps=steps, epochs=p.base_epochs, lr=p.base_lr, batch=p.batch, seq_len=p.seq_len, losses=losses,
                        train_s=round(time.time() - t0, 1), data='background text (world.pretrain) + pages')
 
-# %% ../nbs/03a_pretrain.ipynb #f3b2d822
+# %% ../nbs/03a_pretrain.ipynb #b7dbc51e
 def fact_questions(w: World, tiers=('head', 'torso', 'tail'), n: int|None=None, seed: int=0) -> list[dict]:
     "Direct questions about every fact of the entities in `tiers` (a seeded sample of `n` per tier if given)."
     out = []
@@ -112,7 +118,7 @@ def direct_accuracy(model, tok, w: World, n: int|None=200, tiers=('head', 'torso
     res['examples'] = [dict(q=q['question'], gold=q['answers'][0], pred=pr, tier=q['tier']) for q, pr in list(zip(qs, preds))[::max(1, len(qs) // 6)]][:6]
     return res
 
-# %% ../nbs/03a_pretrain.ipynb #447480e7
+# %% ../nbs/03a_pretrain.ipynb #d3ae8689
 _IMAGE_SUBJECT = {'landmark': 'the landmark in the image', 'person': 'the person in the image',
                   'organization': 'the organization whose emblem is shown', 'city': 'the city whose emblem is shown'}
 DESCRIBE = 'Describe the image.'
@@ -156,7 +162,7 @@ def encode_vlm_batch(proc, examples: list[dict]) -> dict:
     return dict(input_ids=ids, attention_mask=att, labels=lab, pixel_values=torch.as_tensor(enc['pixel_values']),
                 image_grid_thw=torch.as_tensor(enc['image_grid_thw']))
 
-# %% ../nbs/03a_pretrain.ipynb #56be09bb
+# %% ../nbs/03a_pretrain.ipynb #43b66fa4
 LOOK_ATTRS = {'shape': SHAPES, 'color': list(COLORS), 'pattern': PATTERNS, 'color2': [None, *COLORS]}
 
 class LookProbe(torch.nn.Module):
@@ -194,7 +200,7 @@ def pretrain_vision(vlm, proc, w: World, p: ZooPreset, seed: int=0, progress: bo
     acc = {k: round((logits[k].argmax(-1).cpu() == test['labels'][k]).float().mean().item(), 3) for k in LOOK_ATTRS}
     return dict(steps=p.vision_steps, lr=lr, batch=batch, losses=losses, probe_acc=acc, train_s=round(time.time() - t0, 1))
 
-# %% ../nbs/03a_pretrain.ipynb #a5e68b78
+# %% ../nbs/03a_pretrain.ipynb #a0c9d7ea
 def train_vlm(w: World, base, tok, p: ZooPreset, seed: int=0, progress: bool=True):
     "θ_V: Qwen2.5-VL with θ_B's language model, trained on descriptions and direct VQA; returns (model, processor, info)."
     from transformers import Qwen2_5_VLForConditionalGeneration
@@ -210,7 +216,7 @@ def train_vlm(w: World, base, tok, p: ZooPreset, seed: int=0, progress: bool=Tru
     return vlm, proc, dict(steps=p.vlm_steps, lr=p.vlm_lr, batch=p.vlm_batch, losses=losses, train_s=round(time.time() - t0, 1), vision=vision,
                            data='describe (canonical images + photos of all entities + random looks) 50%; name 15% and fact 35% of seen head entities (photos)')
 
-# %% ../nbs/03a_pretrain.ipynb #9e784e49
+# %% ../nbs/03a_pretrain.ipynb #2e131f4d
 _PATTERN_RE = {'stripes': r'horizontal (\w+) stripes', 'bands': r'vertical (\w+) bands', 'dots': r'(\w+) dots', 'checks': r'(\w+) checks', 'rings': r'(\w+) rings'}
 
 def parse_look(text: str) -> dict:
@@ -267,7 +273,7 @@ def infoseek_direct(vlm, proc, world_dir: Path|str, n: int|None=None) -> dict:
     res['examples'] = [dict(q=it['question'], gold=it['answers'][0], pred=pr) for it, pr in list(zip(items, preds))[:5]]
     return res
 
-# %% ../nbs/03a_pretrain.ipynb #bcbd6cc6
+# %% ../nbs/03a_pretrain.ipynb #bef3d30b
 def plot_losses(curves: dict, path: Path|str, title: str='Zoo training loss', smooth: int=20):
     "Save a figure of the loss curves `{name: [loss per step]}` (moving average over `smooth` steps)."
     import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
