@@ -242,7 +242,7 @@ def zoo_info(path: Path|str) -> dict:
     f = Path(path)/'zoo.json'
     return json.loads(f.read_text()) if f.exists() else {}
 
-# %% ../nbs/03_zoo.ipynb #f40e6a07
+# %% ../nbs/03_zoo.ipynb #45c8cf4e
 ZOO_PARTS = ('tokenizer', 'base', 'vlm', 'agent')
 
 def preset_fields(p: ZooPreset) -> dict:
@@ -276,6 +276,9 @@ def ensure_zoo(preset: str='smoke', world_dir: Path|str|None=None, out: Path|str
     paths = lambda r: {**{k: r/k for k in ZOO_PARTS}, 'root': r}
     current = lambda: zoo_info(root).get('preset_fields') == preset_fields(p)
     if current(): return paths(root)
+    import torch
+    if p.device.startswith('cuda') and not torch.cuda.is_available():
+        raise ValueError(f"zoo preset {p.name!r} trains on {p.device!r}, but PyTorch sees no CUDA GPU here: choose another preset or device='cpu' (--device cpu)")
     with file_lock(root.parent/f'.{root.name}.lock'):
         if current(): return paths(root)          # another process built it while we waited
         from mmsearch.textagent import build_zoo
@@ -286,7 +289,7 @@ def ensure_zoo(preset: str='smoke', world_dir: Path|str|None=None, out: Path|str
         partial.rename(root)
     return paths(root)
 
-# %% ../nbs/03_zoo.ipynb #0970e2a8
+# %% ../nbs/03_zoo.ipynb #f9d68808
 def zoo_cli(argv=None) -> int:
     "mmsearch zoo: build (once) the model zoo of a preset on a world and print its paths."
     import argparse, sys
@@ -295,12 +298,14 @@ def zoo_cli(argv=None) -> int:
     ap.add_argument('--world', type=Path, help='world directory (default: data/worlds/default-seed0)')
     ap.add_argument('--out', type=Path, help='zoo directory (default: data/models/<preset>-<world hash>)')
     ap.add_argument('--report-dir', type=Path, help='also write metrics/zoo.json and figures/zoo_losses.png here')
+    ap.add_argument('--device', help="where to train (default: the preset's, cuda for gpu and cpu for the others)")
     for k in REAL_ENV: ap.add_argument(f"--{k.replace('_', '-')}", help=f'preset real: checkpoint directory (or ${REAL_ENV[k]})')
     a = ap.parse_args(argv)
     try:
         from mmsearch.world import default_world_dir
         world = a.world or (None if a.preset == 'real' else default_world_dir('default', 0))
-        z = ensure_zoo(a.preset, world, out=a.out, report_dir=a.report_dir, base_path=a.base_path, vlm_path=a.vlm_path, agent_path=a.agent_path)
+        z = ensure_zoo(a.preset, world, out=a.out, report_dir=a.report_dir, device=a.device,
+                       base_path=a.base_path, vlm_path=a.vlm_path, agent_path=a.agent_path)
     except (ValueError, OSError) as e:
         print(f'mmsearch zoo: error: {e}', file=sys.stderr); return 2
     print(json.dumps({k: str(v) for k, v in z.items()}, indent=1)); return 0
