@@ -468,15 +468,14 @@ def train(model_dir: Path|str, world_dir: Path|str, out: Path|str, cfg: RLConfig
 
 def _jsonable(d: dict) -> dict: return json.loads(json.dumps(d))
 
-# %% ../nbs/05_grpo.ipynb #6b4e3f08
+# %% ../nbs/05_grpo.ipynb #c84d0980
 CURRICULA = ('none', 'hard', 'easy')
 
 def pass_rates(model, proc, items: list[dict], ctx: ToolContext, cfg: RLConfig, n: int=4, judge=None, seed: int=0) -> dict:
     "Pass rate of the model on each item over `n` sampled episodes ({item id: rate})."
     import torch
     torch.manual_seed(seed)
-    trajs = rollout(HFPolicy(model, proc, batch_size=64, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p), items, ctx, G=n,
-                    cfg=cfg.rollout_cfg(), scorer=None)
+    trajs = rollout(sampling_policy(model, proc, cfg), items, ctx, G=n, cfg=cfg.rollout_cfg(), scorer=None)
     score_episodes(trajs, {str(it['id']): it for it in items}, cfg.reward, judge)
     out = {}
     for t in trajs: out.setdefault(t.item_id, []).append(t.correct or 0.0)
