@@ -13,10 +13,13 @@ from PIL import Image
 from .core import write_json, project_root
 
 # %% auto #0
-__all__ = ['TEXT_VERSION', 'EMBED_VERSION', 'EMBED_DIM', 'ROTATIONS', 'IMAGE_BASE', 'MAX_UPLOAD', 'MAX_PIXELS', 'MAX_NUM',
-           'MAX_JSON', 'tokenize', 'top_k', 'TextIndex', 'filler_lexicon', 'filler_pages', 'foreground', 'components',
-           'salient_object', 'colour_hist', 'embed_image', 'ImageIndex', 'ServiceError', 'parse_box', 'decode_image',
-           'split_sentences', 'snippet', 'SearchEngine', 'index_key', 'make_app', 'listen_socket', 'serve', 'serve_app',
+__all__ = ['TEXT_VERSION', 'EMBED_VERSION', 'EMBED_SIDE', 'EMBED_DIM', 'ROTATIONS', 'IMAGE_BASE', 'MAX_UPLOAD', 'MAX_PIXELS',
+           'MAX_SIDE', 'MAX_NUM', 'MAX_QUERIES', 'MAX_JSON', 'BODY_TIMEOUT', 'HEADER_TIMEOUT', 'KEEP_ALIVE',
+           'MAX_CONCURRENCY', 'tokenize', 'top_k', 'TextIndex', 'filler_lexicon', 'filler_pages', 'foreground',
+           'components', 'salient_object', 'colour_hist', 'embed_image', 'ImageIndex', 'ServiceError', 'clip_repr',
+           'strict_int', 'strict_bool', 'parse_box', 'decode_image', 'split_sentences', 'snippet', 'SearchEngine',
+           'index_key', 'searxng_results', 'serpapi_results', 'reader_target', 'parse_json_body', 'make_app',
+           'HeaderDeadline', 'DeadlineH11', 'server_config', 'raise_fd_limit', 'listen_socket', 'serve', 'serve_app',
            'app_from_env', 'serve_cli', 'loose_box', 'search_metrics']
 
 # %% ../nbs/02_search.ipynb #34c26dc1
@@ -31,8 +34,8 @@ def tokenize(text: str) -> list[str]:
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     "Indices and scores of the `k` best positive `scores`, best first (ties by index)."
     nz = np.flatnonzero(scores > 0)
-    if len(nz) > k: nz = nz[np.argpartition(-scores[nz], k - 1)[:k]]
-    order = np.lexsort((nz, -scores[nz]))
+    if len(nz) > k: nz = nz[scores[nz] >= -np.partition(-scores[nz], k - 1)[k - 1]]   # every tie at the cut, then by index
+    order = np.lexsort((nz, -scores[nz]))[:k]
     return nz[order], scores[nz[order]]
 
 class TextIndex:
@@ -141,6 +144,7 @@ def salient_object(a: np.ndarray, work_px: int=128, min_frac: float=0.004) -> np
 # %% ../nbs/02_search.ipynb #f439e475
 EMBED_VERSION = 'fg-salient-col5-mask16-fft32-rot9.v1'
 _S = 32
+EMBED_SIDE = 1024       # longest side the embedding looks at: bigger images are embedded from a downscaled copy
 
 def colour_hist(px: np.ndarray, n: int=5) -> np.ndarray:
     "Soft (trilinear) histogram of RGB pixels (N, 3) over an n x n x n grid, as shares."
@@ -159,6 +163,9 @@ EMBED_DIM = 125 + 256 + 9 * 17
 
 def embed_image(img: Image.Image, weights: tuple=(1.0, 1.0, 1.0)) -> np.ndarray:
     "The (colour, shape, pattern) embedding of `img`'s salient object; zeros if it shows nothing."
+    if max(img.size) > EMBED_SIDE:
+        img = img.copy()
+        img.thumbnail((EMBED_SIDE, EMBED_SIDE), Image.BOX)     # every array below is then at most EMBED_SIDE a side
     a = np.asarray(img.convert('RGB'))
     m = salient_object(a)
     if m is None or m.sum() < 4: return np.zeros(EMBED_DIM, np.float32)
@@ -211,21 +218,41 @@ class ImageIndex:
 IMAGE_BASE = 'https://wiki.example/'
 MAX_UPLOAD = 8 * 2 ** 20          # bytes of an uploaded image
 MAX_PIXELS = 20_000_000           # pixels of a decoded image (decompression bombs)
+MAX_SIDE = 12_000                 # longest side of a decoded image (a 40000x500 strip has only MAX_PIXELS)
 MAX_NUM = 100                     # results per query
+MAX_QUERIES = 1024                # queries per /retrieve request (Search-R1's example client sends 400)
+_DIGITS = re.compile(r'[0-9]{1,9}')
 
 class ServiceError(Exception):
     "A bad request: HTTP `status` and a message for the caller."
     def __init__(self, status: int, message: str): super().__init__(message); self.status, self.message = status, message
+
+def clip_repr(v, n: int=80) -> str:
+    "`repr(v)` cut to `n` characters, so an error message stays short whatever the input."
+    s = repr(v)
+    return s if len(s) <= n else s[:n] + f'... ({len(s)} chars)'
+
+def strict_int(v, name: str, lo: int=1, hi: int=MAX_NUM, text: bool=False) -> int:
+    "`v` as an int in `lo`..`hi`: a JSON integer (no bool, float or string), or with `text` ASCII digits (query string, form)."
+    if text and isinstance(v, str) and _DIGITS.fullmatch(v): v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+        raise ServiceError(422, f"field '{name}' must be an integer in {lo}..{hi}, got {clip_repr(v)}")
+    return v
+
+def strict_bool(v, name: str) -> bool:
+    "`v` if it is a JSON boolean, else 422 (the string 'false' is not false)."
+    if not isinstance(v, bool): raise ServiceError(422, f"field '{name}' must be true or false (a JSON boolean), got {clip_repr(v)}")
+    return v
 
 def parse_box(box, size: tuple, units: str='px') -> tuple[int, int, int, int]:
     "Validate `box` ([x0, y0, x1, y1] in `units` 'px' or 'norm1000') for an image of `size` (w, h); return it in pixels, clipped."
     if units not in ('px', 'norm1000'): raise ServiceError(422, f"units must be 'px' or 'norm1000', not {units!r}")
     if isinstance(box, str):
         try: box = json.loads(box) if box.strip().startswith('[') else [float(x) for x in box.split(',')]
-        except ValueError: raise ServiceError(422, f'box must be four numbers [x0, y0, x1, y1], got {box!r}')
+        except (ValueError, RecursionError): raise ServiceError(422, f'box must be four numbers [x0, y0, x1, y1], got {clip_repr(box)}')
     if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
-        raise ServiceError(422, f'box must be four numbers [x0, y0, x1, y1], got {box!r}')
-    if not all(math.isfinite(v) for v in box): raise ServiceError(422, f'box has a non-finite coordinate: {box!r}')
+        raise ServiceError(422, f'box must be four numbers [x0, y0, x1, y1], got {clip_repr(box)}')
+    if not all(math.isfinite(v) for v in box): raise ServiceError(422, f'box has a non-finite coordinate: {clip_repr(box)}')
     W, H = size
     x0, y0, x1, y1 = [v * (W if i % 2 == 0 else H) / 1000 for i, v in enumerate(box)] if units == 'norm1000' else box
     if x1 <= x0 or y1 <= y0: raise ServiceError(422, f'box {list(box)} is empty or inverted: need x0 < x1 and y0 < y1')
@@ -234,16 +261,19 @@ def parse_box(box, size: tuple, units: str='px') -> tuple[int, int, int, int]:
         raise ServiceError(422, f'box {list(box)} ({units}) lies outside the {W}x{H} image or is under 2 pixels')
     return c
 
-def decode_image(data: bytes, max_bytes: int=MAX_UPLOAD, max_pixels: int=MAX_PIXELS) -> Image.Image:
-    "Decode uploaded image bytes, refusing oversized (413) and undecodable (415) ones."
+def decode_image(data: bytes, max_bytes: int=MAX_UPLOAD, max_pixels: int=MAX_PIXELS, max_side: int=MAX_SIDE) -> Image.Image:
+    "Decode uploaded image bytes; oversized (413) and undecodable (415) ones are refused from the header, before any pixel."
     if len(data) > max_bytes: raise ServiceError(413, f'image of {len(data)} bytes exceeds the limit of {max_bytes} bytes')
     if not data: raise ServiceError(422, 'the uploaded image is empty')
-    try:
-        im = Image.open(io.BytesIO(data))
-        if im.size[0] * im.size[1] > max_pixels: raise ServiceError(413, f'image of {im.size[0]}x{im.size[1]} pixels exceeds the limit of {max_pixels} pixels')
-        im.load(); return im.convert('RGB')
-    except ServiceError: raise
-    except Exception as e: raise ServiceError(415, f'the upload is not a decodable image ({type(e).__name__}: {e})')
+    try: im = Image.open(io.BytesIO(data))                    # reads the header only
+    except Image.DecompressionBombError: raise ServiceError(413, f'image exceeds the limit of {max_pixels} pixels')
+    except Exception as e: raise ServiceError(415, f'the upload is not a decodable image ({type(e).__name__})')   # any decoder error
+    w, h = im.size
+    if w * h > max_pixels or max(w, h) > max_side:
+        raise ServiceError(413, f'image of {w}x{h} pixels exceeds the limits ({max_pixels} pixels, longest side {max_side})')
+    try: im.load()
+    except Exception as e: raise ServiceError(415, f'the upload is not a decodable image ({type(e).__name__})')     # truncated, corrupt
+    return im.convert('RGB')
 
 # %% ../nbs/02_search.ipynb #11b8c3db
 def split_sentences(text: str) -> list[tuple[str, frozenset]]:
@@ -299,19 +329,21 @@ class SearchEngine:
     def search(self, q, num=10) -> dict:
         "Serper-style organic results for query `q`."
         if not isinstance(q, str) or not q.strip(): raise ServiceError(422, "field 'q' must be a non-empty string")
-        num = _check_num(num, 'num')
+        num = strict_int(num, 'num')
         qt = set(tokenize(q))
         organic = [dict(title=self.pages[i]['title'], link=self.pages[i]['url'], snippet=snippet(self.sentences(i), qt),
                         position=r + 1, score=round(s, 4)) for r, (i, s) in enumerate(self.text.search(q, num))]
         return dict(searchParameters=dict(q=q, num=num, type='search', engine='mmsearch-bm25'), organic=organic)
 
-    def retrieve(self, queries, topk=3, return_scores=True) -> dict:
-        "Search-R1 retriever results: for each query, `topk` documents `{'id': url, 'contents': '\"title\"\\ntext'}`."
+    def retrieve(self, queries, topk=3, return_scores=False) -> dict:
+        "Search-R1 retriever results: per query, `topk` docs `{'id': url, 'contents': '\"title\"\\ntext'}` (with `score`s if asked)."
         if isinstance(queries, str): queries = [queries]
         if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
             raise ServiceError(422, "field 'queries' must be a non-empty list of strings")
-        if len(queries) > 256: raise ServiceError(422, f"at most 256 queries per request, got {len(queries)}")
-        topk = _check_num(topk, 'topk')
+        if len(queries) > MAX_QUERIES: raise ServiceError(422, f"at most {MAX_QUERIES} queries per request, got {len(queries)}")
+        if topk is None or (type(topk) is int and topk == 0): topk = 3          # Search-R1's server: `if not request.topk`
+        topk = strict_int(topk, 'topk')
+        return_scores = strict_bool(return_scores, 'return_scores')
         out = []
         for q in queries:
             hits = self.text.search(q, topk)
@@ -323,15 +355,16 @@ class SearchEngine:
     def resolve_image(self, ref: str) -> Image.Image:
         "Open an image of the world by path (`images/...`) or link (`https://wiki.example/images/...`)."
         if not isinstance(ref, str) or not ref: raise ServiceError(422, 'image_id / image_url must be a non-empty string')
+        if '\x00' in ref or len(ref) > 2048: raise ServiceError(404, f'unknown image {clip_repr(ref)}: a NUL byte or over 2048 characters')
         rel = urlsplit(ref).path.lstrip('/') if '://' in ref else ref.lstrip('/')
         base = (self.root/'images').resolve(); p = (self.root/rel).resolve()
         if not rel.startswith('images/') or base not in p.parents or p.suffix.lower() != '.png' or not p.is_file():
-            raise ServiceError(404, f'unknown image {ref!r}: give a path like images/scenes/S0001.png or a link {IMAGE_BASE}images/...')
+            raise ServiceError(404, f'unknown image {clip_repr(ref)}: give a path like images/scenes/S0001.png or a link {IMAGE_BASE}images/...')
         return Image.open(p).convert('RGB')
 
     def lens(self, image: Image.Image, box=None, units: str='px', num=10) -> dict:
         "Google Lens-style visual matches for `image`, cropped to `box` first if given."
-        num = _check_num(num, 'num')
+        num = strict_int(num, 'num')
         if box is not None: image = image.crop(parse_box(box, image.size, units))
         matches = []
         for r, (i, s) in enumerate(self.images.search(image, num)):
@@ -345,7 +378,7 @@ class SearchEngine:
         "The page at `url` (trailing slashes and fragments ignored)."
         if not isinstance(url, str) or not url: raise ServiceError(422, "parameter 'url' is required")
         u = url.split('#')[0].rstrip('/')
-        if u not in self.by_url: raise ServiceError(404, f'no page at {url!r} in this world')
+        if u not in self.by_url: raise ServiceError(404, f'no page at {clip_repr(url)} in this world')
         return self.pages[self.by_url[u]]
 
     def visit(self, url: str) -> str:
@@ -354,94 +387,225 @@ class SearchEngine:
         img = f"![{p['title']}]({IMAGE_BASE}{p['image']})\n\n" if p.get('image') else ''
         return f"Title: {p['title']}\n\nURL Source: {p['url']}\n\nMarkdown Content:\n{img}{p['text']}"
 
-def _check_num(v, name):
-    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= MAX_NUM: raise ServiceError(422, f"field '{name}' must be an integer in 1..{MAX_NUM}, got {v!r}")
-    return v
-
 def index_key(root: Path, filler: int) -> str:
     "Cache key of a world's indexes: content hash, filler count and embedding version."
     man = json.loads((Path(root)/'manifest.json').read_text())
     return hashlib.sha256(f"{man.get('content_hash')}|{filler}|{EMBED_VERSION}|{TEXT_VERSION}".encode()).hexdigest()[:20]
 
+# %% ../nbs/02_search.ipynb #03cc6866
+def searxng_results(engine: SearchEngine, q, pageno: int=1, per_page: int=10) -> dict:
+    "SearXNG's JSON answer for `q`: page `pageno` of `per_page` results."
+    pageno = strict_int(pageno, 'pageno', 1, MAX_NUM // per_page, text=True)
+    hits = engine.search(q, pageno * per_page)['organic'][(pageno - 1) * per_page:]
+    rows = [dict(url=h['link'], title=h['title'], content=h['snippet'], engine='mmsearch', engines=['mmsearch'],
+                 positions=[h['position']], score=h['score'], category='general') for h in hits]
+    return dict(query=q, number_of_results=len(rows), results=rows, answers=[], corrections=[], infoboxes=[], suggestions=[],
+                unresponsive_engines=[])
+
+def serpapi_results(engine: SearchEngine, params) -> dict:
+    "SerpAPI's JSON answer for query-string `params`: `engine=google_lens` with `url`, or `engine=google` with `q`."
+    kind = params.get('engine', 'google')
+    num = strict_int(params.get('num', '10'), 'num', text=True)
+    meta = dict(status='Success', engine='mmsearch')
+    if kind == 'google_lens':
+        url = params.get('url')
+        if not url: raise ServiceError(422, "engine=google_lens needs the parameter 'url' (the image's link)")
+        vm = engine.lens(engine.resolve_image(url), num=num)['visual_matches']
+        return dict(search_metadata=meta, search_parameters=dict(engine=kind, url=url), visual_matches=vm)
+    if kind == 'google':
+        q = params.get('q')
+        if not q: raise ServiceError(422, "engine=google needs the parameter 'q'")
+        org = [dict(position=h['position'], title=h['title'], link=h['link'], source=urlsplit(h['link']).netloc, snippet=h['snippet'])
+               for h in engine.search(q, num)['organic']]
+        return dict(search_metadata=meta, search_parameters=dict(engine=kind, q=q), organic_results=org)
+    raise ServiceError(400, f"engine {clip_repr(kind)} is not served here: use engine=google or engine=google_lens")
+
+_READER = re.compile(r'(https?):/+(.+)', re.S | re.I)
+
+def reader_target(path: str, query: str='') -> str|None:
+    "The page URL a Jina Reader request path names (`https://site/page`, with its query string), or None."
+    m = _READER.fullmatch(path.lstrip('/'))
+    if m is None: return None
+    return f'{m[1].lower()}://{m[2]}' + (f'?{query}' if query else '')
+
 # %% ../nbs/02_search.ipynb #00ae5c38
 MAX_JSON = 2 ** 20
+BODY_TIMEOUT = 30.0               # seconds to receive a request's body once its headers are in
 
-async def _read_body(request, limit: int) -> bytes:
-    "The request body, refusing (413) more than `limit` bytes; the rest is drained so the client sees the answer."
+def parse_json_body(body: bytes) -> dict:
+    "A request body as a JSON object, or 400 saying why not (bad JSON or UTF-8, nested too deep, a lone surrogate)."
+    try: obj = json.loads(body)
+    except RecursionError: raise ServiceError(400, 'malformed JSON body: nested too deeply')
+    except ValueError as e: raise ServiceError(400, f'malformed JSON body: {str(e)[:120]}')
+    if not isinstance(obj, dict): raise ServiceError(400, f'the JSON body must be an object, got {type(obj).__name__}')
+    try: json.dumps(obj, ensure_ascii=False).encode()
+    except RecursionError: raise ServiceError(400, 'malformed JSON body: nested too deeply')
+    except UnicodeEncodeError: raise ServiceError(400, 'malformed JSON body: a string holds a lone surrogate (\\ud800-\\udfff)')
+    return obj
+
+async def _read_body(request, limit: int, timeout: float=BODY_TIMEOUT) -> bytes:
+    "The body: over `limit` bytes is 413 (the rest is drained, so the client sees it), slower than `timeout` s is 408."
+    from starlette.requests import ClientDisconnect
     cl = request.headers.get('content-length')
-    if cl is not None and not cl.isdigit(): raise ServiceError(400, f'invalid Content-Length {cl!r}')
+    if cl is not None and not re.fullmatch(r'[0-9]{1,18}', cl): raise ServiceError(400, f'invalid Content-Length {clip_repr(cl)}')
     buf, over = bytearray(), False
-    async for chunk in request.stream():
-        if not over: buf += chunk
-        if len(buf) > limit: over = True; buf = bytearray()
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                if not over: buf += chunk
+                if len(buf) > limit: over = True; buf = bytearray()
+    except TimeoutError: raise ServiceError(408, f'the request body did not arrive within {timeout:g} s')
+    except ClientDisconnect: raise ServiceError(400, 'the client went away before sending the whole body')
     if over or (cl is not None and int(cl) > limit):
         raise ServiceError(413, f'request body exceeds the limit of {limit} bytes')
     request._body = bytes(buf)
     return request._body
 
-async def _json(request) -> dict:
-    body = await _read_body(request, MAX_JSON)
-    try: obj = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as e: raise ServiceError(400, f'malformed JSON body: {e}')
-    if not isinstance(obj, dict): raise ServiceError(400, f'the JSON body must be an object, got {type(obj).__name__}')
-    return obj
-
-def make_app(engine: SearchEngine, max_upload: int=MAX_UPLOAD):
-    "The Starlette ASGI app serving `engine`."
+# %% ../nbs/02_search.ipynb #c51b0969
+def make_app(engine: SearchEngine, max_upload: int=MAX_UPLOAD, body_timeout: float=BODY_TIMEOUT):
+    "The Starlette ASGI app serving `engine` as Serper, Search-R1, SearXNG, SerpAPI (Google and Lens) and Jina Reader."
     from starlette.applications import Starlette
+    from starlette.exceptions import HTTPException
+    from starlette.formparsers import MultiPartException
     from starlette.responses import JSONResponse, PlainTextResponse, Response
     from starlette.routing import Route
+    from urllib.parse import parse_qsl
 
     def _ok(obj): return Response(json.dumps(obj, ensure_ascii=False), media_type='application/json')
 
-    async def health(request): return _ok(dict(status='ok', pages=len(engine.pages), images=len(engine.images.keys), world=engine.root.name))
+    async def _fields(request) -> dict:
+        body = await _read_body(request, MAX_JSON, body_timeout)
+        return parse_json_body(body) if body.strip() else {}
+
+    async def health(request):
+        return _ok(dict(status='ok', pages=len(engine.pages), images=len(engine.images.keys), world=engine.root.name))
 
     async def search(request):
-        b = await _json(request)
-        if 'q' not in b: raise ServiceError(422, "missing field 'q'")
-        return _ok(engine.search(b['q'], b.get('num', 10)))
+        qp = request.query_params
+        if request.method == 'GET':                                   # SearXNG
+            if qp.get('format') != 'json':
+                raise ServiceError(400, "GET /search answers SearXNG's JSON: add format=json (POST /search is Serper's API)")
+            if not qp.get('q'): raise ServiceError(422, "missing parameter 'q'")
+            return _ok(searxng_results(engine, qp['q'], qp.get('pageno', '1')))
+        b = await _fields(request)                                    # Serper: a JSON body, or q in the query string
+        if 'q' in b: return _ok(engine.search(b['q'], b.get('num', 10)))
+        if 'q' in qp: return _ok(engine.search(qp['q'], strict_int(qp.get('num', '10'), 'num', text=True)))
+        raise ServiceError(422, "missing field 'q'")
+
+    async def serpapi(request): return _ok(serpapi_results(engine, request.query_params))
 
     async def retrieve(request):
-        b = await _json(request)
+        b = await _fields(request)
         if 'queries' not in b: raise ServiceError(422, "missing field 'queries'")
-        return _ok(engine.retrieve(b['queries'], b.get('topk', 3), bool(b.get('return_scores', True))))
+        return _ok(engine.retrieve(b['queries'], b.get('topk'), b.get('return_scores', False)))
 
     async def lens(request):
-        ctype = request.headers.get('content-type', '')
-        if ctype.startswith('multipart/form-data'):
-            await _read_body(request, max_upload + 65536)
+        if request.headers.get('content-type', '').startswith('multipart/form-data'):
+            await _read_body(request, max_upload + 65536, body_timeout)
             try: form = await request.form(max_files=1, max_fields=8, max_part_size=max_upload)
-            except Exception as e: raise ServiceError(400, f'malformed multipart body: {e}')
+            except MultiPartException as e: raise ServiceError(400, f'malformed multipart body: {str(e)[:120]}')
             up = form.get('image') or form.get('file')
             if up is None or isinstance(up, str): raise ServiceError(422, "multipart upload needs a file field 'image'")
             img = decode_image(await up.read(), max_upload)
-            num = form.get('num', '10')
-            if not str(num).isdigit(): raise ServiceError(422, f"field 'num' must be an integer in 1..{MAX_NUM}, got {num!r}")
-            return _ok(engine.lens(img, form.get('box') or None, form.get('units', 'px'), int(num)))
-        b = await _json(request)
+            return _ok(engine.lens(img, form.get('box') or None, form.get('units', 'px'), strict_int(form.get('num', '10'), 'num', text=True)))
+        b = await _fields(request)
         ref = b.get('image_id') or b.get('image_url') or b.get('url')
         if ref is None: raise ServiceError(422, "give an image: upload a file field 'image' (multipart) or JSON 'image_id' / 'image_url'")
         return _ok(engine.lens(engine.resolve_image(ref), b.get('box'), b.get('units', 'px'), b.get('num', 10)))
 
+    def _page(request, url):
+        "The page at `url` as markdown, or in Jina's JSON envelope when the request accepts JSON."
+        text = engine.visit(url)
+        if 'application/json' not in request.headers.get('accept', ''): return PlainTextResponse(text, media_type='text/markdown; charset=utf-8')
+        p = engine.page(url)
+        data = dict(title=p['title'], url=p['url'], description='', content=text.split('Markdown Content:\n', 1)[1])
+        return _ok(dict(code=200, status=20000, data=data))
+
     async def visit(request):
         url = request.query_params.get('url')
         if not url: raise ServiceError(422, "query parameter 'url' is required: /visit?url=https://...")
-        if 'application/json' in request.headers.get('accept', ''):
-            p = engine.page(url)
-            return _ok(dict(code=200, status=20000, data=dict(title=p['title'], url=p['url'], description='', content=engine.visit(url).split('Markdown Content:\n', 1)[1])))
-        return PlainTextResponse(engine.visit(url), media_type='text/markdown; charset=utf-8')
+        return _page(request, url)
+
+    async def reader_get(request):                                    # Jina Reader: GET /https://site/page
+        url = reader_target(request.path_params['target'], request.scope['query_string'].decode('latin-1'))
+        if url is None: raise ServiceError(404, f'nothing at {clip_repr(request.url.path)}: pages are read at /{{url}} or /visit?url=')
+        return _page(request, url)
+
+    async def reader_post(request):                                   # Jina Reader: POST / {"url": ...} (JSON or a form)
+        if request.headers.get('content-type', '').startswith('application/x-www-form-urlencoded'):
+            b = dict(parse_qsl((await _read_body(request, MAX_JSON, body_timeout)).decode('utf-8', 'replace'), max_num_fields=32))
+        else: b = await _fields(request)
+        url = b.get('url')
+        if not isinstance(url, str) or not url: raise ServiceError(422, 'field \'url\' is required: POST / {"url": "https://..."}')
+        return _page(request, url)
 
     async def images(request):
         img = engine.resolve_image('images/' + request.path_params['path'])
         buf = io.BytesIO(); img.save(buf, format='PNG'); return Response(buf.getvalue(), media_type='image/png')
 
-    async def on_error(request, exc: ServiceError): return JSONResponse(dict(error=exc.message, status=exc.status), status_code=exc.status)
+    async def on_error(request, exc: ServiceError):
+        close = {'connection': 'close'} if exc.status == 408 else None   # the body never came: the connection cannot be reused
+        return JSONResponse(dict(error=exc.message, status=exc.status), status_code=exc.status, headers=close)
     async def on_http(request, exc): return JSONResponse(dict(error=str(exc.detail), status=exc.status_code), status_code=exc.status_code)
-    async def on_crash(request, exc): return JSONResponse(dict(error=f'internal error: {type(exc).__name__}: {exc}', status=500), status_code=500)
-    from starlette.exceptions import HTTPException
-    return Starlette(routes=[Route('/health', health), Route('/search', search, methods=['POST']), Route('/retrieve', retrieve, methods=['POST']),
-                             Route('/lens', lens, methods=['POST']), Route('/visit', visit), Route('/images/{path:path}', images)],
-                     exception_handlers={ServiceError: on_error, HTTPException: on_http, Exception: on_crash})
+    async def on_crash(request, exc): return JSONResponse(dict(error='internal error (logged by the server)', status=500), status_code=500)
+    routes = [Route('/health', health), Route('/search', search, methods=['GET', 'POST']), Route('/search.json', serpapi),
+              Route('/retrieve', retrieve, methods=['POST']), Route('/lens', lens, methods=['POST']), Route('/visit', visit),
+              Route('/images/{path:path}', images), Route('/', reader_post, methods=['POST']), Route('/{target:path}', reader_get)]
+    return Starlette(routes=routes, exception_handlers={ServiceError: on_error, HTTPException: on_http, Exception: on_crash})
+
+# %% ../nbs/02_search.ipynb #30990a10
+HEADER_TIMEOUT = 10.0             # seconds a connection has to send a request's headers (from connecting, or from its last answer)
+KEEP_ALIVE = 5                    # seconds an idle keep-alive connection is kept (uvicorn's timeout_keep_alive)
+MAX_CONCURRENCY = 1000            # connections + requests per worker; beyond it uvicorn answers 503
+
+class HeaderDeadline:
+    "Mixin for a uvicorn HTTP protocol: close a connection that sends no complete request headers in `config.header_timeout` s."
+    def __init__(self, config, *args, **kwargs):
+        super().__init__(config, *args, **kwargs)
+        self.header_timeout, self._deadline = getattr(config, 'header_timeout', HEADER_TIMEOUT), None
+
+    def _arm(self):
+        if self._deadline is not None: self._deadline.cancel()
+        self._deadline = self.loop.call_later(self.header_timeout, self._deadline_passed)
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self._arm()
+
+    def on_response_complete(self):
+        super().on_response_complete()
+        if not self.transport.is_closing(): self._arm()
+
+    def connection_lost(self, exc):
+        if self._deadline is not None: self._deadline.cancel()
+        super().connection_lost(exc)
+
+    def _deadline_passed(self):
+        busy = self.cycle is not None and not self.cycle.response_complete     # headers are in: the body deadline is the app's
+        if not busy and not self.transport.is_closing(): self.transport.close()
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+class DeadlineH11(HeaderDeadline, H11Protocol): "uvicorn's h11 protocol with a header deadline."
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    class DeadlineHttpTools(HeaderDeadline, HttpToolsProtocol): "uvicorn's httptools protocol with a header deadline."
+except ImportError: DeadlineHttpTools = None                  # httptools is optional: h11 then
+
+def server_config(app, http: str='auto', header_timeout: float=HEADER_TIMEOUT, **kwargs):
+    "uvicorn settings of the service: quiet, a header deadline, a keep-alive timeout and a concurrency limit."
+    import uvicorn
+    proto = DeadlineH11 if http == 'h11' or DeadlineHttpTools is None else DeadlineHttpTools
+    cfg = uvicorn.Config(app, log_level='warning', access_log=False, lifespan='off', http=proto, timeout_keep_alive=KEEP_ALIVE,
+                         limit_concurrency=MAX_CONCURRENCY, **kwargs)
+    cfg.header_timeout = header_timeout
+    return cfg
+
+def raise_fd_limit() -> int:
+    "Raise this process's open-file limit to its hard limit (every connection holds a descriptor); return the new limit."
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard: resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 # %% ../nbs/02_search.ipynb #951b44bd
 def listen_socket(host: str='127.0.0.1', port: int=0) -> socket.socket:
@@ -453,20 +617,23 @@ def listen_socket(host: str='127.0.0.1', port: int=0) -> socket.socket:
 
 @contextlib.contextmanager
 def serve(world: Path|str|SearchEngine, port: int=0, host: str='127.0.0.1', workers: int=1, filler: int=0,
-          cache_dir: Path|str|None=None, timeout: float=120.0, cpus: set|None=None, http: str='auto'):
+          cache_dir: Path|str|None=None, timeout: float=120.0, cpus: set|None=None, http: str='auto',
+          header_timeout: float=HEADER_TIMEOUT, body_timeout: float=BODY_TIMEOUT):
     "Run the search service on `host`:`port` while the block runs; yield its base URL (`workers` > 1 or `cpus`: in a child process pinned to `cpus`)."
     if workers > 1 or cpus:
         if isinstance(world, SearchEngine): world = world.root
         yield from _serve_process(Path(world), port, host, workers, filler, cache_dir, timeout, ['--http', http], cpus); return
     engine = world if isinstance(world, SearchEngine) else SearchEngine.build(world, filler=filler, cache_dir=cache_dir)
-    with serve_app(make_app(engine), host, port, http=http, timeout=timeout, name='the search service') as url: yield url
+    app = make_app(engine, body_timeout=body_timeout)
+    with serve_app(app, host, port, http=http, timeout=timeout, name='the search service', header_timeout=header_timeout) as url: yield url
 
 @contextlib.contextmanager
-def serve_app(app, host: str='127.0.0.1', port: int=0, http: str='auto', timeout: float=120.0, name: str='the app'):
+def serve_app(app, host: str='127.0.0.1', port: int=0, http: str='auto', timeout: float=120.0, name: str='the app',
+              header_timeout: float=HEADER_TIMEOUT):
     "Run any ASGI `app` under uvicorn in a background thread while the block runs; yield its base URL."
     import uvicorn
     sock = listen_socket(host, port)
-    server = uvicorn.Server(uvicorn.Config(app, log_level='warning', access_log=False, lifespan='off', http=http))
+    server = uvicorn.Server(server_config(app, http, header_timeout))
     t = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True, name='mmsearch-serve'); t.start()
     t0 = time.time()
     while not server.started:
@@ -529,15 +696,16 @@ def serve_cli(argv=None) -> int:
         sock = listen_socket(a.host, a.port)
     except (OSError, ValueError) as e:
         print(f'mmsearch serve: error: {e}', file=sys.stderr); return 2
+    raise_fd_limit()
     h, port = sock.getsockname()[:2]
     print(f'mmsearch serve: {len(eng.pages)} pages, {len(eng.images.keys)} images, ready in {time.time() - t0:.1f} s', file=sys.stderr)
     print(f'mmsearch serve: listening on http://{a.host}:{port}', flush=True)
     if a.workers == 1:
-        uvicorn.Server(uvicorn.Config(make_app(eng), log_level='warning', access_log=False, lifespan='off', http=a.http)).run(sockets=[sock])
+        uvicorn.Server(server_config(make_app(eng), a.http)).run(sockets=[sock])
     else:
         del eng
         os.environ['MMSEARCH_SERVE'] = json.dumps(dict(world=str(a.world.resolve()), filler=a.filler, cache_dir=str(cache)))
-        config = uvicorn.Config('mmsearch.search:app_from_env', factory=True, workers=a.workers, log_level='warning', access_log=False, lifespan='off', http=a.http)
+        config = server_config('mmsearch.search:app_from_env', a.http, factory=True, workers=a.workers)
         from uvicorn.supervisors import Multiprocess
         Multiprocess(config, sockets=[sock]).run()
     return 0

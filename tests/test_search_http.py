@@ -57,6 +57,9 @@ def test_retrieve_search_r1_shape(http, world):
     assert top['document']['id'] == e.url and top['document']['contents'].startswith(f'"{e.name}"\n') and top['score'] > 0
     j = http.post('/retrieve', json={'queries': [e.name], 'topk': 2, 'return_scores': False}).json()
     assert set(j['result'][0][0]) == {'id', 'contents'}
+    head = w.entities[0]                                                                # a head entity: many pages name it
+    j = http.post('/retrieve', json={'queries': [head.name], 'topk': None}).json()      # Search-R1's QueryRequest defaults
+    assert len(j['result'][0]) == 3 and set(j['result'][0][0]) == {'id', 'contents'} and j['result'][0][0]['id'] == head.url
 
 def test_lens_upload_id_and_link(http, world):
     root, w = world; s, o = _scene_object(w); target = w[o['entity_id']].url
@@ -96,7 +99,21 @@ def test_visit_markdown_and_json(http, world):
     ('POST', '/search', dict(json={'q': ['a']}), 422, 'non-empty string'),
     ('POST', '/retrieve', dict(json={'topk': 3}), 422, "missing field 'queries'"),
     ('POST', '/retrieve', dict(json={'queries': [1, 2]}), 422, 'list of strings'),
-    ('POST', '/retrieve', dict(json={'queries': ['a'] * 300}), 422, 'at most 256'),
+    ('POST', '/retrieve', dict(json={'queries': ['a'] * 1025}), 422, 'at most 1024'),
+    ('POST', '/retrieve', dict(json={'queries': ['a'], 'return_scores': 'false'}), 422, 'JSON boolean'),
+    ('POST', '/retrieve', dict(json={'queries': ['a'], 'topk': '3'}), 422, 'integer in 1..100'),
+    ('POST', '/retrieve', dict(json={'queries': ['a'], 'topk': True}), 422, 'integer in 1..100'),
+    ('POST', '/search', dict(content=b'{"q": "tower \\ud800"}'), 400, 'lone surrogate'),
+    ('POST', '/search', dict(content=b'{"q": ' + b'[' * 100_000), 400, 'nested too deeply'),
+    ('POST', '/lens', dict(json={'image_id': 'images/scenes/S0000.png\x00'}), 404, 'NUL byte'),
+    ('POST', '/lens', dict(files={'image': ('x.png', _png(Image.new('RGB', (8, 8))), 'image/png')}, data={'num': '\u00b2'}), 422, 'integer in 1..100'),
+    ('POST', '/lens', dict(files={'image': ('x.png', _png(Image.new('RGB', (8, 8))), 'image/png')}, data={'box': '[' * 100_000}), 422, 'four numbers'),
+    ('GET', '/images/canonical/x.png%00', dict(), 404, 'NUL byte'),
+    ('GET', '/search', dict(params={'q': 'x'}), 400, 'format=json'),
+    ('GET', '/search.json', dict(params={'engine': 'bing', 'q': 'x'}), 400, 'not served here'),
+    ('GET', '/search.json', dict(params={'engine': 'google_lens'}), 422, "parameter 'url'"),
+    ('GET', '/https://wiki.example/No_Such_Page', dict(), 404, 'no page at'),
+    ('POST', '/', dict(json={'uri': 'x'}), 422, "field 'url' is required"),
     ('POST', '/lens', dict(json={}), 422, 'give an image'),
     ('POST', '/lens', dict(json={'image_id': 'images/scenes/S9999.png'}), 404, 'unknown image'),
     ('POST', '/lens', dict(json={'image_id': 'images/../manifest.json'}), 404, 'unknown image'),
@@ -112,7 +129,8 @@ def test_visit_markdown_and_json(http, world):
     ('GET', '/visit', dict(params={'url': 'https://wiki.example/No_Such_Page'}), 404, 'no page at'),
     ('GET', '/visit', dict(), 422, "'url' is required"),
     ('GET', '/images/../manifest.json', dict(), 404, ''),
-    ('GET', '/search', dict(), 405, ''),
+    ('GET', '/search', dict(), 400, 'format=json'),
+    ('PUT', '/search', dict(), 405, ''),
     ('GET', '/nope', dict(), 404, ''),
 ])
 def test_errors_are_clear_4xx_json(http, method, path, kw, status, msg):
@@ -154,3 +172,39 @@ def test_cli_serves_with_two_workers(world, tmp_path):
             assert c.post('/search', json={'q': e.name, 'num': 3}).json()['organic'][0]['link'] == e.url
             assert c.post('/lens', content=b'nope').status_code == 400
     assert (tmp_path/'cache').is_dir() and any((tmp_path/'cache').iterdir())
+
+
+def test_500_says_only_internal_error():
+    "A handler that crashes answers 500 with no exception text, type or address in the body."
+    from mmsearch.search import make_app, serve_app
+    class Broken:
+        pages, root = [], None
+        def search(self, q, num): raise RuntimeError(f'secret detail at {hex(id(self))} /etc/shadow')
+    with serve_app(make_app(Broken())) as u:
+        r = httpx.post(u + '/search', json={'q': 'x'})
+        assert r.status_code == 500 and r.json() == {'error': 'internal error (logged by the server)', 'status': 500}
+        assert 'secret' not in r.text and 'RuntimeError' not in r.text
+
+def test_slow_and_idle_clients_are_cut_off(engine):
+    "Half-open connections on loopback (silent, half a header, half a body) are closed at the deadlines; the server keeps serving."
+    import socket, time
+    with serve(engine, header_timeout=1.0, body_timeout=1.0) as u:
+        host, port = u.split('//')[1].split(':')
+        conns = [socket.create_connection((host, int(port)), timeout=10) for _ in range(30)]
+        for i, s in enumerate(conns):
+            if i % 3 == 1: s.sendall(b'GET /health HTTP/1.1\r\nHost: x\r\n')
+            if i % 3 == 2: s.sendall(b'POST /search HTTP/1.1\r\nHost: x\r\nContent-Length: 50\r\n\r\n{"q"')
+        t0 = time.time()
+        answers = []
+        for s in conns:
+            s.settimeout(max(0.1, 6 - (time.time() - t0)))
+            data = b''
+            try:
+                while (chunk := s.recv(4096)): data += chunk
+            except ConnectionResetError: pass
+            answers.append(data)                        # recv returned b'': the server closed it
+            s.close()
+        assert time.time() - t0 < 4                     # all 30 closed within the deadlines, none held
+        assert all(a == b'' for a in answers[0::3] + answers[1::3])
+        assert all(b' 408 ' in a.split(b'\r\n')[0] for a in answers[2::3])
+        assert httpx.get(u + '/health').status_code == 200
