@@ -246,7 +246,7 @@ def strict_bool(v, name: str) -> bool:
 
 def parse_box(box, size: tuple, units: str='px') -> tuple[int, int, int, int]:
     "Validate `box` ([x0, y0, x1, y1] in `units` 'px' or 'norm1000') for an image of `size` (w, h); return it in pixels, clipped."
-    if units not in ('px', 'norm1000'): raise ServiceError(422, f"units must be 'px' or 'norm1000', not {units!r}")
+    if units not in ('px', 'norm1000'): raise ServiceError(422, f"units must be 'px' or 'norm1000', not {clip_repr(units)}")
     if isinstance(box, str):
         try: box = json.loads(box) if box.strip().startswith('[') else [float(x) for x in box.split(',')]
         except (ValueError, RecursionError): raise ServiceError(422, f'box must be four numbers [x0, y0, x1, y1], got {clip_repr(box)}')
