@@ -10,14 +10,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 # %% auto #0
-__all__ = ['R1_FORMATS', 'R1_SEARCH_KINDS', 'MMSEARCH_WEIGHTS', 'GRADES', 'IMAGE_SEARCH_TOOLS', 'TEXT_SEARCH_TOOLS', 'SCORERS',
-           'squad_normalize', 'squad2_normalize', 'squad2_tokens', 'f1_squad2', 'exact_match', 'sub_exact_match',
-           'last_answer', 'r1_golds', 'r1_format_ok', 'r1_reward', 'r1_is_correct', 'infoseek_parse_number',
-           'range_iou', 'infoseek_range_match', 'infoseek_reference_range', 'infoseek_score_item', 'infoseek_split',
-           'harmonic_mean', 'infoseek_eval', 'mmsearch_f1', 'mmsearch_end2end', 'mmsearch_final', 'extract_answer',
-           'vdr_normalize', 'vdr_em', 'parse_judge_verdict', 'judge_or_em', 'parse_grade', 'simplevqa_aggregate',
-           'TrajRecord', 'tool_names', 'sr_img', 'sr_txt', 'search_ratios', 'calls_per_question', 'search_metrics',
-           'golds_of', 'evaluate']
+__all__ = ['R1_IMAGE_CALL', 'MMSEARCH_WEIGHTS', 'GRADES', 'GRADE_OF_LETTER', 'SIMPLEVQA_WORDS', 'UNGRADED', 'IMAGE_SEARCH_TOOLS',
+           'TEXT_SEARCH_TOOLS', 'SCORERS', 'squad_normalize', 'squad2_normalize', 'squad2_tokens', 'f1_squad2',
+           'exact_match', 'sub_exact_match', 'last_answer', 'r1_golds', 'r1_direct_answer_ok', 'r1_image_search_ok',
+           'r1_text_search_ok', 'r1_format_reward', 'mmsearch_r1_reward', 'r1_is_correct', 'mmsearch_r1_em',
+           'search_r1_answer', 'search_r1_score', 'infoseek_clean_range', 'infoseek_parse_number', 'range_iou',
+           'infoseek_range_match', 'infoseek_reference_range', 'infoseek_score_item', 'infoseek_split', 'harmonic_mean',
+           'infoseek_eval', 'mmsearch_f1', 'mmsearch_end2end', 'mmsearch_final', 'vdr_extract_answer', 'vdr_normalize',
+           'vdr_em', 'parse_judge_verdict', 'judge_or_em', 'vdr_score', 'simpleqa_grade', 'simpleqa_aggregate',
+           'simplevqa_verdict', 'simplevqa_reply_verdict', 'simplevqa_aggregate', 'livevqa_grade', 'livevqa_aggregate',
+           'bcvl_verdict', 'bcvl_aggregate', 'TrajRecord', 'tool_names', 'sr_img', 'sr_txt', 'search_ratios',
+           'calls_per_question', 'search_metrics', 'golds_of', 'evaluate']
 
 # %% ../nbs/01b_score.ipynb #bf90795a
 _PUNCT = frozenset(string.punctuation)
@@ -50,71 +53,132 @@ def f1_squad2(pred: str|None, gold: str|None) -> float:
 
 # %% ../nbs/01b_score.ipynb #e6577288
 def _as_list(golds) -> list:
-    return [golds] if isinstance(golds, str) else list(golds or [])
+    "Golds as a list: a string alone, None as no golds, any other iterable (list, tuple, array) item by item."
+    if golds is None: return []
+    return [golds] if isinstance(golds, str) else list(golds)
 
 def exact_match(pred: str|None, golds: str|Iterable[str], norm: Callable[[str], str]=squad_normalize) -> float:
-    "1.0 if `pred` equals any gold after `norm` (SQuAD v1.1 by default), else 0.0."
+    "1.0 if `pred` equals any gold after `norm` (SQuAD v1.1 by default), else 0.0; non-string golds are skipped."
     if pred is None: return 0.0
     p = norm(pred)
     return float(any(p == norm(g) for g in _as_list(golds) if isinstance(g, str)))
 
 def sub_exact_match(pred: str|None, golds: str|Iterable[str], norm: Callable[[str], str]=squad_normalize) -> float:
-    "1.0 if a normalised gold is a substring of the normalised `pred` (MMSearch-R1's SubEM); empty golds never match."
+    "Search-R1 / MMSearch-R1 `subem_check`: 1.0 if a normalised gold is a substring of the normalised `pred`."
     if pred is None: return 0.0
     p = norm(pred)
-    return float(any(norm(g) and norm(g) in p for g in _as_list(golds) if isinstance(g, str)))
+    return float(any(norm(g) in p for g in _as_list(golds) if isinstance(g, str)))
 
 # %% ../nbs/01b_score.ipynb #5ee73951
 _ANSWER = re.compile(r'<answer>(.*?)</answer>', re.S)
 
 def last_answer(text: str|None) -> str|None:
-    "The content of the last `<answer>...</answer>` in `text`, stripped; None if there is none."
+    "MMSearch-R1's `extract_solution`: the content of the last `<answer>...</answer>`, stripped; None if there is none."
     found = _ANSWER.findall(text or '')
     return found[-1].strip() if found else None
 
-def r1_golds(ground_truth: Any, candidate_answers: Any=()) -> list[str]:
-    "`[ground_truth] + candidate_answers` with non-strings dropped (`candidate_answers` may be a JSON-encoded list)."
-    if isinstance(candidate_answers, str):
-        try: candidate_answers = json.loads(candidate_answers)
-        except json.JSONDecodeError: candidate_answers = [candidate_answers]
-    if not isinstance(candidate_answers, (list, tuple)): candidate_answers = []
-    return [g for g in [ground_truth, *candidate_answers] if isinstance(g, str)]
+def _seq(x) -> list:
+    "A list, tuple or array as a list; anything else as no items."
+    return list(x) if isinstance(x, (list, tuple)) or hasattr(x, 'tolist') else []
+
+def r1_golds(ground_truth: Any, candidate_answers: Any=None) -> list[str]:
+    "MMSearch-R1's golds: `ground_truth` (string or list) + `candidate_answers` (list or JSON string), strings only."
+    golds = [ground_truth] if isinstance(ground_truth, str) else _seq(ground_truth)
+    extra = candidate_answers
+    if isinstance(extra, str):
+        try: extra = json.loads(extra)
+        except json.JSONDecodeError: extra = [extra]   # the official code crashes; we read it as one candidate
+    if isinstance(extra, (str, Mapping)): golds += list(extra)   # `list += str` adds characters, a dict its keys
+    else: golds += _seq(extra)                                   # numbers, None: the official code crashes; ignored
+    return [g for g in golds if isinstance(g, str)]
 
 # %% ../nbs/01b_score.ipynb #aa150114
-R1_FORMATS = (('answer',), ('image_search', 'answer'), ('text_search', 'answer'),
-              ('image_search', 'text_search', 'answer'))
-R1_SEARCH_KINDS = ('image_search', 'text_search')
+R1_IMAGE_CALL = '<search><img></search>'
+_R1_DIRECT = re.compile(r'<reason>.*</reason>.*<answer>.*</answer>', re.S)
+_R1_IMAGE = re.compile(r'<reason>.*</reason>.*<search><img></search>', re.S)
+_R1_TEXT = re.compile(r'<reason>.*</reason>.*<text_search>.*</text_search>', re.S)
 
-def r1_format_ok(turns: Sequence[str]) -> bool:
-    "True iff the turn kinds follow one of MMSearch-R1's allowed patterns (`R1_FORMATS`)."
-    return tuple(turns) in R1_FORMATS
+def _once(turn: str, *tags: str) -> bool: return all(turn.count(t) == 1 for t in tags)
+def _absent(turn: str, *tags: str) -> bool: return not any(t in turn for t in tags)
+
+def r1_direct_answer_ok(turn: str) -> bool:
+    "MMSearch-R1's `is_valid_direct_answer` on a stripped turn."
+    return (bool(_R1_DIRECT.fullmatch(turn)) and _once(turn, '<reason>', '</reason>', '<answer>', '</answer>')
+            and _absent(turn, R1_IMAGE_CALL, '<text_search>', '</text_search>'))
+
+def r1_image_search_ok(turn: str) -> bool:
+    "MMSearch-R1's `is_valid_image_search` on a stripped turn."
+    return (bool(_R1_IMAGE.fullmatch(turn)) and _once(turn, '<reason>', '</reason>', R1_IMAGE_CALL)
+            and _absent(turn, '<answer>', '</answer>', '<text_search>', '</text_search>'))
+
+def r1_text_search_ok(turn: str) -> bool:
+    "MMSearch-R1's `is_valid_text_search` on a stripped turn."
+    return (bool(_R1_TEXT.fullmatch(turn)) and _once(turn, '<reason>', '</reason>', '<text_search>', '</text_search>')
+            and _absent(turn, '<answer>', '</answer>', R1_IMAGE_CALL))
+
+def _r1_searched(turn: str) -> bool:
+    return R1_IMAGE_CALL in turn or ('<text_search>' in turn and '</text_search>' in turn)
+
+def r1_format_reward(responses: Sequence[str]) -> tuple[int, int]:
+    "MMSearch-R1's `format_reward`: (1 if the turns follow an allowed pattern else 0, number of searches)."
+    turns = [r.strip() for r in responses]
+    searches = sum(_r1_searched(t) for t in turns[:max(1, len(turns) - 1)])
+    img, txt, ans = r1_image_search_ok, r1_text_search_ok, r1_direct_answer_ok
+    if len(turns) == 1: ok = ans(turns[0])
+    elif len(turns) == 2: ok = (img(turns[0]) or txt(turns[0])) and ans(turns[1])
+    elif len(turns) == 3: ok = img(turns[0]) and txt(turns[1]) and ans(turns[2])
+    else: ok = False   # none, or more than three turns (the official code raises ValueError)
+    return int(ok), searches
 
 # %% ../nbs/01b_score.ipynb #7aa24688
-def r1_reward(final_text: str, ground_truth: Any, candidate_answers: Any=(), turns: Sequence[str]=('answer',),
-              sub_em: bool=False,            # accept a gold contained in the prediction (SubEM)
-              search_count_penalty: bool=False,  # apply the search factor once per search
-              search_factor: float=0.9,      # discount on a correct answer reached by searching
-              format_weight: float=0.1,      # reward = (1-w)*score + w*format
-             ) -> float:
-    "MMSearch-R1's rule reward for one rollout: discounted EM on the last `<answer>` mixed with the format score."
-    pred = last_answer(final_text)
-    score = (sub_exact_match if sub_em else exact_match)(pred, r1_golds(ground_truth, candidate_answers))
-    n_search = sum(t in R1_SEARCH_KINDS for t in turns)
-    if score and n_search: score *= search_factor ** (n_search if search_count_penalty else 1)
-    fmt = float(r1_format_ok(turns) and pred is not None)
-    return (1 - format_weight)*score + format_weight*fmt
+def mmsearch_r1_reward(responses: str|Sequence[str], golds: str|Iterable[str], reward_mode: str='EM',
+                       search_penalty: float=0.1,   # a correct answer reached by searching is scaled by 1 - this
+                       format_penalty: float=0.1,   # reward = (1 - fp)*score + fp*format
+                       use_search_count_penalty: bool=False,  # apply the search discount once per search
+                      ) -> float:
+    "MMSearch-R1's `compute_score` for one rollout (a list of assistant turns, or one string for one turn)."
+    if reward_mode not in ('EM', 'SubEM'): raise ValueError(f"reward_mode must be 'EM' or 'SubEM', not {reward_mode!r}")
+    turns = [responses] if isinstance(responses, str) else list(responses)
+    if not turns: return 0.0   # the official code asserts
+    match = sub_exact_match if reward_mode == 'SubEM' else exact_match
+    score = match(last_answer(turns[-1]), golds)
+    fmt, searches = r1_format_reward(turns)
+    if score and searches: score *= (1 - search_penalty) ** (searches if use_search_count_penalty else 1)
+    return (1 - format_penalty)*score + format_penalty*fmt
 
-def r1_is_correct(reward: float, format_weight: float=0.1) -> bool:
-    "MMSearch-R1's validation `score`: the answer was EM-correct whatever the penalty (reward > format weight + 1e-4)."
-    return reward > format_weight + 1e-4
+def r1_is_correct(reward: float, format_penalty: float=0.1) -> bool:
+    "MMSearch-R1's validation `score`: the answer was correct whatever the penalty (reward > format penalty + 1e-4)."
+    return reward > format_penalty + 1e-4
+
+def mmsearch_r1_em(responses: str|Sequence[str]|None, golds: str|Iterable[str]) -> float:
+    "FVQA / MMSearch-R1 accuracy of one rollout: EM of the last `<answer>` of the last turn (0 without one)."
+    if responses is None: return 0.0
+    last = responses if isinstance(responses, str) else (list(responses) or [''])[-1]
+    return exact_match(last_answer(last), golds)
+
+# %% ../nbs/01b_score.ipynb #6c1e28d4
+def search_r1_answer(solution_str: str|None, min_blocks: int=2) -> str|None:
+    "Search-R1's `extract_solution`: the last `<answer>` block, stripped, if there are at least `min_blocks`."
+    found = _ANSWER.findall(solution_str or '')
+    return found[-1].strip() if len(found) >= max(1, min_blocks) else None
+
+def search_r1_score(solution_str: str|None, golds: str|Iterable[str], sub_em: bool=False, min_blocks: int=2) -> float:
+    "Search-R1's `compute_score_em` (`compute_score_subem` with `sub_em`) at its defaults: 1.0 on a match, else 0.0."
+    answer = search_r1_answer(solution_str, min_blocks)
+    if answer is None: return 0.0
+    return (sub_exact_match if sub_em else exact_match)(answer, golds)
 
 # %% ../nbs/01b_score.ipynb #2c70ea5a
 _NUMBER = re.compile(r'[-+]?\.?\d+(?:,\d{3})*\.?\d*(?:[eE][-+]?\d+)?')
 
+def infoseek_clean_range(text: str) -> str:
+    "InfoSeek's `clean_str_range`: every '-' right after a character for which `str.isdigit()` holds becomes ' - '."
+    return ''.join(' - ' if ch == '-' and i and text[i - 1].isdigit() else ch for i, ch in enumerate(text))
+
 def infoseek_parse_number(pred: str) -> float|list[float]:
     "InfoSeek's numeric reading of a prediction: a scalar, an `[a, b]` range with a <= b, or `[0, 0]` if no number."
     nums = []
-    for tok in _NUMBER.findall(re.sub(r'(?<=\d)-', ' - ', pred)):
+    for tok in _NUMBER.findall(infoseek_clean_range(pred)):
         tok = tok.replace(',', '').strip('.')
         if tok.count('.') > 1: tok = tok.split('.')[0]
         try: nums.append(float(tok))
@@ -196,10 +260,10 @@ def infoseek_eval(preds, refs, qtypes=None, strict: bool=False) -> dict:
                 n_unknown=n_unknown)
 
 # %% ../nbs/01b_score.ipynb #48c212ab
-def mmsearch_f1(pred: str|None, gt_answer: str, alternative_gt_answers: Iterable[str]=()) -> float:
-    "MMSearch end2end score: SQuAD v2 token F1, max over `gt_answer` and `alternative_gt_answers`."
-    golds = [g for g in [gt_answer, *(alternative_gt_answers or [])] if isinstance(g, str) and squad2_normalize(g)]
-    return max(f1_squad2(pred, g) for g in golds or [''])
+def mmsearch_f1(pred: str|None, gt_answer: str|None, alternative_gt_answers: Iterable[str]|None=()) -> float:
+    "MMSearch end2end score (`get_f1_score`): SQuAD v2 token F1, max over `gt_answer` and every alternative."
+    golds = [gt_answer, *(alternative_gt_answers or [])]
+    return max(f1_squad2(pred, g if isinstance(g, str) else None) for g in golds)
 
 # %% ../nbs/01b_score.ipynb #b068bfa0
 MMSEARCH_WEIGHTS = dict(end2end=0.75, requery=0.05, rerank=0.10, summarization=0.10)
@@ -217,69 +281,152 @@ def mmsearch_final(end2end: float|None=None, requery: float|None=None, rerank: f
     return sum(w*(parts[k] or 0.0) for k, w in MMSEARCH_WEIGHTS.items())
 
 # %% ../nbs/01b_score.ipynb #4a3abf36
-_THINK = re.compile(r'<think>.*?</think>', re.S)
+_THINK = re.compile(r'<think>[\s\S]*?</think>', re.I)
+_ANSWER_ANY_CASE = re.compile(r'<answer>([\s\S]*?)</answer>', re.I)
+_VDR_EDGES = re.compile(r'^[^\w\-]+|[^\w\-]+$')
 
-def _last_boxed(text: str) -> str|None:
-    "Content of the last `\\boxed{...}` with balanced braces, or None."
-    start = text.rfind('\\boxed{')
+def _first_boxed(text: str) -> str|None:
+    "Content of the first `boxed{...}` if its braces balance, else None (VDR's `unbox`)."
+    start = text.find('boxed{')
     if start < 0: return None
-    i = start + len('\\boxed{'); depth = 1
+    i = start + len('boxed{')
+    depth = 1
     for j in range(i, len(text)):
-        depth += {'{': 1, '}': -1}.get(text[j], 0)
+        depth += (text[j] == '{') - (text[j] == '}')
         if depth == 0: return text[i:j]
     return None
 
-def extract_answer(text: str|None) -> str:
-    "VDR's answer extraction: drop `<think>` blocks, then the first `<answer>`, else `\\boxed{}`, else the whole text."
-    text = _THINK.sub('', text or '')
-    if (m := _ANSWER.search(text)): return m.group(1).strip()
-    if (b := _last_boxed(text)) is not None: return b.strip()
-    return text.strip()
+def vdr_extract_answer(text: str|None) -> str:
+    "VDR's `extract_final_answer`: drop `<think>` blocks, collapse spaces; first `<answer>`, else `boxed{}`, else all."
+    text = re.sub(r'\s+', ' ', _THINK.sub(' ', (text or '').strip())).strip()
+    if (m := _ANSWER_ANY_CASE.search(text)): return m.group(1).strip()
+    if (boxed := _first_boxed(text)) is not None: return boxed.strip()
+    return text
 
-def vdr_normalize(s: str) -> str:
-    "VDR's fallback normaliser: lowercase, collapse whitespace, trim .,;:!?\"' (and spaces) at both ends."
-    return ' '.join(s.lower().split()).strip('.,;:!?"\' ')
+def vdr_normalize(s: str|None) -> str:
+    "VDR's `normalize`: strip, lowercase, collapse whitespace, delete non-word non-hyphen runs at both ends."
+    return _VDR_EDGES.sub('', re.sub(r'\s+', ' ', (s or '').strip().lower()))
 
-def vdr_em(pred: str|None, golds: str|Iterable[str]) -> float:
-    "VDR's fallback exact match over golds with `vdr_normalize`."
-    return exact_match(pred, golds, norm=vdr_normalize)
+def vdr_em(pred: str|None, golds: Any) -> float:
+    "VDR's fallback exact match: `vdr_normalize(pred)` equals some `vdr_normalize(str(gold))` (a list or one gold)."
+    if pred is None or golds is None: return 0.0
+    refs = [vdr_normalize(str(g)) for g in (golds if isinstance(golds, (list, tuple)) else [golds])]
+    return float(vdr_normalize(pred) in refs)
 
 # %% ../nbs/01b_score.ipynb #a6b86842
-_VERDICT = re.compile(r'correct:\s*\**\s*(yes|no)\b')
-
 def parse_judge_verdict(text: str|None) -> bool|None:
-    "VDR judge verdict from the first line containing `correct:`: True (yes), False (no), None (unparseable)."
-    line = next((l for l in (text or '').lower().splitlines() if 'correct:' in l), None)
-    m = _VERDICT.search(line) if line is not None else None
-    return None if m is None else m.group(1) == 'yes'
+    "VDR's verdict parser: None without a `correct:` line, else whether 'yes' occurs on the first one (any case)."
+    line = next((l for l in (text or '').lower().split('\n') if 'correct:' in l), None)
+    return None if line is None else 'yes' in line
 
-def judge_or_em(verdict: str|None, pred: str|None, golds: str|Iterable[str]) -> float:
-    "1.0/0.0 from the judge verdict, or `vdr_em` when the verdict is missing or unparseable."
-    v = parse_judge_verdict(verdict)
-    return vdr_em(pred, golds) if v is None else float(v)
+def judge_or_em(verdict: str|None, pred: str|None, golds: Any) -> float:
+    "1.0/0.0 from a VDR judge verdict, or `vdr_em` of the (extracted) `pred` when the verdict is undecided."
+    decided = parse_judge_verdict(verdict)
+    return vdr_em(pred, golds) if decided is None else float(decided)
+
+def vdr_score(prediction: str|None, answer: Any, verdict: str|None=None) -> float:
+    "VDR-Bench correctness of one prediction: 0 if empty (or no gold), else the judge, else EM on the extracted answer."
+    if not prediction or answer is None: return 0.0
+    return judge_or_em(verdict, vdr_extract_answer(prediction), answer)
 
 # %% ../nbs/01b_score.ipynb #f8a3d110
 GRADES = ('CORRECT', 'INCORRECT', 'NOT_ATTEMPTED')
-_GRADE_ALIASES = {'A': 'CORRECT', 'B': 'INCORRECT', 'C': 'NOT_ATTEMPTED', '正确': 'CORRECT', '错误': 'INCORRECT',
-                  '未尝试': 'NOT_ATTEMPTED', **{g: g for g in GRADES}}
+GRADE_OF_LETTER = dict(zip('ABC', GRADES))
+_FIRST_ABC = re.compile(r'A|B|C')
 
-def parse_grade(text: str|None) -> str|None:
-    "SimpleQA-style grade: A/B/C, CORRECT/INCORRECT/NOT_ATTEMPTED (or 正确/错误/未尝试); other text > 3 chars -> NOT_ATTEMPTED."
-    t = (text or '').replace('**', '').strip()
-    key = t.upper().rstrip('.').replace(' ', '_')
-    if key in _GRADE_ALIASES: return _GRADE_ALIASES[key]
-    return 'NOT_ATTEMPTED' if len(t) > 3 else None
+def simpleqa_grade(reply: str|None) -> str:
+    "SimpleQA's verdict parser: the grade of the first capital A, B or C in `reply`; NOT_ATTEMPTED if none."
+    m = _FIRST_ABC.search(reply or '')
+    return GRADE_OF_LETTER[m.group(0) if m else 'C']
+
+def _shares(grades: list, n: int) -> tuple[float, float, float]:
+    return tuple(grades.count(g)/n if n else 0.0 for g in GRADES)
+
+def simpleqa_aggregate(grades: Iterable[str]) -> dict:
+    "SimpleQA's metrics: shares correct / incorrect / not attempted, accuracy given attempted, and their F1."
+    grades = list(grades)
+    if (bad := [g for g in grades if g not in GRADES]): raise ValueError(f'not a grade: {bad[:3]}')
+    co, inc, na = _shares(grades, len(grades))
+    attempted = co + inc
+    aga = co/attempted if attempted > 0 else 0.0
+    f1 = 2*aga*co/(aga + co) if aga + co > 0 else 0.0
+    return dict(scorer='simpleqa', n=len(grades), is_correct=co, is_incorrect=inc, is_not_attempted=na,
+                is_given_attempted=attempted, accuracy_given_attempted=aga, f1=f1)
 
 # %% ../nbs/01b_score.ipynb #0a6960a2
+SIMPLEVQA_WORDS = {'正确': 'CORRECT', '错误': 'INCORRECT', '未尝试': 'NOT_ATTEMPTED'}
+UNGRADED = 'UNGRADED'   # an empty verdict object: counted in N, in no grade
+
+def simplevqa_verdict(value: Any) -> str|None:
+    "SimpleVQA's reading of one verdict (`simpleVQA_eval.py`); None where the official script raises."
+    if isinstance(value, Mapping):
+        word = value.get('conclusion')
+        return SIMPLEVQA_WORDS.get(word.replace('**', '')) if isinstance(word, str) else None
+    if not isinstance(value, str): return None
+    if value in SIMPLEVQA_WORDS: return SIMPLEVQA_WORDS[value]
+    word = value.replace('**', '')
+    return 'NOT_ATTEMPTED' if len(word) > 3 else SIMPLEVQA_WORDS.get(word)
+
+def simplevqa_reply_verdict(reply: str|None) -> str|None:
+    "The first verdict of a SimpleVQA judge reply, read as `llm_as_a_vqa_judger.py` does, then `simplevqa_verdict`."
+    text = reply or ''
+    for fence in ('```json', '```python', '```'): text = text.replace(fence, '')
+    text = text.strip()
+    if not text: return None
+    if text[-1] != '}': text += '}'
+    try: obj = json.loads(text)
+    except json.JSONDecodeError: return None     # the script's '答案解析失败', which its aggregate cannot read
+    if not isinstance(obj, dict): return None
+    return simplevqa_verdict(next(iter(obj.values()))) if obj else UNGRADED
+
+# %% ../nbs/01b_score.ipynb #e0667e48
 def simplevqa_aggregate(grades: Iterable[str|None]) -> dict:
-    "SimpleVQA metrics CO, IN, NA, CGA and F (fractions of N) from parsed grades; an unparsed grade is an error."
+    "SimpleVQA's metrics (`simpleVQA_eval.py`): CO, IN, NA (shares of N, 4 places), CGA and F; raises on `None`."
     grades = list(grades)
-    if (bad := [g for g in grades if g not in GRADES]): raise ValueError(f'unparsed grades: {bad[:3]}')
-    n = len(grades)
-    co, in_, na = (grades.count(g)/n if n else 0.0 for g in GRADES)
-    cga = co/(co + in_) if co + in_ > 0 else 0.0
+    bad = [g for g in grades if g not in GRADES and g != UNGRADED]
+    if bad: raise ValueError(f'unparsed grades: {bad[:3]}')
+    co, in_, na = (round(share, 4) for share in _shares(grades, len(grades)))
+    attempted = round(co + in_, 4)
+    cga = co/attempted if attempted > 0 else 0.0
     f = 2*cga*co/(cga + co) if cga + co > 0 else 0.0
-    return dict(scorer='simplevqa', n=n, CO=co, IN=in_, NA=na, CGA=cga, F=f)
+    return dict(scorer='simplevqa', n=len(grades), CO=co, IN=in_, NA=na, CGA=cga, F=f)
+
+# %% ../nbs/01b_score.ipynb #6acc2d66
+def livevqa_grade(answer: Any, reply: str|None, golds: Iterable[str]|None=None) -> str|None:
+    "LiveVQA's grade of one answer: NOT_ATTEMPTED if blank (unjudged); else the exact letter A/B/C; None is an error."
+    if answer is None or not str(answer).strip(): return 'NOT_ATTEMPTED'
+    if golds is not None and not list(golds): return None
+    return GRADE_OF_LETTER.get(reply.strip().upper()) if isinstance(reply, str) else None
+
+def livevqa_aggregate(grades: Iterable[str|None]) -> dict:
+    "LiveVQA's summary: counts A, B, C and errors (None); accuracy A/(A+B) and A/(A+B+C) in percent, errors left out."
+    grades = list(grades)
+    if (bad := [g for g in grades if g is not None and g not in GRADES]): raise ValueError(f'not a grade: {bad[:3]}')
+    a, b, c = (grades.count(g) for g in GRADES)
+    return dict(scorer='livevqa', n=len(grades), A=a, B=b, C=c, errors=grades.count(None),
+                acc_AB=100*a/(a + b) if a + b else 0.0, acc_ABC=100*a/(a + b + c) if a + b + c else 0.0)
+
+# %% ../nbs/01b_score.ipynb #6596dbc7
+def _json_object(text: str) -> dict|None:
+    "The JSON object from the first '{' to the last '}' of `text`, or None."
+    start, end = text.find('{'), text.rfind('}')
+    if start < 0 or end < start: return None
+    try: obj = json.loads(text[start:end + 1])
+    except json.JSONDecodeError: return None
+    return obj if isinstance(obj, dict) else None
+
+def bcvl_verdict(reply: str|None) -> bool|None:
+    "BC-VL (WebWatcher) verdict: True/False from a JSON `correct` of exactly 'yes'/'no'; None if unreadable (dropped)."
+    obj = _json_object(reply or '')
+    correct = obj.get('correct') if obj else None
+    return {'yes': True, 'no': False}.get(correct) if isinstance(correct, str) else None
+
+def bcvl_aggregate(verdicts: Iterable[bool|None]) -> dict:
+    "BC-VL accuracy as WebWatcher computes it: the mean over items with a verdict; unreadable ones are dropped."
+    verdicts = list(verdicts)
+    read = [v for v in verdicts if v is not None]
+    return dict(scorer='bcvl_webwatcher', n=len(verdicts), n_judged=len(read), unreadable=len(verdicts) - len(read),
+                accuracy=sum(read)/len(read) if read else 0.0)
 
 # %% ../nbs/01b_score.ipynb #b1427cd2
 IMAGE_SEARCH_TOOLS = ('image_search', 'crop_and_search')
@@ -340,9 +487,10 @@ def golds_of(record: Mapping) -> list[str]:
     "The gold strings of a reference record, whatever benchmark's field names it uses."
     if 'answer_eval' in record: golds = _as_list(record['answer_eval'])                                   # InfoSeek
     elif 'gt_answer' in record: golds = [record['gt_answer'], *(record.get('alternative_gt_answers') or [])]  # MMSearch
-    elif 'ground_truth' in record: golds = r1_golds(record['ground_truth'], record.get('candidate_answers', ()))  # FVQA
+    elif 'ground_truth' in record: golds = r1_golds(record['ground_truth'], record.get('candidate_answers'))  # FVQA
     elif 'reward_model' in record:                                                                       # FVQA (veRL)
-        rm = record['reward_model']; golds = r1_golds(rm['ground_truth'], rm.get('candidate_answers', ()))
+        rm = record['reward_model']
+        golds = r1_golds(rm['ground_truth'], rm.get('candidate_answers'))
     elif 'golden_answers' in record: golds = _as_list(record['golden_answers'])                         # Search-R1
     elif 'Ground_Truth_List' in record: golds = _as_list(record['Ground_Truth_List'])                     # LiveVQA
     elif 'answers' in record: golds = _as_list(record['answers'])                                       # BC-VL, WebWatcher
@@ -353,7 +501,11 @@ def golds_of(record: Mapping) -> list[str]:
 SCORERS: dict[str, Callable[[str|None, Mapping], float]] = dict(
     squad_em=lambda p, r: exact_match(p, golds_of(r)),
     squad_subem=lambda p, r: sub_exact_match(p, golds_of(r)),
+    mmsearch_r1_em=lambda p, r: mmsearch_r1_em(p, golds_of(r)),
+    search_r1_em=lambda p, r: search_r1_score(p, golds_of(r)),
+    search_r1_subem=lambda p, r: search_r1_score(p, golds_of(r), sub_em=True),
     vdr_em=lambda p, r: vdr_em(p, golds_of(r)),
+    vdr_score=lambda p, r: vdr_score(p, golds_of(r)),
     mmsearch_f1=lambda p, r: mmsearch_f1(p, *(golds_of(r)[:1] or ['']), golds_of(r)[1:]),
     infoseek_item=infoseek_score_item,
 )

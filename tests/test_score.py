@@ -64,7 +64,7 @@ def test_em_aliases():
 def test_subem():
     assert sub_exact_match('I think it is the Eiffel Tower', ['Eiffel Tower']) == 1.0
     assert sub_exact_match('Eiffel', ['Eiffel Tower']) == 0.0
-    assert sub_exact_match('anything', ['the']) == 0.0     # empty normalised gold never matches
+    assert sub_exact_match('anything', ['the']) == 1.0     # a gold normalising to '' is in everything (official)
 
 
 # --- MMSearch-R1 reward (§3) ----------------------------------------------------------------------------------
@@ -76,33 +76,32 @@ def test_r1_last_answer_and_golds():
     assert r1_golds(42, ['Paris']) == ['Paris']
 
 
-@pytest.mark.parametrize('turns,ok', [
-    (['answer'], True), (['image_search', 'answer'], True), (['text_search', 'answer'], True),
-    (['image_search', 'text_search', 'answer'], True),
-    (['text_search', 'image_search', 'answer'], False), (['image_search', 'image_search', 'answer'], False),
-    (['answer', 'text_search'], False), ([], False), (['text_search'], False),
+ANS, IMG = '<reason>r</reason><answer>Paris</answer>', '<reason>r</reason><search><img></search>'
+TXT, WRONG = '<reason>r</reason><text_search>q</text_search>', '<reason>r</reason><answer>Rome</answer>'
+
+@pytest.mark.parametrize('turns,fmt', [
+    ([ANS], (1, 0)), ([IMG, ANS], (1, 1)), ([TXT, ANS], (1, 1)), ([IMG, TXT, ANS], (1, 2)),
+    ([TXT, IMG, ANS], (0, 2)), ([IMG, IMG, ANS], (0, 2)), ([ANS, TXT], (0, 0)), ([], (0, 0)), ([TXT], (0, 1)),
 ])
-def test_r1_format(turns, ok):
-    assert r1_format_ok(turns) is ok
+def test_r1_format(turns, fmt):
+    assert r1_format_reward(turns) == fmt
 
 
 def test_r1_search_penalty_and_format_weight():
-    right, wrong = '<answer>Paris</answer>', '<answer>Rome</answer>'
-    assert r1_reward(right, 'Paris') == pytest.approx(1.0)
-    assert r1_reward(right, 'Paris', turns=['text_search', 'answer']) == pytest.approx(0.9*0.9 + 0.1)
-    both = ['image_search', 'text_search', 'answer']
-    assert r1_reward(right, 'Paris', turns=both) == pytest.approx(0.9*0.9 + 0.1)
-    assert r1_reward(right, 'Paris', turns=both, search_count_penalty=True) == pytest.approx(0.9*0.81 + 0.1)
-    assert r1_reward(wrong, 'Paris', turns=both) == pytest.approx(0.1)           # format only
-    assert r1_reward(wrong, 'Paris', turns=['text_search']) == 0.0
-    assert r1_reward('Paris', 'Paris') == 0.0                                    # no <answer> tag
-    assert r1_reward(right, 'Paris', turns=['image_search', 'image_search', 'answer']) == pytest.approx(0.81)
-    assert r1_reward(right, 'Paris', format_weight=0.5) == pytest.approx(1.0)
-    assert r1_reward(wrong, 'Paris', format_weight=0.5) == pytest.approx(0.5)
-    assert r1_reward('<answer>Lutetia</answer>', 'Paris', '["Lutetia"]') == pytest.approx(1.0)
-    assert r1_reward('<answer>Paris is it</answer>', 'Paris', sub_em=True) == pytest.approx(1.0)
-    assert r1_is_correct(r1_reward(right, 'Paris', turns=both, search_count_penalty=True))
-    assert not r1_is_correct(r1_reward(wrong, 'Paris', turns=both))
+    assert mmsearch_r1_reward(ANS, 'Paris') == pytest.approx(1.0)
+    assert mmsearch_r1_reward([TXT, ANS], 'Paris') == pytest.approx(0.9*0.9 + 0.1)
+    assert mmsearch_r1_reward([IMG, TXT, ANS], 'Paris') == pytest.approx(0.9*0.9 + 0.1)
+    assert mmsearch_r1_reward([IMG, TXT, ANS], 'Paris', use_search_count_penalty=True) == pytest.approx(0.9*0.81 + 0.1)
+    assert mmsearch_r1_reward([IMG, TXT, WRONG], 'Paris') == pytest.approx(0.1)   # format only
+    assert mmsearch_r1_reward([TXT], 'Paris') == 0.0
+    assert mmsearch_r1_reward('Paris', 'Paris') == 0.0                             # no <answer> tag
+    assert mmsearch_r1_reward([IMG, IMG, ANS], 'Paris') == pytest.approx(0.81)
+    assert mmsearch_r1_reward(ANS, 'Paris', format_penalty=0.5) == pytest.approx(1.0)
+    assert mmsearch_r1_reward(WRONG, 'Paris', format_penalty=0.5) == pytest.approx(0.5)
+    assert mmsearch_r1_reward('<answer>Lutetia</answer>', r1_golds('Paris', '["Lutetia"]')) == pytest.approx(0.9)
+    assert mmsearch_r1_reward('<answer>Paris is it</answer>', 'Paris', 'SubEM') == pytest.approx(0.9)
+    assert r1_is_correct(mmsearch_r1_reward([IMG, TXT, ANS], 'Paris', use_search_count_penalty=True))
+    assert not r1_is_correct(mmsearch_r1_reward([IMG, TXT, WRONG], 'Paris'))
 
 
 # --- InfoSeek (§1) --------------------------------------------------------------------------------------------
@@ -251,7 +250,7 @@ def test_mmsearch_final_weights_and_missing():
     ('<think>x</think>Plain text answer.', 'Plain text answer.'),
 ])
 def test_extract_answer(text, ans):
-    assert extract_answer(text) == ans
+    assert vdr_extract_answer(text) == ans
 
 
 def test_vdr_em():
@@ -264,8 +263,8 @@ def test_vdr_em():
 
 @pytest.mark.parametrize('text,v', [
     ('correct: yes', True), ('Correct: No', False), ('reasoning...\n**correct:** yes', True),
-    ('correct: maybe\ncorrect: yes', None),      # only the first line containing correct: counts
-    ('correct:', None), ('looks right to me', None), ('', None), (None, None),
+    ('correct: maybe\ncorrect: yes', False),     # only the first line containing correct: counts
+    ('correct:', False), ('looks right to me', None), ('', None), (None, None),
     ('incorrect: yes', True),                     # 'incorrect:' contains 'correct:' (official quirk)
 ])
 def test_judge_verdicts(text, v):
@@ -273,8 +272,9 @@ def test_judge_verdicts(text, v):
 
 
 def test_unparseable_verdict_falls_back_to_em():
-    assert judge_or_em('correct: perhaps', 'Paris.', 'paris') == 1.0
-    assert judge_or_em('correct: perhaps', 'Rome', 'paris') == 0.0
+    assert judge_or_em('no verdict line', 'Paris.', 'paris') == 1.0
+    assert judge_or_em('no verdict line', 'Rome', 'paris') == 0.0
+    assert judge_or_em('correct: perhaps', 'Paris.', 'paris') == 0.0   # decided: no 'yes' on the line
     assert judge_or_em(None, 'Paris', 'Paris') == 1.0
     assert judge_or_em('correct: no', 'Paris', 'Paris') == 0.0
     assert judge_or_em('correct: yes', 'Rome', 'Paris') == 1.0
@@ -284,12 +284,19 @@ def test_unparseable_verdict_falls_back_to_em():
 
 @pytest.mark.parametrize('text,g', [
     ('A', 'CORRECT'), ('B', 'INCORRECT'), ('C', 'NOT_ATTEMPTED'), ('**A**', 'CORRECT'),
-    ('CORRECT', 'CORRECT'), ('incorrect', 'INCORRECT'), ('NOT_ATTEMPTED', 'NOT_ATTEMPTED'),
-    ('正确', 'CORRECT'), ('错误', 'INCORRECT'), ('未尝试', 'NOT_ATTEMPTED'),
-    ('I cannot decide', 'NOT_ATTEMPTED'), ('E', None), ('xyz', None),
+    ('CORRECT', 'NOT_ATTEMPTED'), ('incorrect', 'NOT_ATTEMPTED'), ('INCORRECT', 'NOT_ATTEMPTED'),
+    ('I cannot decide', 'NOT_ATTEMPTED'), ('E', 'NOT_ATTEMPTED'), ('xyz', 'NOT_ATTEMPTED'), ('Bad', 'INCORRECT'),
 ])
-def test_parse_grade(text, g):
-    assert parse_grade(text) == g
+def test_simpleqa_grade(text, g):
+    assert simpleqa_grade(text) == g
+
+
+@pytest.mark.parametrize('text,g', [
+    ('正确', 'CORRECT'), ('错误', 'INCORRECT'), ('未尝试', 'NOT_ATTEMPTED'), ('CORRECT', 'NOT_ATTEMPTED'),
+    ('E', None), ('xyz', None), ('A', None),
+])
+def test_simplevqa_verdict(text, g):
+    assert simplevqa_verdict(text) == g
 
 
 def test_simplevqa_aggregate():
@@ -300,7 +307,7 @@ def test_simplevqa_aggregate():
     z = simplevqa_aggregate(['NOT_ATTEMPTED', 'NOT_ATTEMPTED'])
     assert (z['CGA'], z['F']) == (0.0, 0.0)
     with pytest.raises(ValueError):
-        simplevqa_aggregate(['CORRECT', parse_grade('E')])
+        simplevqa_aggregate(['CORRECT', simplevqa_verdict('E')])
 
 
 # --- search rates ---------------------------------------------------------------------------------------------
