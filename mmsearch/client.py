@@ -4,7 +4,8 @@
 
 # %% ../nbs/02a_client.ipynb #ed2c2df8
 from __future__ import annotations
-import functools, hashlib, io, ipaddress, json, os, socket, threading, time
+import dataclasses, functools, hashlib, io, ipaddress, json, os, socket, threading, time
+from typing import Callable
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from urllib.parse import urlsplit, quote
@@ -39,26 +40,52 @@ class NotSupported(SearchError):
     "The backend has no such operation."
 
 # %% ../nbs/02a_client.ipynb #c283bf28
-def _bad_ip(ip: ipaddress._BaseAddress) -> str|None:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped: ip = ip.ipv4_mapped
-    for attr in ('is_loopback', 'is_link_local', 'is_unspecified', 'is_multicast', 'is_private', 'is_reserved'):
-        if getattr(ip, attr): return attr[3:].replace('_', '-')
+_LOCAL_NAMES = ('.localhost', '.local', '.internal', '.lan', '.home.arpa', '.arpa')
+_NAT64 = ipaddress.ip_network('64:ff9b::/96')
+
+def _embedded_ipv4(ip) -> ipaddress.IPv4Address|None:
+    "The IPv4 address an IPv6 address carries (IPv4-mapped, 6to4, Teredo client, NAT64), if any."
+    if ip.version == 4: return None
+    if ip.ipv4_mapped: return ip.ipv4_mapped
+    if ip.sixtofour: return ip.sixtofour
+    if ip.teredo: return ip.teredo[1]
+    if ip in _NAT64: return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 
+def _bad_ip(ip) -> str|None:
+    "What kind of address `ip` is if it is not a globally routable unicast one (else None)."
+    inner = _embedded_ipv4(ip)
+    if inner is not None and (why := _bad_ip(inner)): return f'{why} inside {ip}'
+    for attr in ('is_loopback', 'is_link_local', 'is_unspecified', 'is_multicast', 'is_private', 'is_reserved'):
+        if getattr(ip, attr): return f"{attr[3:].replace('_', '-')} address {ip}"
+    if not ip.is_global: return f'non-global address {ip}'
+    return None
+
+def _literal_ip(host: str):
+    "`host` as an IP address if it is one in any form a resolver reads ('127.1', '0x7f000001', '2130706433', '0'), else None."
+    try: return ipaddress.ip_address(host)
+    except ValueError: pass
+    try: return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError: return None
+
 def check_url(url: str, resolve=socket.getaddrinfo) -> str:
-    "Return `url` if it is safe to fetch from the real web; raise `UnsafeURL` otherwise."
+    "Return `url` if it is safe to fetch from the real web (http(s), every address of its host global); raise `UnsafeURL`."
     if not isinstance(url, str) or not url.strip(): raise UnsafeURL('visit needs a non-empty URL')
-    try: parts = urlsplit(url.strip()); host = parts.hostname; parts.port
+    try: parts = urlsplit(url.strip()); host = parts.hostname; port = parts.port
     except ValueError as e: raise UnsafeURL(f'malformed URL {url!r}: {e}')
     if parts.scheme not in ('http', 'https'): raise UnsafeURL(f'refusing {url!r}: only http and https URLs can be visited, not {parts.scheme or "no scheme"!r}')
     if not host: raise UnsafeURL(f'refusing {url!r}: no host')
-    if host == 'localhost' or host.endswith(('.localhost', '.local', '.internal')): raise UnsafeURL(f'refusing {url!r}: {host} is a local name')
-    try: addrs = [ipaddress.ip_address(host)]
-    except ValueError:
-        try: addrs = [ipaddress.ip_address(ai[4][0].split('%')[0]) for ai in resolve(host, None)]
-        except (OSError, UnicodeError) as e: raise UnsafeURL(f'refusing {url!r}: cannot resolve {host} ({e})')
-    for ip in addrs:
-        if why := _bad_ip(ip): raise UnsafeURL(f'refusing {url!r}: {host} is a {why} address ({ip})')
+    host = host.rstrip('.')
+    ip = _literal_ip(host)
+    if ip is not None: addrs = {ip}
+    elif host == 'localhost' or host.endswith(_LOCAL_NAMES) or '.' not in host:
+        raise UnsafeURL(f'refusing {url!r}: {host} is a local name')
+    else:
+        try: addrs = {ipaddress.ip_address(ai[4][0].split('%')[0]) for ai in resolve(host, port or 443)}
+        except (OSError, UnicodeError, ValueError) as e: raise UnsafeURL(f'refusing {url!r}: cannot resolve {host} ({e})')
+        if not addrs: raise UnsafeURL(f'refusing {url!r}: cannot resolve {host} (no addresses)')
+    for a in sorted(addrs, key=str):
+        if why := _bad_ip(a): raise UnsafeURL(f'refusing {url!r}: {host} is a {why}')
     return url
 
 # %% ../nbs/02a_client.ipynb #f06cdddc
@@ -67,6 +94,7 @@ class Call:
     "One HTTP request to make."
     method: str; url: str
     params: dict|None = None; json: dict|None = None; data: dict|None = None; files: dict|None = None; headers: dict|None = None
+    check: Callable|None = None     # if set, redirects are followed by hand and each target URL is passed to it first
 
 class Backend:
     "Base class: every operation is unsupported until a subclass defines it."
@@ -153,8 +181,10 @@ class SearxngBackend(Backend):
 class JinaReaderBackend(Backend):
     "Jina Reader pages (`GET r.jina.ai/<url>`) and Jina search (`GET s.jina.ai/?q=`); key (optional for the reader) in $JINA_API_KEY."
     cache_id = 'jina'
-    def __init__(self, api_key: str|None=None, reader_url: str='https://r.jina.ai', search_url: str='https://s.jina.ai'):
-        self.api_key, self.reader_url, self.search_url = api_key or os.environ.get('JINA_API_KEY'), reader_url, search_url
+    def __init__(self, api_key: str|None=None, reader_url: str='https://r.jina.ai', search_url: str='https://s.jina.ai', local: bool=False):
+        "`local=True` when `reader_url` is our own service (`mmsearch serve`): its pages are the world's, so URLs are not checked."
+        self.api_key, self.reader_url, self.search_url = api_key or os.environ.get('JINA_API_KEY'), reader_url.rstrip('/'), search_url
+        self.local = local
     def _h(self, need_key=False):
         h = {'Accept': 'application/json', 'X-Return-Format': 'markdown'}
         if need_key or self.api_key: h['Authorization'] = f"Bearer {_key('JINA_API_KEY', self.api_key, 'Jina search')}"
@@ -257,10 +287,14 @@ class SearchClient:
                          lambda r: self.backend.parse_image(r, num), _res, _unres)
 
     def visit(self, url: str) -> str:
-        "The page at `url` as markdown (real-web URLs are checked by `check_url` first)."
-        if not self.backend.local: check_url(url, self.resolve)
-        elif not isinstance(url, str) or not url.strip(): raise SearchError('visit needs a non-empty URL')
-        return self._run('visit', dict(url=url), lambda: self.backend.visit_call(url), self.backend.parse_visit, lambda x: x, lambda x: x)
+        "The page at `url` as markdown (a real-web URL, and every redirect on the way, is checked by `check_url` first)."
+        if self.backend.local:
+            if not isinstance(url, str) or not url.strip(): raise SearchError('visit needs a non-empty URL')
+            make_call = lambda: self.backend.visit_call(url)
+        else:
+            check_url(url, self.resolve)
+            make_call = lambda: dataclasses.replace(self.backend.visit_call(url), check=lambda u: check_url(u, self.resolve))
+        return self._run('visit', dict(url=url), make_call, self.backend.parse_visit, lambda x: x, lambda x: x)
 
     # --- machinery
     def _run(self, op, args, make_call, parse, dump, load):
@@ -289,7 +323,9 @@ class SearchClient:
                 self.sleep(min(30.0, float(ra)) if ra and ra.replace('.', '', 1).isdigit() else self.backoff * 2 ** (attempt - 1))
             try:
                 with self._lock: self.stats['requests'] += 1
-                r = self.http.request(c.method, c.url, params=c.params, json=c.json, data=c.data, files=c.files, headers=c.headers)
+                r = self.http.request(c.method, c.url, params=c.params, json=c.json, data=c.data, files=c.files, headers=c.headers,
+                                      follow_redirects=c.check is None)
+                if c.check is not None: r = self._follow(r, c.check)
             except httpx.TransportError as e: last = e; continue
             if r.status_code in RETRY_STATUS: last = r; continue
             if r.status_code >= 400:
@@ -299,6 +335,14 @@ class SearchClient:
         with self._lock: self.stats['errors'] += 1
         why = f'HTTP {last.status_code}: {_message(last)}' if isinstance(last, httpx.Response) else f'{type(last).__name__}: {last}'
         raise SearchError(f'{op} failed after {self.retries + 1} attempts ({_host(c.url)}): {why}')
+
+    def _follow(self, r: httpx.Response, check, max_hops: int=10) -> httpx.Response:
+        "Follow `r`'s redirects by hand, passing each target URL to `check` (which raises to refuse it) before requesting it."
+        for _ in range(max_hops):
+            if not r.is_redirect or r.next_request is None: return r
+            check(str(r.next_request.url))
+            r = self.http.send(r.next_request, follow_redirects=False)
+        raise SearchError(f'more than {max_hops} redirects from {_host(str(r.url))}')
 
 def _host(url): return urlsplit(url).hostname or url   # no port: a loopback service's changes every run, and errors reach the agent's context
 def _message(r: httpx.Response) -> str:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/02b_tools.ipynb #0e39e9a6
 from __future__ import annotations
-import functools, inspect, io, ipaddress, json, re
+import functools, inspect, io, json, re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -304,12 +304,11 @@ class SearchEnv:
         if not isinstance(url, str) or not url.strip(): raise ToolError(f'url must be a non-empty string, got {_short(url)}')
         url = url.strip(); u = urlparse(url)
         if u.scheme not in ('http', 'https') or not u.netloc: raise ToolError(f'only http(s) URLs can be visited, got {_short(url)}')
-        if self._real_web:
-            host = u.hostname or ''
-            try: ip = ipaddress.ip_address(host)
-            except ValueError: ip = None
-            if host == 'localhost' or host.endswith('.local') or (ip and (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved)):
-                raise ToolError(f'refusing to visit a private or loopback address: {host}')
+        if self._real_web:                                # the client's one policy: resolve, every address global
+            from mmsearch.client import check_url, UnsafeURL
+            import socket
+            try: check_url(url, getattr(self._client, 'resolve', socket.getaddrinfo))
+            except UnsafeURL as e: raise ToolError(str(e))
         return url
 
     def _visit(self, url, goal) -> str:
