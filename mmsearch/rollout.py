@@ -243,7 +243,9 @@ def shared_prefix_attention(module, query, key, value, attention_mask, scaling=N
     additive, empty = _own_mask(attention_mask, B, r, q, n, query)
     out_o, lse_o = flash(grouped, key, value, attn_mask=additive, scale=scaling)
     if empty is not None: lse_o = lse_o.masked_fill(empty, float('-inf'))   # a query that sees no own key (padding) takes the prefix alone
-    out = out_o + torch.sigmoid(lse_p - lse_o)[..., None] * (out_p - out_o)   # softmax weights of the two parts: e^lse_p / (e^lse_p + e^lse_o)
+    share_p = torch.sigmoid(lse_p - lse_o)[..., None]   # the prefix's softmax weight e^lse_p / (e^lse_p + e^lse_o), float32
+    out_o = out_o.float()                                # merged in float32 (a no-op for a float32 model), returned in the query's dtype
+    out = (out_o + share_p * (out_p.float() - out_o)).to(query.dtype)
     return out.reshape(B, H, q, D).transpose(1, 2).contiguous(), None
 
 def _own_mask(attention_mask, B, r, q, n, like):
@@ -700,7 +702,8 @@ class OraclePolicy:
 
     # ---- the script ----------------------------------------------------------------------------------------------
     def _script(self, item):
-        from mmsearch.world import RELATIONS, describe_look
+        from mmsearch.world import RELATIONS
+        from mmsearch.bench import chain_question
         meta, w = item.get('meta') or {}, self.world
         chain = meta.get('chain')
         if not chain: yield _answer('This question is not about the world I know.', 'unknown'); return
@@ -719,7 +722,8 @@ class OraclePolicy:
             if val is None: yield _answer(f'The page of {name} does not say. I cannot answer.', 'unknown'); return
             if i == len(chain) - 1:
                 yield _answer(f'The evidence says: {R.fact.format(s=name, o=val)} So the answer is {val}.', val); return
-            obs = yield _call(f'{R.fact.format(s=name, o=val)} Next I need to know about {val}, so I search for it.', 'text_search', {'query': [val]})
+            rest = chain_question(chain[i + 1:], val)   # the question with the part just answered replaced by its answer
+            obs = yield _call(f'{R.fact.format(s=name, o=val)} So the question becomes: {rest} I search for {val}.', 'text_search', {'query': [val]})
             seen.append(obs); hit = self._by_title(obs, val)
             if hit is None:
                 obs = yield _call(f'No page titled {val} came up. I search again with more context.', 'text_search', {'query': [f'{val} {R.target}']})

@@ -48,3 +48,15 @@ def test_rollout_with_random_model(policy, tmp_path):
         assert all(s['output_tokens'] <= 6 for s in t.steps) and t.tokens['output'] == sum(s['output_tokens'] for s in t.steps)
         assert t.tokens['max_prompt'] >= t.steps[0]['prompt_tokens'] > 100
         assert t.correct in (0.0, 1.0)
+
+def test_bf16_model_generates_on_every_path(policy):
+    "A bf16 model runs with the prefix cache on and off, read once and repeated, across two turns (own rows reused)."
+    model = toy_model(policy.tok, hidden=32, layers=1).to(torch.bfloat16)
+    convs = [first_messages('Who designed the tower?'), first_messages('What year was the bridge built?')]
+    for kw in (dict(prefix_cache=False), dict(read_prefix_once=False), dict(read_prefix_once=True)):
+        p = HFPolicy(model, policy.tok, **kw)
+        outs = p.generate(convs, tools=tool_schemas(), max_new_tokens=4)
+        later = [c + [dict(role='assistant', content=o), dict(role='user', content='Go on.')] for c, o in zip(convs, outs)]
+        assert len(p.generate(later, tools=tool_schemas(), max_new_tokens=4)) == 2
+        assert all(n <= 4 for _, n in p.last_lengths)
+    assert p._rows and p._rows[0][2][0][0].dtype == torch.bfloat16   # the rows' own keys kept in the model's dtype
