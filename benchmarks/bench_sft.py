@@ -5,13 +5,14 @@ Run: .venv/bin/python benchmarks/bench_sft.py [--rows 8] [--preset smol] [--out 
 Both arms start from the same θ_B initial weights (SmolLM2-135M-Instruct for `smol`) and train on the same oracle
 text trajectories of the default world, one row per optimizer step, under bf16 autocast with float32 master
 weights. The bare loop is the floor of what any SFT path can cost: tokenize with the chat template, forward,
-backward, clip, AdamW, no trainer. Our path is timed from `SFTTrainer.train()` (TRL's own `train_runtime`; the
+backward, clip, AdamW, no trainer. Our path is timed by TRL's own `train_runtime` of `SFTTrainer.train()` (the
 dataset tokenization before it is reported apart). Tokens/s counts every token of every row (prompt, tool results
 and assistant turns alike), since every token costs a forward and a backward pass. Our arm's first step (warm-up) is timed, the bare loop's is not, which counts against ours. The CPU is shared: the load
 average before and after is recorded.
 """
 from __future__ import annotations
-import argparse, copy, json, os, sys, time
+import argparse, copy, json, os, sys, tempfile, time
+from importlib.metadata import version
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -77,24 +78,14 @@ def main(argv=None) -> int:
     bare_loop(bare_model, ids[:1], p.agent_lr)                       # warm-up row
     bare_s = bare_loop(bare_model, ids[1:], p.agent_lr)
     del bare_model
-    import trl
-    runtime = {}
-    class Timed(trl.SFTTrainer):
-        def train(self, *args, **kw):
-            out = super().train(*args, **kw)
-            runtime['train_s'] = out.metrics['train_runtime']
-            return out
-    trl_sft = trl.SFTTrainer
-    trl.SFTTrainer = Timed
-    try: _, info = train_agent(copy.deepcopy(init), tok, rows[1:], p, Path('/tmp')/'bench_sft_trainer', progress=False)
-    finally: trl.SFTTrainer = trl_sft
-    ours_s = runtime['train_s']
+    _, info = train_agent(copy.deepcopy(init), tok, rows[1:], p, Path(tempfile.mkdtemp()), progress=False)
+    ours_s = info['train_runtime_s']
     res = dict(preset=p.name, rows=a.rows - 1, tokens=timed_tokens, mean_row_tokens=round(timed_tokens / (a.rows - 1)),
                bare=dict(seconds=round(bare_s, 1), tok_s=round(timed_tokens / bare_s, 1)),
                ours=dict(seconds=round(ours_s, 1), tok_s=round(timed_tokens / ours_s, 1), setup_s=round(info['train_s'] - ours_s, 1),
                          trainer=info['trainer'], bf16=info['bf16']),
                ratio=round(bare_s / ours_s, 3), load_before=round(load0, 2), load_after=round(os.getloadavg()[0], 2),
-               threads=torch.get_num_threads(), torch=torch.__version__, trl=trl.__version__)
+               threads=torch.get_num_threads(), torch=torch.__version__, trl=version('trl'))
     write_json(a.out, portable(res, ROOT))
     print(f"{res['rows']} rows, {timed_tokens} tokens: bare loop {res['bare']['tok_s']} tok/s, ours {res['ours']['tok_s']} tok/s "
           f"-> ours/bare = {res['ratio']} (load {res['load_before']} -> {res['load_after']})")

@@ -122,11 +122,11 @@ def train_agent(base, tok, rows: list[dict], p: ZooPreset, out_dir: Path|str, se
                      report_to='none', save_strategy='no', logging_steps=1, disable_tqdm=not progress, seed=seed, dataloader_num_workers=0)
     t0 = time.time()
     tr = SFTTrainer(model=base, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
-    tr.train()
+    run = tr.train()
     losses = [h['loss'] for h in tr.state.log_history if 'loss' in h]
     model = tr.model.eval(); tok.chat_template = CHAT_TEMPLATE   # keep the verbatim template on the saved tokenizer
     return model, dict(steps=p.agent_steps, lr=p.agent_lr, batch=p.agent_batch, accum=p.agent_accum, bf16=p.bf16, max_length=p.agent_max_len, examples=len(rows),
-                       losses=losses, train_s=round(time.time() - t0, 1), trainer='trl.SFTTrainer (assistant_only_loss)',
+                       losses=losses, train_s=round(time.time() - t0, 1), train_runtime_s=round(run.metrics['train_runtime'], 1), trainer='trl.SFTTrainer (assistant_only_loss)',
                        data='oracle text-only search trajectories on textqa train (correct episodes only)')
 
 # %% ../nbs/03b_textagent.ipynb #366dccee
