@@ -99,9 +99,11 @@ class EvalResult:
     table: pd.DataFrame
     summary: dict
 
-def select_items(world_dir, bench: str, split: str, n: int|None=None, seed: int=0) -> list[dict]:
-    "A seeded sample of `n` items (all if `n` is falsy) from a benchmark of the world."
-    items = load_benchmark(world_dir, bench, split)
+def select_items(world_dir, bench: str, split: str, n: int|None=None, seed: int=0,
+                 exclude_ids: Sequence[str]=()) -> list[dict]:
+    "A seeded sample of `n` items (all if `n` is falsy) from a benchmark of the world, none of them in `exclude_ids`."
+    out = {str(i) for i in exclude_ids}
+    items = [it for it in load_benchmark(world_dir, bench, split) if str(it['id']) not in out]
     if n and n < len(items): items = random.Random(seed).sample(items, n)
     return items
 
@@ -122,19 +124,20 @@ def summarise(trajs: list[Trajectory], names: dict|None=None) -> dict:
 
 def evaluate(policy, world_dir, bench: str, split: str, *, n: int|None=None, seed: int=0, G: int=1, exclude_tools: Sequence[str]=(),
              base_url: str|None=None, cfg: RolloutConfig|None=None, scorer: Callable=rule_score, judge: str|None=None,
-             out: Path|str|None=None, chunk: int=32, progress: bool=True) -> EvalResult:
+             out: Path|str|None=None, chunk: int=32, progress: bool=True, exclude_ids: Sequence[str]=()) -> EvalResult:
     "Evaluate `policy` on `bench`/`split` of the world at `world_dir` through the live service; resumable via `out`."
     from mmsearch.search import serve
     from mmsearch.world import World
-    world_dir = Path(world_dir); items = select_items(world_dir, bench, split, n, seed)
+    world_dir = Path(world_dir); items = select_items(world_dir, bench, split, n, seed, exclude_ids)
     names = {e.id: e.name for e in World.load(world_dir).entities}
     path = Path(out)/'trajectories.jsonl' if out else None
     done = load_jsonl(path) if path and path.exists() else []
     if out:   # resume only the same run: same weights, items, tools, limits and scorer
         who = getattr(policy, 'fingerprint', None) or f"{type(policy).__name__}:{getattr(policy, 'name', '')}:{getattr(policy, 'mode', '')}"
-        key = json.loads(json.dumps(dict(policy=who,
-                                         bench=bench, split=split, n=n, seed=seed, G=G, excluded=sorted(exclude_tools),
-                                         cfg=asdict(cfg) if cfg else None, scorer=getattr(scorer, '__name__', str(scorer)), judge=judge), default=str))
+        run = dict(policy=who, bench=bench, split=split, n=n, seed=seed, G=G, excluded=sorted(exclude_tools),
+                   cfg=asdict(cfg) if cfg else None, scorer=getattr(scorer, '__name__', str(scorer)), judge=judge)
+        if exclude_ids: run['exclude_ids'] = sorted(map(str, exclude_ids))   # absent if empty: old runs resume
+        key = json.loads(json.dumps(run, default=str))
         kp = Path(out)/'run.json'
         if done and (not kp.exists() or json.loads(kp.read_text()) != key):
             print(f'[evaluate] {out}: the saved trajectories belong to another run (weights or settings changed); starting afresh')

@@ -4,23 +4,26 @@
 
 # %% ../nbs/04a_floor.ipynb #41f2729f
 from __future__ import annotations
-import contextlib, json, math, random, time
+import contextlib, hashlib, json, math, random, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Sequence
 import pandas as pd
 from .bench import BENCHMARKS, load_benchmark
-from .core import write_json, atomic_write, data_dir, portable
+from .core import write_json, atomic_write, data_dir, dumps, portable, weights_hash
 from .evaluate import evaluate, load_policy, summarise, select_items
+from .merge import collect_stats, run_merge, save_stats
 from .rollout import RolloutConfig, load_image
 from .tools import TOOL_NAMES
+from .zoo import file_lock, load_lm, load_vlm
 
 # %% auto #0
-__all__ = ['METHODS', 'BASELINES', 'CATEGORIES', 'CALIB_VQA', 'ALL_TOOLS_OFF', 'TEXT_ONLY_OFF', 'merge_config', 'setting_name',
-           'vqa_calibration', 'trajectory_calibration', 'obm_stats', 'direct_messages', 'DirectAnswerPolicy',
-           'baseline_policy', 'parse_grid', 'parse_benches', 'heldout_split', 'sweep_grid', 'run_sweep',
-           'choose_setting', 'category_summary', 'floor_table', 'floor_verdicts', 'FloorConfig', 'torch_threads',
-           'run_floor', 'floor_figures', 'floor_markdown', 'write_floor_report']
+__all__ = ['METHODS', 'BASELINES', 'CATEGORIES', 'CALIB_VQA', 'CALIB_RECIPE', 'ALL_TOOLS_OFF', 'TEXT_ONLY_OFF', 'merge_config',
+           'setting_name', 'calibration_items', 'vqa_calibration', 'trajectory_calibration', 'merges_dir', 'input_key',
+           'calibration_stats', 'ensure_merge', 'direct_messages', 'DirectAnswerPolicy', 'baseline_policy',
+           'parse_grid', 'parse_benches', 'heldout_split', 'sweep_grid', 'run_sweep', 'choose_setting',
+           'category_summary', 'floor_table', 'floor_verdicts', 'FloorConfig', 'torch_threads', 'run_floor',
+           'floor_figures', 'floor_markdown', 'write_floor_report']
 
 # %% ../nbs/04a_floor.ipynb #e5312cad
 METHODS = {'TA': 'task_arithmetic', 'TIES': 'ties', 'DARE': 'dare_linear', 'OBM': 'obm'}   # row label -> merge_method
@@ -50,21 +53,25 @@ def setting_name(method: str, lam: float, p: float|None, calib: int|None=None) -
 # %% ../nbs/04a_floor.ipynb #8b8334c6
 CALIB_VQA = (('infoseek', 'train'), ('fvqa', 'train'))
 
-def vqa_calibration(proc, world_dir: Path|str, n: int, seed: int=0, sources=CALIB_VQA, exclude_ids=()) -> tuple[list[dict], list[str]]:
-    "`n` VQA samples (processor inputs of image + question + answer) alternating over `sources`, none in `exclude_ids`; returns (inputs, item ids)."
-    import torch
-    ex = {str(i) for i in exclude_ids}
-    pools = [random.Random(seed).sample(its, len(its)) for b, s in sources
-             if (its := [it for it in load_benchmark(world_dir, b, s) if str(it['id']) not in ex])]
+CALIB_RECIPE = 2   # version of the calibration texts: cached statistics are keyed by it
+
+def calibration_items(world_dir: Path|str, n: int, seed: int=0, sources=CALIB_VQA) -> list[dict]:
+    "`n` VQA train items for δ_V's calibration, taken in turn from each of `sources` shuffled with `seed`."
+    pools = [random.Random(seed).sample(its, len(its)) for b, s in sources if (its := load_benchmark(world_dir, b, s))]
     if not pools: raise ValueError(f"no calibration items in {sources}")
-    picked = [pools[i % len(pools)][i // len(pools)] for i in range(n) if i // len(pools) < len(pools[i % len(pools)])]
+    picks = [(i % len(pools), i // len(pools)) for i in range(n)]
+    return [pools[j][k] for j, k in picks if k < len(pools[j])]
+
+def vqa_calibration(proc, items: list[dict]) -> list[dict]:
+    "Processor inputs of each item as θ_V was trained on it: image, question, then the answer and `<|im_end|>`."
+    import torch
     inputs = []
-    for it in picked:
+    for it in items:
         msgs = [{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': it['question']}]}]
         text = proc.apply_chat_template(msgs, add_generation_prompt=True) + it['answers'][0] + '<|im_end|>'
         enc = proc(text=[text], images=[load_image(it['image'])], return_tensors='pt')
         inputs.append({k: torch.as_tensor(v) for k, v in enc.items()})
-    return inputs, [str(it['id']) for it in picked]
+    return inputs
 
 def trajectory_calibration(tok, world_dir: Path|str, base_url: str, n: int, seed: int=0) -> list:
     "`n` oracle text search trajectories (textqa train) tokenised with θ_S's tool schemas: input_ids tensors."
@@ -75,24 +82,59 @@ def trajectory_calibration(tok, world_dir: Path|str, base_url: str, n: int, seed
     rows = [sft_row(t, schemas) for t in trajs]
     return [tok.apply_chat_template(r['messages'], tools=schemas, tokenize=True, return_dict=True, return_tensors='pt')['input_ids'][0] for r in rows]
 
-def obm_stats(zoo: dict, world_dir: Path|str, base_url: str, n: int, out_dir: Path|str, seed: int=0, exclude_ids=()) -> dict:
-    "Paths {'vlm', 'agent'} of OBM statistics from `n` calibration samples per task vector, none in `exclude_ids` (computed once, cached)."
-    import hashlib
-    from mmsearch.merge import collect_stats, save_stats
-    from mmsearch.zoo import load_lm, load_vlm
-    x = f"-x{hashlib.sha1(','.join(sorted(map(str, exclude_ids))).encode()).hexdigest()[:8]}" if exclude_ids else ''
-    out_dir = Path(out_dir); paths = {k: out_dir/f'stats-{k}-n{n}-s{seed}{x if k == "vlm" else ""}.safetensors' for k in ('vlm', 'agent')}
+
+# %% ../nbs/04a_floor.ipynb #e0d961a0
+def merges_dir() -> Path:
+    "The one cache of merged models: data/merges."
+    return data_dir()/'merges'
+
+def input_key(obj) -> str:
+    "A short hash of a JSON-able description of some inputs."
+    return hashlib.sha256(dumps(obj).encode()).hexdigest()[:12]
+
+def calibration_stats(zoo: dict, world_dir: Path|str, n: int, seed: int=0, root: Path|str|None=None,
+                      base_url: str|None=None) -> dict:
+    "Paths {'vlm', 'agent'} of OBM statistics over `n` calibration samples per task vector, each made once."
+    from mmsearch.search import serve
+    world = json.loads((Path(world_dir)/'manifest.json').read_text())['content_hash']
+    spec = dict(n=n, seed=seed, world=world, recipe=CALIB_RECIPE, sources=CALIB_VQA)
+    out = Path(root or merges_dir())/'stats'
+    paths = {}
+    for k in ('vlm', 'agent'):
+        key = input_key(dict(spec, part=k, weights=weights_hash(zoo[k])))
+        paths[k] = out/f'{k}-n{n}-s{seed}-{key}.safetensors'
     if not paths['vlm'].exists():
         vlm, proc = load_vlm(zoo['vlm'])
-        inputs, ids = vqa_calibration(proc, world_dir, n, seed, exclude_ids=exclude_ids)
-        save_stats(collect_stats(vlm, inputs, description=f"{len(inputs)} VQA train samples ({', '.join(b for b, _ in CALIB_VQA)}) with images through θ_V"), paths['vlm'])
-        del vlm
+        inputs = vqa_calibration(proc, calibration_items(world_dir, n, seed))
+        what = f"{len(inputs)} VQA train samples ({', '.join(b for b, _ in CALIB_VQA)}) with images through θ_V"
+        save_stats(collect_stats(vlm, inputs, description=what), paths['vlm'])
     if not paths['agent'].exists():
         agent, tok = load_lm(zoo['agent'])
-        ids = trajectory_calibration(tok, world_dir, base_url, n, seed)
-        save_stats(collect_stats(agent, ids, description=f'{len(ids)} oracle text search trajectories (textqa train) through θ_S'), paths['agent'])
-        del agent
+        with (contextlib.nullcontext(base_url) if base_url else serve(world_dir)) as url:
+            ids = trajectory_calibration(tok, world_dir, url, n, seed)
+        what = f'{len(ids)} oracle text search trajectories (textqa train) through θ_S'
+        save_stats(collect_stats(agent, ids, description=what), paths['agent'])
     return paths
+
+def ensure_merge(zoo: dict, method: str, lam: float=1.0, p: float|None=0.5, calib_n: int=16, seed: int=0,
+                 world_dir: Path|str|None=None, base_url: str|None=None, root: Path|str|None=None,
+                 progress: bool=False) -> Path:
+    "θ_S merged into θ_V by `method` at (λ, p), OBM calibrated on `calib_n` samples: made once, named by its inputs."
+    if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
+    if METHODS[method] == 'task_arithmetic': p = None
+    stats = None
+    if method == 'OBM':
+        if world_dir is None: raise ValueError('an OBM merge needs world_dir: its calibration set comes from the world')
+        stats = calibration_stats(zoo, world_dir, calib_n, seed, root, base_url)
+    weights = {k: weights_hash(zoo[k]) for k in ('base', 'vlm', 'agent')}
+    names = {k: v.name for k, v in stats.items()} if stats else None
+    key = input_key(merge_config(method, weights, lam, p, names, seed))
+    out = Path(root or merges_dir())/f'{setting_name(method, lam, p, calib_n)}-{key}'
+    with file_lock(out.parent/f'.{out.name}.lock'):
+        if not (out/'merge_manifest.json').exists():
+            run_merge(merge_config(method, zoo, lam, p, stats, seed), out, overwrite=True, progress=progress)
+    return out
+
 
 # %% ../nbs/04a_floor.ipynb #ed797970
 def direct_messages(msgs: list[dict]) -> list[dict]:
@@ -273,41 +315,40 @@ def torch_threads(n: int):
     try: yield
     finally: torch.set_num_threads(n0)
 
-def run_floor(zoo: dict, world_dir: Path|str, work: Path|str, fc: FloorConfig, base_url: str|None=None, log=print) -> dict:
+def run_floor(zoo: dict, world_dir: Path|str, work: Path|str, fc: FloorConfig, base_url: str|None=None, log=print,
+              merge_root: Path|str|None=None) -> dict:
     "The floor experiment on `zoo`: sweep on held-out items, table on test items, OBM calibration ablation; returns the metrics."
     if not fc.sweep_methods or any(m not in METHODS for m in fc.sweep_methods):
         raise ValueError(f"sweep_methods must name some of {list(METHODS)}, got {fc.sweep_methods}")
-    with torch_threads(fc.threads): return _run_floor(zoo, Path(world_dir), Path(work), fc, base_url, log)
+    with torch_threads(fc.threads): return _run_floor(zoo, Path(world_dir), Path(work), fc, base_url, log, merge_root)
 
-def _run_floor(zoo, world_dir, work, fc, base_url, log) -> dict:
-    from mmsearch.merge import run_merge, merge_is_current
+def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
     report_split = dict(fc.benches).get(fc.sweep_bench) or [s for s in BENCHMARKS[fc.sweep_bench] if s != 'train'][0]
     hsplit = heldout_split(fc.sweep_bench, report_split)
     excl = fc.excluded(); t_start = time.time(); timings = {}
-    hkey = f"h-{fc.sweep_bench}{fc.n_heldout}-s{fc.seed}"          # OBM's calibration leaves the held-out items out
-    ekey = f"t{fc.max_turns}-k{fc.max_new_tokens}-{fc.agent_tools}-{hkey}"
-    heldout_ids = [str(it['id']) for it in select_items(world_dir, fc.sweep_bench, hsplit, fc.n_heldout or None, fc.seed)]
+    ekey = f"t{fc.max_turns}-k{fc.max_new_tokens}-{fc.agent_tools}-h-{fc.sweep_bench}{fc.n_heldout}-s{fc.seed}"
+    calib_ids = [str(it['id']) for it in calibration_items(world_dir, max(fc.calib_n, *fc.calib_sizes), fc.seed)]
     from mmsearch.search import serve
     with (contextlib.nullcontext(base_url) if base_url else serve(world_dir)) as url:
         stats = {}
         def get_stats(k):
             if k not in stats:
-                t0 = time.time(); stats[k] = obm_stats(zoo, world_dir, url, k, work/'stats', fc.seed, exclude_ids=heldout_ids)
+                t0 = time.time(); stats[k] = calibration_stats(zoo, world_dir, k, fc.seed, merge_root, url)
                 timings[f'stats_n{k}'] = round(time.time() - t0, 1)
             return stats[k]
         def merged(m, lam, p, calib=None):
             calib = calib or fc.calib_n
-            out = work/'merges'/hkey/setting_name(m, lam, p, calib)
-            if not merge_is_current(out):   # absent, or made from models that were retrained since
-                run_merge(merge_config(m, zoo, lam, p, get_stats(calib) if m == 'OBM' else None, fc.seed), out, overwrite=True, progress=False)
-            return out
-        def run_eval(label, policy, bench, split, k, exclude=(), system=True):
+            if m == 'OBM': get_stats(calib)
+            return ensure_merge(zoo, m, lam, p, calib, fc.seed, world_dir, url, merge_root)
+        def run_eval(label, policy, bench, split, k, exclude=(), system=True, exclude_ids=()):
             r = evaluate(policy, world_dir, bench, split, n=k or None, seed=fc.seed, base_url=url, exclude_tools=exclude,
-                         cfg=fc.rollout(system), out=work/'evals'/ekey/label/f'{bench}_{split}', progress=False)
+                         cfg=fc.rollout(system), out=work/'evals'/ekey/label/f'{bench}_{split}', progress=False,
+                         exclude_ids=exclude_ids)
             return r
-        def score(m, lam, p, bench, split):
+        def score(m, lam, p, bench, split):   # the held-out items: the sweep split without OBM's calibration items
             pol = load_policy(str(merged(m, lam, p)), batch_size=fc.batch_size)
-            r = run_eval(setting_name(m, lam, p, fc.calib_n), pol, bench, split, fc.n_heldout, excl)
+            label = setting_name(m, lam, p, fc.calib_n)
+            r = run_eval(label, pol, bench, split, fc.n_heldout, excl, exclude_ids=calib_ids)
             return dict(r.summary, sr_any=1 - r.summary.get('none', 1.0)) if r.summary['n'] else dict(accuracy=0.0, sr_any=0.0, n=0)
         t0 = time.time(); log(f'[floor] sweep on {fc.sweep_bench}/{hsplit} (held out), {fc.n_heldout} items')
         sweep = run_sweep(score, sweep_grid(list(fc.sweep_methods), fc.lams, fc.ps), fc.sweep_bench, hsplit)

@@ -15,6 +15,8 @@ from .tools import SearchEnv, ToolContext, env_class, tool_schemas, is_error, TO
 from .score import parse_judge_verdict, vdr_em
 from .evaluate import rule_score, summarise
 from .bench import load_benchmark
+from .floor import ensure_merge
+from .sft import ensure_sft
 
 # %% auto #0
 __all__ = ['JUDGE_PROMPT', 'ADVANTAGES', 'LOSS_AGGS', 'CKPT', 'CURRICULA', 'INITS', 'MERGE_DEFAULTS', 'RuleJudge', 'LLMJudge',
@@ -22,10 +24,9 @@ __all__ = ['JUDGE_PROMPT', 'ADVANTAGES', 'LOSS_AGGS', 'CKPT', 'CURRICULA', 'INIT
            'trl_rows', 'trl_reward', 'group_advantages', 'is_anomalous', 'chat_renderer', 'loss_spans',
            'message_images', 'encode_episode', 'collate', 'model_inputs', 'token_logprobs', 'policy_loss', 'RLConfig',
            'load_model', 'sampling_policy', 'step_items', 'episode_stats', 'update', 'evaluate_policy',
-           'save_checkpoint', 'load_checkpoint', 'train', 'pass_rates', 'curriculum_buckets', 'merge_init',
-           'resolve_init', 'eval_curve', 'steps_to_target', 'mean_curve', 'summarise_runs', 'plot_runs', 'run_key',
-           'run_setting', 'curriculum_pool', 'verdict_warm_start', 'grpo_markdown', 'patch_trl_pixel_values',
-           'trl_grpo_trainer']
+           'save_checkpoint', 'load_checkpoint', 'train', 'pass_rates', 'curriculum_buckets', 'resolve_init',
+           'eval_curve', 'steps_to_target', 'mean_curve', 'summarise_runs', 'plot_runs', 'run_key', 'run_setting',
+           'curriculum_pool', 'verdict_warm_start', 'grpo_markdown', 'patch_trl_pixel_values', 'trl_grpo_trainer']
 
 # %% ../nbs/05_grpo.ipynb #ea4ce5a3
 JUDGE_PROMPT = ("You are an impartial judge. Given a question, the correct answer and a deep research report, decide whether "
@@ -490,58 +491,13 @@ def curriculum_buckets(rates: dict, seed: int=0) -> dict:
 
 # %% ../nbs/05_grpo.ipynb #13309367
 INITS = ('base_vlm', 'ta', 'obm', 'sft')
-MERGE_DEFAULTS = dict(ta=dict(weight_v=1.0, weight_s=1.0), obm=dict(weight_v=1.0, weight_s=1.0, density=0.5))
-
-def _calibration(zoo: dict, world_dir: Path, n: int=16) -> dict:
-    "OBM statistics: θ_V on visual questions (with images), θ_S on its oracle search trajectories."
-    from mmsearch.merge import collect_stats
-    from mmsearch.zoo import load_lm
-    from mmsearch.search import serve
-    from mmsearch.textagent import agent_context, agent_schemas, oracle_trajectories, sft_row
-    vlm, vproc = load_vlm(zoo['vlm'])
-    qs = load_benchmark(world_dir, 'fvqa', 'train')[:n]
-    inputs = []
-    for it in qs:
-        text = vproc.apply_chat_template([{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': it['question']}]}], add_generation_prompt=True)
-        enc = vproc(text=[text], images=[load_image(it['image'])], return_tensors='pt')
-        inputs.append({k: (v if k != 'pixel_values' else __import__('torch').as_tensor(v)) for k, v in enc.items()})
-    st_v = collect_stats(vlm, inputs, description=f'{len(inputs)} fvqa train questions with images through θ_V'); del vlm
-    agent, tok = load_lm(zoo['agent'])
-    with serve(world_dir) as url:
-        ctx = agent_context(url); trajs = oracle_trajectories(world_dir, ctx, 2 * n, progress=False)[:n]
-        rows = [sft_row(t, agent_schemas(ctx)) for t in trajs]
-    ids = [tok.apply_chat_template(r['messages'], tools=json.loads(r['tools']), tokenize=True, return_dict=True, return_tensors='pt')['input_ids'][0] for r in rows]
-    st_s = collect_stats(agent, ids, description=f'{len(ids)} oracle text-search trajectories through θ_S')
-    return {'vlm': st_v, 'agent': st_s}
-
-def merge_init(method: str, zoo: dict, world_dir: Path|str, out: Path|str|None=None, progress: bool=False, **kw) -> Path:
-    "A TA or OBM merge of θ_S into θ_V for the zoo (built once, cached next to it)."
-    from mmsearch.merge import run_merge, save_stats, merge_is_current
-    from mmsearch.zoo import file_lock
-    if method not in MERGE_DEFAULTS: raise ValueError(f'unknown merge init {method!r}; choose one of {list(MERGE_DEFAULTS)}')
-    p = {**MERGE_DEFAULTS[method], **kw}
-    root = Path(zoo['root']); out = Path(out) if out else root.parent/f'{root.name}-grpo-inits'/(method + ''.join(f'-{k}{v}' for k, v in sorted(p.items())))
-    if merge_is_current(out): return out
-    with file_lock(out.parent/f'.{out.name}.lock'):
-        if merge_is_current(out): return out
-        models = [{'model': str(zoo['vlm']), 'parameters': {'weight': p['weight_v']}}, {'model': str(zoo['agent']), 'parameters': {'weight': p['weight_s']}}]
-        cfg = dict(merge_method='task_arithmetic', base_model=str(zoo['base']), models=models, dtype='float32', vision_model=str(zoo['vlm']))
-        if method == 'obm':
-            stats = _calibration(zoo, Path(world_dir))
-            for m, k in zip(models, ('vlm', 'agent')):
-                m['parameters'].update(density=p['density'], stats=str(save_stats(stats[k], out.parent/f'{out.name}-stats-{k}.safetensors')))
-            cfg['merge_method'] = 'obm'
-        run_merge(cfg, out, progress=progress, overwrite=True)
-    return out
+MERGE_DEFAULTS = dict(ta=dict(lam=1.0), obm=dict(lam=1.0, p=0.5, calib_n=16))   # ensure_merge's arguments per start
 
 def resolve_init(init: str, zoo: dict, world_dir: Path|str) -> Path:
     "The model directory RL starts from: 'base_vlm', 'ta', 'obm', 'sft' or a path."
     if init == 'base_vlm': return Path(zoo['vlm'])
-    if init in ('ta', 'obm'): return merge_init(init, zoo, world_dir)
-    if init == 'sft':
-        try: from mmsearch.sft import ensure_sft
-        except ImportError: raise FileNotFoundError("init='sft' needs the SFT model of nbs/04c_sft.ipynb (mmsearch.sft.ensure_sft), which is not available") from None
-        return Path(ensure_sft(zoo, world_dir))
+    if init in MERGE_DEFAULTS: return ensure_merge(zoo, init.upper(), world_dir=world_dir, **MERGE_DEFAULTS[init])
+    if init == 'sft': return Path(ensure_sft(zoo, world_dir))
     p = Path(init).expanduser()
     if (p/'config.json').exists(): return p
     raise ValueError(f"init must be one of {INITS} or a model directory, got {init!r}")

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 import numpy as np
-from .core import atomic_dir, check_writable, cached_file_hash, dumps, write_json
+from .core import atomic_dir, atomic_write, check_writable, cached_file_hash, dumps, write_json
 
 # %% auto #0
 __all__ = ['ST_DTYPES', 'ST_CODES', 'RAW_NP', 'FLOATS', 'DTYPE_ALIASES', 'WEIGHT_FILES', 'METHODS', 'CHUNK', 'PARAMS', 'TOP_KEYS',
@@ -419,15 +419,15 @@ def collect_stats(model, inputs: list, gram: bool=False, description: str='', pr
     return stats
 
 def save_stats(stats: dict, path: Path|str) -> Path:
-    "Write statistics from `collect_stats` to one safetensors file (metadata in its header)."
-    from safetensors.numpy import save_file
+    "Write statistics from `collect_stats` to one safetensors file (metadata in its header), atomically."
+    from safetensors.numpy import save
     t = {}
     for k, v in stats.items():
         if k == '__meta__': continue
         t[f'{k}.sumsq'] = np.asarray(v['sumsq'], np.float64); t[f'{k}.n'] = np.array([v['n']], np.int64)
         if 'gram' in v: t[f'{k}.gram'] = np.asarray(v['gram'], np.float64)
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(t, str(path), metadata={'mmsearch_stats': json.dumps(stats.get('__meta__', {}))})
+    path = Path(path)
+    atomic_write(path, save(t, metadata={'mmsearch_stats': json.dumps(stats.get('__meta__', {}))}))
     return path
 
 def load_stats(path: Path|str) -> dict:

@@ -8,12 +8,12 @@ import contextlib, json, math, os, random, shutil, time
 from pathlib import Path
 from typing import Sequence
 from .core import write_json, dumps, data_dir, weights_hash, portable
+from .floor import ensure_merge
 from .tools import load_image, TOOL_NAMES
 
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'SETTINGS', 'GOG_ABLATION', 'SFT_DEFAULTS', 'chat_inputs', 'assistant_labels', 'ToolMaskCollator',
-           'sft_model', 'sft_cli', 'eval_agent', 'merged_model', 'vdr_claim', 'gog_claim', 'sft_report', 'sft_dir_for',
-           'ensure_sft']
+           'sft_model', 'sft_cli', 'eval_agent', 'vdr_claim', 'gog_claim', 'sft_report', 'sft_dir_for', 'ensure_sft']
 
 # %% ../nbs/04c_sft.ipynb #94349b43
 def chat_inputs(row: dict) -> tuple[list[dict], list, list[dict]]:
@@ -222,17 +222,6 @@ def eval_agent(model_dir, world_dir, bench: str, split: str, *, n: int=40, exclu
     return s
 
 # %% ../nbs/04c_sft.ipynb #e0e46bfe
-def merged_model(zoo: dict, out, method: str='task_arithmetic') -> Path|None:
-    "A cross-modal merge of θ_S into θ_V (θ_B as base) written by `mmsearch.merge` (None if the merge module cannot run it)."
-    try:
-        from mmsearch.merge import run_merge, merge_is_current
-        if merge_is_current(out): return Path(out)
-        cfg = dict(merge_method=method, base_model=str(zoo['base']), vision_model=str(zoo['vlm']), dtype='float32', out_dtype='float32',
-                   models=[{'model': str(zoo['vlm']), 'parameters': {'weight': 1.0}}, {'model': str(zoo['agent']), 'parameters': {'weight': 1.0}}])
-        return run_merge(cfg, out, progress=False, overwrite=True)
-    except Exception as e:
-        print(f'merge unavailable: {type(e).__name__}: {e}'); return None
-
 def vdr_claim(acc: dict) -> str:
     "Whether VDR's Table-2 ordering (CIS+TS above direct, WIS, WIS+TS and CIS) holds for accuracies `acc`, in words with the numbers."
     rest = ('direct', 'WIS', 'WIS+TS', 'CIS')
@@ -293,8 +282,7 @@ def ensure_sft(zoo: dict, world_dir, which: str='vlm', progress: bool=False, see
     from mmsearch import synth
     if which not in ('vlm', 'merged'): raise ValueError(f"which must be 'vlm' or 'merged', got {which!r}")
     out = sft_dir_for(zoo)/('sft_vlm' if which == 'vlm' else 'sft_merged')
-    start = zoo['vlm'] if which == 'vlm' else merged_model(zoo, out.parent/'merged_ta')
-    if start is None: raise RuntimeError('the merge module could not build the merged model')
+    start = zoo['vlm'] if which == 'vlm' else ensure_merge(zoo, 'TA')
     current = lambda: (out/'sft.json').exists() and json.loads((out/'sft.json').read_text()).get('init_sha256') == weights_hash(start)
     if current(): return out
     with file_lock(out.parent/f'.{out.name}.lock'):

@@ -7,7 +7,8 @@ import mmsearch.floor as floor
 import mmsearch.merge as merge
 from mmsearch.evaluate import EvalResult, select_items, evaluate, load_policy
 from mmsearch.floor import (FloorConfig, METHODS, BASELINES, CATEGORIES, run_floor, floor_table, floor_verdicts, category_summary,
-                            heldout_split, DirectAnswerPolicy, baseline_policy, merge_config, obm_stats, setting_name)
+                            heldout_split, DirectAnswerPolicy, baseline_policy, merge_config, calibration_items, calibration_stats,
+                            ensure_merge, setting_name)
 from mmsearch.rollout import Trajectory, RolloutConfig
 from mmsearch.world import build_world
 
@@ -23,8 +24,8 @@ class _Stub:
 
 def _fake_eval(calls, good_heldout: str, good_test: str):
     "An `evaluate` stand-in: items are the real seeded selection; a policy whose name contains the 'good' tag answers right and searches."
-    def fake(policy, world_dir, bench, split, *, n=None, seed=0, exclude_tools=(), cfg=None, out=None, **kw):
-        items = select_items(world_dir, bench, split, n, seed)
+    def fake(policy, world_dir, bench, split, *, n=None, seed=0, exclude_tools=(), cfg=None, out=None, exclude_ids=(), **kw):
+        items = select_items(world_dir, bench, split, n, seed, exclude_ids)
         calls.append(dict(policy=policy.name, bench=bench, split=split, ids=[str(it['id']) for it in items], exclude=tuple(exclude_tools or ())))
         good = (good_heldout if split == 'train' else good_test) in policy.name
         trajs = [Trajectory(item_id=str(it['id']), question=it['question'], meta=it['meta'], correct=float(good),
@@ -40,16 +41,19 @@ def spied(world, tmp_path, monkeypatch):
     monkeypatch.setattr(floor, 'evaluate', _fake_eval(calls, good_heldout='-l0.5', good_test='-l1'))
     monkeypatch.setattr(floor, 'load_policy', lambda path, **kw: _Stub(Path(path).name))
     excluded = []
-    def fake_stats(zoo, w, url, k, out, seed=0, exclude_ids=()):
-        excluded.append(set(exclude_ids)); return {'vlm': f'sv{k}', 'agent': f'sa{k}'}
-    monkeypatch.setattr(floor, 'obm_stats', fake_stats)
+    def fake_stats(zoo, w, k, seed=0, root=None, base_url=None):
+        excluded.append(k); return {'vlm': Path(f'sv{k}'), 'agent': Path(f'sa{k}')}
+    monkeypatch.setattr(floor, 'calibration_stats', fake_stats)
     def fake_merge(cfg, out, **kw):
-        merges.append(cfg); Path(out).mkdir(parents=True, exist_ok=True); (Path(out)/'config.json').write_text('{}'); return Path(out)
-    monkeypatch.setattr(merge, 'run_merge', fake_merge)
+        merges.append(cfg); Path(out).mkdir(parents=True, exist_ok=True)
+        for f in ('config.json', 'merge_manifest.json'): (Path(out)/f).write_text('{}')
+        return Path(out)
+    monkeypatch.setattr(floor, 'run_merge', fake_merge)
+    monkeypatch.setattr(floor, 'weights_hash', lambda path: f'hash of {path}')
     zoo = {'base': 'B', 'vlm': str(tmp_path/'vlm-model'), 'agent': 'S', 'root': tmp_path/'zoo'}
     fc = FloorConfig(n=6, n_heldout=6, lams=(0.5, 1.0), ps=(0.3, 0.7), calib_n=4, calib_sizes=(2,), max_turns=1, max_new_tokens=4,
                      sweep_methods=tuple(METHODS))
-    m = run_floor(zoo, world, tmp_path/'work', fc, base_url='http://127.0.0.1:9', log=lambda s: None)
+    m = run_floor(zoo, world, tmp_path/'work', fc, base_url='http://127.0.0.1:9', log=lambda s: None, merge_root=tmp_path/'merges')
     return m, calls, merges, fc, excluded
 
 def test_lambda_p_chosen_on_heldout_items_only(spied, world):
@@ -65,7 +69,8 @@ def test_lambda_p_chosen_on_heldout_items_only(spied, world):
     assert not {i for c in sweep_calls for i in c['ids']} & test_ids
     assert m['config']['heldout'] == 'fvqa/train'
     heldout = {i for c in sweep_calls for i in c['ids']}
-    assert excluded and all(e == heldout for e in excluded)             # OBM calibration never uses the held-out items
+    calib = {str(it['id']) for it in calibration_items(world, max(fc.calib_n, *fc.calib_sizes), fc.seed)}
+    assert set(excluded) == {2, 4} and calib and not heldout & calib     # OBM calibration never uses the held-out items
 
 def test_table_has_every_method_benchmark_category_cell(spied):
     m, calls, merges, fc, excluded = spied
@@ -80,9 +85,9 @@ def test_direct_answers_get_no_tools_and_merges_use_chosen_setting(spied):
     m, calls, merges, fc, excluded = spied
     da = [c for c in calls if c['policy'].endswith('-direct')]
     assert len(da) == len(fc.benches) and all(set(c['exclude']) == {'image_search', 'crop_and_search', 'text_search', 'visit'} for c in da)
-    test_policies = {c['policy'] for c in calls if c['split'] != 'train' and not c['policy'].startswith('vlm-model')}
+    test_policies = {c['policy'].rsplit('-', 1)[0] for c in calls if c['split'] != 'train' and not c['policy'].startswith('vlm-model')}
     want = {setting_name(k, 0.5, None if k == 'TA' else 0.7, fc.calib_n) for k in METHODS} | {setting_name('OBM', 0.5, 0.7, 2)}
-    assert test_policies == want, test_policies
+    assert test_policies == want, test_policies                          # merge directories: setting name, then input hash
     obm = [c for c in merges if c['merge_method'] == 'obm']
     assert {c['models'][0]['parameters']['stats'] for c in obm} == {'sv4', 'sv2'}
     assert all(c['models'][0]['parameters']['weight'] == 1.0 for c in merges)
@@ -121,7 +126,7 @@ def test_direct_answer_baseline_through_the_live_service(zoo, world):
 def test_real_obm_and_dare_merges_from_calibration(zoo, world, tmp_path):
     from mmsearch.search import serve
     from mmsearch.merge import run_merge, Checkpoint, load_stats
-    with serve(world) as url: st = obm_stats(zoo, world, url, 2, tmp_path/'stats')
+    with serve(world) as url: st = calibration_stats(zoo, world, 2, root=tmp_path, base_url=url)
     sv, sa = load_stats(st['vlm']), load_stats(st['agent'])
     assert sv['__meta__']['samples'] == 2 and 'VQA' in sv['__meta__']['description'] and 'trajectories' in sa['__meta__']['description']
     assert sv['__meta__']['model'].startswith('Qwen2_5_VL') and sa['__meta__']['model'] == 'Qwen2ForCausalLM'
@@ -131,6 +136,41 @@ def test_real_obm_and_dare_merges_from_calibration(zoo, world, tmp_path):
         mo = Checkpoint(out)
         assert mo.layout == vl.layout and all(np.array_equal(mo.array(k), vl.array(k)) for k in vl.vision)   # vision tower from θ_V
         assert json.loads((out/'merge_manifest.json').read_text())['method'] == METHODS[mth]
-    assert stored_same(st, obm_stats(zoo, world, 'http://127.0.0.1:9', 2, tmp_path/'stats'))         # cached: no service needed
+    assert stored_same(st, calibration_stats(zoo, world, 2, root=tmp_path, base_url='http://127.0.0.1:9'))   # cached: no service
 
 def stored_same(a, b): return {k: str(v) for k, v in a.items()} == {k: str(v) for k, v in b.items()}
+
+def _max_diff(a, b) -> float:
+    ca, cb = merge.Checkpoint(a), merge.Checkpoint(b)
+    assert sorted(ca.tensors) == sorted(cb.tensors)
+    return max(float(np.abs(ca.array(k) - cb.array(k)).max()) for k in ca.tensors)
+
+def test_grpo_obm_start_is_the_floor_merge(zoo, world, tmp_path, monkeypatch):
+    from mmsearch.grpo import resolve_init, MERGE_DEFAULTS
+    monkeypatch.setattr(floor, 'merges_dir', lambda: tmp_path/'merges')
+    o = MERGE_DEFAULTS['obm']
+    start = resolve_init('obm', zoo, world)
+    assert start.parent == tmp_path/'merges' and start == ensure_merge(zoo, 'OBM', o['lam'], o['p'], o['calib_n'], world_dir=world)
+    stats = calibration_stats(zoo, world, o['calib_n'])
+    by_hand = merge.run_merge(merge_config('OBM', zoo, o['lam'], o['p'], stats), tmp_path/'by_hand', progress=False)
+    assert _max_diff(start, by_hand) == 0.0
+    assert resolve_init('ta', zoo, world) == ensure_merge(zoo, 'TA', 1.0)
+    assert ensure_merge(zoo, 'OBM', o['lam'], o['p'], 2, world_dir=world) != start        # another calibration set, another merge
+
+def test_sft_merged_start_is_the_floor_ta_merge(zoo, world, tmp_path, monkeypatch):
+    import mmsearch.sft as sft, mmsearch.synth as synth
+    monkeypatch.setattr(floor, 'merges_dir', lambda: tmp_path/'merges')
+    monkeypatch.setattr(sft, 'sft_dir_for', lambda z: tmp_path/'sft')
+    monkeypatch.setattr(synth, 'synth_dir_for', lambda z: tmp_path/'synth')
+    (tmp_path/'synth'/'sft').mkdir(parents=True)
+    monkeypatch.setattr(synth, 'load_sft', lambda d: [])
+    starts = []
+    monkeypatch.setattr(sft, 'sft_model', lambda start, rows, out, **kw: starts.append(Path(start)))
+    sft.ensure_sft(zoo, world, which='merged')
+    assert starts == [ensure_merge(zoo, 'TA', 1.0)]
+
+def test_merge_errors_are_raised(zoo, world, tmp_path):
+    with pytest.raises(FileNotFoundError, match='no safetensors weights'):
+        ensure_merge(dict(zoo, agent=tmp_path/'missing'), 'TA', root=tmp_path)
+    with pytest.raises(ValueError, match='needs world_dir'): ensure_merge(zoo, 'OBM', root=tmp_path)
+    assert not list(tmp_path.iterdir())                                                   # nothing was written
