@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import torch
 from tqdm.auto import tqdm
 from .world import World, RELATIONS, KINDS, SHAPES, COLORS, PATTERNS, describe_look, all_looks, canonical_image, photo
-from .zoo import zoo_preset, ZooPreset, text_config, vlm_config, lm_into_vlm, vlm_lm_state, make_processor, base_checkpoint, padded_vocab
+from .zoo import train_bf16, zoo_preset, ZooPreset, text_config, vlm_config, lm_into_vlm, vlm_lm_state, make_processor, base_checkpoint, padded_vocab
 
 # %% auto #0
 __all__ = ['DESCRIBE', 'LOOK_ATTRS', 'to_device', 'train_loop', 'pretrain_texts', 'pack', 'base_steps', 'initial_base',
@@ -85,7 +85,7 @@ def train_base(w: World, tok, p: ZooPreset, seed: int=0, progress: bool=True):
         idx, order = order[:p.batch], order[p.batch:]
         x = rows[idx]; return dict(input_ids=x, labels=x)
     t0 = time.time()
-    losses = train_loop(model, next_batch, steps, p.base_lr, desc='θ_B pretrain', progress=progress, device=p.device, bf16=p.bf16)
+    losses = train_loop(model, next_batch, steps, p.base_lr, desc='θ_B pretrain', progress=progress, device=p.device, bf16=train_bf16(p))
     data = 'background text (world.pretrain)' + (' + pages' if p.base_pages else '')
     return model, dict(steps=steps, epochs=p.base_epochs, lr=p.base_lr, batch=p.batch, seq_len=p.seq_len, losses=losses,
                        train_s=round(time.time() - t0, 1), data=data, init=p.base_model or 'random')

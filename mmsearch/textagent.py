@@ -10,7 +10,7 @@ import torch
 from .core import write_json, dumps
 from .world import World
 from .bench import load_benchmark
-from .zoo import (zoo_preset, ZooPreset, preset_fields, zoo_tokenizer, save_model, load_lm, load_vlm, zoo_info,
+from .zoo import (train_bf16, zoo_preset, ZooPreset, preset_fields, zoo_tokenizer, save_model, load_lm, load_vlm, zoo_info,
                           vlm_lm_state, CHAT_TEMPLATE)
 from .pretrain import train_base, train_vlm, direct_accuracy, describe_accuracy, infoseek_direct, plot_losses
 
@@ -118,14 +118,14 @@ def train_agent(base, tok, rows: list[dict], p: ZooPreset, out_dir: Path|str, se
     args = SFTConfig(output_dir=str(out_dir), max_steps=p.agent_steps, per_device_train_batch_size=p.agent_batch,
                      gradient_accumulation_steps=p.agent_accum, learning_rate=p.agent_lr,
                      lr_scheduler_type='cosine', warmup_steps=max(1, p.agent_steps // 20), max_length=p.agent_max_len,
-                     assistant_only_loss=True, use_cpu=p.device == 'cpu', bf16=p.bf16, gradient_checkpointing=False,
+                     assistant_only_loss=True, use_cpu=p.device == 'cpu', bf16=train_bf16(p), gradient_checkpointing=False,
                      report_to='none', save_strategy='no', logging_steps=1, disable_tqdm=not progress, seed=seed, dataloader_num_workers=0)
     t0 = time.time()
     tr = SFTTrainer(model=base, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
     run = tr.train()
     losses = [h['loss'] for h in tr.state.log_history if 'loss' in h]
     model = tr.model.eval(); tok.chat_template = CHAT_TEMPLATE   # keep the verbatim template on the saved tokenizer
-    return model, dict(steps=p.agent_steps, lr=p.agent_lr, batch=p.agent_batch, accum=p.agent_accum, bf16=p.bf16, max_length=p.agent_max_len, examples=len(rows),
+    return model, dict(steps=p.agent_steps, lr=p.agent_lr, batch=p.agent_batch, accum=p.agent_accum, bf16=train_bf16(p), max_length=p.agent_max_len, examples=len(rows),
                        losses=losses, train_s=round(time.time() - t0, 1), train_runtime_s=round(run.metrics['train_runtime'], 1), trainer='trl.SFTTrainer (assistant_only_loss)',
                        data='oracle text-only search trajectories on textqa train (correct episodes only)')
 

