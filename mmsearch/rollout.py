@@ -566,8 +566,7 @@ def _run_calls(ep: _Episode, calls: list[dict], turn: int) -> list[dict]:
             obs = f'Error: the budget of {ep.cfg.max_tool_calls} tool calls for this question is used up; give your final answer now.'
         else:
             ep.n_calls += 1
-            try: obs = call_tool(ep.env, c['name'], c['arguments'])
-            except Exception as e: obs = f'Error: the tool failed ({type(e).__name__})'   # call_tool never raises; belt and braces
+            obs = call_tool(ep.env, c['name'], c['arguments'])   # a tool that raises comes back as an `Error:` observation
         text = obs if isinstance(obs, str) else next((p['text'] for p in obs if p.get('type') == 'text'), '')
         if len(text) > ep.cfg.max_obs_chars: text = text[:ep.cfg.max_obs_chars] + '\n[observation truncated]'
         out.append(dict(name=c['name'], arguments=c['arguments'], observation=text, ok=not is_error(text),
@@ -607,8 +606,7 @@ def rollout(policy, items: Sequence[dict], tools_ctx: ToolContext, G: int=1, cfg
                 step = dict(turn=turn, output=out, kind=None, calls=[], error=None, output_tokens=n_out, prompt_tokens=e.t.tokens['prompt'],
                             t_generate=round(dt, 4), t_tools=0.0)
                 e.t.steps.append(step)
-                try: p = parse_turn(out, cfg.max_calls_per_turn, cfg.max_call_chars)
-                except Exception as ex: p = Turn('tool_error', out[:2000], error=f'Error: the output could not be parsed ({type(ex).__name__}).')
+                p = parse_turn(out, cfg.max_calls_per_turn, cfg.max_call_chars)
                 step['kind'] = p.kind
                 if p.kind == 'format_error' and is_repetitive(out, cfg.rep_n, cfg.rep_min_words, cfg.rep_max_ratio):
                     step['kind'] = 'repetition'; e.t.messages.append({'role': 'assistant', 'content': p.content}); e.stop('repetition'); continue

@@ -120,6 +120,24 @@ def test_random_fuzz_batch_never_crashes(env):
             assert errs <= 3
         if t.termination == 'errors': assert errs == 3
 
+def test_a_raising_tool_is_an_error_observation_not_a_crash(env):
+    "The loop catches nothing itself: call_tool turns any exception of a tool into an `Error:` observation."
+    import functools
+    from mmsearch.tools import SearchEnv
+    class Raising(SearchEnv):
+        @functools.wraps(SearchEnv.text_search)
+        def text_search(self, query: list[str]) -> str:
+            errors = {'value': ValueError('bad input'), 'key': KeyError('x'), 'recursion': RecursionError('deep')}
+            raise errors[query[0]]
+    ctx = ToolContext.local(env['ctx'].backend.base_url, budget=8, env_cls=Raising)
+    outs = [call('text_search', query=[k]) for k in ('value', 'key', 'recursion')]
+    t = rollout(ScriptedPolicy(outs), [env['item']], ctx, cfg=RolloutConfig(max_turns=8))[0]
+    assert observations(t) == ['Error: the tool failed (ValueError: bad input)', "Error: the tool failed (KeyError: 'x')",
+                               'Error: the tool failed (RecursionError: deep)']
+    assert t.termination == 'errors' and all(is_error(o) for o in observations(t))
+    t = rollout(ScriptedPolicy([outs[0], '<answer>x</answer>']), [env['item']], ctx, cfg=RolloutConfig(max_turns=8))[0]
+    assert t.termination == 'answer' and t.answer == 'x'
+
 def test_repetition_stops(env):
     t = run(env, ['I will search now. ' * 40])
     assert t.termination == 'repetition' and len(t.steps) == 1
