@@ -84,7 +84,7 @@ def load_real(path: Path|str, fmt: str|None=None, images_root: Path|str|None=Non
     out = []
     for r in rows:
         if fmt == 'infoseek':
-            ae = r['answer_eval']; numeric = bool(ae) and isinstance(ae[0], dict)
+            ae = r['answer_eval']; numeric = isinstance(ae, dict) or (bool(ae) and isinstance(ae[0], dict))
             out.append(_item(r['data_id'], r['question'], list(r['answer']) + ([] if numeric else [a for a in ae if a not in r['answer']]),
                              _img(r.get('image_id') and f"{r['image_id']}.jpg", root), infoseek_reference_range(ae) if numeric else None,
                              format=fmt, data_split=r.get('data_split'), question_type=qtypes.get(r['data_id']), answer_eval=ae))
@@ -105,9 +105,11 @@ def load_real(path: Path|str, fmt: str|None=None, images_root: Path|str|None=Non
         elif fmt == 'livevqa':
             for lvl in ('level1_qa', 'level2_qa'):
                 qa = r.get(lvl)
-                if qa: out.append(_item(f"{r['id']}_{lvl[:6]}", qa['question'], qa.get('Ground_Truth_List') or [], _img(qa.get('img_path') or r.get('img_path'), root),
-                                        format=fmt, level=int(lvl[5]), question_type=qa.get('question_type'),
-                                        options=qa.get('options'), golds=_seq(qa.get('Ground_Truth_List'))))
+                if not qa: continue
+                img = qa['img_path'] if 'img_path' in qa else r.get('img_path')   # as the harness: qa.get('img_path', item's)
+                out.append(_item(f"{r['id']}_{lvl[:6]}", qa['question'], qa.get('Ground_Truth_List') or [], _img(img or None, root),
+                                 format=fmt, level=int(lvl[5]), question_type=qa.get('question_type', 'unknown_type'),
+                                 options=qa.get('options'), golds=_seq(qa.get('Ground_Truth_List'))))
         elif fmt == 'vdr':
             imgs = list(r.get('images') or [])
             if not imgs and r.get('image_packed'):
@@ -472,9 +474,9 @@ def _score_simplevqa(preds, items, judge) -> dict:
     return dict(simplevqa_aggregate(grades), judge=judge.name(JUDGES['simplevqa']))
 
 def _livevqa_item(it, pred, judge) -> str|None:
-    "One LiveVQA grade: blank answers are not attempted; items lacking question, gold or image are errors."
+    "One LiveVQA grade: items lacking question, gold or image are errors (whatever the answer); blank answers are C."
+    if not (it['question'] and it['meta']['golds'] and it['image']): return None   # skipped before the model answers
     if pred is None or not str(pred).strip(): return 'NOT_ATTEMPTED'
-    if not (it['question'] and it['meta']['golds'] and it['image']): return None
     return livevqa_grade(pred, judge.ask(JUDGES['livevqa'], it, pred), it['meta']['golds'])
 
 def _score_livevqa(preds, items, judge) -> dict:

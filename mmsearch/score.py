@@ -253,7 +253,7 @@ def infoseek_eval(preds, refs, qtypes=None, strict: bool=False) -> dict:
     else: items = [(i, p) for i, p in pairs if i in refs]   # the official loop: over predictions, unknown ids dropped
     hits = {'UQ': [], 'UE': []}
     for i, p in items: hits[infoseek_split(refs[i]['data_split'])].append(infoseek_score_item(p, refs[i], qt(i)))
-    acc = {k: round(100*sum(v)/len(v), 2) if v else 0.0 for k, v in hits.items()}
+    acc = {k: round(sum(v)/len(v)*100, 2) if v else 0.0 for k, v in hits.items()}   # (s/n)*100, the official order
     return dict(scorer='infoseek_strict' if strict else 'infoseek_official', final=round(harmonic_mean(acc['UQ'], acc['UE']), 2),
                 UQ=acc['UQ'], UE=acc['UE'], n_UQ=len(hits['UQ']), n_UE=len(hits['UE']),
                 n_missing=sum(p is None for _, p in items) if strict else len(refs) - len({i for i, _ in items}),
@@ -393,9 +393,9 @@ def simplevqa_aggregate(grades: Iterable[str|None]) -> dict:
 
 # %% ../nbs/01b_score.ipynb #6acc2d66
 def livevqa_grade(answer: Any, reply: str|None, golds: Iterable[str]|None=None) -> str|None:
-    "LiveVQA's grade of one answer: NOT_ATTEMPTED if blank (unjudged); else the exact letter A/B/C; None is an error."
+    "LiveVQA's grade of one answer: None (an error) without golds; NOT_ATTEMPTED if blank; else the exact letter A/B/C."
+    if golds is not None and not list(golds): return None     # the harness skips the item before asking for an answer
     if answer is None or not str(answer).strip(): return 'NOT_ATTEMPTED'
-    if golds is not None and not list(golds): return None
     return GRADE_OF_LETTER.get(reply.strip().upper()) if isinstance(reply, str) else None
 
 def livevqa_aggregate(grades: Iterable[str|None]) -> dict:
@@ -404,22 +404,33 @@ def livevqa_aggregate(grades: Iterable[str|None]) -> dict:
     if (bad := [g for g in grades if g is not None and g not in GRADES]): raise ValueError(f'not a grade: {bad[:3]}')
     a, b, c = (grades.count(g) for g in GRADES)
     return dict(scorer='livevqa', n=len(grades), A=a, B=b, C=c, errors=grades.count(None),
-                acc_AB=100*a/(a + b) if a + b else 0.0, acc_ABC=100*a/(a + b + c) if a + b + c else 0.0)
+                acc_AB=a/(a + b)*100 if a + b else 0.0, acc_ABC=a/(a + b + c)*100 if a + b + c else 0.0)
 
 # %% ../nbs/01b_score.ipynb #6596dbc7
-def _json_object(text: str) -> dict|None:
-    "The JSON object from the first '{' to the last '}' of `text`, or None."
+def _json_span(text: str) -> str|None:
+    "The text from the first '{' to the last '}' (where a fenced or chatty reply keeps its JSON object), or None."
     start, end = text.find('{'), text.rfind('}')
-    if start < 0 or end < start: return None
-    try: obj = json.loads(text[start:end + 1])
-    except json.JSONDecodeError: return None
-    return obj if isinstance(obj, dict) else None
+    return text[start:end + 1] if 0 <= start < end else None
+
+_BCVL_SCHEMA = None
+
+def _bcvl_schema():
+    "The judge's structured-output schema as a pydantic model (built on first use)."
+    global _BCVL_SCHEMA
+    if _BCVL_SCHEMA is None:
+        from typing import Literal
+        from pydantic import create_model
+        _BCVL_SCHEMA = create_model('ExtractedAnswer', extracted_final_answer=(str, ...), reasoning=(str, ...),
+                                    correct=(Literal['yes', 'no'], ...), confidence=(int, ...), strict=(Literal[True], ...))
+    return _BCVL_SCHEMA
 
 def bcvl_verdict(reply: str|None) -> bool|None:
-    "BC-VL (WebWatcher) verdict: True/False from a JSON `correct` of exactly 'yes'/'no'; None if unreadable (dropped)."
-    obj = _json_object(reply or '')
-    correct = obj.get('correct') if obj else None
-    return {'yes': True, 'no': False}.get(correct) if isinstance(correct, str) else None
+    "BC-VL (WebWatcher) verdict: `correct == 'yes'` of a reply that fits the judge's schema; None (dropped) otherwise."
+    from pydantic import ValidationError
+    span = _json_span(reply or '')
+    if span is None: return None
+    try: return _bcvl_schema().model_validate_json(span).correct == 'yes'   # JSON-mode (lax) validation, as `parse`
+    except ValidationError: return None
 
 def bcvl_aggregate(verdicts: Iterable[bool|None]) -> dict:
     "BC-VL accuracy as WebWatcher computes it: the mean over items with a verdict; unreadable ones are dropped."

@@ -1,4 +1,4 @@
-"Edge cases of the benchmark scorers (reference/benchmarks.md), as plain pytest."
+"Edge cases of the benchmark scorers (nbs/01b_score), as plain pytest."
 import pytest
 from mmsearch.score import *
 from mmsearch.score import SCORERS, TrajRecord
