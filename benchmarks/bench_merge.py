@@ -3,7 +3,7 @@
 Run: .venv/bin/python benchmarks/bench_merge.py [--dir /tmp/mmbench] [--mergekit /work/mkvenv/bin/mergekit-yaml]
                                                 [--phases gen,ta,ta32,ties,obm] [--runs 2]
 
-Setup (reference/perf_anchors.md Part A): Qwen2 hidden 2048, intermediate 5504, 20 layers, 16 heads, 8 kv heads,
+Setup: Qwen2 hidden 2048, intermediate 5504, 20 layers, 16 heads, 8 kv heads,
 vocab 32000, untied: 1,059,227,648 parameters. `base` is N(0, 0.02) (norms 1, biases 0); `a` and `b` are base plus
 N(0, 0.01) on every tensor, computed in fp32 and stored as bf16; each model is 3 shards of <= 1 GB. Generated under
 --dir (never in git). Each merge runs as its own process under /usr/bin/time (wall seconds, peak RSS). Configs:

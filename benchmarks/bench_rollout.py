@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/bench_rollout.py [--G 8] [--turns 3] [--new-tokens 64] [--hidden 128] [--layers 4] [--repeats 5] [--device cuda]
 
-Setup: a randomly initialised tiny Qwen2ForCausalLM (default H128/L4, the CPU "tiny" preset of reference/feasibility.md)
+Setup: a randomly initialised tiny Qwen2ForCausalLM (default H128/L4)
 on a toy byte-level BPE chat tokenizer with TRL's qwen3_vl template, driving the real rollout loop (`mmsearch.rollout`)
 against the real search service on a smoke world. The model samples (temperature 1) with min_new_tokens =
 max_new_tokens, so every turn has exactly --new-tokens tokens; a random model never emits a valid action, so every

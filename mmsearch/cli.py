@@ -83,7 +83,7 @@ def _task_vector_note(zoo: dict|None) -> str:
             if tv else '')
 
 def paper_claims(rep: Path|None=None) -> list[dict]:
-    "The papers' claims (DESIGN.md) next to our numbers, read from reports/metrics/*.json; 'not run' where a report is missing."
+    "Each paper's claim (source named) beside our numbers in reports/metrics/*.json; 'not run' where a report is missing."
     import json
     rep = Path(rep or reports_dir()); m = rep/'metrics'
     load = lambda n: json.loads((m/f'{n}.json').read_text()) if (m/f'{n}.json').exists() else None
