@@ -14,7 +14,8 @@ import httpx
 # %% auto #0
 __all__ = ['RETRY_STATUS', 'SearchResult', 'SearchError', 'BudgetExceeded', 'CacheMiss', 'UnsafeURL', 'NotSupported', 'check_url',
            'Call', 'Backend', 'LocalBackend', 'SerperBackend', 'SerpApiBackend', 'SearxngBackend', 'JinaReaderBackend',
-           'CompositeBackend', 'DiskCache', 'image_bytes', 'tls_context', 'SearchClient']
+           'CompositeBackend', 'DiskCache', 'image_bytes', 'tls_context', 'SearchClient', 'ChatError', 'ChatClient',
+           'fake_openai_app']
 
 # %% ../nbs/02a_client.ipynb #488e9f2c
 @dataclass
@@ -351,3 +352,71 @@ def _message(r: httpx.Response) -> str:
     except Exception: return r.text[:300]
 def _res(hits): return [h.to_dict() for h in hits]
 def _unres(rows): return [SearchResult(**h) for h in rows]
+
+# %% ../nbs/02a_client.ipynb #6a9b8a71
+class ChatError(RuntimeError):
+    "An OpenAI-compatible chat endpoint failed, or answered without a message."
+
+class ChatClient:
+    "An OpenAI-compatible chat endpoint: `POST {base_url}/v1/chat/completions`, retried on 429, 5xx, network errors."
+    def __init__(self, base_url: str, model: str, api_key: str|None=None, timeout: float=60.0, retries: int=2,
+                 backoff: float=0.5, transport: httpx.BaseTransport|None=None, sleep=time.sleep):
+        self.model = model
+        self.retries = retries
+        self.backoff = backoff
+        self.sleep = sleep
+        self.requests = 0
+        headers = {'Authorization': f'Bearer {api_key or "none"}'}
+        self.http = httpx.Client(base_url=base_url.rstrip('/'), timeout=timeout, headers=headers, transport=transport)
+
+    def complete(self, messages: list[dict], temperature: float|None=None, max_tokens: int|None=None, **extra) -> dict:
+        "The reply message of one completion; `temperature` and `max_tokens` are sent only when given."
+        body = dict(model=self.model, messages=messages, **extra)
+        if temperature is not None:
+            body['temperature'] = temperature
+        if max_tokens:
+            body['max_tokens'] = max_tokens
+        r = self._post(body)
+        try:
+            msg = r.json()['choices'][0]['message']
+        except (ValueError, KeyError, IndexError, TypeError) as e:
+            raise ChatError(f'{self.model}: the reply has no choices[0].message: {r.text[:200]!r}') from e
+        if not isinstance(msg, dict):
+            raise ChatError(f'{self.model}: choices[0].message is {type(msg).__name__}, not an object')
+        return msg
+
+    def text(self, messages: list[dict], **kw) -> str:
+        "The text content of the reply to `messages` ('' when the reply has none)."
+        return self.complete(messages, **kw).get('content') or ''
+
+    def _post(self, body: dict) -> httpx.Response:
+        why = ''
+        for attempt in range(self.retries + 1):
+            if attempt:
+                self.sleep(self.backoff * 2 ** (attempt - 1))
+            self.requests += 1
+            try:
+                r = self.http.post('/v1/chat/completions', json=body)
+            except httpx.TransportError as e:   # refused connections and timeouts
+                why = f'{type(e).__name__}: {e}'
+                continue
+            if r.status_code in RETRY_STATUS:
+                why = f'HTTP {r.status_code}: {_message(r)}'
+                continue
+            if r.status_code >= 400:
+                raise ChatError(f'{self.model}: HTTP {r.status_code}: {_message(r)}')
+            return r
+        raise ChatError(f'{self.model}: the endpoint failed after {self.retries + 1} attempts ({why})')
+
+# %% ../nbs/02a_client.ipynb #cedd6464
+def fake_openai_app(script: Callable[[dict], dict]):
+    "A minimal chat-completions ASGI app whose reply message is `script(request_json)` (for tests and demos)."
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+    async def chat(request):
+        body = await request.json()
+        msg = {'role': 'assistant', **script(body)}
+        choice = {'index': 0, 'message': msg, 'finish_reason': 'stop'}
+        return JSONResponse({'id': 'x', 'object': 'chat.completion', 'model': body.get('model'), 'choices': [choice]})
+    return Starlette(routes=[Route('/v1/chat/completions', chat, methods=['POST'])])

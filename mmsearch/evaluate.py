@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 import pandas as pd
 from .bench import load_benchmark
+from .client import ChatClient
 from .core import atomic_write, data_dir, write_json, weights_hash
 from .rollout import RolloutConfig, Trajectory, rollout, load_jsonl, OraclePolicy, HFPolicy, message_text
 from .score import exact_match, infoseek_parse_number, infoseek_range_match, sr_img, sr_txt, search_ratios
@@ -17,7 +18,7 @@ from .tools import ToolContext, env_class, TOOL_NAMES
 
 # %% auto #0
 __all__ = ['rule_score', 'entity_recall', 'OpenAIPolicy', 'load_policy', 'EvalResult', 'select_items', 'summarise', 'evaluate',
-           'fake_openai_app', 'eval_cli']
+           'eval_cli']
 
 # %% ../nbs/02e_eval.ipynb #c68d1d4d
 def rule_score(pred: str|None, item: dict) -> float:
@@ -38,38 +39,46 @@ def entity_recall(traj: Trajectory, names: dict) -> float:
 def _data_url(path: str) -> str:
     return 'data:image/png;base64,' + base64.b64encode(Path(path).read_bytes()).decode()
 
+def _part(p: dict) -> dict:
+    "One content part in the OpenAI format: images as data URLs."
+    if p.get('type') == 'image':
+        return {'type': 'image_url', 'image_url': {'url': _data_url(p['image'])}}
+    return {'type': 'text', 'text': p.get('text', '')}
+
+def _tool_calls_text(msg: dict) -> str:
+    "The reply's `tool_calls` written as the `<tool_call>` blocks our parser reads."
+    out = ''
+    for tc in msg.get('tool_calls') or []:
+        call = {'name': tc['function']['name'], 'arguments': json.loads(tc['function']['arguments'] or '{}')}
+        out += f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
+    return out
+
 class OpenAIPolicy:
-    "A policy served by an OpenAI-compatible `/v1/chat/completions` endpoint."
+    "A policy served by an OpenAI-compatible chat endpoint (through `ChatClient`)."
     name = 'openai'
-    def __init__(self, base_url: str, model: str, api_key: str|None=None, temperature: float=0.0, timeout: float=120.0, retries: int=2):
-        import httpx
-        self.model, self.temperature, self.retries = model, temperature, retries
-        self.http = httpx.Client(base_url=base_url.rstrip('/'), timeout=timeout, headers={'Authorization': f'Bearer {api_key or "none"}'})
+    def __init__(self, base_url: str, model: str, api_key: str|None=None, temperature: float=0.0, timeout: float=120.0,
+                 retries: int=2):
+        self.chat = ChatClient(base_url, model, api_key=api_key, timeout=timeout, retries=retries)
+        self.temperature = temperature
         self.name = f'openai:{model}'
 
     def _msg(self, m: dict) -> dict:
         c = m.get('content')
         if isinstance(c, list):
-            c = [{'type': 'image_url', 'image_url': {'url': _data_url(p['image'])}} if p.get('type') == 'image' else {'type': 'text', 'text': p.get('text', '')} for p in c]
-        if m['role'] == 'tool': return {'role': 'user', 'content': f"<tool_response>\n{c}\n</tool_response>"}
-        if m['role'] == 'assistant': return {'role': 'assistant', 'content': message_text(m)}
+            c = [_part(p) for p in c]
+        if m['role'] == 'tool':
+            return {'role': 'user', 'content': f"<tool_response>\n{c}\n</tool_response>"}
+        if m['role'] == 'assistant':
+            return {'role': 'assistant', 'content': message_text(m)}
         return {'role': m['role'], 'content': c}
 
     def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
         outs = []
+        extra = {'tools': [{'type': 'function', 'function': t.get('function', t)} for t in tools]} if tools else {}
         for msgs in batch:
-            body = dict(model=self.model, messages=[self._msg(m) for m in msgs], max_tokens=max_new_tokens, temperature=self.temperature)
-            if tools: body['tools'] = [{'type': 'function', 'function': t.get('function', t)} for t in tools]
-            for attempt in range(self.retries + 1):
-                try:
-                    r = self.http.post('/v1/chat/completions', json=body); r.raise_for_status(); break
-                except Exception as e:
-                    if attempt == self.retries: raise RuntimeError(f'{self.name}: the endpoint failed ({e})') from e
-                    time.sleep(0.5 * 2 ** attempt)
-            msg = r.json()['choices'][0]['message']
-            calls = ''.join(f"<tool_call>\n{json.dumps({'name': tc['function']['name'], 'arguments': json.loads(tc['function']['arguments'] or '{}')})}\n</tool_call>"
-                            for tc in msg.get('tool_calls') or [])
-            outs.append((msg.get('content') or '') + calls)
+            msg = self.chat.complete([self._msg(m) for m in msgs], temperature=self.temperature,
+                                     max_tokens=max_new_tokens, **extra)
+            outs.append((msg.get('content') or '') + _tool_calls_text(msg))
         return outs
 
 # %% ../nbs/02e_eval.ipynb #3ad93878
@@ -169,18 +178,6 @@ def evaluate(policy, world_dir, bench: str, split: str, *, n: int|None=None, see
                    G=G, scorer=getattr(scorer, '__name__', str(scorer)), judge=judge, tools=[t for t in TOOL_NAMES if t not in exclude_tools],
                    wall_s=round(time.time() - t0, 1))
     return EvalResult(trajs, table, summary)
-
-# %% ../nbs/02e_eval.ipynb #a7e1e526
-def fake_openai_app(script: Callable[[dict], dict]):
-    "A minimal chat-completions ASGI app whose reply message is `script(request_json)` (for tests and demos)."
-    from starlette.applications import Starlette
-    from starlette.responses import JSONResponse
-    from starlette.routing import Route
-    async def chat(request):
-        body = await request.json()
-        return JSONResponse({'id': 'x', 'object': 'chat.completion', 'model': body.get('model'),
-                             'choices': [{'index': 0, 'message': {'role': 'assistant', **script(body)}, 'finish_reason': 'stop'}]})
-    return Starlette(routes=[Route('/v1/chat/completions', chat, methods=['POST'])])
 
 # %% ../nbs/02e_eval.ipynb #79354224
 def eval_cli(argv=None) -> int:

@@ -18,22 +18,23 @@ from .tools import TOOL_NAMES
 from .zoo import file_lock, load_lm, load_vlm
 
 # %% auto #0
-__all__ = ['METHODS', 'BASELINES', 'CATEGORIES', 'CALIB_VQA', 'CALIB_RECIPE', 'ALL_TOOLS_OFF', 'TEXT_ONLY_OFF', 'merge_config',
-           'setting_name', 'calibration_items', 'vqa_calibration', 'trajectory_calibration', 'merges_dir', 'input_key',
-           'calibration_stats', 'ensure_merge', 'direct_messages', 'DirectAnswerPolicy', 'baseline_policy',
-           'parse_grid', 'parse_benches', 'heldout_split', 'sweep_grid', 'run_sweep', 'choose_setting',
-           'category_summary', 'floor_table', 'floor_verdicts', 'FloorConfig', 'torch_threads', 'run_floor',
-           'floor_figures', 'floor_markdown', 'write_floor_report']
+__all__ = ['FLOOR_METHODS', 'BASELINES', 'CATEGORIES', 'CALIB_VQA', 'CALIB_RECIPE', 'ALL_TOOLS_OFF', 'TEXT_ONLY_OFF',
+           'merge_config', 'setting_name', 'calibration_items', 'vqa_calibration', 'trajectory_calibration',
+           'merges_dir', 'input_key', 'calibration_stats', 'ensure_merge', 'direct_messages', 'DirectAnswerPolicy',
+           'baseline_policy', 'parse_grid', 'parse_benches', 'heldout_split', 'sweep_grid', 'run_sweep',
+           'choose_setting', 'category_summary', 'floor_table', 'floor_verdicts', 'FloorConfig', 'torch_threads',
+           'run_floor', 'floor_figures', 'floor_markdown', 'write_floor_report']
 
 # %% ../nbs/04a_floor.ipynb #e5312cad
-METHODS = {'TA': 'task_arithmetic', 'TIES': 'ties', 'DARE': 'dare_linear', 'OBM': 'obm'}   # row label -> merge_method
+# the floor's row label -> mergekit merge_method
+FLOOR_METHODS = {'TA': 'task_arithmetic', 'TIES': 'ties', 'DARE': 'dare_linear', 'OBM': 'obm'}
 BASELINES = {'VLM-DA': 'θ_V answering directly (no tools)', 'VLM-agent': 'θ_V prompted as a search agent (tools offered)'}
 CATEGORIES = ('all', 'search_free', 'search_required')
 
 def merge_config(method: str, zoo: dict, lam: float=1.0, p: float|None=0.5, stats: dict|None=None, seed: int=0) -> dict:
-    "A mergekit-style config merging θ_S (weight `lam`) into θ_V (weight 1) over θ_B with `method` (a key of METHODS)."
-    if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
-    mm = METHODS[method]
+    "A mergekit-style config merging θ_S (weight `lam`) into θ_V (weight 1) over θ_B with `method` (a FLOOR_METHODS key)."
+    if method not in FLOOR_METHODS: raise ValueError(f"unknown method {method!r}; choose one of {list(FLOOR_METHODS)}")
+    mm = FLOOR_METHODS[method]
     pv, ps_ = {'weight': 1.0}, {'weight': float(lam)}
     if mm != 'task_arithmetic':
         if p is None or not 0 < p <= 1: raise ValueError(f"{method} needs a density p in (0, 1], got {p!r}")
@@ -48,7 +49,7 @@ def merge_config(method: str, zoo: dict, lam: float=1.0, p: float|None=0.5, stat
 
 def setting_name(method: str, lam: float, p: float|None, calib: int|None=None) -> str:
     "A directory name for one merge setting."
-    return f"{method.lower()}-l{lam:g}" + (f"-p{p:g}" if METHODS[method] != 'task_arithmetic' else '') + (f"-c{calib}" if calib and method == 'OBM' else '')
+    return f"{method.lower()}-l{lam:g}" + (f"-p{p:g}" if FLOOR_METHODS[method] != 'task_arithmetic' else '') + (f"-c{calib}" if calib and method == 'OBM' else '')
 
 # %% ../nbs/04a_floor.ipynb #8b8334c6
 CALIB_VQA = (('infoseek', 'train'), ('fvqa', 'train'))
@@ -120,8 +121,8 @@ def ensure_merge(zoo: dict, method: str, lam: float=1.0, p: float|None=0.5, cali
                  world_dir: Path|str|None=None, base_url: str|None=None, root: Path|str|None=None,
                  progress: bool=False) -> Path:
     "θ_S merged into θ_V by `method` at (λ, p), OBM calibrated on `calib_n` samples: made once, named by its inputs."
-    if method not in METHODS: raise ValueError(f"unknown method {method!r}; choose one of {list(METHODS)}")
-    if METHODS[method] == 'task_arithmetic': p = None
+    if method not in FLOOR_METHODS: raise ValueError(f"unknown method {method!r}; choose one of {list(FLOOR_METHODS)}")
+    if FLOOR_METHODS[method] == 'task_arithmetic': p = None
     stats = None
     if method == 'OBM':
         if world_dir is None: raise ValueError('an OBM merge needs world_dir: its calibration set comes from the world')
@@ -191,8 +192,8 @@ def heldout_split(bench: str, report_split: str) -> str:
 
 def sweep_grid(methods: Sequence[str], lams: Sequence[float], ps: Sequence[float]) -> list[tuple[str, float, float|None]]:
     "(method, λ, p) points of the sweep; task arithmetic has no p."
-    return [(m, l, None if METHODS[m] == 'task_arithmetic' else p) for m in methods for l in lams
-            for p in ([None] if METHODS[m] == 'task_arithmetic' else ps)]
+    return [(m, l, None if FLOOR_METHODS[m] == 'task_arithmetic' else p) for m in methods for l in lams
+            for p in ([None] if FLOOR_METHODS[m] == 'task_arithmetic' else ps)]
 
 def run_sweep(score: Callable, grid: list, bench: str, split: str) -> pd.DataFrame:
     "One row per grid point: `score(method, lam, p, bench, split)` -> summary dict (accuracy, sr_any, n)."
@@ -213,7 +214,7 @@ def choose_setting(sweep: pd.DataFrame, methods: Sequence[str]=()) -> dict:
     ps_ = [o['p'] for o in out.values() if o['p'] is not None]
     for m in methods:
         if m not in out:
-            p = None if METHODS[m] == 'task_arithmetic' else (out[first]['p'] if out[first]['p'] is not None else (ps_[0] if ps_ else 0.5))
+            p = None if FLOOR_METHODS[m] == 'task_arithmetic' else (out[first]['p'] if out[first]['p'] is not None else (ps_[0] if ps_ else 0.5))
             out[m] = dict(lam=out[first]['lam'], p=p, heldout_accuracy=None, heldout_sr=None, inherited_from=first)
     return out
 
@@ -240,7 +241,7 @@ def _macro(table: pd.DataFrame, method: str, category: str, col: str) -> float|N
     v = table[(table.method == method) & (table.category == category)][col].dropna()
     return round(float(v.mean()), 4) if len(v) else None
 
-def floor_verdicts(table: pd.DataFrame, merged: Sequence[str]=tuple(METHODS), direct: str='VLM-DA', agent: str='VLM-agent') -> dict:
+def floor_verdicts(table: pd.DataFrame, merged: Sequence[str]=tuple(FLOOR_METHODS), direct: str='VLM-DA', agent: str='VLM-agent') -> dict:
     "The three floor claims judged on `table`: {'search_rate', 'floor', 'dare'} each with verdict, numbers and a sentence."
     fmt = lambda x: 'n/a' if x is None else f'{100 * x:.1f}%'
     have = [m for m in (*merged, agent) if m in set(table.method)]
@@ -318,8 +319,8 @@ def torch_threads(n: int):
 def run_floor(zoo: dict, world_dir: Path|str, work: Path|str, fc: FloorConfig, base_url: str|None=None, log=print,
               merge_root: Path|str|None=None) -> dict:
     "The floor experiment on `zoo`: sweep on held-out items, table on test items, OBM calibration ablation; returns the metrics."
-    if not fc.sweep_methods or any(m not in METHODS for m in fc.sweep_methods):
-        raise ValueError(f"sweep_methods must name some of {list(METHODS)}, got {fc.sweep_methods}")
+    if not fc.sweep_methods or any(m not in FLOOR_METHODS for m in fc.sweep_methods):
+        raise ValueError(f"sweep_methods must name some of {list(FLOOR_METHODS)}, got {fc.sweep_methods}")
     with torch_threads(fc.threads): return _run_floor(zoo, Path(world_dir), Path(work), fc, base_url, log, merge_root)
 
 def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
@@ -352,11 +353,11 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
             return dict(r.summary, sr_any=1 - r.summary.get('none', 1.0)) if r.summary['n'] else dict(accuracy=0.0, sr_any=0.0, n=0)
         t0 = time.time(); log(f'[floor] sweep on {fc.sweep_bench}/{hsplit} (held out), {fc.n_heldout} items')
         sweep = run_sweep(score, sweep_grid(list(fc.sweep_methods), fc.lams, fc.ps), fc.sweep_bench, hsplit)
-        chosen = choose_setting(sweep, list(METHODS)); timings['sweep'] = round(time.time() - t0, 1)
+        chosen = choose_setting(sweep, list(FLOOR_METHODS)); timings['sweep'] = round(time.time() - t0, 1)
         log(f'[floor] chosen: {chosen}')
         results, summaries, dirs = {}, {}, {}
         t0 = time.time()
-        for m in METHODS:
+        for m in FLOOR_METHODS:
             dirs[m] = merged(m, chosen[m]['lam'], chosen[m]['p'])
             pol = load_policy(str(dirs[m]), batch_size=fc.batch_size); results[m] = {}
             for b, s in fc.benches:
@@ -382,7 +383,7 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
     timings['total'] = round(time.time() - t_start, 1)
     stats_meta = {k: {kk: str(vv) for kk, vv in v.items()} for k, v in stats.items()}
     return dict(config={**asdict(fc), 'heldout': f'{fc.sweep_bench}/{hsplit}', 'report_split': f'{fc.sweep_bench}/{report_split}',
-                        'dare_method': METHODS['DARE'], 'direct_answer': "θ_V's own prompt (image + question, no system prompt), all four tools excluded, its completion up to the first sentence end as the answer"},
+                        'dare_method': FLOOR_METHODS['DARE'], 'direct_answer': "θ_V's own prompt (image + question, no system prompt), all four tools excluded, its completion up to the first sentence end as the answer"},
                 zoo=str(zoo.get('root')), chosen=chosen, sweep=_records(sweep), table=_records(table),
                 ablation=ablation, verdicts=verdicts, stats=stats_meta, merges={m: str(d) for m, d in dirs.items()},
                 tools={m: summaries[(m, fc.benches[0][0])]['tools'] for m in results}, timings_s=timings)

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, asdict, fields, replace
 from pathlib import Path
 from typing import Callable, Sequence
+from .client import ChatClient, ChatError
 from .core import atomic_dir, atomic_write, data_dir, dumps, write_json
 from .rollout import RolloutConfig, Trajectory, rollout, HFPolicy, load_image
 from .tools import SearchEnv, ToolContext, env_class, tool_schemas, is_error, TOOL_NAMES
@@ -19,9 +20,9 @@ from .floor import ensure_merge
 from .sft import ensure_sft
 
 # %% auto #0
-__all__ = ['JUDGE_PROMPT', 'ADVANTAGES', 'LOSS_AGGS', 'CKPT', 'CURRICULA', 'INITS', 'MERGE_DEFAULTS', 'RuleJudge', 'LLMJudge',
-           'make_judge', 'RewardConfig', 'error_steps', 'format_ok', 'shaped_reward', 'score_episodes', 'GRPOEnv',
-           'trl_rows', 'trl_reward', 'group_advantages', 'is_anomalous', 'chat_renderer', 'loss_spans',
+__all__ = ['REPORT_JUDGE_PROMPT', 'ADVANTAGES', 'LOSS_AGGS', 'CKPT', 'CURRICULA', 'INITS', 'MERGE_DEFAULTS', 'RuleJudge',
+           'ReportJudge', 'make_judge', 'RewardConfig', 'error_steps', 'format_ok', 'shaped_reward', 'score_episodes',
+           'GRPOEnv', 'trl_rows', 'trl_reward', 'group_advantages', 'is_anomalous', 'chat_renderer', 'loss_spans',
            'message_images', 'encode_episode', 'collate', 'model_inputs', 'token_logprobs', 'policy_loss', 'RLConfig',
            'load_model', 'sampling_policy', 'step_items', 'episode_stats', 'update', 'evaluate_policy',
            'save_checkpoint', 'load_checkpoint', 'train', 'pass_rates', 'curriculum_buckets', 'resolve_init',
@@ -29,10 +30,11 @@ __all__ = ['JUDGE_PROMPT', 'ADVANTAGES', 'LOSS_AGGS', 'CKPT', 'CURRICULA', 'INIT
            'curriculum_pool', 'verdict_warm_start', 'grpo_markdown', 'patch_trl_pixel_values', 'trl_grpo_trainer']
 
 # %% ../nbs/05_grpo.ipynb #ea4ce5a3
-JUDGE_PROMPT = ("You are an impartial judge. Given a question, the correct answer and a deep research report, decide whether "
-                "the report contains the correct answer and does not contradict it.\n\n[Question]\n{question}\n\n"
-                "[Correct Answer]\n{answer}\n\n[Deep Research Report]\n{report}\n\n"
-                "Reply in this format:\ncorrect: yes or no\nreasoning: one sentence")
+REPORT_JUDGE_PROMPT = (
+    "You are an impartial judge. Given a question, the correct answer and a deep research report, decide whether "
+    "the report contains the correct answer and does not contradict it.\n\n[Question]\n{question}\n\n"
+    "[Correct Answer]\n{answer}\n\n[Deep Research Report]\n{report}\n\n"
+    "Reply in this format:\ncorrect: yes or no\nreasoning: one sentence")
 
 class RuleJudge:
     "Exact match over aliases (and InfoSeek ranges): `rule_score`."
@@ -40,25 +42,30 @@ class RuleJudge:
     def __call__(self, preds: list[str|None], items: list[dict]) -> list[float]:
         return [rule_score(p, it) for p, it in zip(preds, items)]
 
-class LLMJudge:
-    "VDR's judge on an OpenAI-compatible `/v1/chat/completions` endpoint; falls back to exact match when undecided."
+class ReportJudge:
+    "VDR's judge of a report on an OpenAI-compatible chat endpoint; falls back to exact match when undecided."
     def __init__(self, base_url: str, model: str, api_key: str|None=None, retries: int=3, max_tokens: int=800,
                  timeout: float=60.0, workers: int=8):
-        import httpx
-        self.model, self.retries, self.max_tokens, self.workers = model, retries, max_tokens, workers
-        self.http = httpx.Client(base_url=base_url.rstrip('/'), timeout=timeout, headers={'Authorization': f'Bearer {api_key or "none"}'})
-        self.name, self.calls, self.fallbacks = f'llm:{model}', 0, 0
+        self.chat = ChatClient(base_url, model, api_key=api_key, timeout=timeout)
+        self.retries = retries
+        self.max_tokens = max_tokens
+        self.workers = workers
+        self.name = f'llm:{model}'
+        self.calls = 0
+        self.fallbacks = 0
 
     def verdict(self, question: str, answer: str, report: str) -> str|None:
-        "The judge's raw reply (None after `retries` failed or unparseable tries)."
-        body = dict(model=self.model, temperature=0.0, max_tokens=self.max_tokens,
-                    messages=[{'role': 'user', 'content': JUDGE_PROMPT.format(question=question, answer=answer, report=report)}])
-        for i in range(self.retries):
+        "The judge's raw reply (None when the endpoint fails, or after `retries` unparseable replies)."
+        prompt = REPORT_JUDGE_PROMPT.format(question=question, answer=answer, report=report)
+        for _ in range(self.retries):
             try:
-                r = self.http.post('/v1/chat/completions', json=body); r.raise_for_status(); self.calls += 1
-                text = r.json()['choices'][0]['message'].get('content') or ''
-                if parse_judge_verdict(text) is not None: return text
-            except Exception: time.sleep(0.2 * 2 ** i)
+                msgs = [{'role': 'user', 'content': prompt}]
+                text = self.chat.text(msgs, temperature=0.0, max_tokens=self.max_tokens)
+            except ChatError:   # the client has retried already
+                return None
+            self.calls += 1
+            if parse_judge_verdict(text) is not None:
+                return text
         return None
 
     def score(self, pred: str|None, item: dict) -> float:
@@ -76,7 +83,7 @@ def make_judge(spec: str='rule'):
     if spec.startswith('openai:'):
         url, _, model = spec[len('openai:'):].partition('#')
         if not model: raise ValueError("an LLM judge spec looks like 'openai:http://host:port#model-name'")
-        return LLMJudge(url, model)
+        return ReportJudge(url, model)
     raise ValueError(f"unknown judge {spec!r}: use 'rule' or 'openai:URL#MODEL'")
 
 # %% ../nbs/05_grpo.ipynb #c37db415

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 import pandas as pd
+from .client import ChatClient, ChatError
 from .score import (infoseek_eval, infoseek_reference_range, mmsearch_f1, mmsearch_r1_em, r1_golds, vdr_score,
                             vdr_extract_answer, parse_judge_verdict, simpleqa_grade, simpleqa_aggregate,
                             simplevqa_reply_verdict, simplevqa_aggregate, livevqa_grade, livevqa_aggregate, bcvl_verdict,
@@ -16,7 +17,7 @@ from .score import (infoseek_eval, infoseek_reference_range, mmsearch_f1, mmsear
 
 # %% auto #0
 __all__ = ['FORMATS', 'LIVEVQA_GRADER_TEMPLATE', 'BCVL_JUDGE_PROMPT', 'VDR_JUDGE_PROMPT', 'SIMPLEVQA_JUDGE_PROMPT',
-           'SIMPLEQA_RUBRIC', 'JUDGES', 'JUDGED', 'detect_format', 'load_real', 'JudgeSpec', 'LLMJudge', 'score_real']
+           'SIMPLEQA_RUBRIC', 'JUDGES', 'JUDGED', 'detect_format', 'load_real', 'JudgeSpec', 'BenchJudge', 'score_real']
 
 # %% ../nbs/01c_realbench.ipynb #1b6423c9
 FORMATS = ('infoseek', 'fvqa', 'mmsearch', 'simplevqa', 'livevqa', 'vdr', 'bcvl')
@@ -422,32 +423,26 @@ JUDGES = dict(
         question=it['question'], golds=_quoted_golds(it['answers']), pred=p or ''), temperature=0.0, max_tokens=8),
 )
 
-class LLMJudge:
-    "A judge model behind an OpenAI-compatible chat endpoint; `ask` sends one benchmark's prompt (`JUDGES`)."
-    def __init__(self, base_url: str, model: str, api_key: str|None=None, timeout: float=60.0):
-        import httpx
-        self.model, self.calls, self.failed = model, 0, 0
-        self.http = httpx.Client(base_url=base_url.rstrip('/'), timeout=timeout,
-                                 headers={'Authorization': f'Bearer {api_key or "none"}'})
+class BenchJudge:
+    "A benchmark's judge model on an OpenAI-compatible chat endpoint; `ask` sends one benchmark's prompt (`JUDGES`)."
+    def __init__(self, base_url: str, model: str, api_key: str|None=None, timeout: float=60.0, retries: int=2):
+        self.chat = ChatClient(base_url, model, api_key=api_key, timeout=timeout, retries=retries)
+        self.model = model
+        self.calls = 0
+        self.failed = 0
 
     def name(self, spec: JudgeSpec) -> str:
         "The judge as recorded with a score: model, prompt and temperature."
         return f'{self.model} ({spec.name}, T={"default" if spec.temperature is None else spec.temperature})'
 
     def ask(self, spec: JudgeSpec, item: dict, pred: str|None) -> str|None:
-        "The judge's reply to `spec`'s prompt for (item, pred); None if the call fails or has no text."
-        import httpx
-        msgs = ([dict(role='system', content=spec.system)] if spec.system else []) + [
-            dict(role='user', content=spec.build(item, pred))]
-        body = dict(model=self.model, messages=msgs)
-        if spec.temperature is not None: body['temperature'] = spec.temperature
-        if spec.max_tokens: body['max_tokens'] = spec.max_tokens
+        "The judge's reply to `spec`'s prompt for (item, pred); None if the endpoint fails or the reply has no text."
+        msgs = [dict(role='system', content=spec.system)] if spec.system else []
+        msgs.append(dict(role='user', content=spec.build(item, pred)))
         self.calls += 1
         try:
-            r = self.http.post('/v1/chat/completions', json=body)
-            r.raise_for_status()
-            content = (r.json().get('choices') or [{}])[0].get('message', {}).get('content')
-        except (httpx.HTTPError, ValueError):   # transport or HTTP error, or a body that is not JSON
+            content = self.chat.complete(msgs, temperature=spec.temperature, max_tokens=spec.max_tokens).get('content')
+        except ChatError:
             content = None
         self.failed += not isinstance(content, str)
         return content if isinstance(content, str) else None
@@ -497,7 +492,7 @@ def _score_ours(preds, items, judge) -> dict:
     grades = [simpleqa_grade(judge.ask(JUDGES['ours'], it, preds.get(it['id']))) for it in items]
     return dict(simpleqa_aggregate(grades), judge=judge.name(JUDGES['ours']))
 
-def score_real(preds: dict, items: list[dict], fmt: str, judge: LLMJudge|None=None, prompt: str='official') -> dict:
+def score_real(preds: dict, items: list[dict], fmt: str, judge: BenchJudge|None=None, prompt: str='official') -> dict:
     "Score predictions {id: text} on `items` of format `fmt` with that benchmark's official rules (and judge)."
     if fmt not in FORMATS: raise ValueError(f'unknown format {fmt!r}; choose one of {FORMATS}')
     if prompt not in ('official', 'ours'): raise ValueError(f"prompt must be 'official' or 'ours', not {prompt!r}")
@@ -516,7 +511,7 @@ def score_real(preds: dict, items: list[dict], fmt: str, judge: LLMJudge|None=No
         em = [mmsearch_r1_em(get(it), it['meta']['golds']) for it in items]
         return dict(accuracy=sum(em)/max(1, len(em)), n=len(items), scorer='mmsearch_r1_em')
     if fmt == 'vdr' and judge is None: return _score_vdr(preds, items, None)
-    if judge is None: raise ValueError(f'{fmt} is judged by an LLM: pass judge=LLMJudge(base_url, model)')
+    if judge is None: raise ValueError(f'{fmt} is judged by an LLM: pass judge=BenchJudge(base_url, model)')
     if prompt == 'ours': return dict(_score_ours(preds, items, judge), n=len(items), scorer=f'{fmt}_ours_simpleqa')
     return dict(dict(vdr=_score_vdr, simplevqa=_score_simplevqa, livevqa=_score_livevqa, bcvl=_score_bcvl)[fmt](
         preds, items, judge), n=len(items))

@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
+from .client import ChatClient
 from .world import World, RELATIONS, KINDS, describe_look, position_word
 from .bench import load_benchmark
 from .tools import ToolContext, env_class, tool_schemas, to_grid, GRID, load_image, check_box, ToolError
@@ -17,12 +18,13 @@ from .rollout import (rollout, RolloutConfig, Trajectory, OraclePolicy, observat
 from .evaluate import rule_score
 
 # %% auto #0
-__all__ = ['JUDGE_PROMPT', 'SCALE_FACTORS', 'TEXT_SYSTEM', 'MIX', 'IMAGE_TOOLS', 'think_call', 'think_answer', 'ScriptPolicy',
-           'fact_in', 'hit_for', 'follow_chain', 'GroundTruthJudge', 'OpenAIJudge', 'scale_box', 'scene_of',
-           'VisualTeacher', 'caption', 'bridge', 'visual_turns', 'TextPhaseTeacher', 'VDRTeacher', 'direct_answers',
-           'known', 'whole_image_hit', 'fuzzy_checks', 'SynthSet', 'quotas', 'seed_items', 'vqa_pool', 'gog_pool',
-           'synth_vdr', 'GoGTeacher', 'DirectTeacher', 'synth_gog', 'crop_labels', 'set_stats', 'sft_record',
-           'swift_record', 'verl_record', 'save_synth', 'load_sft', 'synth_report', 'synth_dir_for', 'build_synth']
+__all__ = ['SUFFICIENCY_PROMPT', 'SCALE_FACTORS', 'TEXT_SYSTEM', 'MIX', 'IMAGE_TOOLS', 'think_call', 'think_answer',
+           'ScriptPolicy', 'fact_in', 'hit_for', 'follow_chain', 'GroundTruthJudge', 'OpenAIJudge', 'scale_box',
+           'scene_of', 'VisualTeacher', 'caption', 'bridge', 'visual_turns', 'TextPhaseTeacher', 'VDRTeacher',
+           'direct_answers', 'known', 'whole_image_hit', 'fuzzy_checks', 'SynthSet', 'quotas', 'seed_items', 'vqa_pool',
+           'gog_pool', 'synth_vdr', 'GoGTeacher', 'DirectTeacher', 'synth_gog', 'crop_labels', 'set_stats',
+           'sft_record', 'swift_record', 'verl_record', 'save_synth', 'load_sft', 'synth_report', 'synth_dir_for',
+           'build_synth']
 
 # %% ../nbs/04b_synth.ipynb #26e7cb5b
 def think_call(think: str, name: str, args: dict) -> str:
@@ -96,27 +98,27 @@ class GroundTruthJudge:
         e = self.world[chain[0][0]]
         return any(hit_for(o, e) for o in evidence)
 
-JUDGE_PROMPT = ("You judge whether a search agent's visual evidence suffices. Question: {question}\nCorrect answer: {answer}\n"
-                "Evidence so far:\n{evidence}\n\nHas the evidence identified the entity the question is about, so that text "
-                "search can take it from here? Reply with one word: yes or no.")
+SUFFICIENCY_PROMPT = (
+    "You judge whether a search agent's visual evidence suffices. Question: {question}\nCorrect answer: {answer}\n"
+    "Evidence so far:\n{evidence}\n\nHas the evidence identified the entity the question is about, so that text "
+    "search can take it from here? Reply with one word: yes or no.")
 
 class OpenAIJudge:
-    "The sufficiency judge served by an OpenAI-compatible `/v1/chat/completions` endpoint (answers parsed as yes / no)."
+    "The sufficiency judge served by an OpenAI-compatible chat endpoint (answers parsed as yes / no)."
     def __init__(self, base_url: str, model: str, api_key: str|None=None, timeout: float=60.0, max_chars: int=6000):
-        import httpx
-        self.model, self.max_chars, self.name = model, max_chars, f'openai:{model}'
-        self.http = httpx.Client(base_url=base_url.rstrip('/'), timeout=timeout, headers={'Authorization': f'Bearer {api_key or "none"}'})
+        self.chat = ChatClient(base_url, model, api_key=api_key, timeout=timeout)
+        self.max_chars = max_chars
+        self.name = f'openai:{model}'
         self.cache: dict = {}
+
     def __call__(self, item: dict, evidence: Sequence[str]) -> bool:
         ev = '\n---\n'.join(evidence)[-self.max_chars:]
         key = hashlib.sha1(f"{item.get('id')}\0{ev}".encode()).hexdigest()
         if key not in self.cache:
-            prompt = JUDGE_PROMPT.format(question=item['question'], answer=(item.get('answers') or ['?'])[0], evidence=ev or '(none)')
-            r = self.http.post('/v1/chat/completions', json=dict(model=self.model, temperature=0.0, max_tokens=8,
-                                                                   messages=[{'role': 'user', 'content': prompt}]))
-            r.raise_for_status()
-            text = (r.json()['choices'][0]['message'].get('content') or '').strip().lower()
-            self.cache[key] = text.startswith('yes')
+            answer = (item.get('answers') or ['?'])[0]
+            prompt = SUFFICIENCY_PROMPT.format(question=item['question'], answer=answer, evidence=ev or '(none)')
+            text = self.chat.text([{'role': 'user', 'content': prompt}], temperature=0.0, max_tokens=8)
+            self.cache[key] = text.strip().lower().startswith('yes')
         return self.cache[key]
 
 # %% ../nbs/04b_synth.ipynb #0fab8ee4

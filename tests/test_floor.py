@@ -6,7 +6,7 @@ import pytest, torch
 import mmsearch.floor as floor
 import mmsearch.merge as merge
 from mmsearch.evaluate import EvalResult, select_items, evaluate, load_policy
-from mmsearch.floor import (FloorConfig, METHODS, BASELINES, CATEGORIES, run_floor, floor_table, floor_verdicts, category_summary,
+from mmsearch.floor import (FloorConfig, FLOOR_METHODS, BASELINES, CATEGORIES, run_floor, floor_table, floor_verdicts, category_summary,
                             heldout_split, DirectAnswerPolicy, baseline_policy, merge_config, calibration_items, calibration_stats,
                             ensure_merge, setting_name)
 from mmsearch.rollout import Trajectory, RolloutConfig
@@ -52,14 +52,14 @@ def spied(world, tmp_path, monkeypatch):
     monkeypatch.setattr(floor, 'weights_hash', lambda path: f'hash of {path}')
     zoo = {'base': 'B', 'vlm': str(tmp_path/'vlm-model'), 'agent': 'S', 'root': tmp_path/'zoo'}
     fc = FloorConfig(n=6, n_heldout=6, lams=(0.5, 1.0), ps=(0.3, 0.7), calib_n=4, calib_sizes=(2,), max_turns=1, max_new_tokens=4,
-                     sweep_methods=tuple(METHODS))
+                     sweep_methods=tuple(FLOOR_METHODS))
     m = run_floor(zoo, world, tmp_path/'work', fc, base_url='http://127.0.0.1:9', log=lambda s: None, merge_root=tmp_path/'merges')
     return m, calls, merges, fc, excluded
 
 def test_lambda_p_chosen_on_heldout_items_only(spied, world):
     m, calls, merges, fc, excluded = spied
     # held-out accuracy is best at λ = 0.5 and test accuracy at λ = 1: a selection that peeked would pick λ = 1
-    assert {k: v['lam'] for k, v in m['chosen'].items()} == {k: 0.5 for k in METHODS}
+    assert {k: v['lam'] for k, v in m['chosen'].items()} == {k: 0.5 for k in FLOOR_METHODS}
     sweep_calls = [c for c in calls if c['split'] == 'train']
     assert len(sweep_calls) == len(m['sweep']) == 2 + 3 * 2 * 2
     assert all(c['bench'] == 'fvqa' for c in sweep_calls)
@@ -75,7 +75,7 @@ def test_lambda_p_chosen_on_heldout_items_only(spied, world):
 def test_table_has_every_method_benchmark_category_cell(spied):
     m, calls, merges, fc, excluded = spied
     cells = {(r['method'], r['bench'], r['category']) for r in m['table']}
-    assert cells == {(a, b, c) for a in [*METHODS, *BASELINES] for b, _ in fc.benches for c in CATEGORIES}
+    assert cells == {(a, b, c) for a in [*FLOOR_METHODS, *BASELINES] for b, _ in fc.benches for c in CATEGORIES}
     assert len(m['table']) == len(cells)
     empty = [r for r in m['table'] if r['n'] == 0]
     assert empty and all(r['accuracy'] is None for r in empty)        # a category absent from the sample keeps its cell
@@ -86,7 +86,7 @@ def test_direct_answers_get_no_tools_and_merges_use_chosen_setting(spied):
     da = [c for c in calls if c['policy'].endswith('-direct')]
     assert len(da) == len(fc.benches) and all(set(c['exclude']) == {'image_search', 'crop_and_search', 'text_search', 'visit'} for c in da)
     test_policies = {c['policy'].rsplit('-', 1)[0] for c in calls if c['split'] != 'train' and not c['policy'].startswith('vlm-model')}
-    want = {setting_name(k, 0.5, None if k == 'TA' else 0.7, fc.calib_n) for k in METHODS} | {setting_name('OBM', 0.5, 0.7, 2)}
+    want = {setting_name(k, 0.5, None if k == 'TA' else 0.7, fc.calib_n) for k in FLOOR_METHODS} | {setting_name('OBM', 0.5, 0.7, 2)}
     assert test_policies == want, test_policies                          # merge directories: setting name, then input hash
     obm = [c for c in merges if c['merge_method'] == 'obm']
     assert {c['models'][0]['parameters']['stats'] for c in obm} == {'sv4', 'sv2'}
@@ -95,7 +95,7 @@ def test_direct_answers_get_no_tools_and_merges_use_chosen_setting(spied):
 def test_verdicts_follow_the_numbers():
     def table(sr_obm, req_obm):
         res = {}
-        for mth in [*METHODS, 'VLM-DA', 'VLM-agent']:
+        for mth in [*FLOOR_METHODS, 'VLM-DA', 'VLM-agent']:
             sr = {'OBM': sr_obm, 'VLM-DA': 0.0}.get(mth, 0.4); req = {'OBM': req_obm, 'VLM-DA': 0.2}.get(mth, 0.1)
             res[mth] = {'fvqa': {c: dict(n=3, accuracy=req if c == 'search_required' else 0.3, sr_img=0.0, sr_txt=sr, calls=1.0, sr_any=sr) for c in CATEGORIES}}
         return floor_table(res)
@@ -135,7 +135,7 @@ def test_real_obm_and_dare_merges_from_calibration(zoo, world, tmp_path):
         out = run_merge(merge_config(mth, zoo, 0.8, 0.4, st), tmp_path/mth, progress=False, hashes='header')
         mo = Checkpoint(out)
         assert mo.layout == vl.layout and all(np.array_equal(mo.array(k), vl.array(k)) for k in vl.vision)   # vision tower from θ_V
-        assert json.loads((out/'merge_manifest.json').read_text())['method'] == METHODS[mth]
+        assert json.loads((out/'merge_manifest.json').read_text())['method'] == FLOOR_METHODS[mth]
     assert stored_same(st, calibration_stats(zoo, world, 2, root=tmp_path, base_url='http://127.0.0.1:9'))   # cached: no service
 
 def stored_same(a, b): return {k: str(v) for k, v in a.items()} == {k: str(v) for k, v in b.items()}

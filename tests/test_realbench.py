@@ -3,8 +3,8 @@ import json
 import pandas as pd
 import pytest
 from pathlib import Path
-from mmsearch.realbench import load_real, detect_format, score_real, FORMATS, LLMJudge
-from mmsearch.evaluate import fake_openai_app
+from mmsearch.realbench import load_real, detect_format, score_real, FORMATS, BenchJudge
+from mmsearch.client import fake_openai_app
 from mmsearch.search import serve_app
 
 BCVL = Path(__file__).parent/'fixtures'/'bcvl'/'browsecomp-vl'
@@ -111,7 +111,7 @@ def _judge_app(body):
 def test_bcvl_scores_with_webwatchers_judge():
     items = load_real(BCVL/'bc_vl_level1.jsonl')
     with serve_app(fake_openai_app(_judge_app)) as url:
-        judge = LLMJudge(url, 'fake-judge')
+        judge = BenchJudge(url, 'fake-judge')
         r = score_real({'bc_vl_level1_0': 'It is Barcelona.', 'bc_vl_level1_1': '1981', 'bc_vl_level1_2': 'garble'},
                        items, 'bcvl', judge)
         ours = score_real({'bc_vl_level1_0': 'It is Barcelona.'}, items, 'bcvl', judge, prompt='ours')
@@ -124,7 +124,7 @@ def test_simplevqa_scores_with_its_own_grader(tmp_path):
     rows = [dict(SVQA, data_id=i, answer=a) for i, a in enumerate(['Kestrel', 'Oak', 'Nile'])]
     items = load_real(write(tmp_path, 'simplevqa.jsonl', rows))
     with serve_app(fake_openai_app(_judge_app)) as url:
-        judge = LLMJudge(url, 'fake-judge')
+        judge = BenchJudge(url, 'fake-judge')
         r = score_real({'0': 'a kestrel', '1': 'a pine'}, items, 'simplevqa', judge)
         with pytest.raises(ValueError, match='cannot read'):
             score_real({'0': 'garble'}, items, 'simplevqa', judge)

@@ -10,7 +10,8 @@ from mmsearch.bench import load_benchmark
 from mmsearch.search import serve, serve_app
 from mmsearch.tools import ToolContext, tool_schemas, env_class
 from mmsearch.rollout import rollout, observations, ScriptedPolicy
-from mmsearch.evaluate import rule_score, fake_openai_app
+from mmsearch.evaluate import rule_score
+from mmsearch.client import fake_openai_app
 from mmsearch import synth
 
 
