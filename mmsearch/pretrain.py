@@ -11,12 +11,15 @@ import torch
 from tqdm.auto import tqdm
 from .world import World, RELATIONS, KINDS, SHAPES, COLORS, PATTERNS, describe_look, all_looks, canonical_image, photo
 from .zoo import train_bf16, zoo_preset, ZooPreset, text_config, vlm_config, lm_into_vlm, vlm_lm_state, make_processor, base_checkpoint, padded_vocab
+from .idefics import idefics_config, make_idefics_processor, ImageOnlyIdefics3Processor, IdeficsLookProbe
 
 # %% auto #0
-__all__ = ['DESCRIBE', 'LOOK_ATTRS', 'to_device', 'train_loop', 'pretrain_texts', 'pack', 'base_steps', 'initial_base',
-           'train_base', 'fact_questions', 'qa_prompt', 'generate', 'short_answer', 'direct_accuracy', 'look_image',
-           'vqa_example', 'vlm_prompt', 'encode_vlm_batch', 'LookProbe', 'look_batch', 'pretrain_vision', 'train_vlm',
-           'parse_look', 'look_score', 'vlm_generate', 'describe_accuracy', 'infoseek_direct', 'plot_losses']
+__all__ = ['IDEFICS_PATCH', 'IDEFICS_SCALE', 'VLM_FAMILIES', 'DESCRIBE', 'PIXEL_KEYS', 'LOOK_ATTRS', 'to_device', 'train_loop',
+           'pretrain_texts', 'pack', 'base_steps', 'initial_base', 'train_base', 'fact_questions', 'qa_prompt',
+           'generate', 'short_answer', 'direct_accuracy', 'vlm_family', 'idefics_px', 'new_vlm', 'look_image',
+           'vqa_example', 'vlm_prompt', 'encode_vlm_batch', 'LookProbe', 'look_probe', 'image_inputs', 'look_batch',
+           'pretrain_vision', 'train_vlm', 'parse_look', 'look_score', 'vlm_generate', 'describe_accuracy',
+           'infoseek_direct', 'plot_losses']
 
 # %% ../nbs/03a_pretrain.ipynb #0369d6cc
 def to_device(x, device: str):
@@ -129,10 +132,44 @@ def direct_accuracy(model, tok, w: World, n: int|None=200, tiers=('head', 'torso
     res['examples'] = [dict(q=q['question'], gold=q['answers'][0], pred=pr, tier=q['tier']) for q, pr in list(zip(qs, preds))[::max(1, len(qs) // 6)]][:6]
     return res
 
+# %% ../nbs/03a_pretrain.ipynb #91c8aa12
+IDEFICS_PATCH, IDEFICS_SCALE = 16, 2   # Idefics3 tower: 16-px patches; pixel shuffle folds 2 x 2 of them into a token
+VLM_FAMILIES = {'qwen2': 'qwen2_5_vl', 'llama': 'idefics3'}
+
+def vlm_family(base) -> str:
+    "The model type of θ_V for base LM `base`: Qwen2.5-VL on a Qwen2, Idefics3 (SmolVLM's class) on a Llama."
+    kind = base.config.model_type
+    if kind not in VLM_FAMILIES:
+        raise ValueError(f'no VLM family for a {kind!r} base LM; known: {sorted(VLM_FAMILIES)}')
+    return VLM_FAMILIES[kind]
+
+def idefics_px(p: ZooPreset) -> int:
+    "Side of the square every image becomes in an Idefics3 θ_V: the largest multiple of 32 px within `p.max_pixels`."
+    step = IDEFICS_PATCH * IDEFICS_SCALE
+    side = math.isqrt(p.max_pixels) // step * step
+    if not side: raise ValueError(f'max_pixels {p.max_pixels} is below one {step}x{step} image')
+    return side
+
+def new_vlm(base, tok, p: ZooPreset) -> tuple:
+    "(θ_V before training, its image-only processor): a fresh vision tower sized by `p` around a copy of `base`'s LM."
+    from transformers import Idefics3ForConditionalGeneration, Qwen2_5_VLForConditionalGeneration
+    if vlm_family(base) == 'idefics3':
+        cfg = idefics_config(base.config, tok, image_px=idefics_px(p), patch=IDEFICS_PATCH, v_hidden=p.v_hidden,
+                             v_layers=p.v_depth, v_heads=p.v_heads, v_ffn=p.v_ffn, scale_factor=IDEFICS_SCALE)
+        vlm = Idefics3ForConditionalGeneration(cfg)
+        proc = make_idefics_processor(tok, cfg)
+    else:
+        vlm = Qwen2_5_VLForConditionalGeneration(vlm_config(p, tok))
+        proc = make_processor(tok, p)
+    lm_into_vlm(vlm, base)
+    return vlm, proc
+
+
 # %% ../nbs/03a_pretrain.ipynb #d3ae8689
 _IMAGE_SUBJECT = {'landmark': 'the landmark in the image', 'person': 'the person in the image',
                   'organization': 'the organization whose emblem is shown', 'city': 'the city whose emblem is shown'}
 DESCRIBE = 'Describe the image.'
+PIXEL_KEYS = ('pixel_values', 'image_grid_thw', 'pixel_attention_mask')   # Qwen2.5-VL's, then Idefics3's
 
 def look_image(w: World, rng: random.Random, looks: list[dict], p_random: float=0.3) -> tuple:
     "(image, look): a random look drawn on the canonical background (with probability `p_random`), else an entity's canonical image or photo."
@@ -170,8 +207,8 @@ def encode_vlm_batch(proc, examples: list[dict]) -> dict:
     for i, (pl, a) in enumerate(zip(plen, ans)):
         ids[i, :pl] = enc['input_ids'][i, :pl]; ids[i, pl:pl + len(a)] = torch.tensor(a)
         att[i, :pl + len(a)] = 1; lab[i, pl:pl + len(a)] = torch.tensor(a)
-    return dict(input_ids=ids, attention_mask=att, labels=lab, pixel_values=torch.as_tensor(enc['pixel_values']),
-                image_grid_thw=torch.as_tensor(enc['image_grid_thw']))
+    pixels = {k: torch.as_tensor(enc[k]) for k in PIXEL_KEYS if k in enc}
+    return dict(input_ids=ids, attention_mask=att, labels=lab, **pixels)
 
 # %% ../nbs/03a_pretrain.ipynb #43b66fa4
 LOOK_ATTRS = {'shape': SHAPES, 'color': list(COLORS), 'pattern': PATTERNS, 'color2': [None, *COLORS]}
@@ -190,44 +227,57 @@ class LookProbe(torch.nn.Module):
         loss = sum(torch.nn.functional.cross_entropy(logits[k], labels[k]) for k in LOOK_ATTRS) if labels is not None else None
         return SimpleNamespace(loss=loss, logits=logits)
 
+def look_probe(vlm) -> torch.nn.Module:
+    "The look probe on θ_V's vision side: `LookProbe` on Qwen2.5-VL's tower, `IdeficsLookProbe` on Idefics3's."
+    if vlm.config.model_type == 'idefics3': return IdeficsLookProbe(vlm, {k: len(v) for k, v in LOOK_ATTRS.items()})
+    return LookProbe(vlm.model.visual, vlm.config.text_config.hidden_size)
+
+def image_inputs(proc, images: list) -> dict:
+    "Pixel tensors of `images` for θ_V's vision side: Qwen's flat patches and grid, or Idefics3's (n, 1, 3, px, px)."
+    if isinstance(proc, ImageOnlyIdefics3Processor):
+        enc = proc.image_processor(images=[[im] for im in images], return_tensors='pt')
+        return dict(pixel_values=torch.as_tensor(enc['pixel_values']))
+    enc = proc.image_processor(images=images, return_tensors='pt')
+    grid = torch.as_tensor(enc['image_grid_thw'])
+    return dict(pixel_values=torch.as_tensor(enc['pixel_values']), image_grid_thw=grid)
+
 def look_batch(w: World, proc, rng: random.Random, looks: list[dict], n: int) -> dict:
     "`n` images (half random looks) as pixel tensors, with their attribute labels."
     imgs, labels = [], {k: [] for k in LOOK_ATTRS}
     for _ in range(n):
         img, look = look_image(w, rng, looks, p_random=0.5); imgs.append(img)
         for k, values in LOOK_ATTRS.items(): labels[k].append(values.index(look[k]))
-    enc = proc.image_processor(images=imgs, return_tensors='pt')
-    return dict(pixel_values=torch.as_tensor(enc['pixel_values']), image_grid_thw=torch.as_tensor(enc['image_grid_thw']),
-                labels={k: torch.tensor(v) for k, v in labels.items()})
+    return dict(**image_inputs(proc, imgs), labels={k: torch.tensor(v) for k, v in labels.items()})
 
 def pretrain_vision(vlm, proc, w: World, p: ZooPreset, seed: int=0, progress: bool=True, batch: int=32, lr: float=3e-3) -> dict:
     "Train `vlm`'s vision tower in place on look classification for `p.vision_steps` steps; return losses and held-out accuracy."
-    rng, looks, probe = random.Random(seed), all_looks(), LookProbe(vlm.model.visual, p.hidden).to(p.device)
+    rng, looks, probe = random.Random(seed), all_looks(), look_probe(vlm).to(p.device)
     t0 = time.time()
     losses = train_loop(probe, lambda s: look_batch(w, proc, rng, looks, batch), p.vision_steps, lr, desc='θ_V vision tower',
                         progress=progress, device=p.device)
     test = look_batch(w, proc, random.Random(seed + 10_000), looks, 200)
-    with torch.no_grad(): logits = probe(test['pixel_values'].to(p.device), test['image_grid_thw'].to(p.device)).logits
-    acc = {k: round((logits[k].argmax(-1).cpu() == test['labels'][k]).float().mean().item(), 3) for k in LOOK_ATTRS}
+    labels = test.pop('labels')
+    with torch.no_grad(): logits = probe(**to_device(test, p.device)).logits
+    acc = {k: round((logits[k].argmax(-1).cpu() == labels[k]).float().mean().item(), 3) for k in LOOK_ATTRS}
     return dict(steps=p.vision_steps, lr=lr, batch=batch, losses=losses, probe_acc=acc, train_s=round(time.time() - t0, 1))
+
 
 # %% ../nbs/03a_pretrain.ipynb #a0c9d7ea
 def train_vlm(w: World, base, tok, p: ZooPreset, seed: int=0, progress: bool=True):
-    "θ_V: Qwen2.5-VL with θ_B's language model, trained on descriptions and direct VQA; returns (model, processor, info)."
-    from transformers import Qwen2_5_VLForConditionalGeneration
-    if p.base_model is not None:
-        raise NotImplementedError(f'preset {p.name!r}: θ_V on a pretrained {p.base_model} base needs the Idefics3 family, which is not wired in yet')
+    "θ_V: θ_B's LM in a VLM of its family, trained on descriptions and direct VQA; returns (model, processor, info)."
     torch.manual_seed(seed)
-    vlm = Qwen2_5_VLForConditionalGeneration(vlm_config(p, tok))
-    lm_into_vlm(vlm, base); vlm.to(p.device)
-    proc = make_processor(tok, p); rng = random.Random(seed); looks = all_looks()
+    vlm, proc = new_vlm(base, tok, p)
+    vlm.to(p.device)
+    rng, looks = random.Random(seed), all_looks()
     head = [e for e in w.entities if e.tier == 'head' and e.seen]
     vision = pretrain_vision(vlm, proc, w, p, seed=seed, progress=progress) if p.vision_steps else None
-    t0 = time.time()
+    t0, bf16 = time.time(), train_bf16(p)
     losses = train_loop(vlm, lambda s: encode_vlm_batch(proc, [vqa_example(w, rng, looks, head) for _ in range(p.vlm_batch)]),
-                        p.vlm_steps, p.vlm_lr, desc='θ_V train', progress=progress, device=p.device)
-    return vlm, proc, dict(steps=p.vlm_steps, lr=p.vlm_lr, batch=p.vlm_batch, losses=losses, train_s=round(time.time() - t0, 1), vision=vision,
+                        p.vlm_steps, p.vlm_lr, desc='θ_V train', progress=progress, device=p.device, bf16=bf16)
+    return vlm, proc, dict(family=vlm.config.model_type, steps=p.vlm_steps, lr=p.vlm_lr, batch=p.vlm_batch, bf16=bf16,
+                           losses=losses, train_s=round(time.time() - t0, 1), vision=vision,
                            data='describe (canonical images + photos of all entities + random looks) 50%; name 15% and fact 35% of seen head entities (photos)')
+
 
 # %% ../nbs/03a_pretrain.ipynb #2e131f4d
 _PATTERN_RE = {'stripes': r'horizontal (\w+) stripes', 'bands': r'vertical (\w+) bands', 'dots': r'(\w+) dots', 'checks': r'(\w+) checks', 'rings': r'(\w+) rings'}

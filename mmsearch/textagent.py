@@ -11,7 +11,7 @@ from .core import write_json, dumps
 from .world import World
 from .bench import load_benchmark
 from .zoo import (train_bf16, zoo_preset, ZooPreset, preset_fields, zoo_tokenizer, save_model, load_lm, load_vlm, zoo_info,
-                          vlm_lm_state, CHAT_TEMPLATE)
+                          vlm_lm_state, part_fields, CHAT_TEMPLATE)
 from .pretrain import train_base, train_vlm, direct_accuracy, describe_accuracy, infoseek_direct, plot_losses
 
 # %% auto #0
@@ -162,7 +162,9 @@ def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: 
                   world_hash=whash, world_size=w.size, world_seed=w.seed, seed=seed)
     times, cpu0, t00, resumed = {}, time.process_time(), time.time(), []
     def done(part):   # a finished part of a killed build of the same preset on the same world
-        i = zoo_info(out/part); return i.get('world_hash') == whash and i.get('preset_fields') == common['preset_fields']
+        i = zoo_info(out/part)
+        same = part_fields(i.get('preset_fields') or {}, part) == part_fields(common['preset_fields'], part)
+        return i.get('world_hash') == whash and same   # θ_V's own fields changed: θ_B and θ_S are kept
     t0 = time.time()
     if (out/'tokenizer'/'tokenizer.json').exists() and done('base'):
         from transformers import AutoTokenizer

@@ -12,12 +12,12 @@ from .core import data_dir, dumps, atomic_dir, cached_file_hash
 
 # %% auto #0
 __all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'SMOL_DIST', 'SMOL_GGUF',
-           'BASE_MODELS', 'ROLES', 'ZOO_PARTS', 'example_value', 'protocol_text', 'tokenizer_corpus', 'train_tokenizer',
-           'ZooPreset', 'zoo_preset', 'native_bf16', 'train_bf16', 'smol_gguf', 'smol_card', 'smol_checkpoint',
-           'base_checkpoint', 'pretrained_tokenizer', 'zoo_tokenizer', 'mrope_section', 'padded_vocab', 'special_ids',
-           'text_config', 'vlm_config', 'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'text_key_to_vlm',
-           'vlm_key_to_text', 'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm',
-           'zoo_info', 'preset_fields', 'zoo_dir', 'file_lock', 'ensure_zoo', 'zoo_cli']
+           'BASE_MODELS', 'ROLES', 'ZOO_PARTS', 'VLM_FIELDS', 'example_value', 'protocol_text', 'tokenizer_corpus',
+           'train_tokenizer', 'ZooPreset', 'zoo_preset', 'native_bf16', 'train_bf16', 'smol_gguf', 'smol_card',
+           'smol_checkpoint', 'base_checkpoint', 'pretrained_tokenizer', 'zoo_tokenizer', 'mrope_section',
+           'padded_vocab', 'special_ids', 'text_config', 'vlm_config', 'ImageOnlyQwen2_5_VLProcessor', 'make_processor',
+           'text_key_to_vlm', 'vlm_key_to_text', 'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model', 'load_lm',
+           'load_vlm', 'zoo_info', 'preset_fields', 'part_fields', 'zoo_dir', 'file_lock', 'ensure_zoo', 'zoo_cli']
 
 # %% ../nbs/03_zoo.ipynb #2da779b8
 from .rollout import SYSTEM_PROMPT, FORMAT_ERROR, SPECIAL_TOKENS, TOOL_TOKENS, VISION_TOKENS, byte_level_pre_tokenizer
@@ -107,7 +107,9 @@ PRESETS = {
                   agent_steps=3000, agent_lr=5e-4, agent_batch=32, agent_examples=3600, eval_n=400, device='cuda'),
     'smol':  dict(base_model='smollm2', hidden=576, layers=30, heads=9, kv_heads=3, ffn=1536, base_pages=False, bf16=None,
                   seq_len=512, batch=4, base_epochs=0.5, base_lr=3e-4, agent_steps=150, agent_lr=5e-5, agent_batch=1, agent_accum=2,
-                  agent_max_len=3072, agent_examples=320, eval_n=400),
+                  agent_max_len=3072, agent_examples=320, eval_n=400,
+                  v_depth=4, v_hidden=128, v_ffn=512, v_heads=4, max_pixels=128 * 128,   # θ_V: Idefics3, 16 tokens an image
+                  vision_steps=300, vlm_steps=120, vlm_lr=2e-4, vlm_batch=8),
     'real':  dict(),
 }
 REAL_ENV = {'base_path': 'MMSEARCH_BASE_PATH', 'vlm_path': 'MMSEARCH_VLM_PATH', 'agent_path': 'MMSEARCH_AGENT_PATH'}
@@ -270,7 +272,10 @@ def vlm_key_to_text(k: str) -> str|None:
     return k if k == 'lm_head.weight' else None
 
 def lm_into_vlm(vlm, lm_or_state) -> None:
-    "Load a Qwen2 text model's (or state dict's) weights into `vlm`'s language model, in place; the vision tower is untouched."
+    "Load a text model's (or state dict's) weights into `vlm`'s language model in place; the vision tower is untouched."
+    if vlm.config.model_type == 'idefics3':   # SmolLM2's family: the key maps of 03c_idefics
+        from mmsearch.idefics import lm_into_vlm as into_idefics
+        return into_idefics(vlm, lm_or_state)
     sd = lm_or_state if isinstance(lm_or_state, dict) else lm_or_state.state_dict()
     res = vlm.load_state_dict({text_key_to_vlm(k): v for k, v in sd.items()}, strict=False)
     if bad := [k for k in res.missing_keys if not k.startswith('model.visual.') and k != 'lm_head.weight']:
@@ -278,7 +283,10 @@ def lm_into_vlm(vlm, lm_or_state) -> None:
     if res.unexpected_keys: raise ValueError(f'tensors the VLM does not have: {res.unexpected_keys[:5]}')
 
 def vlm_lm_state(vlm) -> dict:
-    "The VLM's language-model tensors under Qwen2 text-model names."
+    "The VLM's language-model tensors under its text model's names (Qwen2's, or the Llama's for Idefics3)."
+    if vlm.config.model_type == 'idefics3':
+        from mmsearch.idefics import vlm_lm_state as idefics_state
+        return idefics_state(vlm)
     return {t: v for k, v in vlm.state_dict().items() if (t := vlm_key_to_text(k)) is not None}
 
 # %% ../nbs/03_zoo.ipynb #ee7913c3
@@ -315,9 +323,12 @@ def load_lm(path: Path|str, device: str='cpu'):
     return AutoModelForCausalLM.from_pretrained(path).to(device).eval(), AutoTokenizer.from_pretrained(path)
 
 def load_vlm(path: Path|str, device: str='cpu'):
-    "(model, image-only processor) of a saved Qwen2.5-VL model (θ_V or a real checkpoint)."
+    "(model, image-only processor) of a saved θ_V: Qwen2.5-VL, or Idefics3 where its config.json says so."
     from transformers import Qwen2_5_VLForConditionalGeneration
     path = _need_checkpoint(path)
+    if json.loads((path/'config.json').read_text()).get('model_type') == 'idefics3':
+        from mmsearch.idefics import load_idefics
+        return load_idefics(path, device)
     return Qwen2_5_VLForConditionalGeneration.from_pretrained(path).to(device).eval(), ImageOnlyQwen2_5_VLProcessor.from_pretrained(path)
 
 def zoo_info(path: Path|str) -> dict:
@@ -332,6 +343,13 @@ def preset_fields(p: ZooPreset) -> dict:
     "The fields of a trained preset, the pre-tokenizer and the protocol's hash, as zoo.json records them: a zoo built with others is stale."
     protocol = hashlib.sha1('\n'.join(protocol_text()).encode()).hexdigest()[:12]
     return {**{k: v for k, v in vars(p).items() if not k.endswith('_path')}, 'pretokenize': PRETOKENIZE, 'protocol': protocol}
+
+VLM_FIELDS = ('v_depth', 'v_hidden', 'v_ffn', 'v_heads', 'min_pixels', 'max_pixels', 'vision_steps', 'vlm_steps', 'vlm_lr',
+              'vlm_batch')   # the fields only θ_V's training reads
+
+def part_fields(fields: dict, part: str) -> dict:
+    "The recorded preset fields zoo part `part` depends on: all of them for θ_V, all but θ_V's own for the others."
+    return dict(fields) if part == 'vlm' else {k: v for k, v in fields.items() if k not in VLM_FIELDS}
 
 def zoo_dir(preset: str, world_dir: Path|str) -> Path:
     "Where `ensure_zoo` keeps the zoo of `preset` for the world at `world_dir`."

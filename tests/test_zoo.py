@@ -147,3 +147,30 @@ def test_interrupted_build_resumes_from_finished_parts(zoo, tmp_path):
     assert facts['resumed'] == ['tokenizer', 'base', 'vlm'] and 'base' not in facts['times_s']
     assert {part: file_hash(partial/part/'model.safetensors') for part in ('base', 'vlm')} == before
     assert (partial/'agent'/'zoo.json').exists() and zoo_info(partial/'agent')['role'] == 'agent'
+
+def test_idefics3_theta_v_on_a_llama_base(zoo, tmp_path):
+    "train_vlm on a toy Llama builds an Idefics3 θ_V (δ_V ≠ 0); θ_S's LM loaded into it gives θ_S's text logits, saved and loaded too."
+    import copy
+    from transformers import AutoTokenizer
+    from mmsearch.world import World
+    from mmsearch.idefics import toy_llama
+    from mmsearch.pretrain import train_vlm
+    tok = AutoTokenizer.from_pretrained(zoo['tokenizer'])
+    base = toy_llama(tok, hidden=64, layers=2, heads=2, kv_heads=1, ffn=128)
+    vlm, proc, info = train_vlm(World.load(zoo['world']), base, tok, zoo_preset('smoke', vision_steps=3, vlm_steps=3), progress=False)
+    assert type(vlm).__name__ == 'Idefics3ForConditionalGeneration' and info['family'] == 'idefics3'
+    sd_b = base.state_dict()
+    assert set(vlm_lm_state(vlm)) == set(sd_b) and max((v - sd_b[k]).abs().max().item() for k, v in vlm_lm_state(vlm).items()) > 0
+    agent = copy.deepcopy(base)                      # θ_S: θ_B with every tensor moved
+    with torch.no_grad():
+        for prm in agent.parameters(): prm.add_(0.02 * torch.randn_like(prm))
+    vision = {k: v.clone() for k, v in vlm.state_dict().items() if k.startswith(('model.vision_model.', 'model.connector.'))}
+    lm_into_vlm(vlm, agent)
+    x = tok(TEXTS, return_tensors='pt', padding=True)
+    with torch.no_grad(): a, b = agent(**x).logits, vlm(**x).logits
+    assert torch.equal(a, b)
+    assert all(torch.equal(v, vlm.state_dict()[k]) for k, v in vision.items())
+    save_model(vlm, tmp_path/'v', proc, 'vlm', dict(preset='smoke'))
+    v2, p2 = load_vlm(tmp_path/'v')
+    assert type(p2).__name__ == 'ImageOnlyIdefics3Processor' and p2.image_seq_len == proc.image_seq_len
+    with torch.no_grad(): assert torch.equal(v2(**x).logits, a)
