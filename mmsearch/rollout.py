@@ -9,17 +9,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
+from .world import RELATIONS, describe_look
+from .bench import chain_question
 from .tools import (SearchEnv, ToolContext, TOOL_NAMES, call_tool, is_error, tool_schemas, tool_names_of, to_grid,
                             load_image, SEP, GRID)
 
 # %% auto #0
 __all__ = ['SYSTEM_PROMPT', 'FORMAT_ERROR', 'QWEN_PRETOKENIZE', 'SPECIAL_TOKENS', 'TOOL_TOKENS', 'VISION_TOKENS',
-           'first_messages', 'message_text', 'Turn', 'parse_turn', 'is_repetitive', 'Trajectory', 'save_jsonl',
-           'load_jsonl', 'to_dataset', 'save_dataset', 'load_dataset_trajs', 'Policy', 'approx_tokens',
+           'IMAGE_POSITION', 'first_messages', 'message_text', 'Turn', 'parse_turn', 'is_repetitive', 'Trajectory',
+           'save_jsonl', 'load_jsonl', 'to_dataset', 'save_dataset', 'load_dataset_trajs', 'Policy', 'approx_tokens',
            'ScriptedPolicy', 'append_cache', 'shared_prefix_cache', 'shared_prefix_attention', 'shared_prefix_mask',
            'using_shared_prefix_attention', 'sample_tokens', 'SampledArgmax', 'HFPolicy', 'byte_level_pre_tokenizer',
            'toy_tokenizer', 'toy_model', 'RolloutConfig', 'materialise_image', 'rollout', 'parse_hits', 'fact_pattern',
-           'observations', 'OraclePolicy']
+           'observations', 'think_call', 'think_answer', 'scale_box', 'fact_in', 'hit_for', 'link_titled',
+           'follow_chain', 'ReplayPolicy', 'OraclePolicy']
 
 # %% ../nbs/02c_rollout.ipynb #8c116caf
 SYSTEM_PROMPT = ("You are a search agent. Answer the question, using the tools to look up what you do not know. "
@@ -641,9 +644,9 @@ def rollout(policy, items: Sequence[dict], tools_ctx: ToolContext, G: int=1, cfg
         if scorer is not None and e.t.golds: e.t.correct = float(scorer(e.t.answer, e.item))
     return [e.t for e in eps]
 
-# %% ../nbs/02c_rollout.ipynb #d88a2980
+# %% ../nbs/02c_rollout.ipynb #c9244181
 _LINK = re.compile(r'\[([^\]\n]+)\]\((\S+?)\)')
-_POS = re.compile(r' at the ([a-z ]+?) of the image')
+IMAGE_POSITION = re.compile(r' at the ([a-z ]+?) of the image')   # where a scene question places its object
 
 def parse_hits(obs: str) -> list[tuple[str, str]]:
     "The (title, link) pairs of the results in an observation, in order."
@@ -651,7 +654,6 @@ def parse_hits(obs: str) -> list[tuple[str, str]]:
 
 def fact_pattern(rel: str, subject: str) -> re.Pattern:
     "A regex capturing the object of `subject`'s fact `rel` as pages state it."
-    from mmsearch.world import RELATIONS
     pre, post = RELATIONS[rel].fact.split('{o}')
     return re.compile(re.escape(pre.format(s=subject)) + r'([^.\n]+?)' + re.escape(post))
 
@@ -666,17 +668,101 @@ def observations(msgs: list[dict]) -> list[str]:
     if cur is not None: obs.append('\n'.join(cur))
     return obs
 
-def _call(think: str, name: str, args: dict) -> str:
-    return f'<think>{think}</think>\n<tool_call>\n' + json.dumps({'name': name, 'arguments': args}, ensure_ascii=False) + '\n</tool_call>'
+def think_call(think: str, name: str, args: dict) -> str:
+    "An assistant turn: a thought, then one tool call in Qwen's format."
+    call = json.dumps({'name': name, 'arguments': args}, ensure_ascii=False)
+    return f'<think>{think}</think>\n<tool_call>\n{call}\n</tool_call>'
 
-def _answer(think: str, ans: str) -> str: return f'<think>{think}</think>\n<answer>{ans}</answer>'
+def think_answer(think: str, answer: str) -> str:
+    "An assistant turn: a thought, then the final answer."
+    return f'<think>{think}</think>\n<answer>{answer}</answer>'
 
-def _scale(box, f: float) -> list[int]:
-    "A box grown (f > 1) or shrunk (f < 1) about its centre, clipped to the grid."
-    cx, cy, w, h = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2, (box[2] - box[0]) * f, (box[3] - box[1]) * f
-    return [max(0, round(cx - w / 2)), max(0, round(cy - h / 2)), min(GRID, round(cx + w / 2)), min(GRID, round(cy + h / 2))]
+def scale_box(box: Sequence[int], f: float) -> list[int]:
+    "A 0-1000 box scaled by `f` about its centre, shifted to stay inside the grid where it can (its size kept)."
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    w, h = min(GRID, (box[2] - box[0]) * f), min(GRID, (box[3] - box[1]) * f)
+    x1, y1 = min(max(0, cx - w / 2), GRID - w), min(max(0, cy - h / 2), GRID - h)
+    return [round(x1), round(y1), round(x1 + w), round(y1 + h)]
 
-class OraclePolicy:
+# %% ../nbs/02c_rollout.ipynb #e1bbfed7
+def fact_in(rel: str, name: str, seen: Sequence[str]) -> str|None:
+    "The object of `name`'s fact `rel` as some observation in `seen` states it (latest first), else None."
+    pat = fact_pattern(rel, name)
+    for o in reversed(list(seen)):
+        if (m := pat.search(o)): return m.group(1).strip()
+    return None
+
+def hit_for(obs: str, e) -> tuple[str, str]|None:
+    "The (name, link) of `e`'s own page among the hits of `obs` (matched by link or title), else None."
+    for title, link in parse_hits(obs):
+        if link == e.url or title == e.name: return e.name, link
+    return None
+
+def link_titled(obs: str, title: str) -> str|None:
+    "The link of the first hit of `obs` titled `title`, else None."
+    return next((link for t, link in parse_hits(obs) if t == title), None)
+
+# %% ../nbs/02c_rollout.ipynb #2bbe73b9
+def follow_chain(chain: list, name: str, url: str, seen: list[str], lead: str=''):
+    "Sub-script: from the identified entity (`name`, `url`), read each hop's fact and search the next entity."
+    for i, (_, rel) in enumerate(chain):
+        R = RELATIONS[rel]
+        goal = R.question.format(p=name)
+        val = fact_in(rel, name, seen)
+        if val is None:
+            obs = yield think_call(f'{lead}It is {name}. I open its page to find out: {goal}', 'visit',
+                                   {'url': url, 'goal': goal})
+            seen.append(obs)
+            lead = ''
+            val = fact_in(rel, name, seen)
+        if val is None:
+            yield think_answer(f'The page of {name} does not say. I cannot answer.', 'unknown')
+            return
+        fact = R.fact.format(s=name, o=val)
+        if i == len(chain) - 1:
+            yield think_answer(f'The evidence says: {fact} So the answer is {val}.', val)
+            return
+        rest = chain_question(chain[i + 1:], val)   # the question with the part just answered replaced by its answer
+        obs = yield think_call(f'{fact} So the question becomes: {rest} I search for {val}.', 'text_search',
+                               {'query': [val]})
+        seen.append(obs)
+        url = link_titled(obs, val)
+        if url is None:
+            obs = yield think_call(f'No page titled {val} came up. I search again with more context.', 'text_search',
+                                   {'query': [f'{val} {R.target}']})
+            seen.append(obs)
+            url = link_titled(obs, val)
+        if url is None:
+            yield think_answer(f'I could not find the page of {val}, so I cannot finish the chain.', 'unknown')
+            return
+        name = val
+
+# %% ../nbs/02c_rollout.ipynb #52e61b84
+class ReplayPolicy:
+    "A policy whose `script(item, msgs)` generator yields turns and is sent each observation, replayed every turn."
+    name = 'script'
+    def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
+        if items is None or len(items) != len(batch):
+            raise ValueError(f'{type(self).__name__} needs the item of every conversation (rollout passes items=...)')
+        return [self.next_turn(m, it) for m, it in zip(batch, items)]
+
+    def next_turn(self, msgs: list[dict], item: dict) -> str:
+        "The script's next turn given the observations in `msgs`."
+        gen = self.script(item, msgs)
+        try:
+            out = next(gen)
+            for o in self.own_observations(msgs, item): out = gen.send(o)
+        except StopIteration: return think_answer('I have nothing left to try.', 'unknown')
+        return out
+
+    def own_observations(self, msgs: list[dict], item: dict) -> list[str]:
+        "The observations the script is sent (all of them; a teacher may skip some)."
+        return observations(msgs)
+
+    def script(self, item: dict, msgs: list[dict]): raise NotImplementedError
+
+# %% ../nbs/02c_rollout.ipynb #d88a2980
+class OraclePolicy(ReplayPolicy):
     "A scripted agent with privileged knowledge of the world that acts only through the tools."
     name = 'oracle'
     MODES = ('auto', 'gaze', 'glance', 'text', 'direct')
@@ -685,116 +771,74 @@ class OraclePolicy:
         self.world, self.mode, self.direct_search_free, self.reflect_rate = world, mode, direct_search_free, reflect_rate
         self._scenes = {s['image']: s for s in world.scenes}
 
-    def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
-        if items is None or len(items) != len(batch): raise ValueError('OraclePolicy needs the item of every conversation (rollout passes items=...)')
-        return [self.next_turn(m, it) for m, it in zip(batch, items)]
-
-    def next_turn(self, msgs: list[dict], item: dict) -> str:
-        "Replay the script for `item` against the observations in `msgs` and return its next turn."
-        gen = self._script(item)
-        try:
-            out = next(gen)
-            for o in observations(msgs): out = gen.send(o)
-        except StopIteration: return _answer('I have nothing left to try.', 'unknown')
-        return out
-
-    # ---- the script ----------------------------------------------------------------------------------------------
-    def _script(self, item):
-        from mmsearch.world import RELATIONS
-        from mmsearch.bench import chain_question
+    def script(self, item: dict, msgs: list[dict]):
+        "The oracle's moves on `item`: identify the question's first entity through the tools, then follow the chain."
         meta, w = item.get('meta') or {}, self.world
         chain = meta.get('chain')
-        if not chain: yield _answer('This question is not about the world I know.', 'unknown'); return
+        if not chain:
+            yield think_answer('This question is not about the world I know.', 'unknown')
+            return
         if self.mode == 'direct' or (self.direct_search_free and meta.get('category') == 'search_free'):
-            yield _answer('I know this without searching.', (item.get('answers') or ['unknown'])[0]); return
+            yield think_answer('I know this without searching.', (item.get('answers') or ['unknown'])[0])
+            return
         seen: list[str] = []
         found = yield from self._identify(item, meta, w[chain[0][0]], seen)
-        if found is None: yield _answer('My searches did not identify the entity the question is about, so I cannot answer.', 'unknown'); return
-        name, url = found
-        for i, (eid, rel) in enumerate(chain):
-            R = RELATIONS[rel]; goal = R.question.format(p=name)
-            val = self._fact(rel, name, seen)
-            if val is None:
-                obs = yield _call(f'It is {name}. I open its page to find out: {goal}', 'visit', {'url': url, 'goal': goal}); seen.append(obs)
-                val = self._fact(rel, name, seen)
-            if val is None: yield _answer(f'The page of {name} does not say. I cannot answer.', 'unknown'); return
-            if i == len(chain) - 1:
-                yield _answer(f'The evidence says: {R.fact.format(s=name, o=val)} So the answer is {val}.', val); return
-            rest = chain_question(chain[i + 1:], val)   # the question with the part just answered replaced by its answer
-            obs = yield _call(f'{R.fact.format(s=name, o=val)} So the question becomes: {rest} I search for {val}.', 'text_search', {'query': [val]})
-            seen.append(obs); hit = self._by_title(obs, val)
-            if hit is None:
-                obs = yield _call(f'No page titled {val} came up. I search again with more context.', 'text_search', {'query': [f'{val} {R.target}']})
-                seen.append(obs); hit = self._by_title(obs, val)
-            if hit is None: yield _answer(f'I could not find the page of {val}, so I cannot finish the chain.', 'unknown'); return
-            name, url = val, hit
+        if found is None:
+            reason = 'My searches did not identify the entity the question is about, so I cannot answer.'
+            yield think_answer(reason, 'unknown')
+            return
+        yield from follow_chain(chain, *found, seen)
 
     def _identify(self, item, meta, e, seen):
         "Sub-script: find the first entity's (name, url) through the tools, or None."
-        from mmsearch.world import RELATIONS, describe_look
         start, kind, look = meta.get('start'), e.kind, describe_look(e.look)
         first_goal = RELATIONS[meta['chain'][0][1]].question.format(p=f'this {kind}')
         mode = self.mode
         if start in ('scene', 'photo') and mode in ('auto', 'gaze') and (start == 'scene' or mode == 'gaze'):
             box = self._target_box(item, meta)
-            m = _POS.search(item['question']); where = f'the {kind} at the {m.group(1)} of the image' if m else f'the {kind} in the image'
+            m = IMAGE_POSITION.search(item['question']); where = f'the {kind} at the {m.group(1)} of the image' if m else f'the {kind} in the image'
             if start == 'scene' and self.reflect_rate and self._coin(item) < self.reflect_rate and (wrong := self._wrong_box(item, meta)):
-                obs = yield _call(f'The question asks about {where}. I crop the object I think it is and search for it.', 'crop_and_search',
-                                  {'bbox': [wrong], 'goal': f'identify this {kind}'}); seen.append(obs)
-                if (hit := self._match(obs, e)): return hit
+                obs = yield think_call(f'The question asks about {where}. I crop the object I think it is and search for it.', 'crop_and_search',
+                                        {'bbox': [wrong], 'goal': f'identify this {kind}'}); seen.append(obs)
+                if (hit := hit_for(obs, e)): return hit
                 think = f'These results do not fit: that crop was not {where}. Looking again, I crop the right region.'
             else:
                 think = (f'The question asks about {where}. The image is cluttered, so a whole-image search would be noisy; '
                          f'I crop that {kind} and search for it.')
-            obs = yield _call(think, 'crop_and_search', {'bbox': [box], 'goal': f'identify this {kind}; {first_goal}'}); seen.append(obs)
-            if (hit := self._match(obs, e)): return hit
-            obs = yield _call('None of the results shows the object in my crop. I search again at two scales: a looser and a tighter box.',
-                              'crop_and_search', {'bbox': [_scale(box, 1.4), _scale(box, 0.8)], 'goal': f'identify this {kind}'}); seen.append(obs)
-            if (hit := self._match(obs, e)): return hit
+            obs = yield think_call(think, 'crop_and_search', {'bbox': [box], 'goal': f'identify this {kind}; {first_goal}'}); seen.append(obs)
+            if (hit := hit_for(obs, e)): return hit
+            obs = yield think_call('None of the results shows the object in my crop. I search again at two scales: a looser and a tighter box.',
+                                    'crop_and_search', {'bbox': [scale_box(box, 1.4), scale_box(box, 0.8)], 'goal': f'identify this {kind}'}); seen.append(obs)
+            if (hit := hit_for(obs, e)): return hit
             if mode == 'gaze': return None
-            obs = yield _call(f'Image search keeps missing. The {kind} looks like {look}, so I search for that description.',
-                              'text_search', {'query': [f'{kind} that looks like {look}']}); seen.append(obs)
-            return self._match(obs, e)
+            obs = yield think_call(f'Image search keeps missing. The {kind} looks like {look}, so I search for that description.',
+                                    'text_search', {'query': [f'{kind} that looks like {look}']}); seen.append(obs)
+            return hit_for(obs, e)
         if start in ('scene', 'photo') and mode in ('auto', 'glance'):
-            obs = yield _call(f'I glance at the whole image first: a reverse image search may recognise the {kind}.', 'image_search', {}); seen.append(obs)
-            if (hit := self._match(obs, e)): return hit
+            obs = yield think_call(f'I glance at the whole image first: a reverse image search may recognise the {kind}.', 'image_search', {}); seen.append(obs)
+            if (hit := hit_for(obs, e)): return hit
             if mode == 'glance': return None
-            obs = yield _call(f'The whole-image search did not recognise it. I crop the middle of the image, where the {kind} is, and search that.',
-                              'crop_and_search', {'bbox': [[100, 100, 900, 900]], 'goal': f'identify this {kind}'}); seen.append(obs)
-            if (hit := self._match(obs, e)): return hit
-            obs = yield _call(f'Still nothing. The {kind} looks like {look}, so I search for that description.',
-                              'text_search', {'query': [f'{kind} that looks like {look}']}); seen.append(obs)
-            return self._match(obs, e)
+            obs = yield think_call(f'The whole-image search did not recognise it. I crop the middle of the image, where the {kind} is, and search that.',
+                                    'crop_and_search', {'bbox': [[100, 100, 900, 900]], 'goal': f'identify this {kind}'}); seen.append(obs)
+            if (hit := hit_for(obs, e)): return hit
+            obs = yield think_call(f'Still nothing. The {kind} looks like {look}, so I search for that description.',
+                                    'text_search', {'query': [f'{kind} that looks like {look}']}); seen.append(obs)
+            return hit_for(obs, e)
         if start in ('scene', 'photo') or start == 'look':        # text mode on an image, or a text question naming the look
             q = f'{kind} that looks like {look}'
             think = (f'The {kind} in the image looks like {look}. I search for that description.' if start in ('scene', 'photo')
                      else f'The question describes the {kind} by its look. I search for that description.')
         elif start == 'name': q, think = e.name, f'The question names {e.name}. I search for it.'
         else: q, think = item['question'], f'The question describes the {kind} only by its facts. I search with that description.'
-        obs = yield _call(think, 'text_search', {'query': [q]}); seen.append(obs)
-        if (hit := self._match(obs, e)): return hit
+        obs = yield think_call(think, 'text_search', {'query': [q]}); seen.append(obs)
+        if (hit := hit_for(obs, e)): return hit
         if start == 'fuzzy':
             phrase = re.sub(r'^(who|what|which|in what|in which|how)\b[^,]*?\b(the %s that )' % kind, r'\2', item['question'], flags=re.I)
-            obs = yield _call('The right page is not among the results. I try a shorter query.', 'text_search', {'query': [phrase.rstrip('?')]}); seen.append(obs)
-            return self._match(obs, e)
+            obs = yield think_call('The right page is not among the results. I try a shorter query.', 'text_search', {'query': [phrase.rstrip('?')]}); seen.append(obs)
+            return hit_for(obs, e)
         return None
 
     # ---- helpers ---------------------------------------------------------------------------------------------------
-    def _match(self, obs: str, e) -> tuple[str, str]|None:
-        "The hit in `obs` that is `e`'s own page (the ground-truth-aware judge), as (title, link)."
-        for title, link in parse_hits(obs):
-            if link == e.url or title == e.name: return e.name if title == e.name else title, link
-        return None
-
-    def _by_title(self, obs: str, name: str) -> str|None:
-        return next((link for title, link in parse_hits(obs) if title == name), None)
-
-    def _fact(self, rel: str, name: str, seen: list[str]) -> str|None:
-        pat = fact_pattern(rel, name)
-        for o in reversed(seen):
-            if (m := pat.search(o)): return m.group(1).strip()
-        return None
-
     def _size(self, item, meta) -> tuple[int, int]:
         s = self._scenes.get(meta.get('image'))
         return (s['width'], s['height']) if s else load_image(item.get('image')).size

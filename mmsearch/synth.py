@@ -13,79 +13,18 @@ from .client import ChatClient
 from .world import World, RELATIONS, KINDS, describe_look, position_word
 from .bench import load_benchmark
 from .tools import ToolContext, env_class, tool_schemas, to_grid, GRID, load_image, check_box, ToolError
-from .rollout import (rollout, RolloutConfig, Trajectory, OraclePolicy, observations, parse_hits, fact_pattern,
-                              message_text, save_dataset, save_jsonl, SYSTEM_PROMPT)
+from .rollout import (rollout, RolloutConfig, Trajectory, OraclePolicy, ReplayPolicy, observations, parse_hits,
+                              hit_for, follow_chain, think_call, think_answer, scale_box, IMAGE_POSITION, message_text,
+                              save_dataset, save_jsonl, SYSTEM_PROMPT)
 from .evaluate import rule_score
 
 # %% auto #0
-__all__ = ['SUFFICIENCY_PROMPT', 'SCALE_FACTORS', 'TEXT_SYSTEM', 'MIX', 'IMAGE_TOOLS', 'think_call', 'think_answer',
-           'ScriptPolicy', 'fact_in', 'hit_for', 'follow_chain', 'GroundTruthJudge', 'OpenAIJudge', 'scale_box',
+__all__ = ['SUFFICIENCY_PROMPT', 'SCALE_FACTORS', 'TEXT_SYSTEM', 'MIX', 'IMAGE_TOOLS', 'GroundTruthJudge', 'OpenAIJudge',
            'scene_of', 'VisualTeacher', 'caption', 'bridge', 'visual_turns', 'TextPhaseTeacher', 'VDRTeacher',
            'direct_answers', 'known', 'whole_image_hit', 'fuzzy_checks', 'SynthSet', 'quotas', 'seed_items', 'vqa_pool',
            'gog_pool', 'synth_vdr', 'GoGTeacher', 'DirectTeacher', 'synth_gog', 'crop_labels', 'set_stats',
            'sft_record', 'swift_record', 'verl_record', 'save_synth', 'load_sft', 'synth_report', 'synth_dir_for',
            'build_synth']
-
-# %% ../nbs/04b_synth.ipynb #26e7cb5b
-def think_call(think: str, name: str, args: dict) -> str:
-    "An assistant turn: a thought, then one tool call in Qwen's format."
-    return f'<think>{think}</think>\n<tool_call>\n' + json.dumps({'name': name, 'arguments': args}, ensure_ascii=False) + '\n</tool_call>'
-
-def think_answer(think: str, answer: str) -> str:
-    "An assistant turn: a thought, then the final answer."
-    return f'<think>{think}</think>\n<answer>{answer}</answer>'
-
-class ScriptPolicy:
-    "A teacher whose `script(item)` generator yields turns and is sent each observation; replayed from the start every turn."
-    name = 'script'
-    def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
-        if items is None or len(items) != len(batch): raise ValueError(f'{type(self).__name__} needs the item of every conversation (items=...)')
-        return [self.next_turn(m, it) for m, it in zip(batch, items)]
-
-    def next_turn(self, msgs: list[dict], item: dict) -> str:
-        "The script's next turn given the observations in `msgs`."
-        gen = self.script(item, msgs)
-        try:
-            out = next(gen)
-            for o in self.own_observations(msgs, item): out = gen.send(o)
-        except StopIteration: return think_answer('I have nothing left to try.', 'unknown')
-        return out
-
-    def own_observations(self, msgs, item) -> list[str]: return observations(msgs)
-    def script(self, item, msgs): raise NotImplementedError
-
-# %% ../nbs/04b_synth.ipynb #2773ec94
-def fact_in(rel: str, name: str, seen: Sequence[str]) -> str|None:
-    "The object of `name`'s fact `rel` as some observation in `seen` states it (latest first), else None."
-    pat = fact_pattern(rel, name)
-    for o in reversed(list(seen)):
-        if (m := pat.search(o)): return m.group(1).strip()
-    return None
-
-def hit_for(obs: str, e) -> tuple[str, str]|None:
-    "The (title, link) of `e`'s own page among the hits of `obs` (the ground-truth-aware match), else None."
-    for title, link in parse_hits(obs):
-        if link == e.url or title == e.name: return e.name, link
-    return None
-
-def follow_chain(chain: list, name: str, url: str, seen: list[str], lead: str=''):
-    "Sub-script: from the identified entity (`name`, `url`), visit pages and search names hop by hop until the answer."
-    for i, (_, rel) in enumerate(chain):
-        R = RELATIONS[rel]; goal = R.question.format(p=name)
-        val = fact_in(rel, name, seen)
-        if val is None:
-            obs = yield think_call(f'{lead}It is {name}. I open its page to find out: {goal}', 'visit', {'url': url, 'goal': goal}); seen.append(obs); lead = ''
-            val = fact_in(rel, name, seen)
-        if val is None: yield think_answer(f'The page of {name} does not say, so I cannot answer.', 'unknown'); return
-        if i == len(chain) - 1:
-            yield think_answer(f'The evidence says: {R.fact.format(s=name, o=val)} So the answer is {val}.', val); return
-        obs = yield think_call(f'{R.fact.format(s=name, o=val)} Next I need {val}, so I search for it.', 'text_search', {'query': [val]})
-        seen.append(obs); url = next((l for t, l in parse_hits(obs) if t == val), None)
-        if url is None:
-            obs = yield think_call(f'No page titled {val} came up. I search again with more context.', 'text_search', {'query': [f'{val} {R.target}']})
-            seen.append(obs); url = next((l for t, l in parse_hits(obs) if t == val), None)
-        if url is None: yield think_answer(f'I could not find the page of {val}, so I cannot finish.', 'unknown'); return
-        name = val
 
 # %% ../nbs/04b_synth.ipynb #4b9e28ff
 class GroundTruthJudge:
@@ -123,15 +62,6 @@ class OpenAIJudge:
 
 # %% ../nbs/04b_synth.ipynb #0fab8ee4
 SCALE_FACTORS = {'tight': 0.8, 'fit': 1.0, 'loose': 1.4, 'context': 2.2}
-_POS = re.compile(r' at the ([a-z ]+?) of the image')
-
-def scale_box(box: Sequence[int], f: float) -> list[int]:
-    "A 0-1000 box scaled by `f` about its centre, shifted to stay inside the grid where it can."
-    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
-    w, h = min(GRID, (box[2] - box[0]) * f), min(GRID, (box[3] - box[1]) * f)
-    x1, y1 = min(max(0, cx - w / 2), GRID - w), min(max(0, cy - h / 2), GRID - h)
-    return [round(x1), round(y1), round(x1 + w), round(y1 + h)]
-
 def _rng(*parts) -> random.Random:
     return random.Random(int(hashlib.sha1('\0'.join(map(str, parts)).encode()).hexdigest()[:12], 16))
 
@@ -140,7 +70,7 @@ def scene_of(world: World, item: dict) -> dict|None:
     img = (item.get('meta') or {}).get('image')
     return next((s for s in world.scenes if s['image'] == img), None) if img else None
 
-class VisualTeacher(ScriptPolicy):
+class VisualTeacher(ReplayPolicy):
     "VDR's visual phase: each step crops several candidate boxes at several scales and searches them all."
     name = 'vdr-visual'
     def __init__(self, world: World, max_steps: int=3, p_target=(0.55, 0.8, 1.0), boxes=(2, 4), seed: int=0):
@@ -161,7 +91,7 @@ class VisualTeacher(ScriptPolicy):
         size = (s['width'], s['height'])
         tgt = to_grid(meta['target_box'], size) if meta.get('target_box') else None
         others = [to_grid(o['box'], size) for o in s['objects'] if o['box'] != meta.get('target_box')]
-        m = _POS.search(item.get('question', '')); where = m.group(1) if m else None
+        m = IMAGE_POSITION.search(item.get('question', '')); where = m.group(1) if m else None
         others.sort(key=lambda b: (position_word(b, GRID) != where, rng.random()))   # candidates near the asked position first
         chosen = []
         if tgt and rng.random() < self.p_target[min(step, len(self.p_target) - 1)]: chosen.append(tgt)
@@ -175,7 +105,7 @@ class VisualTeacher(ScriptPolicy):
     def script(self, item, msgs):
         meta = item.get('meta') or {}; chain = meta.get('chain') or [[None, None]]
         kind = self.world[chain[0][0]].kind if chain[0][0] else 'object'
-        m = _POS.search(item.get('question', '')); where = f'the {kind} at the {m.group(1)}' if m else f'the {kind} in the image'
+        m = IMAGE_POSITION.search(item.get('question', '')); where = f'the {kind} at the {m.group(1)}' if m else f'the {kind} in the image'
         for step in range(self.max_steps):
             props = self.proposals(item, step)
             scales = ', '.join(sorted({sc for _, sc in props}))
@@ -218,7 +148,7 @@ def visual_turns(msgs: list[dict]) -> int:
         else: break
     return n
 
-class TextPhaseTeacher(ScriptPolicy):
+class TextPhaseTeacher(ReplayPolicy):
     "VDR's text phase on a bridged (image-free) context: identify the entity from the evidence, then follow the chain."
     name = 'vdr-text'
     def __init__(self, world: World): self.world = world
@@ -229,7 +159,7 @@ class TextPhaseTeacher(ScriptPolicy):
         hit = next((h for o in prior if (h := hit_for(o, e))), None)
         lead = ''
         if hit is None:
-            m = _POS.search(item['question']); look = describe_look(e.look)
+            m = IMAGE_POSITION.search(item['question']); look = describe_look(e.look)
             where = f'the {e.kind} at the {m.group(1)}' if m else f'the {e.kind}'
             obs = yield think_call(f'The image search did not identify {where}. The description says it looks like {look}, '
                                    f'so I search for that.', 'text_search', {'query': [f'{e.kind} that looks like {look}']})
@@ -242,7 +172,7 @@ class TextPhaseTeacher(ScriptPolicy):
 class VDRTeacher:
     "Visual phase until the judge says the evidence suffices, then a text-only teacher on the bridged context."
     name = 'vdr-teacher'
-    def __init__(self, world: World, judge: Callable|None=None, visual: ScriptPolicy|None=None, text=None, max_visual: int=3,
+    def __init__(self, world: World, judge: Callable|None=None, visual: ReplayPolicy|None=None, text=None, max_visual: int=3,
                  text_system: str=TEXT_SYSTEM, text_tools: list|None=None):
         self.world, self.judge = world, judge or GroundTruthJudge(world)
         self.visual = visual or VisualTeacher(world, max_steps=max_visual)
@@ -427,7 +357,7 @@ def synth_vdr(world_dir, ctx: ToolContext, n: int=300, mix: dict=MIX, direct: di
     return out
 
 # %% ../nbs/04b_synth.ipynb #a216dfe6
-class GoGTeacher(ScriptPolicy):
+class GoGTeacher(ReplayPolicy):
     "Glance (whole-image search), then decide: text, gaze (crop then search), reflect and re-crop after a wrong gaze."
     name = 'gog-teacher'
     def __init__(self, world: World, reflect_rate: float=0.3, seed: int=0):
@@ -437,7 +367,7 @@ class GoGTeacher(ScriptPolicy):
     def script(self, item, msgs):
         meta = item.get('meta') or {}; chain = meta['chain']; e = self.world[chain[0][0]]; seen = []
         rng = _rng(self.seed, 'gog', item.get('id'))
-        m = _POS.search(item['question']); where = f'the {e.kind} at the {m.group(1)}' if m else f'the {e.kind} in the image'
+        m = IMAGE_POSITION.search(item['question']); where = f'the {e.kind} at the {m.group(1)}' if m else f'the {e.kind} in the image'
         obs = yield think_call(f'I glance at the whole image first: a reverse image search may recognise {where}.', 'image_search', {})
         seen.append(obs)
         if (hit := hit_for(obs, e)):
@@ -471,7 +401,7 @@ class GoGTeacher(ScriptPolicy):
         if (hit := hit_for(obs, e)): yield from follow_chain(chain, hit[0], hit[1], seen); return
         yield think_answer('Nothing identified the entity, so I cannot answer.', 'unknown')
 
-class DirectTeacher(ScriptPolicy):
+class DirectTeacher(ReplayPolicy):
     "A no-search trajectory: answer at once with the gold answer (used only for items the base model already answers)."
     name = 'direct'
     def script(self, item, msgs):
