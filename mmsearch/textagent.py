@@ -147,6 +147,7 @@ def agent_eval(model, tok, world_dir: Path|str, ctx, n: int|None=100, max_turns:
     for t in trajs: by_hops.setdefault(str(t.meta.get('hops')), []).append(t.correct or 0.0)
     return dict(search_rate=mean(searched), acc=mean([t.correct or 0.0 for t in trajs]), n=len(trajs), first_query_named=mean(first_query_named),
                 calls_per_question=mean([len(t.tool_calls) for t in trajs]), acc_by_hops={k: mean(v) for k, v in sorted(by_hops.items())},
+                n_by_hops={k: len(v) for k, v in sorted(by_hops.items())},
                 terminations={k: sum(t.termination == k for t in trajs) for k in sorted({t.termination for t in trajs})},
                 eval_s=round(time.time() - t0, 1), example=[dict(role=m['role'], text=str(m.get('content'))[:300], calls=m.get('tool_calls')) for m in trajs[0].messages[1:]])
 
