@@ -1,10 +1,10 @@
-"""SFT throughput: the zoo's SFT path (`textagent.train_agent`, TRL's SFTTrainer) against a bare bf16 loop, same rows.
+"""SFT throughput: the zoo's SFT path (`textagent.train_agent`, TRL's SFTTrainer) against a bare training loop, same rows.
 
 Run: .venv/bin/python benchmarks/bench_sft.py [--rows 8] [--preset smol] [--out benchmarks/results/bench_sft.json]
 
 Both arms start from the same θ_B initial weights (SmolLM2-135M-Instruct for `smol`) and train on the same oracle
 text trajectories of the default world, one row per optimizer step, under bf16 autocast with float32 master
-weights. The bare loop is the floor of what any SFT path can cost: tokenize with the chat template, forward,
+weights where the CPU computes bf16 natively (`train_bf16`), float32 elsewhere. The bare loop is the floor of what any SFT path can cost: tokenize with the chat template, forward,
 backward, clip, AdamW, no trainer. Our path is timed by TRL's own `train_runtime` of `SFTTrainer.train()` (the
 dataset tokenization before it is reported apart). Tokens/s counts every token of every row (prompt, tool results
 and assistant turns alike), since every token costs a forward and a backward pass. Our arm's first step (warm-up) is timed, the bare loop's is not, which counts against ours. The CPU is shared: the load
@@ -23,7 +23,7 @@ import torch  # noqa: E402
 from mmsearch.core import write_json, portable  # noqa: E402
 from mmsearch.world import build_world, default_world_dir  # noqa: E402
 from mmsearch.search import serve  # noqa: E402
-from mmsearch.zoo import zoo_preset, zoo_tokenizer  # noqa: E402
+from mmsearch.zoo import zoo_preset, zoo_tokenizer, train_bf16  # noqa: E402
 from mmsearch.pretrain import initial_base  # noqa: E402
 from mmsearch.textagent import agent_context, agent_schemas, oracle_trajectories, sft_row, train_agent  # noqa: E402
 
@@ -42,13 +42,13 @@ def row_ids(tok, row: dict) -> torch.Tensor:
     return torch.tensor([tok(text, add_special_tokens=False)['input_ids']])
 
 
-def bare_loop(model, rows: list[torch.Tensor], lr: float) -> float:
-    "Seconds for one forward+backward+AdamW step per row under bf16 autocast, no trainer."
+def bare_loop(model, rows: list[torch.Tensor], lr: float, bf16: bool) -> float:
+    "Seconds for one forward+backward+AdamW step per row (under bf16 autocast if `bf16`), no trainer."
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
     model.train()
     t0 = time.perf_counter()
     for ids in rows:
-        with torch.autocast('cpu', dtype=torch.bfloat16):
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16):
             loss = model(input_ids=ids, labels=ids).loss
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -75,8 +75,8 @@ def main(argv=None) -> int:
     load0 = os.getloadavg()[0]
     init = initial_base(tok, p)
     bare_model = copy.deepcopy(init)
-    bare_loop(bare_model, ids[:1], p.agent_lr)                       # warm-up row
-    bare_s = bare_loop(bare_model, ids[1:], p.agent_lr)
+    bare_loop(bare_model, ids[:1], p.agent_lr, train_bf16(p))                       # warm-up row
+    bare_s = bare_loop(bare_model, ids[1:], p.agent_lr, train_bf16(p))
     del bare_model
     _, info = train_agent(copy.deepcopy(init), tok, rows[1:], p, Path(tempfile.mkdtemp()), progress=False)
     ours_s = info['train_runtime_s']
