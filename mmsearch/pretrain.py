@@ -11,15 +11,16 @@ import torch
 from tqdm.auto import tqdm
 from .world import World, RELATIONS, KINDS, SHAPES, COLORS, PATTERNS, describe_look, all_looks, canonical_image, photo
 from .zoo import train_bf16, zoo_preset, ZooPreset, text_config, vlm_config, lm_into_vlm, vlm_lm_state, make_processor, base_checkpoint, padded_vocab
-from .idefics import idefics_config, make_idefics_processor, ImageOnlyIdefics3Processor, IdeficsLookProbe
+from .idefics import (idefics_config, make_idefics_processor, ImageOnlyIdefics3Processor, IdeficsLookProbe,
+                              vision_tokens)
 
 # %% auto #0
-__all__ = ['IDEFICS_PATCH', 'IDEFICS_SCALE', 'VLM_FAMILIES', 'DESCRIBE', 'PIXEL_KEYS', 'LOOK_ATTRS', 'to_device', 'train_loop',
-           'pretrain_texts', 'pack', 'base_steps', 'initial_base', 'train_base', 'fact_questions', 'qa_prompt',
-           'generate', 'short_answer', 'direct_accuracy', 'vlm_family', 'idefics_px', 'new_vlm', 'look_image',
-           'vqa_example', 'vlm_prompt', 'encode_vlm_batch', 'LookProbe', 'look_probe', 'image_inputs', 'look_batch',
-           'pretrain_vision', 'train_vlm', 'parse_look', 'look_score', 'vlm_generate', 'describe_accuracy',
-           'infoseek_direct', 'plot_losses']
+__all__ = ['IDEFICS_PATCH', 'IDEFICS_SCALE', 'VLM_FAMILIES', 'DESCRIBE', 'PIXEL_KEYS', 'LOOK_ATTRS', 'LOOK_WORDS', 'WORD_SLOTS',
+           'to_device', 'train_loop', 'pretrain_texts', 'pack', 'base_steps', 'initial_base', 'train_base',
+           'fact_questions', 'qa_prompt', 'generate', 'short_answer', 'direct_accuracy', 'vlm_family', 'idefics_px',
+           'new_vlm', 'look_image', 'vqa_example', 'vlm_prompt', 'encode_vlm_batch', 'LookProbe', 'look_probe',
+           'image_inputs', 'look_batch', 'pretrain_vision', 'image_tokens', 'word_embedding', 'WordProbe', 'train_vlm',
+           'parse_look', 'look_score', 'vlm_generate', 'describe_accuracy', 'infoseek_direct', 'plot_losses']
 
 # %% ../nbs/03a_pretrain.ipynb #0369d6cc
 def to_device(x, device: str):
@@ -227,8 +228,9 @@ class LookProbe(torch.nn.Module):
         loss = sum(torch.nn.functional.cross_entropy(logits[k], labels[k]) for k in LOOK_ATTRS) if labels is not None else None
         return SimpleNamespace(loss=loss, logits=logits)
 
-def look_probe(vlm) -> torch.nn.Module:
-    "The look probe on θ_V's vision side: `LookProbe` on Qwen2.5-VL's tower, `IdeficsLookProbe` on Idefics3's."
+def look_probe(vlm, tok=None) -> torch.nn.Module:
+    "The probe on θ_V's vision side: `WordProbe` given θ_B's tokenizer, else the family's class probe."
+    if tok is not None: return WordProbe(vlm, tok)
     if vlm.config.model_type == 'idefics3': return IdeficsLookProbe(vlm, {k: len(v) for k, v in LOOK_ATTRS.items()})
     return LookProbe(vlm.model.visual, vlm.config.text_config.hidden_size)
 
@@ -250,8 +252,10 @@ def look_batch(w: World, proc, rng: random.Random, looks: list[dict], n: int) ->
     return dict(**image_inputs(proc, imgs), labels={k: torch.tensor(v) for k, v in labels.items()})
 
 def pretrain_vision(vlm, proc, w: World, p: ZooPreset, seed: int=0, progress: bool=True, batch: int=32, lr: float=3e-3) -> dict:
-    "Train `vlm`'s vision tower in place on look classification for `p.vision_steps` steps; return losses and held-out accuracy."
-    rng, looks, probe = random.Random(seed), all_looks(), look_probe(vlm).to(p.device)
+    "Train `vlm`'s vision side in place on the looks for `p.vision_steps` steps; return losses and held-out accuracy."
+    words = p.base_model is not None   # a pretrained θ_B's embeddings already mean words
+    probe = look_probe(vlm, proc.tokenizer if words else None).to(p.device)
+    rng, looks = random.Random(seed), all_looks()
     t0 = time.time()
     losses = train_loop(probe, lambda s: look_batch(w, proc, rng, looks, batch), p.vision_steps, lr, desc='θ_V vision tower',
                         progress=progress, device=p.device)
@@ -259,7 +263,51 @@ def pretrain_vision(vlm, proc, w: World, p: ZooPreset, seed: int=0, progress: bo
     labels = test.pop('labels')
     with torch.no_grad(): logits = probe(**to_device(test, p.device)).logits
     acc = {k: round((logits[k].argmax(-1).cpu() == labels[k]).float().mean().item(), 3) for k in LOOK_ATTRS}
-    return dict(steps=p.vision_steps, lr=lr, batch=batch, losses=losses, probe_acc=acc, train_s=round(time.time() - t0, 1))
+    return dict(objective='words' if words else 'classes', steps=p.vision_steps, lr=lr, batch=batch, losses=losses,
+                probe_acc=acc, train_s=round(time.time() - t0, 1))
+
+
+# %% ../nbs/03a_pretrain.ipynb #fed8c516
+LOOK_WORDS = {'color': list(COLORS), 'shape': SHAPES, 'color2': ['none', *COLORS], 'pattern': PATTERNS}   # LOOK_ATTRS'
+WORD_SLOTS = ('color', 'shape', 'color2', 'pattern')   # the order `describe_look` names them in
+
+def image_tokens(vlm, pixel_values, image_grid_thw=None) -> torch.Tensor:
+    "What θ_V's LM reads for each image, (images, tokens, hidden), for either family (one image per row, equal sizes)."
+    if vlm.config.model_type == 'idefics3':
+        return vision_tokens(vlm.model.vision_model, vlm.model.connector, pixel_values)
+    out = vlm.model.visual(pixel_values, grid_thw=image_grid_thw).pooler_output
+    return out.view(len(image_grid_thw), -1, out.shape[-1])
+
+def word_embedding(tok, embed: torch.Tensor, word: str) -> torch.Tensor:
+    "The mean input embedding of the tokens of ' word' (a word in running text)."
+    return embed[tok(' ' + word, add_special_tokens=False)['input_ids']].mean(0)
+
+class WordProbe(torch.nn.Module):
+    "θ_V's vision side taught to write each look attribute's word (θ_B's frozen input embedding) into its token slot."
+    def __init__(self, vlm, tok, scale: float=20.0):
+        super().__init__()
+        self.vlm = [vlm]   # a list: the LM's parameters stay out of this module's (and the optimiser's)
+        idefics = vlm.config.model_type == 'idefics3'
+        side = [vlm.model.vision_model, vlm.model.connector] if idefics else [vlm.model.visual]
+        self.vision = torch.nn.ModuleList(side)
+        embed = vlm.get_input_embeddings().weight.detach()
+        for k in WORD_SLOTS:
+            words = torch.stack([word_embedding(tok, embed, x) for x in LOOK_WORDS[k]])
+            self.register_buffer(k, words, persistent=False)
+        self.norm, self.scale = float(embed.norm(dim=-1).mean()), scale
+
+    def forward(self, pixel_values, image_grid_thw=None, labels: dict|None=None):
+        tokens = image_tokens(self.vlm[0], pixel_values, image_grid_thw)
+        per = tokens.shape[1] // len(WORD_SLOTS)
+        if per < 1: raise ValueError(f'{tokens.shape[1]} image tokens cannot hold {len(WORD_SLOTS)} word slots')
+        logits, loss = {}, ((tokens.norm(dim=-1) / self.norm - 1) ** 2).mean()
+        for g, k in enumerate(WORD_SLOTS):
+            slot = torch.nn.functional.normalize(tokens[:, g * per:(g + 1) * per], dim=-1)
+            cos = self.scale * slot @ torch.nn.functional.normalize(getattr(self, k), dim=-1).T   # (images, per, words)
+            logits[k] = cos.mean(1)
+            if labels is not None:
+                loss = loss + torch.nn.functional.cross_entropy(cos.flatten(0, 1), labels[k].repeat_interleave(per))
+        return SimpleNamespace(loss=loss if labels is not None else None, logits=logits)
 
 
 # %% ../nbs/03a_pretrain.ipynb #a0c9d7ea

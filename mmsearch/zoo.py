@@ -109,7 +109,7 @@ PRESETS = {
                   seq_len=512, batch=4, base_epochs=0.5, base_lr=3e-4, agent_steps=150, agent_lr=5e-5, agent_batch=1, agent_accum=2,
                   agent_max_len=3072, agent_examples=320, eval_n=400,
                   v_depth=4, v_hidden=128, v_ffn=512, v_heads=4, max_pixels=128 * 128,   # θ_V: Idefics3, 16 tokens an image
-                  vision_steps=300, vlm_steps=120, vlm_lr=2e-4, vlm_batch=8),
+                  vision_steps=1200, vlm_steps=100, vlm_lr=2e-4, vlm_batch=8),
     'real':  dict(),
 }
 REAL_ENV = {'base_path': 'MMSEARCH_BASE_PATH', 'vlm_path': 'MMSEARCH_VLM_PATH', 'agent_path': 'MMSEARCH_AGENT_PATH'}

@@ -157,8 +157,9 @@ def test_idefics3_theta_v_on_a_llama_base(zoo, tmp_path):
     from mmsearch.pretrain import train_vlm
     tok = AutoTokenizer.from_pretrained(zoo['tokenizer'])
     base = toy_llama(tok, hidden=64, layers=2, heads=2, kv_heads=1, ffn=128)
-    vlm, proc, info = train_vlm(World.load(zoo['world']), base, tok, zoo_preset('smoke', vision_steps=3, vlm_steps=3), progress=False)
+    vlm, proc, info = train_vlm(World.load(zoo['world']), base, tok, zoo_preset('smoke', base_model='smollm2', vision_steps=3, vlm_steps=3), progress=False)
     assert type(vlm).__name__ == 'Idefics3ForConditionalGeneration' and info['family'] == 'idefics3'
+    assert info['vision']['objective'] == 'words'
     sd_b = base.state_dict()
     assert set(vlm_lm_state(vlm)) == set(sd_b) and max((v - sd_b[k]).abs().max().item() for k, v in vlm_lm_state(vlm).items()) > 0
     agent = copy.deepcopy(base)                      # θ_S: θ_B with every tensor moved
