@@ -18,6 +18,7 @@ from .evaluate import rule_score, summarise
 from .bench import load_benchmark
 from .floor import ensure_merge
 from .sft import ensure_sft
+from .zoo import image_inputs, join_images, PIXEL_KEYS
 
 # %% auto #0
 __all__ = ['REPORT_JUDGE_PROMPT', 'ADVANTAGES', 'LOSS_AGGS', 'CKPT', 'CURRICULA', 'INITS', 'MERGE_DEFAULTS', 'RuleJudge',
@@ -212,7 +213,7 @@ def message_images(msgs: list[dict]) -> list:
             for p in m['content'] if isinstance(p, dict) and p.get('type') == 'image']
 
 def encode_episode(msgs: list[dict], processor, tools: list[dict]|None=None, max_tokens: int|None=None) -> dict:
-    "input_ids and a 0/1 loss_mask (1 = written by the model) for a conversation, plus pixel_values/image_grid_thw for a VLM."
+    "input_ids and a 0/1 loss_mask (1 = written by the model) for a conversation, plus its pixel tensors for a VLM."
     import torch
     tok = getattr(processor, 'tokenizer', processor)
     full, spans = loss_spans(msgs, chat_renderer(processor, tools))
@@ -225,17 +226,16 @@ def encode_episode(msgs: list[dict], processor, tools: list[dict]|None=None, max
     out = dict(n_turns=len(spans))
     images = message_images(msgs)
     if images and getattr(processor, 'image_processor', None) is not None:
-        ip = processor.image_processor(images=images, return_tensors='pt')
-        grid = torch.as_tensor(ip['image_grid_thw']); counts = (grid.prod(-1) // processor.image_processor.merge_size ** 2).tolist()
+        pixels, counts = image_inputs(processor, images)
         pad = tok.convert_tokens_to_ids('<|image_pad|>'); ids2, mask2, k = [], [], 0
         for i, m in zip(ids, mask):
             if i == pad: ids2 += [pad] * counts[k]; mask2 += [0] * counts[k]; k += 1
             else: ids2.append(i); mask2.append(m)
         if k != len(counts): raise ValueError(f'{len(counts)} images but {k} image placeholders in the rendered conversation')
         ids, mask = ids2, mask2
-        out.update(pixel_values=torch.as_tensor(ip['pixel_values']), image_grid_thw=grid)
+        out.update(pixels)
     if max_tokens and len(ids) > max_tokens:
-        if 'image_grid_thw' in out and ids[max_tokens:].count(tok.convert_tokens_to_ids('<|image_pad|>')):
+        if 'pixel_values' in out and ids[max_tokens:].count(tok.convert_tokens_to_ids('<|image_pad|>')):
             raise ValueError(f'the episode is {len(ids)} tokens and cutting it to {max_tokens} would cut an image; raise max_seq_tokens')
         ids, mask = ids[:max_tokens], mask[:max_tokens]
     out.update(input_ids=ids, loss_mask=mask)
@@ -249,9 +249,7 @@ def collate(encs: list[dict], pad_id: int) -> dict:
     for i, e in enumerate(encs):
         n = len(e['input_ids']); ids[i, :n] = torch.tensor(e['input_ids']); att[i, :n] = 1; lm[i, :n] = torch.tensor(e['loss_mask'])
     out = dict(input_ids=ids, attention_mask=att, loss_mask=lm)
-    if any('pixel_values' in e for e in encs):
-        out['pixel_values'] = torch.cat([e['pixel_values'] for e in encs if 'pixel_values' in e])
-        out['image_grid_thw'] = torch.cat([e['image_grid_thw'] for e in encs if 'image_grid_thw' in e])
+    out.update(join_images([{k: e[k] for k in PIXEL_KEYS if k in e} for e in encs]))
     return out
 
 # %% ../nbs/05_grpo.ipynb #0c194001
@@ -259,7 +257,7 @@ LOSS_AGGS = ('token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean')
 
 def model_inputs(batch: dict, device=None) -> dict:
     "The tensors of a collated batch that the model's forward takes."
-    keys = ('input_ids', 'attention_mask', 'pixel_values', 'image_grid_thw')
+    keys = ('input_ids', 'attention_mask', *PIXEL_KEYS)
     return {k: (batch[k].to(device) if device is not None else batch[k]) for k in keys if k in batch}
 
 def token_logprobs(logits, input_ids):

@@ -12,13 +12,14 @@ import numpy as np
 from .core import atomic_dir, atomic_write, check_writable, cached_file_hash, dumps, write_json
 
 # %% auto #0
-__all__ = ['ST_DTYPES', 'ST_CODES', 'RAW_NP', 'FLOATS', 'DTYPE_ALIASES', 'WEIGHT_FILES', 'METHODS', 'CHUNK', 'PARAMS', 'TOP_KEYS',
-           'LAYER_RE', 'itemsize', 'norm_dtype', 'TensorInfo', 'StFile', 'read_slice', 'StWriter', 'to_f32', 'round_to',
-           'encode', 'lm_name', 'layout_of', 'stored_name', 'Checkpoint', 'tiny_trio', 'chunk_bounds', 'dare_keep',
-           'TensorSpec', 'merge_chunk', 'kth_largest_key', 'tensor_keys', 'merge_arrays', 'collect_stats', 'save_stats',
-           'load_stats', 'column_energy', 'MergeConfigError', 'evaluate_setting', 'MergeConfig', 'load_config', 'Job',
-           'Plan', 'parse_size', 'plan_merge', 'run_job', 'shard_names', 'input_hashes', 'run_plan', 'run_merge',
-           'merge_is_current', 'merge_cli']
+__all__ = ['ST_DTYPES', 'ST_CODES', 'RAW_NP', 'FLOATS', 'DTYPE_ALIASES', 'VLM_LAYOUTS', 'MODEL_LAYOUTS', 'WEIGHT_FILES',
+           'METHODS', 'CHUNK', 'PARAMS', 'TOP_KEYS', 'LAYER_RE', 'itemsize', 'norm_dtype', 'TensorInfo', 'StFile',
+           'read_slice', 'StWriter', 'to_f32', 'round_to', 'encode', 'layout_of', 'lm_name', 'stored_name',
+           'Checkpoint', 'tiny_trio', 'chunk_bounds', 'dare_keep', 'TensorSpec', 'merge_chunk', 'kth_largest_key',
+           'tensor_keys', 'merge_arrays', 'collect_stats', 'save_stats', 'load_stats', 'column_energy',
+           'MergeConfigError', 'evaluate_setting', 'MergeConfig', 'load_config', 'Job', 'Plan', 'parse_size',
+           'plan_merge', 'run_job', 'shard_names', 'input_hashes', 'run_plan', 'run_merge', 'merge_is_current',
+           'merge_cli']
 
 # %% ../nbs/04_merge.ipynb #ff44142e
 ST_DTYPES = {'BF16': 'bfloat16', 'F16': 'float16', 'F32': 'float32', 'F64': 'float64', 'I64': 'int64',
@@ -146,22 +147,33 @@ def encode(x: np.ndarray, dtype: str, rounded: bool=False) -> np.ndarray:
     return x.astype(RAW_NP[dtype])
 
 # %% ../nbs/04_merge.ipynb #7c475838
-def lm_name(key: str) -> str|None:
-    "The text LM's name for a checkpoint key, or None if the key belongs to the vision tower or projector."
-    if key.startswith(('visual.', 'model.visual.')): return None
-    if key.startswith('model.language_model.'): return 'model.' + key[len('model.language_model.'):]
-    return key
+VLM_LAYOUTS = {  # layout -> (prefix of the language model's tensors, prefixes of the vision tower's and projector's)
+    'vl-nested': ('model.language_model.', ('model.visual.',)),
+    'vl-idefics': ('model.text_model.', ('model.vision_model.', 'model.connector.')),
+    'vl-legacy': ('model.', ('visual.',)),
+}
+MODEL_LAYOUTS = {'qwen2_5_vl': 'vl-nested', 'qwen3_vl': 'vl-nested', 'idefics3': 'vl-idefics'}   # VLMs in memory
 
 def layout_of(keys) -> str:
-    "'text', 'vl-legacy' (model.* + visual.*) or 'vl-nested' (model.language_model.* + model.visual.*)."
+    "The layout of `VLM_LAYOUTS` that tensors named `keys` are stored in, or 'text'."
     keys = list(keys)
-    if any(k.startswith('model.language_model.') for k in keys): return 'vl-nested'
-    if any(k.startswith(('visual.', 'model.visual.')) for k in keys): return 'vl-legacy'
+    for layout, (text, vision) in VLM_LAYOUTS.items():
+        marks = vision if text == 'model.' else (text, *vision)
+        if any(k.startswith(marks) for k in keys): return layout
     return 'text'
+
+def lm_name(key: str, layout: str|None=None) -> str|None:
+    "The text LM's name for stored key `key` (of `layout`, else the key's own), or None for a vision or projector key."
+    layout = layout or layout_of([key])
+    if layout == 'text': return key
+    text, vision = VLM_LAYOUTS[layout]
+    if key.startswith(vision): return None
+    return 'model.' + key[len(text):] if key.startswith(text) else key
 
 def stored_name(lm: str, layout: str) -> str:
     "The key under which a checkpoint of `layout` stores canonical LM tensor `lm`."
-    return 'model.language_model.' + lm[len('model.'):] if layout == 'vl-nested' and lm.startswith('model.') else lm
+    text = VLM_LAYOUTS[layout][0] if layout != 'text' else 'model.'
+    return text + lm[len('model.'):] if lm.startswith('model.') else lm
 
 # %% ../nbs/04_merge.ipynb #ef5779f8
 WEIGHT_FILES = re.compile(r'.*\.(safetensors|bin|pt|pth|ckpt|h5|msgpack)$|.*\.index\.json$')
@@ -180,8 +192,8 @@ class Checkpoint:
         cfg = self.path/'config.json'
         self.config = json.loads(cfg.read_text()) if cfg.exists() else {}
         self.layout = layout_of(self.tensors)
-        self.lm = {n: k for k in self.tensors if (n := lm_name(k)) is not None}   # canonical name -> stored key
-        self.vision = [k for k in self.tensors if lm_name(k) is None]
+        self.lm = {n: k for k in self.tensors if (n := lm_name(k, self.layout)) is not None}   # canonical name -> stored key
+        self.vision = [k for k in self.tensors if lm_name(k, self.layout) is None]
 
     @property
     def is_vlm(self) -> bool: return self.layout != 'text'
@@ -230,17 +242,25 @@ def tiny_trio(root: Path|str, family: str='qwen2_5_vl', noise_s: float=0.01, noi
                                patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64,
                                deepstack_visual_indexes=[0]), tie_word_embeddings=tie, **ids)
         Vl = tf.Qwen3VLForConditionalGeneration
-    else: raise ValueError(f"unknown family {family!r}")
+    elif family == 'idefics3':
+        rope = {'rope_type': 'default', 'rope_theta': 100000.0}
+        txt_cfg = tf.LlamaConfig(**common, head_dim=hd, rope_parameters=rope); Txt = tf.LlamaForCausalLM
+        vl_cfg = tf.Idefics3Config(text_config=dict(common, head_dim=hd, rope_parameters=rope, model_type='llama'),
+            vision_config=dict(image_size=32, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                               intermediate_size=64), image_token_id=ids['image_token_id'], scale_factor=2,
+            tie_word_embeddings=tie)
+        Vl = tf.Idefics3ForConditionalGeneration
+    else: raise ValueError(f"unknown family {family!r}; choose qwen2_5_vl, qwen3_vl or idefics3")
     tdt = getattr(torch, dtype)
     base = Txt(txt_cfg).to(tdt).eval()
     sd = {k: v.clone() for k, v in base.state_dict().items()}
     agent = Txt(txt_cfg).to(tdt).eval()
     agent.load_state_dict({k: (v.float() + noise_s*torch.randn_like(v.float())).to(tdt) for k, v in sd.items()})
     vlm = Vl(vl_cfg).to(tdt).eval()
-    lm = {(k.replace('model.', 'model.language_model.', 1) if k.startswith('model.') else k):
-          (v.float() + noise_v*torch.randn_like(v.float())).to(tdt) for k, v in sd.items()}
+    layout = MODEL_LAYOUTS[vl_cfg.model_type]
+    lm = {stored_name(k, layout): (v.float() + noise_v*torch.randn_like(v.float())).to(tdt) for k, v in sd.items()}
     missing, unexpected = vlm.load_state_dict(lm, strict=False)
-    assert not unexpected and all('visual' in k for k in missing), (missing, unexpected)
+    assert not unexpected and all(lm_name(k, layout) is None for k in missing), (missing, unexpected)
     paths = {}
     for name, m in [('base', base), ('agent', agent), ('vlm', vlm)]:
         m.save_pretrained(root/name); paths[name] = root/name

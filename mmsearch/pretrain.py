@@ -10,17 +10,17 @@ from types import SimpleNamespace
 import torch
 from tqdm.auto import tqdm
 from .world import World, RELATIONS, KINDS, SHAPES, COLORS, PATTERNS, describe_look, all_looks, canonical_image, photo
-from .zoo import train_bf16, zoo_preset, ZooPreset, text_config, vlm_config, lm_into_vlm, vlm_lm_state, make_processor, base_checkpoint, padded_vocab
+from .zoo import train_bf16, zoo_preset, ZooPreset, text_config, vlm_config, lm_into_vlm, vlm_lm_state, make_processor, base_checkpoint, padded_vocab, PIXEL_KEYS
 from .idefics import (idefics_config, make_idefics_processor, ImageOnlyIdefics3Processor, IdeficsLookProbe,
                               vision_tokens)
 
 # %% auto #0
-__all__ = ['IDEFICS_PATCH', 'IDEFICS_SCALE', 'VLM_FAMILIES', 'DESCRIBE', 'PIXEL_KEYS', 'LOOK_ATTRS', 'LOOK_WORDS', 'WORD_SLOTS',
-           'to_device', 'train_loop', 'pretrain_texts', 'pack', 'base_steps', 'initial_base', 'train_base',
-           'fact_questions', 'qa_prompt', 'generate', 'short_answer', 'direct_accuracy', 'vlm_family', 'idefics_px',
-           'new_vlm', 'look_image', 'vqa_example', 'vlm_prompt', 'encode_vlm_batch', 'LookProbe', 'look_probe',
-           'image_inputs', 'look_batch', 'pretrain_vision', 'image_tokens', 'word_embedding', 'WordProbe', 'train_vlm',
-           'parse_look', 'look_score', 'vlm_generate', 'describe_accuracy', 'infoseek_direct', 'plot_losses']
+__all__ = ['IDEFICS_PATCH', 'IDEFICS_SCALE', 'VLM_FAMILIES', 'DESCRIBE', 'LOOK_ATTRS', 'LOOK_WORDS', 'WORD_SLOTS', 'to_device',
+           'train_loop', 'pretrain_texts', 'pack', 'base_steps', 'initial_base', 'train_base', 'fact_questions',
+           'qa_prompt', 'generate', 'short_answer', 'direct_accuracy', 'vlm_family', 'idefics_px', 'new_vlm',
+           'look_image', 'vqa_example', 'vlm_prompt', 'encode_vlm_batch', 'LookProbe', 'look_probe', 'image_inputs',
+           'look_batch', 'pretrain_vision', 'image_tokens', 'word_embedding', 'WordProbe', 'train_vlm', 'parse_look',
+           'look_score', 'vlm_generate', 'describe_accuracy', 'infoseek_direct', 'plot_losses']
 
 # %% ../nbs/03a_pretrain.ipynb #0369d6cc
 def to_device(x, device: str):
@@ -170,7 +170,6 @@ def new_vlm(base, tok, p: ZooPreset) -> tuple:
 _IMAGE_SUBJECT = {'landmark': 'the landmark in the image', 'person': 'the person in the image',
                   'organization': 'the organization whose emblem is shown', 'city': 'the city whose emblem is shown'}
 DESCRIBE = 'Describe the image.'
-PIXEL_KEYS = ('pixel_values', 'image_grid_thw', 'pixel_attention_mask')   # Qwen2.5-VL's, then Idefics3's
 
 def look_image(w: World, rng: random.Random, looks: list[dict], p_random: float=0.3) -> tuple:
     "(image, look): a random look drawn on the canonical background (with probability `p_random`), else an entity's canonical image or photo."

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 from .core import write_json, dumps, data_dir, weights_hash, portable
 from .floor import ensure_merge
+from .zoo import image_inputs, join_images
 from .tools import load_image, TOOL_NAMES
 
 # %% auto #0
@@ -81,9 +82,7 @@ class ToolMaskCollator:
         vis = {}
         if imgs:
             if not self.is_vlm: raise ValueError('rows with images need a VLM processor, got a tokenizer')
-            vis = dict(self.ip(images=imgs, return_tensors='pt'))
-            merge = getattr(self.ip, 'merge_size', 2)
-            n_pad = [int(t.prod()) // merge ** 2 for t in vis['image_grid_thw']]
+            vis, n_pad = image_inputs(self.proc, imgs)
         ids, labels, k = [], [], 0
         for text, is_asst in self.segments(msgs, tools):
             if not is_asst and '<|image_pad|>' in text:
@@ -106,10 +105,7 @@ class ToolMaskCollator:
             x, y = x[:L], y[:L]
             ids[i, :len(x)] = torch.tensor(x); lab[i, :len(y)] = torch.tensor(y); att[i, :len(x)] = 1
         out = dict(input_ids=ids, attention_mask=att, labels=lab)
-        vis = [e[2] for e in enc if e[2]]
-        if vis:
-            out['pixel_values'] = torch.cat([torch.as_tensor(v['pixel_values']) for v in vis])
-            out['image_grid_thw'] = torch.cat([torch.as_tensor(v['image_grid_thw']) for v in vis])
+        out.update(join_images([e[2] for e in enc]))
         return out
 
     def length(self, row: dict) -> int:

@@ -9,15 +9,18 @@ from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import torch
 from .core import data_dir, dumps, atomic_dir, cached_file_hash
+from .merge import MODEL_LAYOUTS, lm_name, stored_name
+from .idefics import load_idefics
 
 # %% auto #0
 __all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'SMOL_DIST', 'SMOL_GGUF',
-           'BASE_MODELS', 'ROLES', 'ZOO_PARTS', 'VLM_FIELDS', 'example_value', 'protocol_text', 'tokenizer_corpus',
-           'train_tokenizer', 'ZooPreset', 'zoo_preset', 'native_bf16', 'train_bf16', 'smol_gguf', 'smol_card',
-           'smol_checkpoint', 'base_checkpoint', 'pretrained_tokenizer', 'zoo_tokenizer', 'mrope_section',
-           'padded_vocab', 'special_ids', 'text_config', 'vlm_config', 'ImageOnlyQwen2_5_VLProcessor', 'make_processor',
-           'text_key_to_vlm', 'vlm_key_to_text', 'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model', 'load_lm',
-           'load_vlm', 'zoo_info', 'preset_fields', 'part_fields', 'zoo_dir', 'file_lock', 'ensure_zoo', 'zoo_cli']
+           'BASE_MODELS', 'PIXEL_KEYS', 'ROLES', 'ZOO_PARTS', 'VLM_FIELDS', 'example_value', 'protocol_text',
+           'tokenizer_corpus', 'train_tokenizer', 'ZooPreset', 'zoo_preset', 'native_bf16', 'train_bf16', 'smol_gguf',
+           'smol_card', 'smol_checkpoint', 'base_checkpoint', 'pretrained_tokenizer', 'zoo_tokenizer', 'mrope_section',
+           'padded_vocab', 'special_ids', 'text_config', 'vlm_config', 'llama_config', 'toy_llama',
+           'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'image_inputs', 'join_images', 'vlm_layout', 'lm_into_vlm',
+           'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'zoo_info', 'preset_fields',
+           'part_fields', 'zoo_dir', 'file_lock', 'ensure_zoo', 'zoo_cli']
 
 # %% ../nbs/03_zoo.ipynb #2da779b8
 from .rollout import SYSTEM_PROMPT, FORMAT_ERROR, SPECIAL_TOKENS, TOOL_TOKENS, VISION_TOKENS, byte_level_pre_tokenizer
@@ -245,6 +248,26 @@ def vlm_config(p: ZooPreset, tok):
     return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **{k: v for k, v in ids.items() if k != 'pad_token_id'},
                             pad_token_id=ids['pad_token_id'])
 
+def llama_config(tok, hidden: int=64, layers: int=2, heads: int=4, kv_heads: int=2, ffn: int|None=None,
+                 vocab: int|None=None):
+    "A LlamaConfig with SmolLM2's constants (eps 1e-5, rope theta 1e5, tied embeddings) and `tok`'s special ids."
+    from transformers import LlamaConfig
+    if hidden % heads or heads % kv_heads:
+        raise ValueError(f'hidden ({hidden}) must divide by heads ({heads}), and heads by kv_heads ({kv_heads})')
+    vocab = vocab or padded_vocab(tok)
+    if vocab < len(tok): raise ValueError(f'vocab {vocab} is smaller than the tokenizer ({len(tok)} tokens)')
+    return LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=ffn or 4 * hidden,
+                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                       head_dim=hidden // heads, max_position_embeddings=8192, rms_norm_eps=1e-5,
+                       rope_parameters={'rope_type': 'default', 'rope_theta': 100000.0}, tie_word_embeddings=True,
+                       bos_token_id=None, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+
+def toy_llama(tok, seed: int=0, **kwargs):
+    "A randomly initialised tiny LlamaForCausalLM matching `tok` (kwargs go to `llama_config`)."
+    from transformers import LlamaForCausalLM
+    torch.manual_seed(seed)
+    return LlamaForCausalLM(llama_config(tok, **kwargs)).eval()
+
 # %% ../nbs/03_zoo.ipynb #7c3b5792
 from transformers import Qwen2_5_VLProcessor
 
@@ -261,33 +284,55 @@ def make_processor(tok, p: ZooPreset|None=None) -> ImageOnlyQwen2_5_VLProcessor:
                                   size={'shortest_edge': p.min_pixels, 'longest_edge': p.max_pixels})
     return ImageOnlyQwen2_5_VLProcessor(image_processor=ip, tokenizer=tok, chat_template=tok.chat_template)
 
-# %% ../nbs/03_zoo.ipynb #e88d4f7b
-def text_key_to_vlm(k: str) -> str:
-    "Key of a Qwen2 text-model tensor inside a Qwen2.5-VL model in memory."
-    return k.replace('model.', 'model.language_model.', 1) if k.startswith('model.') else k
+# %% ../nbs/03_zoo.ipynb #daf4c8f3
+PIXEL_KEYS = ('pixel_values', 'image_grid_thw', 'pixel_attention_mask')   # Qwen2.5-VL's, then Idefics3's
 
-def vlm_key_to_text(k: str) -> str|None:
-    "Key of a Qwen2.5-VL language-model tensor in a Qwen2 text model (None for vision tensors)."
-    if k.startswith('model.language_model.'): return 'model.' + k[len('model.language_model.'):]
-    return k if k == 'lm_head.weight' else None
+def image_inputs(processor, images: list) -> tuple[dict, list[int]]:
+    "The pixel tensors of `images` for θ_V's forward, and how many image tokens each takes in the input."
+    if hasattr(processor, 'image_token_counts'):   # Idefics3: one square per image, (1, images, 3, px, px)
+        pix = processor.image_processor(images=[images], return_tensors='pt')
+        return {k: torch.as_tensor(pix[k]) for k in PIXEL_KEYS if k in pix}, processor.image_token_counts(images)
+    pix = processor.image_processor(images=images, return_tensors='pt')
+    grid = torch.as_tensor(pix['image_grid_thw'])
+    counts = (grid.prod(-1) // processor.image_processor.merge_size ** 2).tolist()
+    return dict(pixel_values=torch.as_tensor(pix['pixel_values']), image_grid_thw=grid), counts
+
+def join_images(parts: list[dict]) -> dict:
+    "The pixel tensors of several conversations as one batch, in order (Idefics3's (1, n, ...) along the image axis)."
+    parts = [x for x in parts if x]
+    if not parts: return {}
+    return {k: torch.cat([x[k] for x in parts], dim=1 if parts[0][k].dim() >= 4 else 0) for k in parts[0]}
+
+# %% ../nbs/03_zoo.ipynb #e88d4f7b
+def vlm_layout(vlm) -> str:
+    "The key layout (`merge.VLM_LAYOUTS`) of VLM `vlm` in memory, from its model type."
+    if (t := vlm.config.model_type) not in MODEL_LAYOUTS:
+        raise ValueError(f'{t!r} is not a VLM family of MODEL_LAYOUTS ({", ".join(MODEL_LAYOUTS)})')
+    return MODEL_LAYOUTS[t]
 
 def lm_into_vlm(vlm, lm_or_state) -> None:
-    "Load a text model's (or state dict's) weights into `vlm`'s language model in place; the vision tower is untouched."
-    if vlm.config.model_type == 'idefics3':   # SmolLM2's family: the key maps of 03c_idefics
-        from mmsearch.idefics import lm_into_vlm as into_idefics
-        return into_idefics(vlm, lm_or_state)
-    sd = lm_or_state if isinstance(lm_or_state, dict) else lm_or_state.state_dict()
-    res = vlm.load_state_dict({text_key_to_vlm(k): v for k, v in sd.items()}, strict=False)
-    if bad := [k for k in res.missing_keys if not k.startswith('model.visual.') and k != 'lm_head.weight']:
-        raise ValueError(f'the text model does not cover the VLM language model: missing {bad[:5]}')
-    if res.unexpected_keys: raise ValueError(f'tensors the VLM does not have: {res.unexpected_keys[:5]}')
+    "Load a text model's (or its state dict's) tensors into `vlm`'s language model in place; the vision side is untouched."
+    layout = vlm_layout(vlm)
+    state = lm_or_state if isinstance(lm_or_state, dict) else lm_or_state.state_dict()
+    mapped = {stored_name(k, layout): v for k, v in state.items()}
+    target = vlm.state_dict()
+    tied = vlm.config.tie_word_embeddings
+    if unexpected := [k for k in mapped if k not in target]:
+        raise ValueError(f'tensors the VLM does not have: {unexpected[:5]}')
+    if wrong := [f'{k} {tuple(v.shape)} != {tuple(target[k].shape)}' for k, v in mapped.items() if v.shape != target[k].shape]:
+        raise ValueError(f'tensor shapes differ from the VLM language model: {wrong[:5]}')
+    needed = [k for k in target if lm_name(k, layout) is not None and not (tied and k == 'lm_head.weight')]
+    if missing := [k for k in needed if k not in mapped]:
+        raise ValueError(f'the text model does not cover the VLM language model: missing {missing[:5]}')
+    embed = mapped[stored_name('model.embed_tokens.weight', layout)]
+    if tied and 'lm_head.weight' in mapped and not torch.equal(mapped['lm_head.weight'], embed):
+        raise ValueError('the text model has its own lm_head but the VLM ties it to the embeddings')
+    vlm.load_state_dict(mapped, strict=False)
 
 def vlm_lm_state(vlm) -> dict:
     "The VLM's language-model tensors under its text model's names (Qwen2's, or the Llama's for Idefics3)."
-    if vlm.config.model_type == 'idefics3':
-        from mmsearch.idefics import vlm_lm_state as idefics_state
-        return idefics_state(vlm)
-    return {t: v for k, v in vlm.state_dict().items() if (t := vlm_key_to_text(k)) is not None}
+    layout = vlm_layout(vlm)
+    return {t: v for k, v in vlm.state_dict().items() if (t := lm_name(k, layout)) is not None}
 
 # %% ../nbs/03_zoo.ipynb #ee7913c3
 ROLES = {'base': 'θ_B, the base language model', 'vlm': 'θ_V, the base vision-language model', 'agent': 'θ_S, the text search agent'}
@@ -326,9 +371,7 @@ def load_vlm(path: Path|str, device: str='cpu'):
     "(model, image-only processor) of a saved θ_V: Qwen2.5-VL, or Idefics3 where its config.json says so."
     from transformers import Qwen2_5_VLForConditionalGeneration
     path = _need_checkpoint(path)
-    if json.loads((path/'config.json').read_text()).get('model_type') == 'idefics3':
-        from mmsearch.idefics import load_idefics
-        return load_idefics(path, device)
+    if json.loads((path/'config.json').read_text()).get('model_type') == 'idefics3': return load_idefics(path, device)
     return Qwen2_5_VLForConditionalGeneration.from_pretrained(path).to(device).eval(), ImageOnlyQwen2_5_VLProcessor.from_pretrained(path)
 
 def zoo_info(path: Path|str) -> dict:

@@ -167,7 +167,8 @@ def cfg_of(method, trio, params=None, glob=None, **kw):
                 models=[{'model': str(trio['vlm']), 'parameters': params[0]}, {'model': str(trio['agent']), 'parameters': params[1]}],
                 parameters=glob or {}, **kw)
 
-@pytest.mark.parametrize('family,tie', [('qwen2_5_vl', True), ('qwen2_5_vl', False), ('qwen3_vl', True)])
+@pytest.mark.parametrize('family,tie', [('qwen2_5_vl', True), ('qwen2_5_vl', False), ('qwen3_vl', True), ('idefics3', True),
+                                         ('idefics3', False)])
 def test_delta_v_zero_reproduces_text_agent(tmp_path, family, tie):
     t = tiny_trio(tmp_path/'m', family=family, noise_v=0.0, tie=tie, seed=1)
     for method, p in [('task_arithmetic', {}), ('ties', {'density': 1.0}), ('obm', {'density': 1.0})]:
@@ -188,7 +189,7 @@ def test_delta_v_zero_reproduces_text_agent(tmp_path, family, tie):
 
 
 def test_vlm_layouts_map_to_text_names(tmp_path):
-    for fam, layout in [('qwen2_5_vl', 'vl-legacy'), ('qwen3_vl', 'vl-nested')]:
+    for fam, layout in [('qwen2_5_vl', 'vl-legacy'), ('qwen3_vl', 'vl-nested'), ('idefics3', 'vl-idefics')]:
         t = tiny_trio(tmp_path/fam, family=fam)
         v, b = Checkpoint(t['vlm']), Checkpoint(t['base'])
         assert v.layout == layout and b.layout == 'text'
@@ -293,7 +294,7 @@ def test_cli_errors_are_one_line(trio, tmp_path, capsys):
     assert err.startswith('mmsearch merge: error:') and 'model path not found' in err and not (tmp_path/'o').exists()
 
 
-@pytest.mark.parametrize('family', ['qwen2_5_vl', 'qwen3_vl'])
+@pytest.mark.parametrize('family', ['qwen2_5_vl', 'qwen3_vl', 'idefics3'])
 def test_vlm_with_vlm_base_keeps_keys(tmp_path, family):
     "All inputs VLMs of one layout: every tensor (vision included) is merged under its own key."
     t = tiny_trio(tmp_path/'m', family=family)

@@ -1,22 +1,29 @@
 """Token-by-token checks of the SFT collator: loss on assistant turns only (no tool results, no image pads, no prompt)."""
 import json
 import pytest
+import torch
 from PIL import Image
 
 from mmsearch.sft import ToolMaskCollator, assistant_labels, chat_inputs
 from mmsearch.rollout import message_text
 from mmsearch.tools import tool_schemas, env_class
-from mmsearch.zoo import train_tokenizer, make_processor, zoo_preset, CHAT_TEMPLATE
+from mmsearch.zoo import train_tokenizer, make_processor, zoo_preset, CHAT_TEMPLATE, PIXEL_KEYS, llama_config
+from mmsearch.idefics import idefics_config, make_idefics_processor
 
 TEXTS = ["The Goka Bridge stands in the city of Rimo. Who designed it? Sam Pinol designed the Goka Bridge.",
          "A search for 'Goka Bridge' found 3 results. The useful information in the page as follows.",
          "<think>I crop the landmark.</think> identify this landmark; the answer is 1877."] * 30 + [CHAT_TEMPLATE]
 
 
-@pytest.fixture(scope='module')
-def proc():
+SMALL_VISION = dict(image_px=32, patch=16, v_hidden=32, v_layers=1, v_heads=2, v_ffn=64)
+
+
+@pytest.fixture(scope='module', params=['qwen2_5_vl', 'idefics3'])
+def proc(request):
+    "θ_V's processor of each family: Qwen2.5-VL's (image grids) and Idefics3's (one square per image)."
     tok = train_tokenizer(TEXTS, vocab_size=400)
-    return make_processor(tok, zoo_preset('smoke'))
+    if request.param == 'qwen2_5_vl': return make_processor(tok, zoo_preset('smoke'))
+    return make_idefics_processor(tok, idefics_config(llama_config(tok), tok, **SMALL_VISION))
 
 
 @pytest.fixture(scope='module')
@@ -55,8 +62,9 @@ def test_ids_match_the_processor(proc, rows):
         b = col([row])
         assert b['input_ids'][0].tolist() == ref['input_ids'][0].tolist()
         if imgs:
-            assert b['pixel_values'].shape == ref['pixel_values'].shape
-            assert b['image_grid_thw'].tolist() == ref['image_grid_thw'].tolist()
+            assert {k for k in PIXEL_KEYS if k in ref} <= set(b)
+            for k in PIXEL_KEYS:
+                if k in ref: assert torch.equal(b[k], ref[k]), k
 
 
 def test_labels_token_by_token(proc, rows):
@@ -121,3 +129,25 @@ def test_tool_schemas_are_trls(rows):
     from mmsearch.tools import SearchEnv
     env = SearchEnv()
     assert json.loads(rows[0]['tools']) == [get_json_schema(getattr(env, n)) for n in ('image_search', 'crop_and_search', 'text_search', 'visit')]
+
+
+def test_idefics_batch_equals_rows(rows):
+    "A batch of Idefics3 rows (images joined along the image axis) gives each row the logits it gets alone."
+    from transformers import Idefics3ForConditionalGeneration
+    tok = train_tokenizer(TEXTS, vocab_size=400)
+    torch.manual_seed(0)
+    text_cfg = llama_config(tok, hidden=32, layers=1, heads=2, kv_heads=1)
+    proc = make_idefics_processor(tok, idefics_config(text_cfg, tok, **SMALL_VISION))
+    model = Idefics3ForConditionalGeneration(idefics_config(text_cfg, tok, **SMALL_VISION)).eval()
+    image_row, text_row = rows
+    col = ToolMaskCollator(proc)
+    batch = col([image_row, text_row, image_row])
+    assert batch['pixel_values'].shape[:2] == (1, 2)
+    with torch.no_grad():
+        out = model(**batch)
+        assert torch.isfinite(out.loss)
+        for i, row in enumerate([image_row, text_row, image_row]):
+            alone = col([row])
+            n = alone['input_ids'].shape[1]
+            ref = model(**alone).logits[0]
+            assert torch.allclose(out.logits[i, :n], ref, atol=1e-5), i

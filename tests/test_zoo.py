@@ -153,7 +153,7 @@ def test_idefics3_theta_v_on_a_llama_base(zoo, tmp_path):
     import copy
     from transformers import AutoTokenizer
     from mmsearch.world import World
-    from mmsearch.idefics import toy_llama
+    from mmsearch.zoo import toy_llama
     from mmsearch.pretrain import train_vlm
     tok = AutoTokenizer.from_pretrained(zoo['tokenizer'])
     base = toy_llama(tok, hidden=64, layers=2, heads=2, kv_heads=1, ffn=128)
