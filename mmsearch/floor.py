@@ -8,6 +8,7 @@ import contextlib, hashlib, json, math, random, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Sequence
+import numpy as np
 import pandas as pd
 from .bench import BENCHMARKS, load_benchmark
 from .core import write_json, atomic_write, data_dir, dumps, portable, weights_hash
@@ -15,6 +16,8 @@ from .evaluate import evaluate, load_policy, summarise, select_items
 from .merge import collect_stats, run_merge, save_stats
 from .rollout import RolloutConfig, load_image
 from .tools import TOOL_NAMES
+from .score import IMAGE_SEARCH_TOOLS, TEXT_SEARCH_TOOLS
+from .stats import wilson, paired_diff_ci, verdict, fmt_ci
 from .zoo import file_lock, load_lm, load_vlm
 
 # %% auto #0
@@ -22,8 +25,9 @@ __all__ = ['FLOOR_METHODS', 'BASELINES', 'CATEGORIES', 'CALIB_VQA', 'CALIB_RECIP
            'merge_config', 'setting_name', 'calibration_items', 'vqa_calibration', 'trajectory_calibration',
            'merges_dir', 'input_key', 'calibration_stats', 'ensure_merge', 'direct_messages', 'DirectAnswerPolicy',
            'baseline_policy', 'parse_grid', 'parse_benches', 'heldout_split', 'sweep_grid', 'run_sweep',
-           'choose_setting', 'category_summary', 'floor_table', 'floor_verdicts', 'FloorConfig', 'torch_threads',
-           'run_floor', 'floor_figures', 'floor_markdown', 'write_floor_report']
+           'choose_setting', 'category_summary', 'item_outcomes', 'floor_table', 'compare', 'combined',
+           'floor_verdicts', 'FloorConfig', 'torch_threads', 'run_floor', 'floor_figures', 'floor_markdown',
+           'write_floor_report']
 
 # %% ../nbs/04a_floor.ipynb #e5312cad
 # the floor's row label -> mergekit merge_method
@@ -228,7 +232,15 @@ def category_summary(trajs: list) -> dict:
         out[cat] = dict(n=len(sel), **({k: round(float(s[k]), 4) for k in ('accuracy', 'sr_img', 'sr_txt', 'calls', 'answered')} if sel else
                                        dict(accuracy=None, sr_img=None, sr_txt=None, calls=None, answered=None)),
                         sr_any=round(1 - float(s['none']), 4) if sel else None)
+        lo, hi = wilson(float(s['accuracy']) * len(sel), len(sel)) if sel else (None, None)
+        out[cat].update(acc_lo=None if lo is None else round(lo, 4), acc_hi=None if hi is None else round(hi, 4))
     return out
+
+def item_outcomes(trajs: list) -> list[dict]:
+    "Per item of a floor row: its id, category, correct (0-1) and searched (1 if it made any image or text search)."
+    search = (*IMAGE_SEARCH_TOOLS, *TEXT_SEARCH_TOOLS)
+    return [dict(id=str(t.item_id), category=(t.meta or {}).get('category'), correct=float(t.correct or 0.0),
+                 searched=float(any(c['name'] in search for c in t.tool_calls))) for t in trajs]
 
 def floor_table(results: dict) -> pd.DataFrame:
     "Long table from {method: {bench: {category: metrics}}}: one row per method × benchmark × category."
@@ -237,44 +249,56 @@ def floor_table(results: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 # %% ../nbs/04a_floor.ipynb #ec597f2e
-def _macro(table: pd.DataFrame, method: str, category: str, col: str) -> float|None:
-    v = table[(table.method == method) & (table.category == category)][col].dropna()
-    return round(float(v.mean()), 4) if len(v) else None
+def compare(outcomes: dict, a: str, b: str, key: str, category: str='all', seed: int=0) -> dict:
+    "Claim 'row `a` beats row `b` on `key`' over the items both ran: macro means, paired bootstrap interval of a − b, verdict."
+    xs, ys, n = [], [], {}
+    for bench, rows_a in outcomes.get(a, {}).items():
+        pick = lambda rows: {o['id']: o[key] for o in rows if category == 'all' or o['category'] == category}
+        va, vb = pick(rows_a), pick(outcomes.get(b, {}).get(bench, []))
+        ids = sorted(set(va) & set(vb))
+        if not ids: continue
+        xs.append([va[i] for i in ids])
+        ys.append([vb[i] for i in ids])
+        n[bench] = len(ids)
+    if not xs: return dict(a=a, b=b, key=key, category=category, n=n, verdict='not tested')
+    diff, lo, hi = paired_diff_ci(xs, ys, seed=seed)
+    macro = lambda zs: round(float(np.mean([np.mean(z) for z in zs])), 4)
+    return dict(a=a, b=b, key=key, category=category, n=n, a_value=macro(xs), b_value=macro(ys),
+                diff=round(diff, 4), lo=round(lo, 4), hi=round(hi, 4), verdict=verdict(lo, hi))
 
-def floor_verdicts(table: pd.DataFrame, merged: Sequence[str]=tuple(FLOOR_METHODS), direct: str='VLM-DA', agent: str='VLM-agent') -> dict:
-    "The three floor claims judged on `table`: {'search_rate', 'floor', 'dare'} each with verdict, numbers and a sentence."
-    fmt = lambda x: 'n/a' if x is None else f'{100 * x:.1f}%'
-    have = [m for m in (*merged, agent) if m in set(table.method)]
-    sr = {m: _macro(table, m, 'all', 'sr_any') for m in have}
-    others = {m: v for m, v in sr.items() if m != 'OBM' and v is not None}
-    o = sr.get('OBM')
-    if o is None or not others: v1 = 'not tested'
-    elif o > max(others.values()): v1 = 'reproduced'
-    elif o == max(others.values()): v1 = 'tied'
-    else: v1 = 'not reproduced'
-    hi = max((v for v in sr.values() if v is not None), default=None)
-    top = [m for m, v in sr.items() if v is not None and v == hi]
-    s1 = (f"OBM's zero-shot search rate (share of questions with at least one search call, averaged over the benchmarks) is {fmt(o)}; "
-          + ', '.join(f'{m} {fmt(v)}' for m, v in others.items()) + f". Highest: {' = '.join(top) or 'none'} ({fmt(hi)}). "
-          f"OBM has the highest search rate: **{v1}**.")
-    req = {m: _macro(table, m, 'search_required', 'accuracy') for m in (*merged, direct) if m in set(table.method)}
-    d = req.get(direct)
-    beats = [m for m in merged if req.get(m) is not None and d is not None and req[m] > d]
-    ob = req.get('OBM')
-    v2 = 'not tested' if ob is None or d is None else ('reproduced' if ob > d else 'not reproduced')
-    s2 = (f"On search-required items θ_V answering directly scores {fmt(d)} (macro average over the benchmarks); the merges score "
-          + ', '.join(f'{m} {fmt(req.get(m))}' for m in merged if m in req) +
-          f". {len(beats)} of {sum(m in req for m in merged)} merges beat the direct answers ({', '.join(beats) or 'none'}); "
-          f"OBM beats them: **{v2}**.")
-    acc = {m: _macro(table, m, 'all', 'accuracy') for m in ('TA', 'DARE') if m in set(table.method)}
-    if None in (acc.get('TA'), acc.get('DARE'), sr.get('TA'), sr.get('DARE')): v3, s3 = 'not tested', 'DARE or TA was not run.'
-    else:
-        worse = acc['DARE'] < acc['TA'] or sr['DARE'] < sr['TA']
-        v3 = 'reproduced' if worse else 'not reproduced'
-        s3 = (f"DARE: accuracy {fmt(acc['DARE'])} vs TA {fmt(acc['TA'])}, search rate {fmt(sr['DARE'])} vs TA {fmt(sr['TA'])}; "
-              f"DARE degrades relative to task arithmetic: **{v3}**.")
-    return dict(search_rate=dict(verdict=v1, values=sr, sentence=s1), floor=dict(verdict=v2, direct=d, values=req, beats=beats, sentence=s2),
-                dare=dict(verdict=v3, accuracy=acc, sentence=s3))
+def combined(verdicts: list[str], need_all: bool) -> str:
+    "One verdict from several comparisons: all (or any) reproduced, else any reversed, else inconclusive."
+    tested = [v for v in verdicts if v != 'not tested']
+    if not tested: return 'not tested'
+    if (all if need_all else any)(v == 'reproduced' for v in tested): return 'reproduced'
+    return 'not reproduced' if 'not reproduced' in tested else 'inconclusive'
+
+def _said(c: dict) -> str:
+    "One comparison in words: 'OBM 0.40 vs TA 0.20: +0.20 [0.05, 0.35] (n=50+50)'."
+    if c['verdict'] == 'not tested': return f"{c['a']} vs {c['b']}: not tested"
+    n = '+'.join(str(v) for v in c['n'].values())
+    return f"{c['a']} {c['a_value']:.2f} vs {c['b']} {c['b_value']:.2f}: {c['diff']:+.2f} [{c['lo']:+.2f}, {c['hi']:+.2f}] (n={n})"
+
+def floor_verdicts(outcomes: dict, merged: Sequence[str]=tuple(FLOOR_METHODS), direct: str='VLM-DA', agent: str='VLM-agent',
+                   seed: int=0) -> dict:
+    "The three floor claims judged on per-item `outcomes` ({row: {bench: item_outcomes}}): verdicts, comparisons, sentences."
+    rivals = [m for m in (*merged, agent) if m != 'OBM' and m in outcomes]
+    sr = [compare(outcomes, 'OBM', r, 'searched', seed=seed) for r in rivals]
+    v1 = combined([c['verdict'] for c in sr], need_all=True) if 'OBM' in outcomes else 'not tested'
+    s1 = ("Search rate (share of questions with a search call, macro over benchmarks; difference with a paired bootstrap "
+          f"95% interval): {'; '.join(map(_said, sr)) or 'no rows'}. OBM searches more than every other row: **{v1}**.")
+    req = {m: compare(outcomes, m, direct, 'correct', 'search_required', seed) for m in merged if m in outcomes}
+    beats = [m for m, c in req.items() if c['verdict'] == 'reproduced']
+    v2 = req['OBM']['verdict'] if 'OBM' in req else 'not tested'
+    s2 = (f"Accuracy on search-required items against θ_V answering directly: {'; '.join(map(_said, req.values())) or 'no rows'}. "
+          f"{len(beats)} of {len(req)} merges beat the direct answers ({', '.join(beats) or 'none'}); OBM does: **{v2}**.")
+    dare = [compare(outcomes, 'TA', 'DARE', k, seed=seed) for k in ('correct', 'searched')]
+    v3 = combined([c['verdict'] for c in dare], need_all=False)
+    s3 = (f"Task arithmetic against DARE, accuracy: {_said(dare[0])}; search rate: {_said(dare[1])}. "
+          f"DARE degrades relative to task arithmetic: **{v3}**.")
+    return dict(search_rate=dict(verdict=v1, comparisons=sr, sentence=s1),
+                floor=dict(verdict=v2, comparisons=list(req.values()), beats=beats, sentence=s2),
+                dare=dict(verdict=v3, comparisons=dare, sentence=s3))
 
 # %% ../nbs/04a_floor.ipynb #89031b35
 def _records(df: pd.DataFrame) -> list[dict]:
@@ -328,7 +352,7 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
     hsplit = heldout_split(fc.sweep_bench, report_split)
     excl = fc.excluded(); t_start = time.time(); timings = {}
     ekey = f"t{fc.max_turns}-k{fc.max_new_tokens}-{fc.agent_tools}-h-{fc.sweep_bench}{fc.n_heldout}-s{fc.seed}"
-    calib_ids = [str(it['id']) for it in calibration_items(world_dir, max(fc.calib_n, *fc.calib_sizes), fc.seed)]
+    calib_ids = [str(it['id']) for it in calibration_items(world_dir, max((fc.calib_n, *fc.calib_sizes)), fc.seed)]
     from mmsearch.search import serve
     with (contextlib.nullcontext(base_url) if base_url else serve(world_dir)) as url:
         stats = {}
@@ -355,20 +379,22 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
         sweep = run_sweep(score, sweep_grid(list(fc.sweep_methods), fc.lams, fc.ps), fc.sweep_bench, hsplit)
         chosen = choose_setting(sweep, list(FLOOR_METHODS)); timings['sweep'] = round(time.time() - t0, 1)
         log(f'[floor] chosen: {chosen}')
-        results, summaries, dirs = {}, {}, {}
+        results, summaries, dirs, outcomes = {}, {}, {}, {}
         t0 = time.time()
         for m in FLOOR_METHODS:
             dirs[m] = merged(m, chosen[m]['lam'], chosen[m]['p'])
-            pol = load_policy(str(dirs[m]), batch_size=fc.batch_size); results[m] = {}
+            pol = load_policy(str(dirs[m]), batch_size=fc.batch_size); results[m], outcomes[m] = {}, {}
             for b, s in fc.benches:
                 r = run_eval(setting_name(m, chosen[m]['lam'], chosen[m]['p'], fc.calib_n), pol, b, s, fc.n, excl)
                 results[m][b] = category_summary(r.trajs); summaries[(m, b)] = r.summary
+                outcomes[m][b] = item_outcomes(r.trajs)
             log(f"[floor] {m}: " + ', '.join(f"{b} acc {results[m][b]['all']['accuracy']} sr {results[m][b]['all']['sr_any']}" for b, _ in fc.benches))
         for label in BASELINES:
-            pol, ex, system = baseline_policy(label, zoo['vlm'], fc.batch_size); results[label] = {}
+            pol, ex, system = baseline_policy(label, zoo['vlm'], fc.batch_size); results[label], outcomes[label] = {}, {}
             for b, s in fc.benches:
                 r = run_eval(label, pol, b, s, fc.n, ex if ex is not None else excl, system)
                 results[label][b] = category_summary(r.trajs); summaries[(label, b)] = r.summary
+                outcomes[label][b] = item_outcomes(r.trajs)
             log(f"[floor] {label}: " + ', '.join(f"{b} acc {results[label][b]['all']['accuracy']}" for b, _ in fc.benches))
         timings['table'] = round(time.time() - t0, 1)
         t0 = time.time(); ablation = []
@@ -379,13 +405,13 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
             ablation.append(dict(calib_n=k, **{f'{c}_{kk}': cs[c][kk] for c in CATEGORIES for kk in ('accuracy', 'sr_any', 'n')}))
         timings['ablation'] = round(time.time() - t0, 1)
     table = floor_table(results)
-    verdicts = floor_verdicts(table)
+    verdicts = floor_verdicts(outcomes, seed=fc.seed)
     timings['total'] = round(time.time() - t_start, 1)
     stats_meta = {k: {kk: str(vv) for kk, vv in v.items()} for k, v in stats.items()}
     return dict(config={**asdict(fc), 'heldout': f'{fc.sweep_bench}/{hsplit}', 'report_split': f'{fc.sweep_bench}/{report_split}',
                         'dare_method': FLOOR_METHODS['DARE'], 'direct_answer': "θ_V's own prompt (image + question, no system prompt), all four tools excluded, its completion up to the first sentence end as the answer"},
                 zoo=str(zoo.get('root')), chosen=chosen, sweep=_records(sweep), table=_records(table),
-                ablation=ablation, verdicts=verdicts, stats=stats_meta, merges={m: str(d) for m, d in dirs.items()},
+                ablation=ablation, verdicts=verdicts, outcomes=outcomes, stats=stats_meta, merges={m: str(d) for m, d in dirs.items()},
                 tools={m: summaries[(m, fc.benches[0][0])]['tools'] for m in results}, timings_s=timings)
 
 # %% ../nbs/04a_floor.ipynb #8ab49973
@@ -441,7 +467,7 @@ def floor_markdown(metrics: dict) -> str:
         src = f"inherited from {ch['inherited_from']}" if ch.get('inherited_from') else 'swept'
         lines.append(f"| {m} | {ch['lam']:g} | {p} | {src} | {_pct(ch['heldout_accuracy'])} | {_pct(ch['heldout_sr'])} |")
     for cat in CATEGORIES:
-        lines += ['', f"## Table: {cat.replace('_', '-')} items", '', 'Accuracy / SR_img / SR_txt in %, calls per question; n in brackets.', '',
+        lines += ['', f"## Table: {cat.replace('_', '-')} items", '', 'Accuracy [Wilson 95% interval] / SR_img / SR_txt in %, calls per question; n in brackets.', '',
                   '| method | ' + ' | '.join(benches) + ' |', '|---|' + '---|' * len(benches)]
         for m in dict.fromkeys(t.method):
             cells = []
@@ -449,7 +475,8 @@ def floor_markdown(metrics: dict) -> str:
                 r = t[(t.method == m) & (t.bench == b) & (t.category == cat)]
                 if not len(r) or not r.iloc[0]['n']: cells.append('– (0)'); continue
                 r = r.iloc[0]
-                cells.append(f"{_pct(r.accuracy)} / {_pct(r.sr_img)} / {_pct(r.sr_txt)}, {r.calls:.2f} ({int(r.n)})")
+                ci = f" [{_pct(r.acc_lo)}, {_pct(r.acc_hi)}]" if 'acc_lo' in r else ''
+                cells.append(f"{_pct(r.accuracy)}{ci} / {_pct(r.sr_img)} / {_pct(r.sr_txt)}, {r.calls:.2f} ({int(r.n)})")
             lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
     lines += ['', '## Episodes that ended in an answer (all items, %)', '',
               'The rest ran out of turns or hit three format or tool errors in a row; their answer is empty and scored wrong.', '',

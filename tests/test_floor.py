@@ -92,18 +92,22 @@ def test_direct_answers_get_no_tools_and_merges_use_chosen_setting(spied):
     assert {c['models'][0]['parameters']['stats'] for c in obm} == {'sv4', 'sv2'}
     assert all(c['models'][0]['parameters']['weight'] == 1.0 for c in merges)
 
-def test_verdicts_follow_the_numbers():
-    def table(sr_obm, req_obm):
-        res = {}
-        for mth in [*FLOOR_METHODS, 'VLM-DA', 'VLM-agent']:
-            sr = {'OBM': sr_obm, 'VLM-DA': 0.0}.get(mth, 0.4); req = {'OBM': req_obm, 'VLM-DA': 0.2}.get(mth, 0.1)
-            res[mth] = {'fvqa': {c: dict(n=3, accuracy=req if c == 'search_required' else 0.3, sr_img=0.0, sr_txt=sr, calls=1.0, sr_any=sr) for c in CATEGORIES}}
-        return floor_table(res)
-    v = floor_verdicts(table(0.9, 0.5))
+def test_verdicts_follow_the_intervals():
+    "A clear gap on 120 items is reproduced, the same gap reversed is not, a small gap on few items is inconclusive."
+    rng = np.random.default_rng(0)
+    def outcomes(rates, n):
+        return {m: {b: [dict(id=f'{b}{i}', category='search_required', correct=float(rng.random() < acc),
+                             searched=float(rng.random() < sr)) for i in range(n)] for b in ('fvqa', 'vdr')}
+                for m, (sr, acc) in rates.items()}
+    v = floor_verdicts(outcomes({'OBM': (0.9, 0.5), 'TA': (0.4, 0.1), 'VLM-agent': (0.1, 0.0), 'VLM-DA': (0.0, 0.1)}, 60))
     assert (v['search_rate']['verdict'], v['floor']['verdict'], v['floor']['beats']) == ('reproduced', 'reproduced', ['OBM'])
-    v = floor_verdicts(table(0.1, 0.0))
+    assert all(c['lo'] > 0 for c in v['search_rate']['comparisons'])
+    v = floor_verdicts(outcomes({'OBM': (0.1, 0.0), 'TA': (0.9, 0.5), 'VLM-DA': (0.0, 0.4)}, 60))
     assert (v['search_rate']['verdict'], v['floor']['verdict']) == ('not reproduced', 'not reproduced')
-    assert '10.0%' in v['search_rate']['sentence'] and '20.0%' in v['floor']['sentence']
+    assert 'OBM 0.00 vs VLM-DA' in v['floor']['sentence'] and '(n=60+60)' in v['floor']['sentence']
+    v = floor_verdicts(outcomes({'OBM': (0.5, 0.3), 'TA': (0.45, 0.3), 'VLM-DA': (0.0, 0.25)}, 8))
+    assert v['search_rate']['verdict'] == 'inconclusive'
+    assert v['dare']['verdict'] == 'not tested'
 
 def test_heldout_split_refuses_benchmarks_without_train():
     assert heldout_split('vdr', 'testmini') == 'train'
