@@ -4,13 +4,14 @@
 
 # %% ../nbs/02c_rollout.ipynb #f579e9dc
 from __future__ import annotations
-import contextlib, functools, hashlib, io, json, math, re, tempfile, time
+import hashlib, io, json, math, re, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 from .world import RELATIONS, describe_look
 from .bench import chain_question
+from .engine import Engine, SampledArgmax
 from .tools import (SearchEnv, ToolContext, TOOL_NAMES, call_tool, is_error, tool_schemas, tool_names_of, to_grid,
                             load_image, SEP, GRID)
 
@@ -18,11 +19,9 @@ from .tools import (SearchEnv, ToolContext, TOOL_NAMES, call_tool, is_error, too
 __all__ = ['SYSTEM_PROMPT', 'FORMAT_ERROR', 'QWEN_PRETOKENIZE', 'SPECIAL_TOKENS', 'TOOL_TOKENS', 'VISION_TOKENS',
            'IMAGE_POSITION', 'first_messages', 'message_text', 'Turn', 'parse_turn', 'is_repetitive', 'Trajectory',
            'save_jsonl', 'load_jsonl', 'to_dataset', 'save_dataset', 'load_dataset_trajs', 'Policy', 'approx_tokens',
-           'ScriptedPolicy', 'append_cache', 'shared_prefix_cache', 'shared_prefix_attention', 'shared_prefix_mask',
-           'using_shared_prefix_attention', 'sample_tokens', 'SampledArgmax', 'HFPolicy', 'byte_level_pre_tokenizer',
-           'toy_tokenizer', 'toy_model', 'RolloutConfig', 'materialise_image', 'rollout', 'parse_hits', 'fact_pattern',
-           'observations', 'think_call', 'think_answer', 'scale_box', 'fact_in', 'hit_for', 'link_titled',
-           'follow_chain', 'ReplayPolicy', 'OraclePolicy']
+           'ScriptedPolicy', 'byte_level_pre_tokenizer', 'toy_tokenizer', 'toy_model', 'HFPolicy', 'RolloutConfig',
+           'materialise_image', 'rollout', 'parse_hits', 'fact_pattern', 'observations', 'think_call', 'think_answer',
+           'scale_box', 'fact_in', 'hit_for', 'link_titled', 'follow_chain', 'ReplayPolicy', 'OraclePolicy']
 
 # %% ../nbs/02c_rollout.ipynb #8c116caf
 SYSTEM_PROMPT = ("You are a search agent. Answer the question, using the tools to look up what you do not know. "
@@ -183,298 +182,6 @@ class ScriptedPolicy:
             out.append(self.outputs[min(k, len(self.outputs) - 1)])
         return out
 
-# %% ../nbs/02c_rollout.ipynb #e8c45b5a
-@functools.cache
-def _cache_classes():
-    from transformers.cache_utils import Cache, DynamicCache, DynamicLayer
-    class AppendLayer(DynamicLayer):
-        "A `DynamicLayer` that writes new keys and values into spare room instead of concatenating the whole cache."
-        def update(self, key_states, value_states, *args, **kwargs):
-            if not self.is_initialized or self.keys.numel() == 0: return super().update(key_states, value_states)
-            n, m = self.keys.shape[-2], key_states.shape[-2]
-            room = getattr(self, '_room', None)
-            if room is None or room[0].data_ptr() != self.keys.data_ptr() or room[0].shape[-2] < n + m or room[0].shape[:2] != self.keys.shape[:2]:
-                B, H, _, D = self.keys.shape   # no room yet, or repeated, reordered or full: move into new room
-                room = self._room = tuple(x.new_empty(B, H, n + m + max(128, n // 2), D) for x in (self.keys, self.values))
-                room[0][:, :, :n] = self.keys; room[1][:, :, :n] = self.values
-            room[0][:, :, n:n + m] = key_states; room[1][:, :, n:n + m] = value_states
-            self.keys, self.values = room[0][:, :, :n + m], room[1][:, :, :n + m]
-            return self.keys, self.values
-    class AppendCache(DynamicCache):
-        "A `DynamicCache` of `AppendLayer`s."
-        def __init__(self): Cache.__init__(self, layer_class_to_replicate=AppendLayer)
-    class SharedPrefixLayer(AppendLayer):
-        "An `AppendLayer` of the rows' own tokens behind a batch-1 prefix, which it hands to attention with the keys."
-        def __init__(self, prefix):
-            super().__init__(); self.prefix = prefix
-        def update(self, key_states, value_states, *args, **kwargs):
-            keys, values = super().update(key_states, value_states)
-            keys.shared_prefix = self.prefix
-            return keys, values
-        def own_length(self): return super().get_seq_length()
-        def get_seq_length(self): return self.prefix[0].shape[-2] + self.own_length()
-        def get_mask_sizes(self, query_length): return self.own_length() + query_length, self.prefix[0].shape[-2]
-    class SharedPrefixCache(DynamicCache):
-        "A `DynamicCache` of `SharedPrefixLayer`s, optionally starting from the rows' own keys and values."
-        def __init__(self, prefix_cache, own=None):
-            Cache.__init__(self, layers=[SharedPrefixLayer((l.keys.contiguous(), l.values.contiguous())) for l in prefix_cache.layers])
-            for layer, (k, v) in zip(self.layers, own or []):
-                layer.lazy_initialization(k, v); layer.keys, layer.values = k, v
-    return AppendCache, SharedPrefixCache
-
-def append_cache():
-    "An empty KV cache for `generate` that appends each step's keys and values in place (amortised O(1) per token)."
-    return _cache_classes()[0]()
-
-# %% ../nbs/02c_rollout.ipynb #a32e64f8
-def shared_prefix_cache(prefix_cache, own: list|None=None):
-    "A KV cache for a batch of rows behind `prefix_cache` (batch 1), which `shared_prefix_attention` reads once for all rows."
-    return _cache_classes()[1](prefix_cache, own)
-
-def shared_prefix_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
-    "Attention over a shared prefix (once, for all rows' queries) and each row's own keys, merged by log-sum-exp; SDPA otherwise."
-    import torch
-    from transformers.integrations.sdpa_attention import sdpa_attention_forward
-    prefix = getattr(key, 'shared_prefix', None)
-    if prefix is None: return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs)
-    flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
-    (pk, pv), (B, H, q, D), (Hkv, n) = prefix, query.shape, key.shape[1:3]
-    r = H // Hkv
-    grouped = query.reshape(B, Hkv, r * q, D)      # each key/value head's r query heads, as r*q query rows
-    out_p, lse_p = flash(grouped.transpose(0, 1).reshape(1, Hkv, B * r * q, D), pk, pv, scale=scaling)
-    out_p, lse_p = out_p.view(Hkv, B, r * q, D).transpose(0, 1), lse_p.view(Hkv, B, r * q).transpose(0, 1)
-    additive, empty = _own_mask(attention_mask, B, r, q, n, query)
-    out_o, lse_o = flash(grouped, key, value, attn_mask=additive, scale=scaling)
-    if empty is not None: lse_o = lse_o.masked_fill(empty, float('-inf'))   # a query that sees no own key (padding) takes the prefix alone
-    share_p = torch.sigmoid(lse_p - lse_o)[..., None]   # the prefix's softmax weight e^lse_p / (e^lse_p + e^lse_o), float32
-    out_o = out_o.float()                                # merged in float32 (a no-op for a float32 model), returned in the query's dtype
-    out = (out_o + share_p * (out_p.float() - out_o)).to(query.dtype)
-    return out.reshape(B, H, q, D).transpose(1, 2).contiguous(), None
-
-def _own_mask(attention_mask, B, r, q, n, like):
-    "The rows' own-key mask as an additive mask for r grouped query heads, and which queries see no own key; computed once per forward."
-    import torch
-    if attention_mask is None and q == 1: return None, None    # one new token sees every own key
-    done = getattr(attention_mask, 'shared_prefix_additive', None)
-    if done is not None: return done
-    mask = attention_mask if attention_mask is not None else torch.ones(q, n, dtype=torch.bool, device=like.device).tril(n - q)
-    if q == 1: mask = mask.expand(B, 1, 1, n)    # decoding: one mask row serves all grouped heads
-    else: mask = mask.expand(B, 1, q, n)[:, :, None].expand(B, 1, r, q, n).reshape(B, 1, r * q, n)
-    empty = ~mask.any(-1)
-    done = (torch.zeros(mask.shape, dtype=like.dtype, device=like.device).masked_fill_(~mask, float('-inf')), empty if empty.any() else None)
-    if attention_mask is not None: attention_mask.shared_prefix_additive = done   # the same mask object reaches every layer
-    return done
-
-def shared_prefix_mask(batch_size: int, q_length: int, kv_length: int, q_offset: int=0, kv_offset: int=0, attention_mask=None,
-                       device='cpu', **kwargs):
-    "Which own keys each query may see (causal and not padding) as a (B, 1, q, own) bool mask; the prefix (`kv_offset` long) is seen by all."
-    import torch
-    from transformers.masking_utils import prepare_padding_mask
-    keys = torch.arange(kv_offset, kv_offset + kv_length, device=device)
-    mask = keys <= torch.arange(q_offset, q_offset + q_length, device=device)[:, None]
-    if attention_mask is not None: mask = mask & prepare_padding_mask(attention_mask, kv_length, kv_offset)[:, None, None, kv_offset:kv_offset + kv_length]
-    return mask.expand(batch_size, 1, q_length, kv_length)
-
-@contextlib.contextmanager
-def using_shared_prefix_attention(model):
-    "Run `model` with `shared_prefix_attention` (registered with Transformers as 'shared_prefix') inside the block."
-    from transformers import AttentionInterface, AttentionMaskInterface
-    AttentionInterface.register('shared_prefix', shared_prefix_attention); AttentionMaskInterface.register('shared_prefix', shared_prefix_mask)
-    old = model.config._attn_implementation
-    model.config._attn_implementation = 'shared_prefix'
-    try: yield model
-    finally: model.config._attn_implementation = old
-
-# %% ../nbs/02c_rollout.ipynb #fe7afb4a
-def sample_tokens(scores, temperature: float=1.0, top_k: int=0, top_p: float=1.0):
-    "One token id per row of `scores`, drawn from their softmax at `temperature`, kept to the `top_k` likeliest (0: all) and to `top_p` of the mass."
-    import torch
-    probs, order = torch.softmax(scores.float() / temperature, -1), None
-    if top_k or top_p < 1:
-        probs, order = probs.topk(min(top_k, probs.shape[-1])) if top_k else probs.sort(-1, descending=True)
-        if top_p < 1: probs = probs.masked_fill(probs.cumsum(-1) - probs >= top_p * probs.sum(-1, keepdim=True), 0)   # likelier tokens hold top_p already
-    cdf = probs.cumsum(-1)
-    u = torch.rand(len(cdf), 1, device=cdf.device) * cdf[:, -1:]   # below the total, so the token found has probability > 0
-    idx = torch.searchsorted(cdf, u, right=True)
-    return (idx if order is None else order.gather(-1, idx)).squeeze(-1)
-
-class SampledArgmax:
-    "A logits processor for greedy `generate` that draws each row's token with `sample_tokens` and leaves it the only finite score."
-    def __init__(self, temperature: float=1.0, top_k: int=0, top_p: float=1.0):
-        if temperature <= 0 or top_k < 0 or not 0 < top_p <= 1:
-            raise ValueError(f'sampling needs temperature > 0, top_k >= 0 and 0 < top_p <= 1 (got {temperature}, {top_k}, {top_p})')
-        self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
-    def __call__(self, input_ids, scores):
-        import torch
-        token = sample_tokens(scores, self.temperature, self.top_k, self.top_p)
-        return torch.full_like(scores, float('-inf')).scatter_(1, token[:, None], 0.0)
-
-# %% ../nbs/02c_rollout.ipynb #7d5e5668
-class HFPolicy:
-    "A Hugging Face causal LM or VLM with a chat-template tokenizer or processor, generating a batch at a time."
-    name = 'hf'
-    def __init__(self, model, processor, *, batch_size: int=16, temperature: float=0.0, top_k: int=0, top_p: float=1.0,
-                 min_new_tokens: int=0, template_kwargs: dict|None=None, prefix_cache: bool=True, min_prefix: int=32,
-                 read_prefix_once: bool=True):
-        self.sampler = SampledArgmax(temperature, top_k, top_p) if temperature > 0 else None   # None: greedy
-        self.model, self.processor = model, processor
-        self.prefix_cache, self.min_prefix, self.read_prefix_once = prefix_cache, min_prefix, read_prefix_once
-        self._kv = None   # (prefix token ids, batch-1 KV cache of them, weights version)
-        self._rows = []   # the last call's rows: (prefix ids, own ids, own keys and values per layer, weights version)
-        self._counted = {}   # prompt text -> token ids, from count_tokens for the next generate
-        self.tok = getattr(processor, 'tokenizer', processor)
-        self.is_vlm = getattr(processor, 'image_processor', None) is not None
-        self.tok.padding_side = 'left'
-        if self.tok.pad_token is None: self.tok.pad_token = self.tok.eos_token
-        self.batch_size, self.temperature, self.min_new_tokens = batch_size, temperature, min_new_tokens
-        self.template_kwargs = template_kwargs or {}
-        self.last_lengths: list[tuple[int, int]] = []   # (prompt tokens, new tokens) of the last batch
-
-    def _with_images(self, msgs):
-        out, imgs = [], []
-        for m in msgs:
-            if isinstance(m.get('content'), list):
-                parts = []
-                for p in m['content']:
-                    if isinstance(p, dict) and p.get('type') == 'image':
-                        img = load_image(p['image']); imgs.append(img); parts.append({'type': 'image', 'image': img})
-                    else: parts.append(p)
-                m = {**m, 'content': parts}
-            out.append(m)
-        return out, imgs
-
-    def render(self, msgs: list[dict], tools=None) -> str:
-        "The prompt text of one conversation, ending with the assistant header."
-        return self.tok.apply_chat_template(msgs, tools=tools, add_generation_prompt=True, tokenize=False, **self.template_kwargs)
-
-    def count_tokens(self, msgs: list[dict], tools=None) -> int:
-        "Prompt length of a conversation in tokens (vision placeholders count one each); kept for the `generate` that follows."
-        text = self.render(msgs, tools)
-        if len(self._counted) > 4 * self.batch_size: self._counted.clear()
-        ids = self._counted[text] = self.tok(text, add_special_tokens=False)['input_ids']
-        return len(ids)
-
-    def _encode(self, texts: list[str]) -> dict:
-        "Left-padded input ids and mask of `texts`, from `count_tokens` when it tokenized them all already."
-        ids = [self._counted.pop(t, None) for t in texts]
-        if any(i is None for i in ids): return self.tok(texts, return_tensors='pt', padding=True, add_special_tokens=False)
-        return self.tok.pad(dict(input_ids=ids), padding=True, return_tensors='pt')
-
-    def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
-        import torch
-        outs, self.last_lengths, rows = [], [], []
-        for i in range(0, len(batch), self.batch_size):
-            chunk = batch[i:i + self.batch_size]
-            texts = [self.render(m, tools) for m in chunk]
-            if self.is_vlm:
-                pairs = [self._with_images(m) for m in chunk]; images = [im for _, ims in pairs for im in ims]
-                enc = self.processor(text=texts, images=images or None, return_tensors='pt', padding=True)
-            else: enc = self._encode(texts)
-            enc = {k: (v.to(self.model.device) if hasattr(v, 'to') else v) for k, v in enc.items()}
-            if self.prefix_cache: enc = self._share_prefix(enc)
-            if 'past_key_values' not in enc: enc['past_key_values'] = append_cache()   # built only when no prefix cache came
-            kw = dict(max_new_tokens=max_new_tokens, min_new_tokens=min(self.min_new_tokens, max_new_tokens),
-                      pad_token_id=self.tok.pad_token_id, eos_token_id=self.tok.eos_token_id, do_sample=False)
-            if self.sampler: kw['logits_processor'] = [self.sampler]
-            shared = isinstance(enc['past_key_values'], _cache_classes()[1])
-            with torch.no_grad(), using_shared_prefix_attention(self.model) if shared else contextlib.nullcontext():
-                gen = self.model.generate(**enc, **kw)
-            new = gen[:, enc['input_ids'].shape[1]:]
-            if shared: rows += self._cached_rows(enc, new)
-            for row, mask in zip(new, enc['attention_mask']):
-                n = int((row != self.tok.pad_token_id).sum()) if self.tok.pad_token_id != self.tok.eos_token_id else len(row)
-                self.last_lengths.append((int(mask.sum()), n))
-            outs += self.tok.batch_decode(new, skip_special_tokens=True)
-        self._rows = rows
-        return outs
-
-    def _weights_version(self) -> int:
-        return sum(p._version for p in self.model.parameters())
-
-    def _prefix_kv(self, prefix):
-        "The batch-1 KV cache of token ids `prefix`, extending the last one computed when it shares enough of it."
-        import copy, torch
-        version, cache, done = self._weights_version(), None, 0
-        if self._kv is not None and self._kv[2] == version:
-            old = self._kv[0]; n = min(len(old), len(prefix))
-            same = int((old[:n] == prefix[:n]).long().cumprod(0).sum())
-            if same >= self.min_prefix: cache = copy.deepcopy(self._kv[1]); cache.crop(same - len(old)); done = same
-        if self.is_vlm and hasattr(self.model, 'model'): self.model.model.rope_deltas = None   # text-only positions
-        if done < len(prefix):
-            with torch.no_grad(): cache = self.model(input_ids=prefix[None, done:], past_key_values=append_cache() if cache is None else cache, use_cache=True).past_key_values
-        self._kv = (prefix, copy.deepcopy(cache), version)
-        return cache
-
-    def _share_prefix(self, enc: dict) -> dict:
-        "`enc` relaid as [shared prefix | padding | own tokens] with the prefix's KV cache as `past_key_values`."
-        import torch
-        ids, mask = enc['input_ids'], enc['attention_mask'].bool()
-        rows = [r[m] for r, m in zip(ids, mask)]
-        n = min(len(r) for r in rows) - 1            # every row keeps at least one token of its own
-        if n < self.min_prefix: return enc
-        agree = (torch.stack([r[:n] for r in rows]) == rows[0][:n]).all(0)
-        if self.is_vlm:   # images are encoded with their row
-            agree &= ~torch.isin(rows[0][:n], torch.tensor(self.tok.convert_tokens_to_ids(VISION_TOKENS), device=ids.device))
-        k = int(agree.long().cumprod(0).sum())
-        if k < self.min_prefix: return enc
-        cache = self._prefix_kv(rows[0][:k])
-        if len(rows) > 1 and self.read_prefix_once and not self.is_vlm and ids.device.type == 'cpu':
-            return {**enc, **self._reuse_rows(rows, k, cache)}
-        B, L = len(rows), max(len(r) for r in rows) - k
-        out = dict(enc)
-        for key, v in enc.items():
-            if not (torch.is_tensor(v) and v.shape[:2] == ids.shape): continue
-            fill = self.tok.pad_token_id if key == 'input_ids' else 0
-            new = torch.full((B, k + L), fill, dtype=v.dtype, device=v.device)
-            for i, (row, m) in enumerate(zip(v, mask)):
-                own = row[m]; new[i, :k] = own[:k]; new[i, k + L - (len(own) - k):] = own[k:]
-            out[key] = new
-        cache.batch_repeat_interleave(B)
-        out['past_key_values'] = cache
-        return out
-
-    def _reuse_rows(self, rows, k, prefix_cache) -> dict:
-        "Rows as [prefix | pad | own tokens the last call cached | pad | the rest], with a shared-prefix cache of the first three."
-        import torch
-        prefix, own, version = rows[0][:k], [r[k:] for r in rows], self._weights_version()
-        hits = [self._longest_cached(prefix, o, version) for o in own]
-        B, C = len(rows), max(c for c, _ in hits)
-        L = max(len(o) - c for o, (c, _) in zip(own, hits))
-        ids = torch.full((B, k + C + L), self.tok.pad_token_id, dtype=prefix.dtype, device=prefix.device)
-        mask = torch.zeros_like(ids); ids[:, :k] = prefix; mask[:, :k] = 1
-        for j, (o, (c, _)) in enumerate(zip(own, hits)):
-            for a, part in ((k + C - c, o[:c]), (k + C + L - (len(o) - c), o[c:])): ids[j, a:a + len(part)] = part; mask[j, a:a + len(part)] = 1
-        kv = []
-        for l, layer in enumerate(prefix_cache.layers if C else []):
-            K, V = (x.new_zeros(B, x.shape[1], C, x.shape[3]) for x in (layer.keys, layer.values))
-            for j, (c, cached) in enumerate(hits):
-                if c: K[j, :, C - c:], V[j, :, C - c:] = cached[l][0][:, :c], cached[l][1][:, :c]
-            kv.append((K, V))
-        return dict(input_ids=ids, attention_mask=mask, past_key_values=shared_prefix_cache(prefix_cache, kv))
-
-    def _longest_cached(self, prefix, own, version) -> tuple[int, list|None]:
-        "The most of `own`'s first tokens (all but the last) that a row of the last call has cached behind `prefix`, and its keys and values."
-        best = (0, None)
-        for p, o, kv, v in self._rows:
-            if v != version or len(p) != len(prefix) or not bool((p == prefix).all()): continue
-            n = min(len(o), len(own) - 1)
-            c = int((o[:n] == own[:n]).long().cumprod(0).sum())
-            if c > best[0]: best = (c, kv)
-        return best
-
-    def _cached_rows(self, enc, new) -> list:
-        "Each row of a shared-prefix `generate` call as (prefix ids, own ids, own keys and values per layer, weights version)."
-        import torch
-        cache, version = enc['past_key_values'], self._weights_version()
-        k, n = cache.layers[0].prefix[0].shape[-2], cache.layers[0].own_length()   # the last sampled token was never fed
-        seq = torch.cat([enc['input_ids'][:, k:], new], 1)[:, :n]
-        seen = torch.cat([enc['attention_mask'][:, k:], torch.ones_like(new)], 1)[:, :n].bool()
-        out = []
-        for j in range(len(seq)):
-            idx = seen[j].nonzero().squeeze(1)
-            out.append((enc['input_ids'][0, :k], seq[j, idx], [(l.keys[j][:, idx], l.values[j][:, idx]) for l in cache.layers], version))
-        return out
-
 # %% ../nbs/02c_rollout.ipynb #2750d100
 QWEN_PRETOKENIZE = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>']
@@ -512,6 +219,80 @@ def toy_model(tok, hidden: int=64, layers: int=2, seed: int=0):
                       eos_token_id=tok.convert_tokens_to_ids('<|im_end|>'), pad_token_id=tok.pad_token_id, rms_norm_eps=1e-6, rope_theta=10000.0)
     torch.manual_seed(seed)
     return Qwen2ForCausalLM(cfg).eval()
+
+# %% ../nbs/02c_rollout.ipynb #7d5e5668
+def _image_parts(msgs: list[dict]) -> list[dict]:
+    "The image parts of a conversation's messages, in order."
+    parts = [p for m in msgs if isinstance(m.get('content'), list) for p in m['content']]
+    return [p for p in parts if isinstance(p, dict) and p.get('type') == 'image']
+
+def _engine_flag(name: str):
+    "A property of `HFPolicy` that reads and sets the attribute `name` of its engine."
+    return property(lambda self: getattr(self.engine, name), lambda self, value: setattr(self.engine, name, value))
+
+class HFPolicy:
+    "A Hugging Face causal LM or VLM with a chat-template tokenizer or processor; an `Engine` generates its batches."
+    name = 'hf'
+    prefix_cache = _engine_flag('prefix_cache')
+    min_prefix = _engine_flag('min_prefix')
+    read_prefix_once = _engine_flag('read_prefix_once')
+
+    def __init__(self, model, processor, *, batch_size: int=16, temperature: float=0.0, top_k: int=0, top_p: float=1.0,
+                 min_new_tokens: int=0, template_kwargs: dict|None=None, prefix_cache: bool=True, min_prefix: int=32,
+                 read_prefix_once: bool=True):
+        sampler = SampledArgmax(temperature, top_k, top_p) if temperature > 0 else None   # None: greedy
+        self.model, self.processor = model, processor
+        self.tok = getattr(processor, 'tokenizer', processor)
+        self.is_vlm = getattr(processor, 'image_processor', None) is not None
+        self.tok.padding_side = 'left'
+        if self.tok.pad_token is None:
+            self.tok.pad_token = self.tok.eos_token
+        vision_ids = self.tok.convert_tokens_to_ids(VISION_TOKENS) if self.is_vlm else []
+        self.engine = Engine(model, self.tok.pad_token_id, self.tok.eos_token_id, sampler=sampler,
+                             prefix_cache=prefix_cache, min_prefix=min_prefix, read_prefix_once=read_prefix_once,
+                             vlm=self.is_vlm, vision_ids=vision_ids)
+        self.batch_size, self.temperature, self.min_new_tokens = batch_size, temperature, min_new_tokens
+        self.template_kwargs = template_kwargs or {}
+        self._counted = {}   # prompt text -> token ids, from count_tokens for the next generate
+        self.last_lengths: list[tuple[int, int]] = []   # (prompt tokens, new tokens) of the last batch
+
+    def render(self, msgs: list[dict], tools=None) -> str:
+        "The prompt text of one conversation, ending with the assistant header."
+        return self.tok.apply_chat_template(msgs, tools=tools, add_generation_prompt=True, tokenize=False,
+                                            **self.template_kwargs)
+
+    def count_tokens(self, msgs: list[dict], tools=None) -> int:
+        "Prompt length of a conversation in tokens (vision placeholders count one each); kept for the next `generate`."
+        text = self.render(msgs, tools)
+        if len(self._counted) > 4 * self.batch_size:
+            self._counted.clear()
+        ids = self._counted[text] = self.tok(text, add_special_tokens=False)['input_ids']
+        return len(ids)
+
+    def _encode(self, texts: list[str]) -> dict:
+        "Left-padded input ids and mask of `texts`, from `count_tokens` when it tokenized them all already."
+        ids = [self._counted.pop(t, None) for t in texts]
+        if any(i is None for i in ids):
+            return self.tok(texts, return_tensors='pt', padding=True, add_special_tokens=False)
+        return self.tok.pad(dict(input_ids=ids), padding=True, return_tensors='pt')
+
+    def _inputs(self, chunk: list[list[dict]], tools=None) -> dict:
+        "The model inputs of a chunk of conversations (a VLM's with their images), left-padded, on the model's device."
+        texts = [self.render(m, tools) for m in chunk]
+        if self.is_vlm:
+            images = [load_image(p['image']) for m in chunk for p in _image_parts(m)]
+            enc = self.processor(text=texts, images=images or None, return_tensors='pt', padding=True)
+        else:
+            enc = self._encode(texts)
+        return {k: (v.to(self.model.device) if hasattr(v, 'to') else v) for k, v in enc.items()}
+
+    def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
+        "The next assistant turn of each conversation in `batch`, generated `batch_size` conversations at a time."
+        chunks = (batch[i:i + self.batch_size] for i in range(0, len(batch), self.batch_size))
+        news = self.engine.generate((self._inputs(c, tools) for c in chunks), max_new_tokens,
+                                    min(self.min_new_tokens, max_new_tokens))
+        self.last_lengths = self.engine.last_lengths
+        return [text for new in news for text in self.tok.batch_decode(new, skip_special_tokens=True)]
 
 # %% ../nbs/02c_rollout.ipynb #ca8dad28
 @dataclass

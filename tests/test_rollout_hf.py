@@ -59,4 +59,4 @@ def test_bf16_model_generates_on_every_path(policy):
         later = [c + [dict(role='assistant', content=o), dict(role='user', content='Go on.')] for c, o in zip(convs, outs)]
         assert len(p.generate(later, tools=tool_schemas(), max_new_tokens=4)) == 2
         assert all(n <= 4 for _, n in p.last_lengths)
-    assert p._rows and p._rows[0][2][0][0].dtype == torch.bfloat16   # the rows' own keys kept in the model's dtype
+    assert p.engine._rows and p.engine._rows[0][2][0][0].dtype == torch.bfloat16   # own keys kept in the model dtype
