@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 EXPORT_RE = re.compile(r'^#\|\s*exports?(\s+\S+)?\s*$')
 EVAL_FALSE_RE = re.compile(r'^#\|\s*eval:\s*false\s*$')
 CONST_RE = re.compile(r'^[A-Z][A-Z0-9_]*$')
+FSTRING_PREFIX_RE = re.compile(r'^[A-Za-z]*')
 
 
 def directives(src: str) -> list[str]:
@@ -86,11 +87,16 @@ def used_names(src: str) -> set[str]:
     "Python name tokens of a cell (comments and plain strings excluded); a regex over the text if it won't tokenize."
     code = _as_python(src)
     try:
-        toks = tokenize.generate_tokens(io.StringIO(code).readline)
-        return {t.string for t in toks if t.type == tokenize.NAME}
+        toks = list(tokenize.generate_tokens(io.StringIO(code).readline))
     except (tokenize.TokenError, SyntaxError, IndentationError):
         no_comments = re.sub(r'#.*', '', code)
         return set(re.findall(r'\b[A-Za-z_]\w*\b', no_comments))
+    names = {t.string for t in toks if t.type == tokenize.NAME}
+    for t in toks:
+        if t.type == tokenize.STRING and 'f' in FSTRING_PREFIX_RE.match(t.string).group(0).lower():
+            for expr in re.findall(r'\{([^{}]+)\}', t.string):   # before 3.12 an f-string is one STRING token
+                names |= used_names(expr)
+    return names
 
 
 def coverage(path: Path) -> tuple[list[str], list[str]]:
