@@ -9,7 +9,8 @@ The rule, exactly:
     (plain, annotated or tuple targets) to public ALL_CAPS names (`[A-Z][A-Z0-9_]*`). Names with a leading
     underscore are private and not counted.
   * The cell's *window* is every code cell after it and before the next exported cell (markdown is skipped).
-    Cells marked `#| eval: false` are left out of the window: a cell that never runs shows nothing.
+    Cells marked `#| eval: false` are left out of the window: a cell that never runs shows nothing. `#| slow` cells
+    count (`nbdev_test --flags slow` runs them).
   * A definition is *demonstrated* when its name occurs as a Python name token in a window cell: comments do not
     count, names inside f-string expressions do (tokenized), a plain string does not. A use under `#| hide` or in a
     test-only cell counts. IPython lines are read as code: `%time f(x)` as `f(x)`; `%%` and `!` lines are dropped.
