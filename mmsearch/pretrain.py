@@ -319,12 +319,15 @@ def train_vlm(w: World, base, tok, p: ZooPreset, seed: int=0, progress: bool=Tru
     head = [e for e in w.entities if e.tier == 'head' and e.seen]
     vision = pretrain_vision(vlm, proc, w, p, seed=seed, progress=progress) if p.vision_steps else None
     t0, bf16 = time.time(), train_bf16(p)
+    embed = vlm.get_input_embeddings().weight
+    embed.requires_grad_(p.vlm_train_embed)   # frozen: the words the tower learned to write stay where it wrote them
     losses = train_loop(vlm, lambda s: encode_vlm_batch(proc, [vqa_example(w, rng, looks, head) for _ in range(p.vlm_batch)]),
                         p.vlm_steps, p.vlm_lr, desc='θ_V train', progress=progress, device=p.device, bf16=bf16)
+    embed.requires_grad_(True)
     return vlm, proc, dict(family=vlm.config.model_type, steps=p.vlm_steps, lr=p.vlm_lr, batch=p.vlm_batch, bf16=bf16,
+                           train_embed=p.vlm_train_embed,
                            losses=losses, train_s=round(time.time() - t0, 1), vision=vision,
                            data='describe (canonical images + photos of all entities + random looks) 50%; name 15% and fact 35% of seen head entities (photos)')
-
 
 # %% ../nbs/03a_pretrain.ipynb #2e131f4d
 _PATTERN_RE = {'stripes': r'horizontal (\w+) stripes', 'bands': r'vertical (\w+) bands', 'dots': r'(\w+) dots', 'checks': r'(\w+) checks', 'rings': r'(\w+) rings'}

@@ -87,6 +87,7 @@ class ZooPreset:
     bf16: bool|None = False       # train under bf16 autocast; None: where the hardware computes bf16 natively
     vision_steps: int = 600                                    # θ_V's vision tower alone: look-attribute classification
     vlm_steps: int = 500; vlm_lr: float = 2e-3; vlm_batch: int = 16
+    vlm_train_embed: bool = True  # θ_V's step also trains the token embeddings (tied LM head); smol keeps θ_B's
     agent_steps: int = 400; agent_lr: float = 3e-3; agent_batch: int = 8; agent_max_len: int = 1536
     agent_accum: int = 1        # gradient accumulation steps of θ_S's SFT
     agent_examples: int = 600   # oracle trajectories for θ_S
@@ -112,7 +113,7 @@ PRESETS = {
                   seq_len=512, batch=4, base_epochs=0.5, base_lr=3e-4, agent_steps=150, agent_lr=5e-5, agent_batch=1, agent_accum=2,
                   agent_max_len=3072, agent_examples=320, eval_n=400,
                   v_depth=4, v_hidden=128, v_ffn=512, v_heads=4, max_pixels=128 * 128,   # θ_V: Idefics3, 16 tokens an image
-                  vision_steps=1200, vlm_steps=100, vlm_lr=2e-4, vlm_batch=8),
+                  vision_steps=1200, vlm_steps=100, vlm_lr=2e-4, vlm_batch=8, vlm_train_embed=False),
     'real':  dict(),
 }
 REAL_ENV = {'base_path': 'MMSEARCH_BASE_PATH', 'vlm_path': 'MMSEARCH_VLM_PATH', 'agent_path': 'MMSEARCH_AGENT_PATH'}
@@ -396,7 +397,7 @@ def preset_fields(p: ZooPreset) -> dict:
     return {**{k: v for k, v in vars(p).items() if not k.endswith('_path')}, 'pretokenize': PRETOKENIZE, 'protocol': protocol}
 
 VLM_FIELDS = ('v_depth', 'v_hidden', 'v_ffn', 'v_heads', 'min_pixels', 'max_pixels', 'vision_steps', 'vlm_steps', 'vlm_lr',
-              'vlm_batch')   # the fields only θ_V's training reads
+              'vlm_batch', 'vlm_train_embed')   # the fields only θ_V's training reads
 
 def part_fields(fields: dict, part: str) -> dict:
     "The recorded preset fields zoo part `part` depends on: all of them for θ_V, all but θ_V's own for the others."
