@@ -17,7 +17,7 @@ from .merge import collect_stats, run_merge, save_stats
 from .rollout import RolloutConfig, load_image
 from .tools import TOOL_NAMES
 from .score import IMAGE_SEARCH_TOOLS, TEXT_SEARCH_TOOLS
-from .stats import wilson, paired_diff_ci, verdict, fmt_ci
+from .stats import acc_ci, paired_diff_ci, verdict
 from .zoo import file_lock, load_lm, load_vlm
 
 # %% auto #0
@@ -232,8 +232,8 @@ def category_summary(trajs: list) -> dict:
         out[cat] = dict(n=len(sel), **({k: round(float(s[k]), 4) for k in ('accuracy', 'sr_img', 'sr_txt', 'calls', 'answered')} if sel else
                                        dict(accuracy=None, sr_img=None, sr_txt=None, calls=None, answered=None)),
                         sr_any=round(1 - float(s['none']), 4) if sel else None)
-        lo, hi = wilson(float(s['accuracy']) * len(sel), len(sel)) if sel else (None, None)
-        out[cat].update(acc_lo=None if lo is None else round(lo, 4), acc_hi=None if hi is None else round(hi, 4))
+        ci = acc_ci(sum(t.correct or 0.0 for t in sel), len(sel)) if sel else dict(lo=None, hi=None)
+        out[cat].update(acc_lo=ci['lo'], acc_hi=ci['hi'])
     return out
 
 def item_outcomes(trajs: list) -> list[dict]:

@@ -214,7 +214,6 @@ def message_images(msgs: list[dict]) -> list:
 
 def encode_episode(msgs: list[dict], processor, tools: list[dict]|None=None, max_tokens: int|None=None) -> dict:
     "input_ids and a 0/1 loss_mask (1 = written by the model) for a conversation, plus its pixel tensors for a VLM."
-    import torch
     tok = getattr(processor, 'tokenizer', processor)
     full, spans = loss_spans(msgs, chat_renderer(processor, tools))
     cuts = [0] + [c for s in spans for c in s] + [len(full)]
