@@ -17,30 +17,44 @@ __all__ = ['BENCH_SIZES', 'BENCHMARKS', 'random_chain', 'chain_answer', 'chain_q
            'check_world']
 
 # %% ../nbs/01a_bench.ipynb #e8aa4e1f
-def random_chain(w: World, start: Entity, hops: int, rng: random.Random, final: str|None=None) -> list[tuple[str, str]]:
+def random_chain(
+    w: World, start: Entity, hops: int, rng: random.Random, final: str | None = None
+) -> list[tuple[str, str]]:
     "A walk of up to `hops` (entity id, relation) steps from `start`; all but the last step move to another entity."
     chain, e = [], start
     for h in range(hops):
-        last = h == hops - 1 or not any(RELATIONS[r].target in KINDS for r in e.facts)   # cities end a walk
+        last = h == hops - 1 or not any(RELATIONS[r].target in KINDS for r in e.facts)  # cities end a walk
         rels = [r for r in e.facts if (last or RELATIONS[r].target in KINDS)]
-        if hops - h > 2: rels = [r for r in rels if RELATIONS[r].target != 'city'] or rels   # keep the walk going
-        if last and final == 'attribute': rels = [r for r in rels if RELATIONS[r].target not in KINDS] or rels
-        rel = rng.choice(sorted(rels)); chain.append((e.id, rel))
-        if last: break
+        if hops - h > 2:
+            rels = [r for r in rels if RELATIONS[r].target != 'city'] or rels  # keep the walk going
+        if last and final == 'attribute':
+            rels = [r for r in rels if RELATIONS[r].target not in KINDS] or rels
+        rel = rng.choice(sorted(rels))
+        chain.append((e.id, rel))
+        if last:
+            break
         e = w[e.facts[rel]]
     return chain
 
-def chain_answer(w: World, chain) -> tuple[str, str, list, list|None]:
+
+def chain_answer(w: World, chain) -> tuple[str, str, list, list | None]:
     "The answer of a chain: (answer, answer type, aliases, numeric range or None)."
-    e, rel = w[chain[-1][0]], chain[-1][1]; r = RELATIONS[rel]; v = e.facts[rel]
-    if r.target in KINDS: o = w[v]; return o.name, 'entity', [o.name, *o.aliases], None
-    if r.target == 'number': return str(v), 'number', [str(v)], [round(v * 0.9, 2), round(v * 1.1, 2)]
+    e, rel = w[chain[-1][0]], chain[-1][1]
+    r = RELATIONS[rel]
+    v = e.facts[rel]
+    if r.target in KINDS:
+        o = w[v]
+        return o.name, 'entity', [o.name, *o.aliases], None
+    if r.target == 'number':
+        return str(v), 'number', [str(v)], [round(v * 0.9, 2), round(v * 1.1, 2)]
     return str(v), r.target, [str(v)], None
+
 
 def chain_question(chain, start_phrase: str) -> str:
     "Render a chain as a question whose subject is `start_phrase`."
     p = start_phrase
-    for _, rel in chain[:-1]: p = RELATIONS[rel].phrase.format(s=p)
+    for _, rel in chain[:-1]:
+        p = RELATIONS[rel].phrase.format(s=p)
     q = RELATIONS[chain[-1][1]].question.format(p=p)
     return q[0].upper() + q[1:]
 
@@ -48,256 +62,513 @@ def chain_question(chain, start_phrase: str) -> str:
 @dataclass
 class Item:
     "One question in internal form, with its gold chain and labels."
-    id: str; bench: str; split: str; question: str; answer: str; answer_type: str; aliases: list
-    range: list|None; chain: list; category: str; seen: bool; hops: int
-    image: str|None = None; n_entities: int = 0; target_scale: str|None = None; target_box: list|None = None
-    fuzzy: bool = False; start: str = 'name'
+
+    id: str
+    bench: str
+    split: str
+    question: str
+    answer: str
+    answer_type: str
+    aliases: list
+    range: list | None
+    chain: list
+    category: str
+    seen: bool
+    hops: int
+    image: str | None = None
+    n_entities: int = 0
+    target_scale: str | None = None
+    target_box: list | None = None
+    fuzzy: bool = False
+    start: str = 'name'
+
     @property
-    def entities(self): return [c[0] for c in self.chain]
+    def entities(self):
+        return [c[0] for c in self.chain]
+
 
 def make_item(w: World, chain, start_phrase: str, **kw) -> Item:
     "An `Item` for `chain`, with answer, aliases, range and world-derived labels filled in."
     ans, typ, aliases, rng_ = chain_answer(w, chain)
     subjects = [w[eid] for eid, _ in chain]
-    return Item(question=chain_question(chain, start_phrase), answer=ans, answer_type=typ, aliases=aliases, range=rng_,
-                chain=[list(c) for c in chain], hops=len(chain), seen=all(e.seen for e in subjects),
-                category='search_free' if all(e.tier == 'head' for e in subjects) else 'search_required', **kw)
+    return Item(
+        question=chain_question(chain, start_phrase),
+        answer=ans,
+        answer_type=typ,
+        aliases=aliases,
+        range=rng_,
+        chain=[list(c) for c in chain],
+        hops=len(chain),
+        seen=all(e.seen for e in subjects),
+        category='search_free' if all(e.tier == 'head' for e in subjects) else 'search_required',
+        **kw,
+    )
 
 # %% ../nbs/01a_bench.ipynb #49a4f8da
 def _clause(w: World, e: Entity, rel: str) -> str:
     return RELATIONS[rel].fact.format(s='', o=w.fact_value(e, rel)).strip().rstrip('.')
 
-def fuzzy_description(w: World, e: Entity, rng: random.Random, max_facts: int=3) -> str|None:
+
+def fuzzy_description(w: World, e: Entity, rng: random.Random, max_facts: int = 3) -> str | None:
     "A phrase naming `e` only through its facts, unique in the world; None if no such phrase exists."
-    rels = sorted(e.facts); rng.shuffle(rels); used = []
+    rels = sorted(e.facts)
+    rng.shuffle(rels)
+    used = []
     for rel in rels:
         used.append(rel)
-        rivals = [o for o in w.entities if o.kind == e.kind and o.id != e.id and all(o.facts.get(r) == e.facts[r] for r in used)]
-        if not rivals: return f"the {e.kind} that " + ' and '.join(_clause(w, e, r) for r in used)
-        if len(used) == max_facts: return None
+        rivals = [
+            o
+            for o in w.entities
+            if o.kind == e.kind and o.id != e.id and all(o.facts.get(r) == e.facts[r] for r in used)
+        ]
+        if not rivals:
+            return f"the {e.kind} that " + ' and '.join(_clause(w, e, r) for r in used)
+        if len(used) == max_facts:
+            return None
     return None
 
 # %% ../nbs/01a_bench.ipynb #4e9a0852
 BENCH_SIZES = {  # (benchmark, split) -> multiple of cfg.n_questions
-    ('infoseek', 'train'): 1.0, ('infoseek', 'val'): 1.0, ('fvqa', 'train'): 1.0, ('fvqa', 'test'): 1.0,
-    ('mmsearch', 'end2end'): 0.5, ('vdr', 'train'): 1.0, ('vdr', 'testmini'): 0.5,
-    ('textqa', 'train'): 3.0, ('textqa', 'test'): 1.0,
+    ('infoseek', 'train'): 1.0,
+    ('infoseek', 'val'): 1.0,
+    ('fvqa', 'train'): 1.0,
+    ('fvqa', 'test'): 1.0,
+    ('mmsearch', 'end2end'): 0.5,
+    ('vdr', 'train'): 1.0,
+    ('vdr', 'testmini'): 0.5,
+    ('textqa', 'train'): 3.0,
+    ('textqa', 'test'): 1.0,
 }
-_IMAGE_START = {'landmark': 'the landmark in the image', 'person': 'the person in the image',
-                'organization': 'the organization whose emblem is shown', 'city': 'the city whose emblem is shown'}
+_IMAGE_START = {
+    'landmark': 'the landmark in the image',
+    'person': 'the person in the image',
+    'organization': 'the organization whose emblem is shown',
+    'city': 'the city whose emblem is shown',
+}
+
 
 def _pool(w: World, split: str) -> list[Entity]:
     return [e for e in w.entities if e.seen] if split == 'train' else list(w.entities)
+
 
 def _walk(w: World, start: Entity, hops: int, split: str, rng: random.Random, final=None) -> list:
     "A random chain from `start`; in training splits, redrawn until every entity it touches is seen (else [])."
     for _ in range(20):
         ch = random_chain(w, start, hops, rng, final)
         last_e, last_rel = w[ch[-1][0]], ch[-1][1]
-        touched = [w[eid] for eid, _ in ch] + ([w[last_e.facts[last_rel]]] if RELATIONS[last_rel].target in KINDS else [])
-        if split != 'train' or all(e.seen for e in touched): return ch
+        touched = [w[eid] for eid, _ in ch] + (
+            [w[last_e.facts[last_rel]]] if RELATIONS[last_rel].target in KINDS else []
+        )
+        if split != 'train' or all(e.seen for e in touched):
+            return ch
     return []
+
 
 def photo_items(w: World, bench: str, split: str, n: int, rng: random.Random, hops=(1,)) -> list[tuple[Item, object]]:
     "Single-entity photo questions (InfoSeek / FVQA / MMSearch style) with their images."
     out, pool = [], _pool(w, split)
     while len(out) < n:
-        i = len(out); e = rng.choice(pool); ch = _walk(w, e, rng.choice(hops), split, rng)
-        if not ch: continue
-        img = photo(e, rng, w.cfg.image_px); path = f'images/photos/{bench}_{split}_{i:05d}.png'
-        it = make_item(w, ch, _IMAGE_START[e.kind], id=f'{bench}_{split}_{i:05d}', bench=bench, split=split, image=path,
-                       n_entities=1, target_scale='large', start='photo')
+        i = len(out)
+        e = rng.choice(pool)
+        ch = _walk(w, e, rng.choice(hops), split, rng)
+        if not ch:
+            continue
+        img = photo(e, rng, w.cfg.image_px)
+        path = f'images/photos/{bench}_{split}_{i:05d}.png'
+        it = make_item(
+            w,
+            ch,
+            _IMAGE_START[e.kind],
+            id=f'{bench}_{split}_{i:05d}',
+            bench=bench,
+            split=split,
+            image=path,
+            n_entities=1,
+            target_scale='large',
+            start='photo',
+        )
         out.append((it, img))
     return out
+
 
 def scene_items(w: World, split: str, n: int, rng: random.Random, hops=(1, 2, 2, 3, 3)) -> list[Item]:
     "VDR-style questions about one entity in a cluttered scene, named by its position only."
     cands = []
     for s in w.scenes:
-        objs = s['objects']; ents = [o for o in objs if o['entity_id']]
+        objs = s['objects']
+        ents = [o for o in objs if o['entity_id']]
         for o in ents:
             pos = position_word(o['box'], s['width'])
-            if sum(position_word(p['box'], s['width']) == pos for p in objs) == 1 and (split != 'train' or w[o['entity_id']].seen):
+            if sum(position_word(p['box'], s['width']) == pos for p in objs) == 1 and (
+                split != 'train' or w[o['entity_id']].seen
+            ):
                 cands.append((s, o, pos, len(ents)))
     out, tries = [], 0
     while cands and len(out) < n and tries < 50 * n:
         i, tries = len(out), tries + 1
-        s, o, pos, k = rng.choice(cands); e = w[o['entity_id']]; h = rng.choice(hops)
+        s, o, pos, k = rng.choice(cands)
+        e = w[o['entity_id']]
+        h = rng.choice(hops)
         ch = _walk(w, e, h, split, rng, final='attribute' if h > 1 else None)
-        if not ch: continue
-        out.append(make_item(w, ch, f'the {e.kind} at the {pos} of the image', id=f'vdr_{split}_{i:05d}', bench='vdr', split=split,
-                             image=s['image'], n_entities=k, target_scale=o['scale'], target_box=o['box'], fuzzy=h > 1, start='scene'))
+        if not ch:
+            continue
+        out.append(
+            make_item(
+                w,
+                ch,
+                f'the {e.kind} at the {pos} of the image',
+                id=f'vdr_{split}_{i:05d}',
+                bench='vdr',
+                split=split,
+                image=s['image'],
+                n_entities=k,
+                target_scale=o['scale'],
+                target_box=o['box'],
+                fuzzy=h > 1,
+                start='scene',
+            )
+        )
     return out
+
 
 def text_items(w: World, split: str, n: int, rng: random.Random, hops=(1, 2, 2, 3)) -> list[Item]:
     "Text-only multi-hop questions; the start is named, described by its look, or described fuzzily by its facts."
     out, pool = [], _pool(w, split)
     while len(out) < n:
-        i = len(out); e = rng.choice(pool); ch = _walk(w, e, rng.choice(hops), split, rng)
-        if not ch: continue
+        i = len(out)
+        e = rng.choice(pool)
+        ch = _walk(w, e, rng.choice(hops), split, rng)
+        if not ch:
+            continue
         how = rng.choice(['name', 'name', 'look', 'fuzzy'])
-        phrase = (e.name if how == 'name' else f'the {e.kind} that looks like {describe_look(e.look)}' if how == 'look'
-                  else fuzzy_description(w, e, rng))
-        if phrase is None: how, phrase = 'name', e.name
-        out.append(make_item(w, ch, phrase, id=f'textqa_{split}_{i:05d}', bench='textqa', split=split, start=how, fuzzy=how == 'fuzzy'))
+        phrase = (
+            e.name
+            if how == 'name'
+            else f'the {e.kind} that looks like {describe_look(e.look)}'
+            if how == 'look'
+            else fuzzy_description(w, e, rng)
+        )
+        if phrase is None:
+            how, phrase = 'name', e.name
+        out.append(
+            make_item(
+                w,
+                ch,
+                phrase,
+                id=f'textqa_{split}_{i:05d}',
+                bench='textqa',
+                split=split,
+                start=how,
+                fuzzy=how == 'fuzzy',
+            )
+        )
     return out
 
 # %% ../nbs/01a_bench.ipynb #8b5832ab
 def _meta(it: Item) -> dict:
     return {k: v for k, v in asdict(it).items() if k not in ('question', 'answer', 'aliases')}
 
+
 def infoseek_records(items: list[Item]) -> tuple[list[dict], list[dict]]:
     "InfoSeek jsonl records (with the `_withkb` fields) and the separate question-type records."
     recs, qtypes, seen_pairs = [], [], set()
     for it in items:
         num = it.range is not None
-        if it.split == 'train': split = 'train'; seen_pairs.add((it.entities[0], it.chain[-1][1]))
-        elif not it.seen: split = 'val_unseen_entity'
-        else: split = 'val_unseen_question'
-        recs.append(dict(data_id=f'infoseek_{it.id}', image_id=Path(it.image).stem, question=it.question, answer=[it.answer],
-                         answer_eval=[{'wikidata': float(it.answer), 'range': it.range}] if num else it.aliases,
-                         data_split=split, entity_id=it.entities[0], entity_text=None, meta=_meta(it)))
-        qtypes.append(dict(data_id=f'infoseek_{it.id}', question_type='Numerical' if num else 'Time' if it.answer_type == 'year' else 'String'))
+        if it.split == 'train':
+            split = 'train'
+            seen_pairs.add((it.entities[0], it.chain[-1][1]))
+        elif not it.seen:
+            split = 'val_unseen_entity'
+        else:
+            split = 'val_unseen_question'
+        recs.append(
+            dict(
+                data_id=f'infoseek_{it.id}',
+                image_id=Path(it.image).stem,
+                question=it.question,
+                answer=[it.answer],
+                answer_eval=[{'wikidata': float(it.answer), 'range': it.range}] if num else it.aliases,
+                data_split=split,
+                entity_id=it.entities[0],
+                entity_text=None,
+                meta=_meta(it),
+            )
+        )
+        qtypes.append(
+            dict(
+                data_id=f'infoseek_{it.id}',
+                question_type='Numerical' if num else 'Time' if it.answer_type == 'year' else 'String',
+            )
+        )
     return recs, qtypes
+
 
 def fvqa_records(items, images) -> list[dict]:
     "FVQA / MMSearch-R1 veRL parquet rows."
-    return [dict(data_id=it.id, prompt=[dict(role='user', content=it.question)], images=[dict(bytes=png_bytes(img))],
-                 reward_model=dict(ground_truth=it.answer, candidate_answers=json.dumps(it.aliases[1:]), style='rule'),
-                 data_source=f'mmsearch_r1/fvqa_{it.split}', image_urls=None, category=it.category, meta=json.dumps(_meta(it)))
-            for it, img in zip(items, images)]
+    return [
+        dict(
+            data_id=it.id,
+            prompt=[dict(role='user', content=it.question)],
+            images=[dict(bytes=png_bytes(img))],
+            reward_model=dict(ground_truth=it.answer, candidate_answers=json.dumps(it.aliases[1:]), style='rule'),
+            data_source=f'mmsearch_r1/fvqa_{it.split}',
+            image_urls=None,
+            category=it.category,
+            meta=json.dumps(_meta(it)),
+        )
+        for it, img in zip(items, images)
+    ]
+
 
 def mmsearch_records(items, images, subfields) -> list[dict]:
     "MMSearch end2end rows (query_image is None for text-only queries)."
-    return [dict(sample_id=it.id, query=it.question, query_image=dict(bytes=png_bytes(img), path=Path(it.image).name) if img else None,
-                 image_search_result=None, area='knowledge' if img else 'news', subfield=sub, timestamp='2026-01-01',
-                 gt_requery=None, gt_answer=it.answer, alternative_gt_answers=it.aliases[1:], meta=json.dumps(_meta(it)))
-            for it, img, sub in zip(items, images, subfields)]
+    return [
+        dict(
+            sample_id=it.id,
+            query=it.question,
+            query_image=dict(bytes=png_bytes(img), path=Path(it.image).name) if img else None,
+            image_search_result=None,
+            area='knowledge' if img else 'news',
+            subfield=sub,
+            timestamp='2026-01-01',
+            gt_requery=None,
+            gt_answer=it.answer,
+            alternative_gt_answers=it.aliases[1:],
+            meta=json.dumps(_meta(it)),
+        )
+        for it, img, sub in zip(items, images, subfields)
+    ]
+
 
 def vdr_records(items) -> list[dict]:
     "VDR-Bench eval-harness rows (image paths relative to the world directory)."
-    return [dict(id=it.id, question=it.question, answer=it.answer, images=[it.image], meta=json.dumps(_meta(it))) for it in items]
+    return [
+        dict(id=it.id, question=it.question, answer=it.answer, images=[it.image], meta=json.dumps(_meta(it)))
+        for it in items
+    ]
+
 
 def textqa_records(items) -> list[dict]:
     "Search-R1 (NQ / HotpotQA processed) rows."
-    return [dict(id=it.id, question=it.question, golden_answers=it.aliases, data_source='mmsearch_textqa',
-                 prompt=[dict(role='user', content=it.question)], ability='fact-reasoning',
-                 reward_model=dict(style='rule', ground_truth=dict(target=it.aliases)),
-                 extra_info=dict(split=it.split, index=i), meta=json.dumps(_meta(it))) for i, it in enumerate(items)]
+    return [
+        dict(
+            id=it.id,
+            question=it.question,
+            golden_answers=it.aliases,
+            data_source='mmsearch_textqa',
+            prompt=[dict(role='user', content=it.question)],
+            ability='fact-reasoning',
+            reward_model=dict(style='rule', ground_truth=dict(target=it.aliases)),
+            extra_info=dict(split=it.split, index=i),
+            meta=json.dumps(_meta(it)),
+        )
+        for i, it in enumerate(items)
+    ]
 
 # %% ../nbs/01a_bench.ipynb #c2e312a8
 def _write_parquet(path: Path, rows: list[dict]):
     import pyarrow as pa, pyarrow.parquet as pq
+
     pq.write_table(pa.Table.from_pylist(rows), path, compression='zstd')
+
 
 def write_benchmarks(w: World, out: Path) -> dict:
     "Build every benchmark of `w` and write it under `out/benchmarks` (photos under `out/images/photos`)."
     rng = random.Random(w.seed * 7919 + 17)
-    bdir, pdir = out/'benchmarks', out/'images'/'photos'; bdir.mkdir(); pdir.mkdir(parents=True, exist_ok=True)
+    bdir, pdir = out / 'benchmarks', out / 'images' / 'photos'
+    bdir.mkdir()
+    pdir.mkdir(parents=True, exist_ok=True)
     n = lambda b, s: max(1, round(w.cfg.n_questions * BENCH_SIZES[(b, s)]))
     counts, everything = {}, []
+
     def photos(bench, split, hops=(1,)):
         pairs = photo_items(w, bench, split, n(bench, split), rng, hops)
-        for it, img in pairs: (out/it.image).write_bytes(png_bytes(img))
+        for it, img in pairs:
+            (out / it.image).write_bytes(png_bytes(img))
         return [p[0] for p in pairs], [p[1] for p in pairs]
+
     for split in ('train', 'val'):
         items, _ = photos('infoseek', split)
         recs, qt = infoseek_records(items)
-        (bdir/f'infoseek_{split}.jsonl').write_text(''.join(json.dumps(r, sort_keys=True) + '\n' for r in recs))
-        (bdir/f'infoseek_{split}_qtype.jsonl').write_text(''.join(json.dumps(r, sort_keys=True) + '\n' for r in qt))
-        counts[f'infoseek_{split}'] = len(items); everything += items
+        (bdir / f'infoseek_{split}.jsonl').write_text(''.join(json.dumps(r, sort_keys=True) + '\n' for r in recs))
+        (bdir / f'infoseek_{split}_qtype.jsonl').write_text(''.join(json.dumps(r, sort_keys=True) + '\n' for r in qt))
+        counts[f'infoseek_{split}'] = len(items)
+        everything += items
     for split in ('train', 'test'):
         items, imgs = photos('fvqa', split)
-        _write_parquet(bdir/f'fvqa_{split}.parquet', fvqa_records(items, imgs)); counts[f'fvqa_{split}'] = len(items); everything += items
+        _write_parquet(bdir / f'fvqa_{split}.parquet', fvqa_records(items, imgs))
+        counts[f'fvqa_{split}'] = len(items)
+        everything += items
     items, imgs = photos('mmsearch', 'end2end', hops=(1, 2))
     news = text_items(w, 'end2end', len(items) // 3, rng, hops=(1, 2))
-    for it in news: it.bench, it.id = 'mmsearch', it.id.replace('textqa_', 'mmsearch_news_')
-    _write_parquet(bdir/'mmsearch_end2end.parquet', mmsearch_records(items + news, imgs + [None] * len(news), [w[it.entities[0]].kind for it in items + news]))
-    counts['mmsearch_end2end'] = len(items) + len(news); everything += items + news
+    for it in news:
+        it.bench, it.id = 'mmsearch', it.id.replace('textqa_', 'mmsearch_news_')
+    _write_parquet(
+        bdir / 'mmsearch_end2end.parquet',
+        mmsearch_records(items + news, imgs + [None] * len(news), [w[it.entities[0]].kind for it in items + news]),
+    )
+    counts['mmsearch_end2end'] = len(items) + len(news)
+    everything += items + news
     for split in ('train', 'testmini'):
         items = scene_items(w, split, n('vdr', split), rng)
-        _write_parquet(bdir/f'vdr_{split}.parquet', vdr_records(items)); counts[f'vdr_{split}'] = len(items); everything += items
+        _write_parquet(bdir / f'vdr_{split}.parquet', vdr_records(items))
+        counts[f'vdr_{split}'] = len(items)
+        everything += items
     for split in ('train', 'test'):
         items = text_items(w, split, n('textqa', split), rng)
-        _write_parquet(bdir/f'textqa_{split}.parquet', textqa_records(items)); counts[f'textqa_{split}'] = len(items); everything += items
-    (bdir/'questions.jsonl').write_text(''.join(json.dumps(asdict(it), sort_keys=True) + '\n' for it in everything))
+        _write_parquet(bdir / f'textqa_{split}.parquet', textqa_records(items))
+        counts[f'textqa_{split}'] = len(items)
+        everything += items
+    (bdir / 'questions.jsonl').write_text(''.join(json.dumps(asdict(it), sort_keys=True) + '\n' for it in everything))
     return counts
 
 # %% ../nbs/01a_bench.ipynb #7290fa3c
-BENCHMARKS = {'infoseek': ('train', 'val'), 'fvqa': ('train', 'test'), 'mmsearch': ('end2end',),
-              'vdr': ('train', 'testmini'), 'textqa': ('train', 'test')}
+BENCHMARKS = {
+    'infoseek': ('train', 'val'),
+    'fvqa': ('train', 'test'),
+    'mmsearch': ('end2end',),
+    'vdr': ('train', 'testmini'),
+    'textqa': ('train', 'test'),
+}
+
 
 def _bench_file(root: Path, bench: str, split: str) -> Path:
-    if bench not in BENCHMARKS: raise ValueError(f"unknown benchmark {bench!r}; choose one of {sorted(BENCHMARKS)}")
-    if split not in BENCHMARKS[bench]: raise ValueError(f"benchmark {bench!r} has splits {BENCHMARKS[bench]}, not {split!r}")
-    return root/'benchmarks'/(f'{bench}_{split}.jsonl' if bench == 'infoseek' else f'{bench}_{split}.parquet')
+    if bench not in BENCHMARKS:
+        raise ValueError(f"unknown benchmark {bench!r}; choose one of {sorted(BENCHMARKS)}")
+    if split not in BENCHMARKS[bench]:
+        raise ValueError(f"benchmark {bench!r} has splits {BENCHMARKS[bench]}, not {split!r}")
+    return root / 'benchmarks' / (f'{bench}_{split}.jsonl' if bench == 'infoseek' else f'{bench}_{split}.parquet')
 
-def load_benchmark(root: Path|str, bench: str, split: str) -> list[dict]:
+
+def load_benchmark(root: Path | str, bench: str, split: str) -> list[dict]:
     "Items of `bench`/`split` from a world directory, read from their real record format."
-    root = Path(root); path = _bench_file(root, bench, split)
-    if not path.exists(): raise FileNotFoundError(f"{path} not found; is {root} a world directory built by `mmsearch world`?")
+    root = Path(root)
+    path = _bench_file(root, bench, split)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found; is {root} a world directory built by `mmsearch world`?")
     if bench == 'infoseek':
         rows = [json.loads(l) for l in path.read_text().splitlines()]
-        out = [dict(id=r['data_id'], question=r['question'], answers=r['answer'] + [a for a in r['answer_eval'] if isinstance(a, str) and a not in r['answer']],
-                    range=r['answer_eval'][0]['range'] if isinstance(r['answer_eval'][0], dict) else None,
-                    image=str(root/r['meta']['image']), meta=r['meta']) for r in rows]
+        out = [
+            dict(
+                id=r['data_id'],
+                question=r['question'],
+                answers=r['answer'] + [a for a in r['answer_eval'] if isinstance(a, str) and a not in r['answer']],
+                range=r['answer_eval'][0]['range'] if isinstance(r['answer_eval'][0], dict) else None,
+                image=str(root / r['meta']['image']),
+                meta=r['meta'],
+            )
+            for r in rows
+        ]
         return out
-    df = pd.read_parquet(path); rows = df.to_dict('records'); out = []
+    df = pd.read_parquet(path)
+    rows = df.to_dict('records')
+    out = []
     for r in rows:
         meta = json.loads(r['meta'])
         if bench == 'fvqa':
             rm = r['reward_model']
-            out.append(dict(id=r['data_id'], question=r['prompt'][0]['content'], answers=[rm['ground_truth'], *json.loads(rm['candidate_answers'])],
-                            range=meta.get('range'), image=r['images'][0]['bytes'], meta=meta))
+            out.append(
+                dict(
+                    id=r['data_id'],
+                    question=r['prompt'][0]['content'],
+                    answers=[rm['ground_truth'], *json.loads(rm['candidate_answers'])],
+                    range=meta.get('range'),
+                    image=r['images'][0]['bytes'],
+                    meta=meta,
+                )
+            )
         elif bench == 'mmsearch':
             img = r['query_image']['bytes'] if r['query_image'] is not None else None
-            out.append(dict(id=r['sample_id'], question=r['query'], answers=[r['gt_answer'], *list(r['alternative_gt_answers'])],
-                            range=meta.get('range'), image=img, meta=meta))
+            out.append(
+                dict(
+                    id=r['sample_id'],
+                    question=r['query'],
+                    answers=[r['gt_answer'], *list(r['alternative_gt_answers'])],
+                    range=meta.get('range'),
+                    image=img,
+                    meta=meta,
+                )
+            )
         elif bench == 'vdr':
-            out.append(dict(id=r['id'], question=r['question'], answers=[r['answer']], range=meta.get('range'),
-                            image=str(root/r['images'][0]), meta=meta))
+            out.append(
+                dict(
+                    id=r['id'],
+                    question=r['question'],
+                    answers=[r['answer']],
+                    range=meta.get('range'),
+                    image=str(root / r['images'][0]),
+                    meta=meta,
+                )
+            )
         else:
-            out.append(dict(id=r['id'], question=r['question'], answers=list(r['golden_answers']), range=meta.get('range'), image=None, meta=meta))
+            out.append(
+                dict(
+                    id=r['id'],
+                    question=r['question'],
+                    answers=list(r['golden_answers']),
+                    range=meta.get('range'),
+                    image=None,
+                    meta=meta,
+                )
+            )
     return out
 
 # %% ../nbs/01a_bench.ipynb #78d3b10b
-def check_item(w: World, it: dict, pretrain: str|None=None) -> list[str]:
+def check_item(w: World, it: dict, pretrain: str | None = None) -> list[str]:
     "Problems with one internal-form item (empty if it is answerable and its labels agree with the world)."
     errs, pages = [], {p['url']: p['text'] for p in w.pages}
     for (eid, rel), nxt in zip(it['chain'], it['chain'][1:] + [None]):
         e = w[eid]
-        if w.fact_sentence(e, rel) not in pages[e.url]: errs.append(f'{eid}.{rel} not on its page')
-        if nxt and e.facts[rel] != nxt[0]: errs.append(f'hop {eid}.{rel} does not lead to {nxt[0]}')
+        if w.fact_sentence(e, rel) not in pages[e.url]:
+            errs.append(f'{eid}.{rel} not on its page')
+        if nxt and e.facts[rel] != nxt[0]:
+            errs.append(f'hop {eid}.{rel} does not lead to {nxt[0]}')
     last_e, last_rel = w[it['chain'][-1][0]], it['chain'][-1][1]
-    if w.fact_value(last_e, last_rel) != it['answer']: errs.append('chain does not end at the answer')
+    if w.fact_value(last_e, last_rel) != it['answer']:
+        errs.append('chain does not end at the answer')
     subjects = [w[eid] for eid, _ in it['chain']]
-    if it['hops'] != len(it['chain']): errs.append('hops label')
-    if it['seen'] != all(e.seen for e in subjects): errs.append('seen label')
+    if it['hops'] != len(it['chain']):
+        errs.append('hops label')
+    if it['seen'] != all(e.seen for e in subjects):
+        errs.append('seen label')
     if pretrain is not None:
         known = all(pretrain.count(w.fact_sentence(w[eid], rel)) >= w.cfg.head_mentions for eid, rel in it['chain'])
-        if (it['category'] == 'search_free') != known: errs.append(f"category {it['category']} disagrees with the background text")
+        if (it['category'] == 'search_free') != known:
+            errs.append(f"category {it['category']} disagrees with the background text")
     if it['start'] == 'scene':
         scene = next(s for s in w.scenes if s['image'] == it['image'])
         ents = [o for o in scene['objects'] if o['entity_id']]
         tgt = [o for o in ents if o['entity_id'] == it['chain'][0][0] and o['box'] == it['target_box']]
-        if len(ents) != it['n_entities']: errs.append('n_entities label')
-        if len(tgt) != 1 or tgt[0]['scale'] != it['target_scale']: errs.append('target box / scale label')
-        if any(e.name in it['question'] for e in w.entities): errs.append('scene question names an entity (text shortcut)')
+        if len(ents) != it['n_entities']:
+            errs.append('n_entities label')
+        if len(tgt) != 1 or tgt[0]['scale'] != it['target_scale']:
+            errs.append('target box / scale label')
+        if any(e.name in it['question'] for e in w.entities):
+            errs.append('scene question names an entity (text shortcut)')
     return errs
 
-def check_world(root: Path|str) -> dict:
+
+def check_world(root: Path | str) -> dict:
     "Check every benchmark item of the world at `root`; raise with the first problems, else return counts."
-    w = World.load(root); pretrain = '\n'.join(w.pretrain)
-    items = [json.loads(l) for l in (Path(root)/'benchmarks'/'questions.jsonl').read_text().splitlines()]
+    w = World.load(root)
+    pretrain = '\n'.join(w.pretrain)
+    items = [json.loads(l) for l in (Path(root) / 'benchmarks' / 'questions.jsonl').read_text().splitlines()]
     bad = [(it['id'], e) for it in items for e in check_item(w, it, pretrain)]
-    if bad: raise AssertionError(f'{len(bad)} problems, e.g. {bad[:5]}')
-    by_id = {it['id']: it for it in items}; n = 0
+    if bad:
+        raise AssertionError(f'{len(bad)} problems, e.g. {bad[:5]}')
+    by_id = {it['id']: it for it in items}
+    n = 0
     for bench, splits in BENCHMARKS.items():
         for split in splits:
             for r in load_benchmark(root, bench, split):
-                it = by_id[r['meta']['id']]; n += 1
+                it = by_id[r['meta']['id']]
+                n += 1
                 if r['question'] != it['question'] or r['answers'][0] != it['answer'] or r['range'] != it['range']:
                     raise AssertionError(f"{bench}/{split} {r['id']} does not read back as written")
-    if n != len(items): raise AssertionError(f'{n} items read back, {len(items)} written')
-    return dict(items=len(items), search_free=sum(it['category'] == 'search_free' for it in items),
-                unseen=sum(not it['seen'] for it in items))
+    if n != len(items):
+        raise AssertionError(f'{n} items read back, {len(items)} written')
+    return dict(
+        items=len(items),
+        search_free=sum(it['category'] == 'search_free' for it in items),
+        unseen=sum(not it['seen'] for it in items),
+    )

@@ -13,27 +13,33 @@ __all__ = ['COMMANDS', 'PIPELINE', 'main', 'run_pipeline', 'paper_claims', 'writ
 
 # %% ../nbs/10_cli.ipynb #1028b0ae
 COMMANDS = {  # command -> (module, function taking argv)
-    'world':   ('mmsearch.world',   'world_cli'),
-    'serve':   ('mmsearch.search',  'serve_cli'),
-    'merge':   ('mmsearch.merge',   'merge_cli'),
-    'eval':    ('mmsearch.evaluate', 'eval_cli'),
-    'zoo':     ('mmsearch.zoo',     'zoo_cli'),
-    'reports': ('mmsearch.cli',     'reports_cli'),
-    'docs':    ('mmsearch.docs',    'docs_cli'),
-    'sft':     ('mmsearch.sft',     'sft_cli'),
+    'world': ('mmsearch.world', 'world_cli'),
+    'serve': ('mmsearch.search', 'serve_cli'),
+    'merge': ('mmsearch.merge', 'merge_cli'),
+    'eval': ('mmsearch.evaluate', 'eval_cli'),
+    'zoo': ('mmsearch.zoo', 'zoo_cli'),
+    'reports': ('mmsearch.cli', 'reports_cli'),
+    'docs': ('mmsearch.docs', 'docs_cli'),
+    'sft': ('mmsearch.sft', 'sft_cli'),
 }
 
-def main(argv: list[str]|None=None) -> int:
+
+def main(argv: list[str] | None = None) -> int:
     "Entry point of the `mmsearch` console script."
     argv = sys.argv[1:] if argv is None else list(argv)
     usage = 'usage: mmsearch {' + ','.join(COMMANDS) + '} [options]   (mmsearch COMMAND --help for details)'
-    if not argv or argv[0] in ('-h', '--help'): print(usage); return 0
-    if argv[0] not in COMMANDS: print(f"mmsearch: unknown command {argv[0]!r}\n{usage}", file=sys.stderr); return 2
+    if not argv or argv[0] in ('-h', '--help'):
+        print(usage)
+        return 0
+    if argv[0] not in COMMANDS:
+        print(f"mmsearch: unknown command {argv[0]!r}\n{usage}", file=sys.stderr)
+        return 2
     mod, fn = COMMANDS[argv[0]]
     return getattr(importlib.import_module(mod), fn)(argv[1:]) or 0
 
 # %% ../nbs/10_cli.ipynb #eefeb12f
-if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # python -m mmsearch.cli, not the notebook
+if __name__ == '__main__' and '__file__' in globals():
+    sys.exit(main())  # python -m mmsearch.cli, not the notebook
 
 # %% ../nbs/10_cli.ipynb #68b4f2e7
 PIPELINE = [  # (notebook, parameters of the default run)
@@ -42,105 +48,223 @@ PIPELINE = [  # (notebook, parameters of the default run)
     ('02c_rollout.ipynb', dict(size='default', seed=0)),
     ('03a_pretrain.ipynb', dict(preset='tiny', size='default', seed=0)),
     ('03b_textagent.ipynb', dict(preset='tiny', size='default', seed=0)),
-    ('04a_floor.ipynb', dict(preset='tiny', size='default', seed=0, n=12, n_heldout=12, lams='0.5,1.0', ps='0.3,0.7', calib_n=16,
-                             calib_sizes='4', sweep_methods='OBM', max_turns=4, max_new_tokens=64, threads=1)),
+    (
+        '04a_floor.ipynb',
+        dict(
+            preset='tiny',
+            size='default',
+            seed=0,
+            n=12,
+            n_heldout=12,
+            lams='0.5,1.0',
+            ps='0.3,0.7',
+            calib_n=16,
+            calib_sizes='4',
+            sweep_methods='OBM',
+            max_turns=4,
+            max_new_tokens=64,
+            threads=1,
+        ),
+    ),
     ('04b_synth.ipynb', dict(preset='tiny', size='default', seed=0, n_vdr=150, n_gog=100, n_samples=4)),
     ('04c_sft.ipynb', dict(preset='tiny', size='default', seed=0, steps=160, batch=4, lr=2e-3, n_eval=24)),
-    ('05_grpo.ipynb', dict(preset='tiny', size='default', seed=0, steps=12, init='obm', advantage='rloo', group_size=4, items_per_step=2,
-                           lr=3e-4, eval_every=4, eval_n=8, max_turns=6, max_new_tokens=128, pool_n=8, pass_samples=2,
-                           experiment='base_vlm,ta,obm,sft', exp_seeds=1)),
+    (
+        '05_grpo.ipynb',
+        dict(
+            preset='tiny',
+            size='default',
+            seed=0,
+            steps=12,
+            init='obm',
+            advantage='rloo',
+            group_size=4,
+            items_per_step=2,
+            lr=3e-4,
+            eval_every=4,
+            eval_n=8,
+            max_turns=6,
+            max_new_tokens=128,
+            pool_n=8,
+            pass_samples=2,
+            experiment='base_vlm,ta,obm,sft',
+            exp_seeds=1,
+        ),
+    ),
 ]
 
-def run_pipeline(only: list[str]|None=None, out: Path|None=None, log=print) -> dict:
+
+def run_pipeline(only: list[str] | None = None, out: Path | None = None, log=print) -> dict:
     "Execute the pipeline notebooks with papermill, writing figures, tables and metrics to `reports/`."
     import papermill as pm
+
     root, rep = project_root(), reports_dir()
-    runs = Path(out or rep/'runs'); runs.mkdir(parents=True, exist_ok=True)
+    runs = Path(out or rep / 'runs')
+    runs.mkdir(parents=True, exist_ok=True)
     times = {}
     for nb, params in PIPELINE:
-        if only and not any(o in nb for o in only): continue
-        t0 = time.time(); log(f'[mmsearch reports] {nb} {params}')
-        pm.execute_notebook(root/'nbs'/nb, runs/nb, parameters=dict(params, report_dir=str(rep)),
-                            cwd=str(root/'nbs'), kernel_name='python3', progress_bar=False)
-        times[nb] = round(time.time() - t0, 1); log(f'[mmsearch reports] {nb} done in {times[nb]} s')
+        if only and not any(o in nb for o in only):
+            continue
+        t0 = time.time()
+        log(f'[mmsearch reports] {nb} {params}')
+        pm.execute_notebook(
+            root / 'nbs' / nb,
+            runs / nb,
+            parameters=dict(params, report_dir=str(rep)),
+            cwd=str(root / 'nbs'),
+            kernel_name='python3',
+            progress_bar=False,
+        )
+        times[nb] = round(time.time() - t0, 1)
+        log(f'[mmsearch reports] {nb} done in {times[nb]} s')
     return times
+
 
 def _verdict_of(sentence: str) -> str:
     "The verdict at the end of a report sentence ('... Verdict: X.')."
     tail = sentence.split('Verdict:', 1)[-1] if 'Verdict:' in sentence else ''
     return 'not reproduced' if 'not reproduced' in tail else (tail.strip().rstrip('.') or 'see report')
 
-def _trend(curve: list, higher: bool=True) -> str:
+
+def _trend(curve: list, higher: bool = True) -> str:
     "'up'/'down'/'flat' between the first and last point of a [(step, value)] curve."
-    if len(curve or []) < 2: return 'n/a'
+    if len(curve or []) < 2:
+        return 'n/a'
     a, b = curve[0][1], curve[-1][1]
     return 'flat' if a == b else ('up' if b > a else 'down')
 
-def _task_vector_note(zoo: dict|None) -> str:
+
+def _task_vector_note(zoo: dict | None) -> str:
     "How far the zoo's fine-tunes moved θ_B, the premise of task arithmetic (empty if the zoo report predates the measurement)."
     tv = (zoo or {}).get('task_vectors')
-    return (f" Task vectors of the zoo: |δ_V| = {tv['delta_v_rel']}·|θ_B|, |δ_S| = {tv['delta_s_rel']}·|θ_B|, cos(δ_V, δ_S) = {tv['cos_v_s']}."
-            if tv else '')
+    return (
+        f" Task vectors of the zoo: |δ_V| = {tv['delta_v_rel']}·|θ_B|, |δ_S| = {tv['delta_s_rel']}·|θ_B|, cos(δ_V, δ_S) = {tv['cos_v_s']}."
+        if tv
+        else ''
+    )
 
-def paper_claims(rep: Path|None=None) -> list[dict]:
+
+def paper_claims(rep: Path | None = None) -> list[dict]:
     "Each paper's claim (source named) beside our numbers in reports/metrics/*.json; 'not run' where a report is missing."
     import json
-    rep = Path(rep or reports_dir()); m = rep/'metrics'
-    load = lambda n: json.loads((m/f'{n}.json').read_text()) if (m/f'{n}.json').exists() else None
+
+    rep = Path(rep or reports_dir())
+    m = rep / 'metrics'
+    load = lambda n: json.loads((m / f'{n}.json').read_text()) if (m / f'{n}.json').exists() else None
     floor, sft, grpo, zoo = load('floor'), load('sft'), load('grpo'), load('zoo')
     rows = []
-    def add(claim, source, page, verdict, evidence): rows.append(dict(claim=claim, source=source, page=page, verdict=verdict, evidence=evidence))
+
+    def add(claim, source, page, verdict, evidence):
+        rows.append(dict(claim=claim, source=source, page=page, verdict=verdict, evidence=evidence))
+
     missing = lambda page: ('not run', f'`{page}` has not been generated')
-    for key, claim in [('floor', "merging secures a floor: merged models search zero-shot and beat the base VLM's direct answers on search-required items"),
-                       ('search_rate', 'OBM has the highest zero-shot search rate'), ('dare', 'DARE degrades in the cross-modal setting')]:
+    for key, claim in [
+        (
+            'floor',
+            "merging secures a floor: merged models search zero-shot and beat the base VLM's direct answers on search-required items",
+        ),
+        ('search_rate', 'OBM has the highest zero-shot search rate'),
+        ('dare', 'DARE degrades in the cross-modal setting'),
+    ]:
         v = (floor or {}).get('verdicts', {}).get(key)
         note = _task_vector_note(zoo) if key == 'floor' else ''
         add(claim, 'OBM', 'floor.md', *((v['verdict'], v['sentence'] + note) if v else missing('floor.md')))
     if grpo and 'warm_start' in grpo:
         from mmsearch.grpo import verdict_warm_start
-        add("OBM raises the ceiling: GRPO from OBM reaches the base-VLM start's final accuracy sooner and peaks higher", 'OBM', 'grpo.md',
-            *verdict_warm_start(grpo['warm_start']))
+
+        add(
+            "OBM raises the ceiling: GRPO from OBM reaches the base-VLM start's final accuracy sooner and peaks higher",
+            'OBM',
+            'grpo.md',
+            *verdict_warm_start(grpo['warm_start']),
+        )
         s = grpo['warm_start'].get('sft')
         if s:
             better = s['final'] is not None and s['start'] is not None and s['final'] > s['start']
-            silent = not s['peak']   # accuracy 0 throughout: RL had no reward to learn from
-            add('SFT then RL beats SFT alone', 'VDR', 'grpo.md', 'not testable' if silent else 'reproduced' if better else 'not reproduced',
-                f"held-out accuracy of the SFT'd model {s['start']} before RL, {s['final']} after {grpo['budget']['steps']} RL steps (peak {s['peak']}).")
+            silent = not s['peak']  # accuracy 0 throughout: RL had no reward to learn from
+            add(
+                'SFT then RL beats SFT alone',
+                'VDR',
+                'grpo.md',
+                'not testable' if silent else 'reproduced' if better else 'not reproduced',
+                f"held-out accuracy of the SFT'd model {s['start']} before RL, {s['final']} after {grpo['budget']['steps']} RL steps (peak {s['peak']}).",
+            )
             reward, turns = _trend(s.get('reward')), _trend(s['curves'].get('turns'))
-            add('RL shortens trajectories as reward rises', 'VDR', 'grpo.md',
-                'not testable' if reward in ('flat', 'n/a') and silent else 'reproduced' if (reward, turns) == ('up', 'down') else 'not reproduced',
+            add(
+                'RL shortens trajectories as reward rises',
+                'VDR',
+                'grpo.md',
+                'not testable'
+                if reward in ('flat', 'n/a') and silent
+                else 'reproduced'
+                if (reward, turns) == ('up', 'down')
+                else 'not reproduced',
                 f"from the SFT'd start: training reward {reward} ({s['reward'][0][1] if s.get('reward') else '–'} → {s['reward'][-1][1] if s.get('reward') else '–'}), "
-                f"turns per held-out question {turns}" + (' (held-out accuracy 0 throughout: the reward is the format share alone).' if silent else '.'))
+                f"turns per held-out question {turns}"
+                + (' (held-out accuracy 0 throughout: the reward is the format share alone).' if silent else '.'),
+            )
         c = grpo.get('curriculum', {})
         if 'hard' in c and 'easy' in c:
             h, e = c['hard'], c['easy']
-            v = ('not testable' if not h['peak'] and not e['peak'] else
-                 'reproduced' if (h['final'], h['peak']) > (e['final'], e['peak']) else 'not reproduced')
-            add('RL on hard items beats RL on easy ones', 'GoG', 'grpo.md', v, f"final (peak) held-out accuracy: hard {h['final']} ({h['peak']}), easy {e['final']} ({e['peak']}).")
+            v = (
+                'not testable'
+                if not h['peak'] and not e['peak']
+                else 'reproduced'
+                if (h['final'], h['peak']) > (e['final'], e['peak'])
+                else 'not reproduced'
+            )
+            add(
+                'RL on hard items beats RL on easy ones',
+                'GoG',
+                'grpo.md',
+                v,
+                f"final (peak) held-out accuracy: hard {h['final']} ({h['peak']}), easy {e['final']} ({e['peak']}).",
+            )
     else:
-        for claim, src in [("OBM raises the ceiling", 'OBM'), ('SFT then RL beats SFT alone', 'VDR'), ('RL shortens trajectories as reward rises', 'VDR'),
-                           ('RL on hard items beats RL on easy ones', 'GoG')]:
+        for claim, src in [
+            ("OBM raises the ceiling", 'OBM'),
+            ('SFT then RL beats SFT alone', 'VDR'),
+            ('RL shortens trajectories as reward rises', 'VDR'),
+            ('RL on hard items beats RL on easy ones', 'GoG'),
+        ]:
             add(claim, src, 'grpo.md', *missing('grpo.md'))
-    for key, claim, src in [('vdr_claim', 'cropped search + text search beats whole-image search, each tool alone, and direct answers', 'VDR Table 2'),
-                            ('gog_claim', 'removing the gaze action hurts', 'GoG')]:
+    for key, claim, src in [
+        (
+            'vdr_claim',
+            'cropped search + text search beats whole-image search, each tool alone, and direct answers',
+            'VDR Table 2',
+        ),
+        ('gog_claim', 'removing the gaze action hurts', 'GoG'),
+    ]:
         t = (sft or {}).get(key)
         add(claim, src, 'sft.md', *((_verdict_of(t), t.split('Here: ', 1)[-1]) if t else missing('sft.md')))
     return rows
 
-def write_reports_index(rep: Path|None=None) -> Path:
+
+def write_reports_index(rep: Path | None = None) -> Path:
     "Write reports/README.md: the papers' claims next to our numbers, then one line per report page."
     rep = Path(rep or reports_dir())
     pages = sorted(p for p in rep.glob('*.md') if p.name != 'README.md')
     lines = [f"- [{(p.read_text().splitlines() or [p.stem])[0].lstrip('# ')}]({p.name})" for p in pages]
-    claims = '\n'.join(f"| {c['claim']} | {c['source']} | **{c['verdict']}** | {c['evidence'].replace('|', '/')} ([{c['page']}]({c['page']})) |"
-                       for c in paper_claims(rep))
-    text = ('# Reports of the default run\n\nRegenerated by `make reports` (`mmsearch reports`); never edited by hand. '
-            'Metrics are in `metrics/`, figures in `figures/`.\n\n## The papers\' claims at our scale\n\n'
-            'Each verdict is computed from the metrics of this run by the notebook that measured it; tiny models on a synthetic '
-            'world, so a claim that does not reproduce here says nothing about the papers\' scale.\n\n'
-            '| claim | paper | verdict | our numbers |\n|---|---|---|---|\n' + claims + '\n\n## Pages\n\n' + '\n'.join(lines) + '\n')
+    claims = '\n'.join(
+        f"| {c['claim']} | {c['source']} | **{c['verdict']}** | {c['evidence'].replace('|', '/')} ([{c['page']}]({c['page']})) |"
+        for c in paper_claims(rep)
+    )
+    text = (
+        '# Reports of the default run\n\nRegenerated by `make reports` (`mmsearch reports`); never edited by hand. '
+        'Metrics are in `metrics/`, figures in `figures/`.\n\n## The papers\' claims at our scale\n\n'
+        'Each verdict is computed from the metrics of this run by the notebook that measured it; tiny models on a synthetic '
+        'world, so a claim that does not reproduce here says nothing about the papers\' scale.\n\n'
+        '| claim | paper | verdict | our numbers |\n|---|---|---|---|\n'
+        + claims
+        + '\n\n## Pages\n\n'
+        + '\n'.join(lines)
+        + '\n'
+    )
     from mmsearch.core import atomic_write
-    atomic_write(rep/'README.md', text); return rep/'README.md'
+
+    atomic_write(rep / 'README.md', text)
+    return rep / 'README.md'
+
 
 def reports_cli(argv=None):
     "mmsearch reports: regenerate reports/ from the pipeline notebooks."

@@ -21,22 +21,34 @@ __all__ = ['RETRY_STATUS', 'SearchResult', 'SearchError', 'BudgetExceeded', 'Cac
 @dataclass
 class SearchResult:
     "One hit of any backend: a web result, a visual match or a retrieved document."
+
     title: str
     link: str
     snippet: str = ''
-    thumbnail: str|None = None
+    thumbnail: str | None = None
     position: int = 0
-    score: float|None = None
-    def to_dict(self) -> dict: return asdict(self)
+    score: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
 
 class SearchError(Exception):
     "A search call failed: the backend refused it (4xx), or it kept failing after the retries."
+
+
 class BudgetExceeded(SearchError):
     "The episode's call budget is spent."
+
+
 class CacheMiss(SearchError):
     "Replay mode and the answer was never recorded."
+
+
 class UnsafeURL(SearchError):
     "`visit` refused a URL (scheme or address not allowed on the real web)."
+
+
 class NotSupported(SearchError):
     "The backend has no such operation."
 
@@ -44,323 +56,628 @@ class NotSupported(SearchError):
 _LOCAL_NAMES = ('.localhost', '.local', '.internal', '.lan', '.home.arpa', '.arpa')
 _NAT64 = ipaddress.ip_network('64:ff9b::/96')
 
-def _embedded_ipv4(ip) -> ipaddress.IPv4Address|None:
+
+def _embedded_ipv4(ip) -> ipaddress.IPv4Address | None:
     "The IPv4 address an IPv6 address carries (IPv4-mapped, 6to4, Teredo client, NAT64), if any."
-    if ip.version == 4: return None
-    if ip.ipv4_mapped: return ip.ipv4_mapped
-    if ip.sixtofour: return ip.sixtofour
-    if ip.teredo: return ip.teredo[1]
-    if ip in _NAT64: return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    if ip.version == 4:
+        return None
+    if ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    if ip.sixtofour:
+        return ip.sixtofour
+    if ip.teredo:
+        return ip.teredo[1]
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 
-def _bad_ip(ip) -> str|None:
+
+def _bad_ip(ip) -> str | None:
     "What kind of address `ip` is if it is not a globally routable unicast one (else None)."
     inner = _embedded_ipv4(ip)
-    if inner is not None and (why := _bad_ip(inner)): return f'{why} inside {ip}'
+    if inner is not None and (why := _bad_ip(inner)):
+        return f'{why} inside {ip}'
     for attr in ('is_loopback', 'is_link_local', 'is_unspecified', 'is_multicast', 'is_private', 'is_reserved'):
-        if getattr(ip, attr): return f"{attr[3:].replace('_', '-')} address {ip}"
-    if not ip.is_global: return f'non-global address {ip}'
+        if getattr(ip, attr):
+            return f"{attr[3:].replace('_', '-')} address {ip}"
+    if not ip.is_global:
+        return f'non-global address {ip}'
     return None
+
 
 def _literal_ip(host: str):
     "`host` as an IP address if it is one in any form a resolver reads ('127.1', '0x7f000001', '2130706433', '0'), else None."
-    try: return ipaddress.ip_address(host)
-    except ValueError: pass
-    try: return ipaddress.IPv4Address(socket.inet_aton(host))
-    except OSError: return None
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
+
 
 def check_url(url: str, resolve=socket.getaddrinfo) -> str:
     "Return `url` if it is safe to fetch from the real web (http(s), every address of its host global); raise `UnsafeURL`."
-    if not isinstance(url, str) or not url.strip(): raise UnsafeURL('visit needs a non-empty URL')
-    try: parts = urlsplit(url.strip()); host = parts.hostname; port = parts.port
-    except ValueError as e: raise UnsafeURL(f'malformed URL {url!r}: {e}')
-    if parts.scheme not in ('http', 'https'): raise UnsafeURL(f'refusing {url!r}: only http and https URLs can be visited, not {parts.scheme or "no scheme"!r}')
-    if not host: raise UnsafeURL(f'refusing {url!r}: no host')
+    if not isinstance(url, str) or not url.strip():
+        raise UnsafeURL('visit needs a non-empty URL')
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        port = parts.port
+    except ValueError as e:
+        raise UnsafeURL(f'malformed URL {url!r}: {e}')
+    if parts.scheme not in ('http', 'https'):
+        raise UnsafeURL(
+            f'refusing {url!r}: only http and https URLs can be visited, not {parts.scheme or "no scheme"!r}'
+        )
+    if not host:
+        raise UnsafeURL(f'refusing {url!r}: no host')
     host = host.rstrip('.')
     ip = _literal_ip(host)
-    if ip is not None: addrs = {ip}
+    if ip is not None:
+        addrs = {ip}
     elif host == 'localhost' or host.endswith(_LOCAL_NAMES) or '.' not in host:
         raise UnsafeURL(f'refusing {url!r}: {host} is a local name')
     else:
-        try: addrs = {ipaddress.ip_address(ai[4][0].split('%')[0]) for ai in resolve(host, port or 443)}
-        except (OSError, UnicodeError, ValueError) as e: raise UnsafeURL(f'refusing {url!r}: cannot resolve {host} ({e})')
-        if not addrs: raise UnsafeURL(f'refusing {url!r}: cannot resolve {host} (no addresses)')
+        try:
+            addrs = {ipaddress.ip_address(ai[4][0].split('%')[0]) for ai in resolve(host, port or 443)}
+        except (OSError, UnicodeError, ValueError) as e:
+            raise UnsafeURL(f'refusing {url!r}: cannot resolve {host} ({e})')
+        if not addrs:
+            raise UnsafeURL(f'refusing {url!r}: cannot resolve {host} (no addresses)')
     for a in sorted(addrs, key=str):
-        if why := _bad_ip(a): raise UnsafeURL(f'refusing {url!r}: {host} is a {why}')
+        if why := _bad_ip(a):
+            raise UnsafeURL(f'refusing {url!r}: {host} is a {why}')
     return url
 
 # %% ../nbs/02a_client.ipynb #f06cdddc
 @dataclass
 class Call:
     "One HTTP request to make."
-    method: str; url: str
-    params: dict|None = None; json: dict|None = None; data: dict|None = None; files: dict|None = None; headers: dict|None = None
-    check: Callable|None = None     # if set, redirects are followed by hand and each target URL is passed to it first
+
+    method: str
+    url: str
+    params: dict | None = None
+    json: dict | None = None
+    data: dict | None = None
+    files: dict | None = None
+    headers: dict | None = None
+    check: Callable | None = None  # if set, redirects are followed by hand and each target URL is passed to it first
+
 
 class Backend:
     "Base class: every operation is unsupported until a subclass defines it."
-    cache_id, local = 'backend', False
-    def text_call(self, query: str, num: int) -> Call: raise NotSupported(f'{type(self).__name__} has no text search')
-    def image_call(self, image: bytes|None, image_id: str|None, box, units: str, num: int) -> Call:
-        raise NotSupported(f'{type(self).__name__} has no reverse image search')
-    def visit_call(self, url: str) -> Call: raise NotSupported(f'{type(self).__name__} cannot read pages')
-    def parse_text(self, r: httpx.Response, num: int) -> list[SearchResult]: raise NotImplementedError
-    def parse_image(self, r: httpx.Response, num: int) -> list[SearchResult]: raise NotImplementedError
-    def parse_visit(self, r: httpx.Response) -> str: return r.text
-    def __repr__(self): return f'{type(self).__name__}()'
 
-def _key(env: str, given: str|None, who: str) -> str:
+    cache_id, local = 'backend', False
+
+    def text_call(self, query: str, num: int) -> Call:
+        raise NotSupported(f'{type(self).__name__} has no text search')
+
+    def image_call(self, image: bytes | None, image_id: str | None, box, units: str, num: int) -> Call:
+        raise NotSupported(f'{type(self).__name__} has no reverse image search')
+
+    def visit_call(self, url: str) -> Call:
+        raise NotSupported(f'{type(self).__name__} cannot read pages')
+
+    def parse_text(self, r: httpx.Response, num: int) -> list[SearchResult]:
+        raise NotImplementedError
+
+    def parse_image(self, r: httpx.Response, num: int) -> list[SearchResult]:
+        raise NotImplementedError
+
+    def parse_visit(self, r: httpx.Response) -> str:
+        return r.text
+
+    def __repr__(self):
+        return f'{type(self).__name__}()'
+
+
+def _key(env: str, given: str | None, who: str) -> str:
     k = given or os.environ.get(env)
-    if not k: raise SearchError(f'{who} needs an API key: pass api_key=... or set ${env}')
+    if not k:
+        raise SearchError(f'{who} needs an API key: pass api_key=... or set ${env}')
     return k
 
-def _hits(rows, num, title='title', link='link', snippet='snippet', thumb='thumbnail', score=None) -> list[SearchResult]:
+
+def _hits(
+    rows, num, title='title', link='link', snippet='snippet', thumb='thumbnail', score=None
+) -> list[SearchResult]:
     out = []
     for i, h in enumerate((rows or [])[:num]):
-        out.append(SearchResult(title=str(h.get(title) or ''), link=str(h.get(link) or ''), snippet=str(h.get(snippet) or ''),
-                                thumbnail=h.get(thumb) if isinstance(thumb, str) else next((h[t] for t in thumb if h.get(t)), None),
-                                position=int(h.get('position') or i + 1), score=h.get(score) if score else None))
+        out.append(
+            SearchResult(
+                title=str(h.get(title) or ''),
+                link=str(h.get(link) or ''),
+                snippet=str(h.get(snippet) or ''),
+                thumbnail=h.get(thumb) if isinstance(thumb, str) else next((h[t] for t in thumb if h.get(t)), None),
+                position=int(h.get('position') or i + 1),
+                score=h.get(score) if score else None,
+            )
+        )
     return out
 
 # %% ../nbs/02a_client.ipynb #c5acbccd
 class LocalBackend(Backend):
     "Our search service (`mmsearch serve`, or `mmsearch.search.serve`) at `base_url`."
+
     cache_id, local = 'local', True
-    def __init__(self, base_url: str): self.base_url = base_url.rstrip('/')
-    def __repr__(self): return f'LocalBackend({self.base_url!r})'
-    def text_call(self, query, num): return Call('POST', f'{self.base_url}/search', json=dict(q=query, num=num))
-    def parse_text(self, r, num): return _hits(r.json()['organic'], num, score='score')
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url.rstrip('/')
+
+    def __repr__(self):
+        return f'LocalBackend({self.base_url!r})'
+
+    def text_call(self, query, num):
+        return Call('POST', f'{self.base_url}/search', json=dict(q=query, num=num))
+
+    def parse_text(self, r, num):
+        return _hits(r.json()['organic'], num, score='score')
+
     def image_call(self, image, image_id, box, units, num):
         if image is not None:
             data = dict(num=str(num), units=units, **({'box': json.dumps(list(box))} if box is not None else {}))
             return Call('POST', f'{self.base_url}/lens', files=dict(image=('image.png', image, 'image/png')), data=data)
-        return Call('POST', f'{self.base_url}/lens', json=dict(image_id=image_id, box=list(box) if box is not None else None, units=units, num=num))
-    def parse_image(self, r, num): return _hits(r.json()['visual_matches'], num, snippet='source', score='score')
-    def visit_call(self, url): return Call('GET', f'{self.base_url}/visit', params=dict(url=url))
+        return Call(
+            'POST',
+            f'{self.base_url}/lens',
+            json=dict(image_id=image_id, box=list(box) if box is not None else None, units=units, num=num),
+        )
+
+    def parse_image(self, r, num):
+        return _hits(r.json()['visual_matches'], num, snippet='source', score='score')
+
+    def visit_call(self, url):
+        return Call('GET', f'{self.base_url}/visit', params=dict(url=url))
+
 
 class SerperBackend(Backend):
     "Google results through Serper (`POST google.serper.dev/search`, key in $SERPER_API_KEY)."
+
     cache_id = 'serper'
-    def __init__(self, api_key: str|None=None, gl: str='us', hl: str='en', base_url: str='https://google.serper.dev'):
+
+    def __init__(
+        self, api_key: str | None = None, gl: str = 'us', hl: str = 'en', base_url: str = 'https://google.serper.dev'
+    ):
         self.api_key, self.gl, self.hl, self.base_url = api_key, gl, hl, base_url
+
     def text_call(self, query, num):
-        return Call('POST', f'{self.base_url}/search', json=dict(q=query, num=num, gl=self.gl, hl=self.hl),
-                    headers={'X-API-KEY': _key('SERPER_API_KEY', self.api_key, 'Serper')})
-    def parse_text(self, r, num): return _hits(r.json().get('organic'), num)
+        return Call(
+            'POST',
+            f'{self.base_url}/search',
+            json=dict(q=query, num=num, gl=self.gl, hl=self.hl),
+            headers={'X-API-KEY': _key('SERPER_API_KEY', self.api_key, 'Serper')},
+        )
+
+    def parse_text(self, r, num):
+        return _hits(r.json().get('organic'), num)
+
 
 class SerpApiBackend(Backend):
     "Google and Google Lens through SerpAPI (`GET serpapi.com/search.json`, key in $SERPAPI_API_KEY)."
+
     cache_id = 'serpapi'
-    def __init__(self, api_key: str|None=None, gl: str='us', hl: str='en', base_url: str='https://serpapi.com'):
+
+    def __init__(
+        self, api_key: str | None = None, gl: str = 'us', hl: str = 'en', base_url: str = 'https://serpapi.com'
+    ):
         self.api_key, self.gl, self.hl, self.base_url = api_key, gl, hl, base_url
-    def _call(self, **p): return Call('GET', f'{self.base_url}/search.json', params=dict(p, hl=self.hl, api_key=_key('SERPAPI_API_KEY', self.api_key, 'SerpAPI')))
-    def text_call(self, query, num): return self._call(engine='google', q=query, num=num, gl=self.gl)
+
+    def _call(self, **p):
+        return Call(
+            'GET',
+            f'{self.base_url}/search.json',
+            params=dict(p, hl=self.hl, api_key=_key('SERPAPI_API_KEY', self.api_key, 'SerpAPI')),
+        )
+
+    def text_call(self, query, num):
+        return self._call(engine='google', q=query, num=num, gl=self.gl)
+
     def image_call(self, image, image_id, box, units, num):
         if image is not None or not (isinstance(image_id, str) and image_id.startswith(('http://', 'https://'))):
-            raise NotSupported('SerpAPI Google Lens searches a public image URL: pass image_id="https://..." (uploads are not accepted)')
-        if box is not None: raise NotSupported('SerpAPI Google Lens cannot crop: crop the image, publish it, and pass its URL')
+            raise NotSupported(
+                'SerpAPI Google Lens searches a public image URL: pass image_id="https://..." (uploads are not accepted)'
+            )
+        if box is not None:
+            raise NotSupported('SerpAPI Google Lens cannot crop: crop the image, publish it, and pass its URL')
         return self._call(engine='google_lens', url=image_id, type='visual_matches')
+
     def _rows(self, r, key):
         j = r.json()
         if j.get('error') and not j.get(key):
-            if "hasn't returned any results" in j['error']: return []
+            if "hasn't returned any results" in j['error']:
+                return []
             raise SearchError(f"SerpAPI error: {j['error']}")
         return j.get(key)
-    def parse_text(self, r, num): return _hits(self._rows(r, 'organic_results'), num)
-    def parse_image(self, r, num): return _hits(self._rows(r, 'visual_matches'), num, snippet='source')
+
+    def parse_text(self, r, num):
+        return _hits(self._rows(r, 'organic_results'), num)
+
+    def parse_image(self, r, num):
+        return _hits(self._rows(r, 'visual_matches'), num, snippet='source')
+
 
 class SearxngBackend(Backend):
     "A SearXNG instance (`GET {base}/search?format=json`; enable `json` in its settings.yml `search.formats`), URL in $SEARXNG_URL."
+
     cache_id = 'searxng'
-    def __init__(self, base_url: str|None=None, categories: str='general'):
-        self.base_url = (base_url or os.environ.get('SEARXNG_URL') or '').rstrip('/'); self.categories = categories
-        if not self.base_url: raise SearchError('SearxngBackend needs base_url=... or $SEARXNG_URL')
-    def text_call(self, query, num): return Call('GET', f'{self.base_url}/search', params=dict(q=query, format='json', categories=self.categories))
+
+    def __init__(self, base_url: str | None = None, categories: str = 'general'):
+        self.base_url = (base_url or os.environ.get('SEARXNG_URL') or '').rstrip('/')
+        self.categories = categories
+        if not self.base_url:
+            raise SearchError('SearxngBackend needs base_url=... or $SEARXNG_URL')
+
+    def text_call(self, query, num):
+        return Call('GET', f'{self.base_url}/search', params=dict(q=query, format='json', categories=self.categories))
+
     def parse_text(self, r, num):
-        return _hits(r.json().get('results'), num, link='url', snippet='content', thumb=('thumbnail', 'thumbnail_src', 'img_src'), score='score')
+        return _hits(
+            r.json().get('results'),
+            num,
+            link='url',
+            snippet='content',
+            thumb=('thumbnail', 'thumbnail_src', 'img_src'),
+            score='score',
+        )
+
 
 class JinaReaderBackend(Backend):
     "Jina Reader pages (`GET r.jina.ai/<url>`) and Jina search (`GET s.jina.ai/?q=`); key (optional for the reader) in $JINA_API_KEY."
+
     cache_id = 'jina'
-    def __init__(self, api_key: str|None=None, reader_url: str='https://r.jina.ai', search_url: str='https://s.jina.ai', local: bool=False):
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        reader_url: str = 'https://r.jina.ai',
+        search_url: str = 'https://s.jina.ai',
+        local: bool = False,
+    ):
         "`local=True` when `reader_url` is our own service (`mmsearch serve`): its pages are the world's, so URLs are not checked."
-        self.api_key, self.reader_url, self.search_url = api_key or os.environ.get('JINA_API_KEY'), reader_url.rstrip('/'), search_url
+        self.api_key, self.reader_url, self.search_url = (
+            api_key or os.environ.get('JINA_API_KEY'),
+            reader_url.rstrip('/'),
+            search_url,
+        )
         self.local = local
+
     def _h(self, need_key=False):
         h = {'Accept': 'application/json', 'X-Return-Format': 'markdown'}
-        if need_key or self.api_key: h['Authorization'] = f"Bearer {_key('JINA_API_KEY', self.api_key, 'Jina search')}"
+        if need_key or self.api_key:
+            h['Authorization'] = f"Bearer {_key('JINA_API_KEY', self.api_key, 'Jina search')}"
         return h
-    def visit_call(self, url): return Call('GET', f'{self.reader_url}/{url}', headers=self._h())
+
+    def visit_call(self, url):
+        return Call('GET', f'{self.reader_url}/{url}', headers=self._h())
+
     def parse_visit(self, r):
         d = r.json().get('data') or {}
         return f"Title: {d.get('title', '')}\n\nURL Source: {d.get('url', '')}\n\nMarkdown Content:\n{d.get('content', '')}"
-    def text_call(self, query, num): return Call('GET', f'{self.search_url}/', params=dict(q=query), headers=self._h(need_key=True))
-    def parse_text(self, r, num): return _hits(r.json().get('data'), num, link='url', snippet='description')
+
+    def text_call(self, query, num):
+        return Call('GET', f'{self.search_url}/', params=dict(q=query), headers=self._h(need_key=True))
+
+    def parse_text(self, r, num):
+        return _hits(r.json().get('data'), num, link='url', snippet='description')
+
 
 class CompositeBackend(Backend):
     "Text search, image search and page reading from different backends, e.g. Serper + SerpAPI Lens + Jina."
-    def __init__(self, text: Backend|None=None, image: Backend|None=None, reader: Backend|None=None):
+
+    def __init__(self, text: Backend | None = None, image: Backend | None = None, reader: Backend | None = None):
         self.parts = dict(text=text or Backend(), image=image or Backend(), reader=reader or Backend())
-        self.cache_id = '+'.join(getattr(b, 'cache_id', '-') for b in self.parts.values()); self.local = self.parts['reader'].local
-    def __repr__(self): return f"CompositeBackend({', '.join(f'{k}={v!r}' for k, v in self.parts.items())})"
-    def text_call(self, *a): return self.parts['text'].text_call(*a)
-    def parse_text(self, *a): return self.parts['text'].parse_text(*a)
-    def image_call(self, *a): return self.parts['image'].image_call(*a)
-    def parse_image(self, *a): return self.parts['image'].parse_image(*a)
-    def visit_call(self, *a): return self.parts['reader'].visit_call(*a)
-    def parse_visit(self, *a): return self.parts['reader'].parse_visit(*a)
+        self.cache_id = '+'.join(getattr(b, 'cache_id', '-') for b in self.parts.values())
+        self.local = self.parts['reader'].local
+
+    def __repr__(self):
+        return f"CompositeBackend({', '.join(f'{k}={v!r}' for k, v in self.parts.items())})"
+
+    def text_call(self, *a):
+        return self.parts['text'].text_call(*a)
+
+    def parse_text(self, *a):
+        return self.parts['text'].parse_text(*a)
+
+    def image_call(self, *a):
+        return self.parts['image'].image_call(*a)
+
+    def parse_image(self, *a):
+        return self.parts['image'].parse_image(*a)
+
+    def visit_call(self, *a):
+        return self.parts['reader'].visit_call(*a)
+
+    def parse_visit(self, *a):
+        return self.parts['reader'].parse_visit(*a)
 
 # %% ../nbs/02a_client.ipynb #53deabf8
 class DiskCache:
     "Answers on disk, one JSON file per key; `mode` is 'record' (read through, store misses), 'replay' (misses are errors) or 'off'."
-    def __init__(self, path: Path|str, mode: str='record'):
-        if mode not in ('record', 'replay', 'off'): raise ValueError(f"cache mode must be 'record', 'replay' or 'off', not {mode!r}")
+
+    def __init__(self, path: Path | str, mode: str = 'record'):
+        if mode not in ('record', 'replay', 'off'):
+            raise ValueError(f"cache mode must be 'record', 'replay' or 'off', not {mode!r}")
         self.path, self.mode = Path(path), mode
-        if mode == 'replay' and not self.path.is_dir(): raise FileNotFoundError(f'replay cache {self.path} does not exist; record one first (mode="record")')
-    def __repr__(self): return f'DiskCache({str(self.path)!r}, mode={self.mode!r})'
-    def _file(self, key): return self.path/key[:2]/f'{key}.json'
+        if mode == 'replay' and not self.path.is_dir():
+            raise FileNotFoundError(f'replay cache {self.path} does not exist; record one first (mode="record")')
+
+    def __repr__(self):
+        return f'DiskCache({str(self.path)!r}, mode={self.mode!r})'
+
+    def _file(self, key):
+        return self.path / key[:2] / f'{key}.json'
+
     def get(self, key: str):
         "The stored entry for `key`, or None."
-        if self.mode == 'off': return None
+        if self.mode == 'off':
+            return None
         f = self._file(key)
-        try: return json.loads(f.read_text())
-        except FileNotFoundError: return None
-        except ValueError: return None                     # a damaged entry counts as missing (record mode rewrites it)
+        try:
+            return json.loads(f.read_text())
+        except FileNotFoundError:
+            return None
+        except ValueError:
+            return None  # a damaged entry counts as missing (record mode rewrites it)
+
     def put(self, key: str, entry: dict):
-        if self.mode != 'record': return
+        if self.mode != 'record':
+            return
         from mmsearch.core import atomic_write
+
         atomic_write(self._file(key), json.dumps(entry, sort_keys=True, ensure_ascii=False, indent=1))
-    def __len__(self): return sum(1 for _ in self.path.glob('*/*.json')) if self.path.is_dir() else 0
+
+    def __len__(self):
+        return sum(1 for _ in self.path.glob('*/*.json')) if self.path.is_dir() else 0
+
 
 def image_bytes(image) -> bytes:
     "PNG bytes of a PIL image (deterministic), or `image` itself if it is already bytes."
-    if isinstance(image, (bytes, bytearray)): return bytes(image)
+    if isinstance(image, (bytes, bytearray)):
+        return bytes(image)
     if hasattr(image, 'save'):
-        buf = io.BytesIO(); image.convert('RGB').save(buf, format='PNG', optimize=False, compress_level=6); return buf.getvalue()
+        buf = io.BytesIO()
+        image.convert('RGB').save(buf, format='PNG', optimize=False, compress_level=6)
+        return buf.getvalue()
     raise TypeError(f'image must be a PIL image or bytes, not {type(image).__name__}')
 
+
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})
+
 
 @functools.cache
 def tls_context():
     "The TLS context every client shares: building one loads the CA bundle (about 20 ms), too slow to repeat per episode."
     return httpx.create_ssl_context()
 
+
 class SearchClient:
     "Text search, image search and page visits through `backend`, with cache, retries and a per-episode call budget."
-    def __init__(self, backend: Backend, cache: DiskCache|Path|str|None=None, budget: int|None=None, retries: int=3,
-                 backoff: float=0.5, timeout: float=30.0, transport: httpx.BaseTransport|None=None, sleep=time.sleep,
-                 resolve=socket.getaddrinfo):
-        self.backend, self.budget, self.retries, self.backoff, self.sleep, self.resolve = backend, budget, retries, backoff, sleep, resolve
+
+    def __init__(
+        self,
+        backend: Backend,
+        cache: DiskCache | Path | str | None = None,
+        budget: int | None = None,
+        retries: int = 3,
+        backoff: float = 0.5,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+        sleep=time.sleep,
+        resolve=socket.getaddrinfo,
+    ):
+        self.backend, self.budget, self.retries, self.backoff, self.sleep, self.resolve = (
+            backend,
+            budget,
+            retries,
+            backoff,
+            sleep,
+            resolve,
+        )
         self.cache = cache if isinstance(cache, DiskCache) or cache is None else DiskCache(cache, 'record')
         self.http = httpx.Client(timeout=timeout, transport=transport, follow_redirects=True, verify=tls_context())
-        self._lock = threading.Lock(); self.calls = 0
+        self._lock = threading.Lock()
+        self.calls = 0
         self.stats = dict(calls=0, cache_hits=0, requests=0, retries=0, errors=0)
 
-    def __repr__(self): return f'SearchClient({self.backend!r}, cache={self.cache!r}, budget={self.budget}, calls={self.calls})'
-    def close(self): self.http.close()
-    def __enter__(self): return self
-    def __exit__(self, *a): self.close()
+    def __repr__(self):
+        return f'SearchClient({self.backend!r}, cache={self.cache!r}, budget={self.budget}, calls={self.calls})'
 
-    def new_episode(self, budget: int|None=-1):
+    def close(self):
+        self.http.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.close()
+
+    def new_episode(self, budget: int | None = -1):
         "Start a new episode: reset the call count (and set a new `budget` if given)."
         with self._lock:
             self.calls = 0
-            if budget != -1: self.budget = budget
+            if budget != -1:
+                self.budget = budget
 
     @property
-    def remaining(self) -> int|None: return None if self.budget is None else max(0, self.budget - self.calls)
+    def remaining(self) -> int | None:
+        return None if self.budget is None else max(0, self.budget - self.calls)
 
     # --- the three operations
-    def text_search(self, query: str, num: int=5) -> list[SearchResult]:
+    def text_search(self, query: str, num: int = 5) -> list[SearchResult]:
         "Web search for `query`: up to `num` results."
-        if not isinstance(query, str) or not query.strip(): raise SearchError('text_search needs a non-empty query string')
-        return self._run('text_search', dict(q=query, num=num), lambda: self.backend.text_call(query, num),
-                         lambda r: self.backend.parse_text(r, num), _res, _unres)
+        if not isinstance(query, str) or not query.strip():
+            raise SearchError('text_search needs a non-empty query string')
+        return self._run(
+            'text_search',
+            dict(q=query, num=num),
+            lambda: self.backend.text_call(query, num),
+            lambda r: self.backend.parse_text(r, num),
+            _res,
+            _unres,
+        )
 
-    def image_search(self, image=None, image_id: str|None=None, box=None, num: int=5, units: str='px') -> list[SearchResult]:
+    def image_search(
+        self, image=None, image_id: str | None = None, box=None, num: int = 5, units: str = 'px'
+    ) -> list[SearchResult]:
         "Reverse image search of `image` (PIL or bytes) or of the image named `image_id`, cropped to `box` ([x0,y0,x1,y1] in `units` 'px' or 'norm1000')."
-        if (image is None) == (image_id is None): raise SearchError('image_search needs exactly one of image= (PIL or bytes) and image_id=')
+        if (image is None) == (image_id is None):
+            raise SearchError('image_search needs exactly one of image= (PIL or bytes) and image_id=')
         data = image_bytes(image) if image is not None else None
-        key = dict(image_sha256=hashlib.sha256(data).hexdigest() if data is not None else None, image_id=image_id,
-                   box=list(box) if box is not None else None, units=units, num=num)
-        return self._run('image_search', key, lambda: self.backend.image_call(data, image_id, box, units, num),
-                         lambda r: self.backend.parse_image(r, num), _res, _unres)
+        key = dict(
+            image_sha256=hashlib.sha256(data).hexdigest() if data is not None else None,
+            image_id=image_id,
+            box=list(box) if box is not None else None,
+            units=units,
+            num=num,
+        )
+        return self._run(
+            'image_search',
+            key,
+            lambda: self.backend.image_call(data, image_id, box, units, num),
+            lambda r: self.backend.parse_image(r, num),
+            _res,
+            _unres,
+        )
 
     def visit(self, url: str) -> str:
         "The page at `url` as markdown (a real-web URL, and every redirect on the way, is checked by `check_url` first)."
         if self.backend.local:
-            if not isinstance(url, str) or not url.strip(): raise SearchError('visit needs a non-empty URL')
+            if not isinstance(url, str) or not url.strip():
+                raise SearchError('visit needs a non-empty URL')
             make_call = lambda: self.backend.visit_call(url)
         else:
             check_url(url, self.resolve)
-            make_call = lambda: dataclasses.replace(self.backend.visit_call(url), check=lambda u: check_url(u, self.resolve))
+            make_call = lambda: dataclasses.replace(
+                self.backend.visit_call(url), check=lambda u: check_url(u, self.resolve)
+            )
         return self._run('visit', dict(url=url), make_call, self.backend.parse_visit, lambda x: x, lambda x: x)
 
     # --- machinery
     def _run(self, op, args, make_call, parse, dump, load):
         with self._lock:
             if self.budget is not None and self.calls >= self.budget:
-                raise BudgetExceeded(f'search budget of {self.budget} calls for this episode is spent ({op} {json.dumps(args)[:120]} refused); call new_episode() to start another')
-            self.calls += 1; self.stats['calls'] += 1
-        key = hashlib.sha256(json.dumps(dict(backend=self.backend.cache_id, op=op, args=args), sort_keys=True).encode()).hexdigest()
+                raise BudgetExceeded(
+                    f'search budget of {self.budget} calls for this episode is spent ({op} {json.dumps(args)[:120]} refused); call new_episode() to start another'
+                )
+            self.calls += 1
+            self.stats['calls'] += 1
+        key = hashlib.sha256(
+            json.dumps(dict(backend=self.backend.cache_id, op=op, args=args), sort_keys=True).encode()
+        ).hexdigest()
         if self.cache is not None:
             hit = self.cache.get(key)
             if hit is not None:
-                with self._lock: self.stats['cache_hits'] += 1
+                with self._lock:
+                    self.stats['cache_hits'] += 1
                 return load(hit['result'])
             if self.cache.mode == 'replay':
-                raise CacheMiss(f'replay cache {self.cache.path} has no answer for {op} {json.dumps(args, sort_keys=True)} ({self.backend.cache_id}); record it first')
+                raise CacheMiss(
+                    f'replay cache {self.cache.path} has no answer for {op} {json.dumps(args, sort_keys=True)} ({self.backend.cache_id}); record it first'
+                )
         out = parse(self._request(make_call(), op))
-        if self.cache is not None: self.cache.put(key, dict(backend=self.backend.cache_id, op=op, args=args, result=dump(out)))
+        if self.cache is not None:
+            self.cache.put(key, dict(backend=self.backend.cache_id, op=op, args=args, result=dump(out)))
         return out
 
     def _request(self, c: Call, op: str) -> httpx.Response:
         last = None
         for attempt in range(self.retries + 1):
             if attempt:
-                with self._lock: self.stats['retries'] += 1
+                with self._lock:
+                    self.stats['retries'] += 1
                 ra = last.headers.get('retry-after') if isinstance(last, httpx.Response) else None
-                self.sleep(min(30.0, float(ra)) if ra and ra.replace('.', '', 1).isdigit() else self.backoff * 2 ** (attempt - 1))
+                self.sleep(
+                    min(30.0, float(ra))
+                    if ra and ra.replace('.', '', 1).isdigit()
+                    else self.backoff * 2 ** (attempt - 1)
+                )
             try:
-                with self._lock: self.stats['requests'] += 1
-                r = self.http.request(c.method, c.url, params=c.params, json=c.json, data=c.data, files=c.files, headers=c.headers,
-                                      follow_redirects=c.check is None)
-                if c.check is not None: r = self._follow(r, c.check)
-            except httpx.TransportError as e: last = e; continue
-            if r.status_code in RETRY_STATUS: last = r; continue
+                with self._lock:
+                    self.stats['requests'] += 1
+                r = self.http.request(
+                    c.method,
+                    c.url,
+                    params=c.params,
+                    json=c.json,
+                    data=c.data,
+                    files=c.files,
+                    headers=c.headers,
+                    follow_redirects=c.check is None,
+                )
+                if c.check is not None:
+                    r = self._follow(r, c.check)
+            except httpx.TransportError as e:
+                last = e
+                continue
+            if r.status_code in RETRY_STATUS:
+                last = r
+                continue
             if r.status_code >= 400:
-                with self._lock: self.stats['errors'] += 1
+                with self._lock:
+                    self.stats['errors'] += 1
                 raise SearchError(f'{op} failed: HTTP {r.status_code} from {_host(c.url)}: {_message(r)}')
             return r
-        with self._lock: self.stats['errors'] += 1
-        why = f'HTTP {last.status_code}: {_message(last)}' if isinstance(last, httpx.Response) else f'{type(last).__name__}: {last}'
+        with self._lock:
+            self.stats['errors'] += 1
+        why = (
+            f'HTTP {last.status_code}: {_message(last)}'
+            if isinstance(last, httpx.Response)
+            else f'{type(last).__name__}: {last}'
+        )
         raise SearchError(f'{op} failed after {self.retries + 1} attempts ({_host(c.url)}): {why}')
 
-    def _follow(self, r: httpx.Response, check, max_hops: int=10) -> httpx.Response:
+    def _follow(self, r: httpx.Response, check, max_hops: int = 10) -> httpx.Response:
         "Follow `r`'s redirects by hand, passing each target URL to `check` (which raises to refuse it) before requesting it."
         for _ in range(max_hops):
-            if not r.is_redirect or r.next_request is None: return r
+            if not r.is_redirect or r.next_request is None:
+                return r
             check(str(r.next_request.url))
             r = self.http.send(r.next_request, follow_redirects=False)
         raise SearchError(f'more than {max_hops} redirects from {_host(str(r.url))}')
 
-def _host(url): return urlsplit(url).hostname or url   # no port: a loopback service's changes every run, and errors reach the agent's context
+
+def _host(url):
+    return (
+        urlsplit(url).hostname or url
+    )  # no port: a loopback service's changes every run, and errors reach the agent's context
+
+
 def _message(r: httpx.Response) -> str:
     try:
-        j = r.json(); return str(j.get('error') or j.get('message') or j.get('detail') or j)[:300]
-    except Exception: return r.text[:300]
-def _res(hits): return [h.to_dict() for h in hits]
-def _unres(rows): return [SearchResult(**h) for h in rows]
+        j = r.json()
+        return str(j.get('error') or j.get('message') or j.get('detail') or j)[:300]
+    except Exception:
+        return r.text[:300]
+
+
+def _res(hits):
+    return [h.to_dict() for h in hits]
+
+
+def _unres(rows):
+    return [SearchResult(**h) for h in rows]
 
 # %% ../nbs/02a_client.ipynb #6a9b8a71
 class ChatError(RuntimeError):
     "An OpenAI-compatible chat endpoint failed, or answered without a message."
 
+
 class ChatClient:
     "An OpenAI-compatible chat endpoint: `POST {base_url}/v1/chat/completions`, retried on 429, 5xx, network errors."
-    def __init__(self, base_url: str, model: str, api_key: str|None=None, timeout: float=60.0, retries: int=2,
-                 backoff: float=0.5, transport: httpx.BaseTransport|None=None, sleep=time.sleep):
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout: float = 60.0,
+        retries: int = 2,
+        backoff: float = 0.5,
+        transport: httpx.BaseTransport | None = None,
+        sleep=time.sleep,
+    ):
         self.model = model
         self.retries = retries
         self.backoff = backoff
@@ -369,7 +686,9 @@ class ChatClient:
         headers = {'Authorization': f'Bearer {api_key or "none"}'}
         self.http = httpx.Client(base_url=base_url.rstrip('/'), timeout=timeout, headers=headers, transport=transport)
 
-    def complete(self, messages: list[dict], temperature: float|None=None, max_tokens: int|None=None, **extra) -> dict:
+    def complete(
+        self, messages: list[dict], temperature: float | None = None, max_tokens: int | None = None, **extra
+    ) -> dict:
         "The reply message of one completion; `temperature` and `max_tokens` are sent only when given."
         body = dict(model=self.model, messages=messages, **extra)
         if temperature is not None:
@@ -397,7 +716,7 @@ class ChatClient:
             self.requests += 1
             try:
                 r = self.http.post('/v1/chat/completions', json=body)
-            except httpx.TransportError as e:   # refused connections and timeouts
+            except httpx.TransportError as e:  # refused connections and timeouts
                 why = f'{type(e).__name__}: {e}'
                 continue
             if r.status_code in RETRY_STATUS:
@@ -414,9 +733,11 @@ def fake_openai_app(script: Callable[[dict], dict]):
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
+
     async def chat(request):
         body = await request.json()
         msg = {'role': 'assistant', **script(body)}
         choice = {'index': 0, 'message': msg, 'finish_reason': 'stop'}
         return JSONResponse({'id': 'x', 'object': 'chat.completion', 'model': body.get('model'), 'choices': [choice]})
+
     return Starlette(routes=[Route('/v1/chat/completions', chat, methods=['POST'])])

@@ -14,109 +14,161 @@ __all__ = ['project_root', 'data_dir', 'reports_dir', 'check_writable', 'atomic_
 # %% ../nbs/00_core.ipynb #52995644
 def project_root() -> Path:
     "The mmsearch checkout: `$MMSEARCH_ROOT`, else the nearest parent holding `settings.ini`, else the package's parent."
-    if env := os.environ.get('MMSEARCH_ROOT'): return Path(env).resolve()
+    if env := os.environ.get('MMSEARCH_ROOT'):
+        return Path(env).resolve()
     for d in [Path.cwd(), *Path.cwd().parents]:
-        if (d/'settings.ini').exists() and (d/'mmsearch').is_dir(): return d
+        if (d / 'settings.ini').exists() and (d / 'mmsearch').is_dir():
+            return d
     return Path(__file__).resolve().parent.parent
 
-def data_dir() -> Path:    "Generated worlds, models and caches (ignored by git)."; return project_root()/'data'
-def reports_dir() -> Path: "Figures, tables and metrics of the default run (kept in git)."; return project_root()/'reports'
+
+def data_dir() -> Path:
+    "Generated worlds, models and caches (ignored by git)."
+    return project_root() / 'data'
+
+
+def reports_dir() -> Path:
+    "Figures, tables and metrics of the default run (kept in git)."
+    return project_root() / 'reports'
 
 # %% ../nbs/00_core.ipynb #6bce1120
-def check_writable(dest: Path|str, overwrite: bool=False) -> Path:
+def check_writable(dest: Path | str, overwrite: bool = False) -> Path:
     "Fail early, with a clear message, if `dest` cannot be created (or exists and `overwrite` is False)."
     dest = Path(dest).expanduser().resolve()
-    if dest.exists() and not overwrite: raise FileExistsError(f"{dest} already exists; pass overwrite=True (--overwrite) to replace it")
+    if dest.exists() and not overwrite:
+        raise FileExistsError(f"{dest} already exists; pass overwrite=True (--overwrite) to replace it")
     parent = next((p for p in [dest.parent, *dest.parent.parents] if p.exists()), None)
     if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise PermissionError(f"cannot write {dest}: {parent} is not a writable directory")
     return dest
 
-def _umask() -> int: m = os.umask(0); os.umask(m); return m
-_UMASK = _umask()   # read once: os.umask can only be read by setting it
+
+def _umask() -> int:
+    m = os.umask(0)
+    os.umask(m)
+    return m
+
+
+_UMASK = _umask()  # read once: os.umask can only be read by setting it
+
 
 @contextlib.contextmanager
-def atomic_dir(dest: Path|str, overwrite: bool=False):
+def atomic_dir(dest: Path | str, overwrite: bool = False):
     "Yield a temporary directory that becomes `dest` only if the block succeeds."
     dest = check_writable(dest, overwrite)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{dest.name}.', suffix='.tmp', dir=dest.parent))
-    tmp.chmod(0o777 & ~_UMASK)   # mkdtemp makes it private; the artifact gets the permissions of a normal mkdir
+    tmp.chmod(0o777 & ~_UMASK)  # mkdtemp makes it private; the artifact gets the permissions of a normal mkdir
     try:
         yield tmp
         if dest.exists():
             old = dest.with_name(f'.{dest.name}.old')
-            shutil.rmtree(old, ignore_errors=True); dest.rename(old); tmp.rename(dest); shutil.rmtree(old)
-        else: tmp.rename(dest)
-    finally: shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(old, ignore_errors=True)
+            dest.rename(old)
+            tmp.rename(dest)
+            shutil.rmtree(old)
+        else:
+            tmp.rename(dest)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
-def atomic_write(path: Path|str, data: bytes|str):
+
+def atomic_write(path: Path | str, data: bytes | str):
     "Write `data` to `path` through a temporary file and a rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
-        os.fchmod(fd, 0o666 & ~_UMASK)   # as a plain open() would create it, not mkstemp's 0600
-        with os.fdopen(fd, 'wb') as f: f.write(data.encode() if isinstance(data, str) else data)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # as a plain open() would create it, not mkstemp's 0600
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data.encode() if isinstance(data, str) else data)
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(FileNotFoundError): os.unlink(tmp)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
         raise
+
 
 def dumps(obj) -> str:
     "Deterministic JSON: sorted keys, two-space indent, trailing newline."
     return json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + '\n'
 
-def write_json(path: Path|str, obj):
+
+def write_json(path: Path | str, obj):
     "Atomically write `obj` as deterministic JSON."
     atomic_write(path, dumps(obj))
 
-def portable(obj, root: Path|str|None=None):
+
+def portable(obj, root: Path | str | None = None):
     "`obj` with every string path inside the checkout `root` made relative to it, so reports read the same on every clone."
     pre = str(Path(root or project_root()).resolve()) + os.sep
+
     def rel(o):
-        if isinstance(o, str): return o[len(pre):] if o.startswith(pre) else o
-        if isinstance(o, dict): return {k: rel(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)): return [rel(v) for v in o]
+        if isinstance(o, str):
+            return o[len(pre) :] if o.startswith(pre) else o
+        if isinstance(o, dict):
+            return {k: rel(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [rel(v) for v in o]
         return o
+
     return rel(obj)
 
 # %% ../nbs/00_core.ipynb #755520d9
-def tree_hash(root: Path|str, exclude: tuple = ()) -> str:
+def tree_hash(root: Path | str, exclude: tuple = ()) -> str:
     "SHA-256 over the relative paths and bytes of every file under `root` (sorted), skipping names in `exclude`."
     root, h = Path(root), hashlib.sha256()
     for p in sorted(root.rglob('*')):
         if p.is_file() and p.name not in exclude:
-            h.update(p.relative_to(root).as_posix().encode() + b'\0'); h.update(p.read_bytes()); h.update(b'\0')
+            h.update(p.relative_to(root).as_posix().encode() + b'\0')
+            h.update(p.read_bytes())
+            h.update(b'\0')
     return h.hexdigest()
 
-def file_hash(path: Path|str) -> str:
+
+def file_hash(path: Path | str) -> str:
     "SHA-256 of one file, streamed."
     h = hashlib.sha256()
     with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''): h.update(chunk)
+        for chunk in iter(lambda: f.read(1 << 20), b''):
+            h.update(chunk)
     return h.hexdigest()
 
-def cached_file_hash(path: Path|str, cache: Path|str|None=None) -> str:
+
+def cached_file_hash(path: Path | str, cache: Path | str | None = None) -> str:
     "`file_hash`, remembered by (path, size, mtime) in `cache` (data/cache/file_hashes.json): unchanged checkpoints are hashed once."
-    path = Path(path); st = path.stat(); cache = Path(cache or data_dir()/'cache'/'file_hashes.json')
+    path = Path(path)
+    st = path.stat()
+    cache = Path(cache or data_dir() / 'cache' / 'file_hashes.json')
     key = f'{path.resolve()}|{st.st_size}|{st.st_mtime_ns}'
-    try: known = json.loads(cache.read_text())
-    except (OSError, ValueError): known = {}
+    try:
+        known = json.loads(cache.read_text())
+    except (OSError, ValueError):
+        known = {}
     if key not in known:
         known[key] = file_hash(path)
-        try: write_json(cache, known)
-        except OSError: pass
+        try:
+            write_json(cache, known)
+        except OSError:
+            pass
     return known[key]
 
-def weights_hash(model_dir: Path|str, cache: Path|str|None=None) -> str:
+
+def weights_hash(model_dir: Path | str, cache: Path | str | None = None) -> str:
     "SHA-256 over the safetensors files of a model directory: which weights a cached result was computed from."
     files = sorted(Path(model_dir).glob('*.safetensors'))
-    if not files: raise FileNotFoundError(f'no safetensors weights in {model_dir}')
+    if not files:
+        raise FileNotFoundError(f'no safetensors weights in {model_dir}')
     return hashlib.sha256(''.join(cached_file_hash(p, cache) for p in files).encode()).hexdigest()
+
 
 def seed_everything(seed: int):
     "Seed Python, NumPy and (if imported) torch."
     random.seed(seed)
-    import numpy as np; np.random.seed(seed % 2**32)
+    import numpy as np
+
+    np.random.seed(seed % 2**32)
     import sys
-    if 'torch' in sys.modules: sys.modules['torch'].manual_seed(seed)
+
+    if 'torch' in sys.modules:
+        sys.modules['torch'].manual_seed(seed)

@@ -12,48 +12,66 @@ from .core import atomic_dir, project_root, reports_dir
 __all__ = ['DIRECTIVE', 'CSS', 'notebook_pages', 'shown_cells', 'page_title', 'page_html', 'build_docs', 'docs_cli']
 
 # %% ../nbs/11_docs.ipynb #65fa7be4
-def notebook_pages(nbs_dir: Path|str, executed_dir: Path|str|None=None) -> list[tuple[str, Path]]:
+def notebook_pages(nbs_dir: Path | str, executed_dir: Path | str | None = None) -> list[tuple[str, Path]]:
     "(page name, notebook to render) for `index.ipynb` and every numbered notebook in story order; executed copies win."
-    nbs_dir = Path(nbs_dir); ex = Path(executed_dir) if executed_dir else None
+    nbs_dir = Path(nbs_dir)
+    ex = Path(executed_dir) if executed_dir else None
     nbs = sorted(nbs_dir.glob('[0-9]*.ipynb'))
-    if (nbs_dir/'index.ipynb').exists(): nbs = [nbs_dir/'index.ipynb'] + nbs
-    if not nbs: raise ValueError(f'no notebooks in {nbs_dir} (expected index.ipynb and numbered notebooks such as 00_core.ipynb)')
-    return [(p.stem, ex/p.name if ex and (ex/p.name).exists() else p) for p in nbs]
+    if (nbs_dir / 'index.ipynb').exists():
+        nbs = [nbs_dir / 'index.ipynb'] + nbs
+    if not nbs:
+        raise ValueError(
+            f'no notebooks in {nbs_dir} (expected index.ipynb and numbered notebooks such as 00_core.ipynb)'
+        )
+    return [(p.stem, ex / p.name if ex and (ex / p.name).exists() else p) for p in nbs]
 
 # %% ../nbs/11_docs.ipynb #03a749d2
 DIRECTIVE = re.compile(r'^\s*#\s*\|.*$\n?', re.M)
 
+
 def shown_cells(nb: dict) -> dict:
     "A copy of notebook `nb` without `#| hide` cells and with `#| ...` directive lines removed from the rest."
-    nb = copy.deepcopy(nb); keep = []
+    nb = copy.deepcopy(nb)
+    keep = []
     for c in nb['cells']:
         src = ''.join(c['source']) if isinstance(c['source'], list) else c['source']
-        if c['cell_type'] == 'code' and re.search(r'^\s*#\s*\|\s*hide\b', src, re.M): continue
+        if c['cell_type'] == 'code' and re.search(r'^\s*#\s*\|\s*hide\b', src, re.M):
+            continue
         if c['cell_type'] == 'code':
             c['source'] = DIRECTIVE.sub('', src)
-            if not c['source'].strip() and not c.get('outputs'): continue   # e.g. the `#| default_exp` cell
+            if not c['source'].strip() and not c.get('outputs'):
+                continue  # e.g. the `#| default_exp` cell
         keep.append(c)
     nb['cells'] = keep
     return nb
+
 
 def page_title(nb: dict, default: str) -> str:
     "The notebook's `# Title` (its first markdown heading), else `default`."
     for c in nb['cells']:
         if c['cell_type'] == 'markdown':
             m = re.search(r'^#\s+(.+)$', ''.join(c['source']), re.M)
-            if m: return m.group(1).strip()
+            if m:
+                return m.group(1).strip()
     return default
 
-CSS = ('body{margin:0}#mm-nav{position:fixed;top:0;left:0;width:15rem;height:100%;overflow:auto;padding:1rem;'
-       'background:#f6f6f4;border-right:1px solid #ddd;font:14px/1.5 sans-serif}#mm-nav a{display:block;color:#234;text-decoration:none}'
-       '#mm-nav a.here{font-weight:bold}#mm-main{margin-left:17rem;padding:0 1rem}#mm-main .container{width:auto;max-width:none}')
 
-def page_html(nb_path: Path|str, nav: list[tuple[str, str]], here: str) -> str:
+CSS = (
+    'body{margin:0}#mm-nav{position:fixed;top:0;left:0;width:15rem;height:100%;overflow:auto;padding:1rem;'
+    'background:#f6f6f4;border-right:1px solid #ddd;font:14px/1.5 sans-serif}#mm-nav a{display:block;color:#234;text-decoration:none}'
+    '#mm-nav a.here{font-weight:bold}#mm-main{margin-left:17rem;padding:0 1rem}#mm-main .container{width:auto;max-width:none}'
+)
+
+
+def page_html(nb_path: Path | str, nav: list[tuple[str, str]], here: str) -> str:
     "The HTML page of one notebook with the sidebar `nav` ([(page name, title)]) marking page `here`."
     import nbformat
     from nbconvert import HTMLExporter
+
     nb = json.loads(Path(nb_path).read_text(encoding='utf-8'))
-    node = nbformat.reads(json.dumps(shown_cells(nb)), as_version=4)   # reads also joins list-of-lines sources and outputs
+    node = nbformat.reads(
+        json.dumps(shown_cells(nb)), as_version=4
+    )  # reads also joins list-of-lines sources and outputs
     body, _ = HTMLExporter(template_name='classic').from_notebook_node(node)
     links = ''.join(f'<a href="{n}.html"{" class=here" if n == here else ""}>{html.escape(t)}</a>' for n, t in nav)
     side = f'<nav id="mm-nav"><b>mmsearch</b>{links}</nav><div id="mm-main">'
@@ -61,12 +79,18 @@ def page_html(nb_path: Path|str, nav: list[tuple[str, str]], here: str) -> str:
     return re.sub(r'(<body[^>]*>)', lambda m: m.group(1) + side, body, count=1).replace('</body>', '</div></body>', 1)
 
 # %% ../nbs/11_docs.ipynb #576b0f4c
-def build_docs(out: Path|str='_docs', nbs_dir: Path|str|None=None, executed_dir: Path|str|None=None,
-               trajectories_dir: Path|str|None=None, progress: bool=True) -> Path:
+def build_docs(
+    out: Path | str = '_docs',
+    nbs_dir: Path | str | None = None,
+    executed_dir: Path | str | None = None,
+    trajectories_dir: Path | str | None = None,
+    progress: bool = True,
+) -> Path:
     "Render every notebook to `out`/<name>.html (index.html first), copy the trajectory replays, atomically; return `out`."
     root = project_root()
-    nbs_dir = Path(nbs_dir or root/'nbs'); executed_dir = executed_dir if executed_dir is not None else reports_dir()/'runs'
-    traj = Path(trajectories_dir if trajectories_dir is not None else reports_dir()/'trajectories')
+    nbs_dir = Path(nbs_dir or root / 'nbs')
+    executed_dir = executed_dir if executed_dir is not None else reports_dir() / 'runs'
+    traj = Path(trajectories_dir if trajectories_dir is not None else reports_dir() / 'trajectories')
     pages = notebook_pages(nbs_dir, executed_dir)
     nav = [(n, page_title(json.loads(p.read_text(encoding='utf-8')), n)) for n, p in pages]
     replays = sorted(traj.glob('*.html')) if traj.is_dir() else []
@@ -76,18 +100,25 @@ def build_docs(out: Path|str='_docs', nbs_dir: Path|str|None=None, executed_dir:
             if name == 'index' and replays:
                 items = ''.join(f'<li><a href="trajectories/{r.name}">{r.stem}</a></li>' for r in replays)
                 page = page.replace('</div></body>', f'<h2>Trajectory replays</h2><ul>{items}</ul></div></body>', 1)
-            (tmp/f'{name}.html').write_text(page, encoding='utf-8')
-            if progress: print(f'[docs] {name}.html  ({"executed" if path.parent != nbs_dir else "clean"} copy)')
+            (tmp / f'{name}.html').write_text(page, encoding='utf-8')
+            if progress:
+                print(f'[docs] {name}.html  ({"executed" if path.parent != nbs_dir else "clean"} copy)')
         if replays:
-            (tmp/'trajectories').mkdir()
-            for r in replays: shutil.copy2(r, tmp/'trajectories'/r.name)
+            (tmp / 'trajectories').mkdir()
+            for r in replays:
+                shutil.copy2(r, tmp / 'trajectories' / r.name)
     return Path(out)
+
 
 def docs_cli(argv=None) -> int:
     "mmsearch docs: build the documentation site from the notebooks."
     p = argparse.ArgumentParser(prog='mmsearch docs', description=build_docs.__doc__)
-    p.add_argument('--out', default=str(project_root()/'_docs'), help='site directory (replaced atomically)')
+    p.add_argument('--out', default=str(project_root() / '_docs'), help='site directory (replaced atomically)')
     a = p.parse_args(argv)
-    try: out = build_docs(a.out)
-    except (ValueError, FileExistsError, PermissionError) as e: print(f'mmsearch docs: {e}'); return 2
-    print(f'[docs] site in {out} (open {Path(out)/"index.html"})'); return 0
+    try:
+        out = build_docs(a.out)
+    except (ValueError, FileExistsError, PermissionError) as e:
+        print(f'mmsearch docs: {e}')
+        return 2
+    print(f'[docs] site in {out} (open {Path(out) / "index.html"})')
+    return 0

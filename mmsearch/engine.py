@@ -23,37 +23,49 @@ def _check_batch(input_ids, attention_mask):
     if not bool(attention_mask[:, -1].all()):
         raise ValueError('the batch must be left-padded (padding_side="left"): a row ends in padding')
 
-def generate(model, input_ids, attention_mask=None, *, max_new_tokens: int=16, eos_token_id: int|None=None,
-             pad_token_id: int=0, min_new_tokens: int=0, logits_processor: Sequence=()):
+
+def generate(
+    model,
+    input_ids,
+    attention_mask=None,
+    *,
+    max_new_tokens: int = 16,
+    eos_token_id: int | None = None,
+    pad_token_id: int = 0,
+    min_new_tokens: int = 0,
+    logits_processor: Sequence = (),
+):
     "The new tokens of a left-padded batch, each chosen from a full forward pass over every token so far."
     import torch
+
     mask = torch.ones_like(input_ids) if attention_mask is None else attention_mask
     _check_batch(input_ids, mask)
     ids = input_ids
-    live = torch.ones(len(ids), dtype=torch.bool, device=ids.device)   # rows that have not ended
+    live = torch.ones(len(ids), dtype=torch.bool, device=ids.device)  # rows that have not ended
     for step in range(max_new_tokens):
-        positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)   # padding does not move positions
+        positions = (mask.long().cumsum(-1) - 1).masked_fill(mask == 0, 0)  # padding does not move positions
         with torch.no_grad():
             scores = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -1].float()
         if eos_token_id is not None and step < min_new_tokens:
             scores[:, eos_token_id] = float('-inf')
         for process in logits_processor:
             scores = process(ids, scores)
-        token = scores.argmax(-1).where(live, pad_token_id)   # an ended row writes padding
+        token = scores.argmax(-1).where(live, pad_token_id)  # an ended row writes padding
         ids = torch.cat([ids, token[:, None]], 1)
         mask = torch.cat([mask, torch.ones_like(mask[:, :1])], 1)
         if eos_token_id is not None:
             live &= token != eos_token_id
         if not live.any():
             break
-    return ids[:, input_ids.shape[1]:]
+    return ids[:, input_ids.shape[1] :]
 
 # %% ../nbs/02f_engine.ipynb #449595e7
 def _has_room(room, keys, length: int) -> bool:
     "Whether `room` (spare key and value buffers) still holds `keys` at its start and has space for `length` tokens."
     if room is None or room[0].data_ptr() != keys.data_ptr():
-        return False   # no room yet, or the cache was repeated, reordered or cropped into new tensors
+        return False  # no room yet, or the cache was repeated, reordered or cropped into new tensors
     return room[0].shape[-2] >= length and room[0].shape[:2] == keys.shape[:2]
+
 
 def _new_room(keys, values, length: int) -> tuple:
     "Key and value buffers for `length` tokens and half as many again (at least 128), starting with `keys`, `values`."
@@ -63,6 +75,7 @@ def _new_room(keys, values, length: int) -> tuple:
     room[1][:, :, :n] = values
     return room
 
+
 @functools.cache
 def _append_classes():
     "`AppendLayer` and `AppendCache`, defined on first use so that importing the module does not import Transformers."
@@ -70,27 +83,32 @@ def _append_classes():
 
     class AppendLayer(DynamicLayer):
         "A `DynamicLayer` that writes new keys and values into spare room instead of concatenating the whole cache."
+
         def update(self, key_states, value_states, *args, **kwargs):
             if not self.is_initialized or self.keys.numel() == 0:
                 return super().update(key_states, value_states)
             if key_states.shape[:2] != self.keys.shape[:2]:
-                raise ValueError(f'the cache holds (rows, heads) {tuple(self.keys.shape[:2])}, '
-                                 f'the new keys are {tuple(key_states.shape[:2])}')
+                raise ValueError(
+                    f'the cache holds (rows, heads) {tuple(self.keys.shape[:2])}, '
+                    f'the new keys are {tuple(key_states.shape[:2])}'
+                )
             n, m = self.keys.shape[-2], key_states.shape[-2]
             if not _has_room(getattr(self, '_room', None), self.keys, n + m):
                 self._room = _new_room(self.keys, self.values, n + m)
-            self._room[0][:, :, n:n + m] = key_states
-            self._room[1][:, :, n:n + m] = value_states
-            self.keys = self._room[0][:, :, :n + m]
-            self.values = self._room[1][:, :, :n + m]
+            self._room[0][:, :, n : n + m] = key_states
+            self._room[1][:, :, n : n + m] = value_states
+            self.keys = self._room[0][:, :, : n + m]
+            self.values = self._room[1][:, :, : n + m]
             return self.keys, self.values
 
     class AppendCache(DynamicCache):
         "A `DynamicCache` of `AppendLayer`s."
+
         def __init__(self):
             Cache.__init__(self, layer_class_to_replicate=AppendLayer)
 
     return AppendLayer, AppendCache
+
 
 def append_cache():
     "An empty KV cache for `generate` that appends each step's keys and values in place (amortised O(1) per token)."
@@ -99,24 +117,41 @@ def append_cache():
 # %% ../nbs/02f_engine.ipynb #9630535a
 class PrefixEngine:
     "Batched greedy `generate` on an `append_cache`, started from the KV cache of the prefix that all rows share."
-    def __init__(self, model, pad_token_id: int, eos_token_id: int|None, *, sampler=None, prefix_cache: bool=True,
-                 min_prefix: int=32, vlm: bool=False, vision_ids: Sequence[int]=()):
+
+    def __init__(
+        self,
+        model,
+        pad_token_id: int,
+        eos_token_id: int | None,
+        *,
+        sampler=None,
+        prefix_cache: bool = True,
+        min_prefix: int = 32,
+        vlm: bool = False,
+        vision_ids: Sequence[int] = (),
+    ):
         if min_prefix < 1:
             raise ValueError(f'min_prefix must be at least 1, got {min_prefix}')
-        self.model, self.sampler = model, sampler   # sampler: a logits processor for greedy decoding, or None
+        self.model, self.sampler = model, sampler  # sampler: a logits processor for greedy decoding, or None
         self.pad_token_id, self.eos_token_id = pad_token_id, eos_token_id
         self.prefix_cache, self.min_prefix = prefix_cache, min_prefix
-        self.vlm, self.vision_ids = vlm, list(vision_ids)   # a VLM's prefix stops before its first vision token
-        self._kv = None   # (prefix token ids, batch-1 KV cache of them, weights version)
-        self.last_lengths: list[tuple[int, int]] = []   # (prompt tokens, new tokens) of each row of the last call
+        self.vlm, self.vision_ids = vlm, list(vision_ids)  # a VLM's prefix stops before its first vision token
+        self._kv = None  # (prefix token ids, batch-1 KV cache of them, weights version)
+        self.last_lengths: list[tuple[int, int]] = []  # (prompt tokens, new tokens) of each row of the last call
 
-    def generate(self, batches: Iterable[dict], max_new_tokens: int=512, min_new_tokens: int=0) -> list:
+    def generate(self, batches: Iterable[dict], max_new_tokens: int = 512, min_new_tokens: int = 0) -> list:
         "The new tokens of each left-padded batch (`input_ids`, `attention_mask` and any other model inputs)."
         import torch
+
         if isinstance(batches, dict):
             raise TypeError('generate takes an iterable of batches; wrap a single batch in a list')
-        kw = dict(max_new_tokens=max_new_tokens, min_new_tokens=min(min_new_tokens, max_new_tokens),
-                  pad_token_id=self.pad_token_id, eos_token_id=self.eos_token_id, do_sample=False)
+        kw = dict(
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=min(min_new_tokens, max_new_tokens),
+            pad_token_id=self.pad_token_id,
+            eos_token_id=self.eos_token_id,
+            do_sample=False,
+        )
         if self.sampler:
             kw['logits_processor'] = [self.sampler]
         outs = []
@@ -126,7 +161,7 @@ class PrefixEngine:
             enc = self.prepare(enc)
             with torch.no_grad(), self.attention(enc):
                 gen = self.model.generate(**enc, **kw)
-            new = gen[:, enc['input_ids'].shape[1]:]
+            new = gen[:, enc['input_ids'].shape[1] :]
             self.keep(enc, new)
             self.last_lengths += [(int(m.sum()), self._new_length(row)) for row, m in zip(new, enc['attention_mask'])]
             outs.append(new)
@@ -156,12 +191,13 @@ class PrefixEngine:
     def _shared_length(self, rows) -> int:
         "How many first tokens all `rows` share (a VLM's stop before a vision token), every row keeping one of its own."
         import torch
+
         n = min(len(r) for r in rows) - 1
         if n < self.min_prefix:
             return 0
         head = rows[0][:n]
         agree = (torch.stack([r[:n] for r in rows]) == head).all(0)
-        if self.vlm:   # images are encoded with their row
+        if self.vlm:  # images are encoded with their row
             agree &= ~torch.isin(head, torch.tensor(self.vision_ids, device=head.device))
         return int(agree.long().cumprod(0).sum())
 
@@ -172,6 +208,7 @@ class PrefixEngine:
     def _prefix_kv(self, prefix):
         "The batch-1 KV cache of token ids `prefix`, extending the last one computed when it shares enough of it."
         import torch
+
         version, cache, done = self.weights_version(), None, 0
         if self._kv is not None and self._kv[2] == version:
             old = self._kv[0]
@@ -182,7 +219,7 @@ class PrefixEngine:
                 cache.crop(same - len(old))
                 done = same
         if self.vlm and hasattr(self.model, 'model'):
-            self.model.model.rope_deltas = None   # text-only positions
+            self.model.model.rope_deltas = None  # text-only positions
         if done < len(prefix):
             past = append_cache() if cache is None else cache
             with torch.no_grad():
@@ -193,6 +230,7 @@ class PrefixEngine:
     def _behind_prefix(self, enc: dict, rows, k: int, cache) -> dict:
         "`enc` relaid as [shared prefix | padding | own tokens], with the prefix's cache repeated to every row."
         import torch
+
         ids, mask = enc['input_ids'], enc['attention_mask'].bool()
         B, L = len(rows), max(len(r) for r in rows) - k
         out = dict(enc)
@@ -204,7 +242,7 @@ class PrefixEngine:
             for i, (row, m) in enumerate(zip(v, mask)):
                 own = row[m]
                 new[i, :k] = own[:k]
-                new[i, k + L - (len(own) - k):] = own[k:]
+                new[i, k + L - (len(own) - k) :] = own[k:]
             out[key] = new
         cache.batch_repeat_interleave(B)
         out['past_key_values'] = cache
@@ -215,10 +253,12 @@ class PrefixEngine:
 def _shared_classes():
     "`SharedPrefixLayer` and `SharedPrefixCache`, defined on first use."
     from transformers.cache_utils import Cache, DynamicCache
+
     AppendLayer = _append_classes()[0]
 
     class SharedPrefixLayer(AppendLayer):
         "An `AppendLayer` of the rows' own tokens behind a batch-1 prefix, which it hands to attention with the keys."
+
         def __init__(self, prefix):
             super().__init__()
             self.prefix = prefix
@@ -239,6 +279,7 @@ def _shared_classes():
 
     class SharedPrefixCache(DynamicCache):
         "A `DynamicCache` of `SharedPrefixLayer`s, optionally starting from the rows' own keys and values."
+
         def __init__(self, prefix_cache, own=None):
             layers = [SharedPrefixLayer((l.keys.contiguous(), l.values.contiguous())) for l in prefix_cache.layers]
             Cache.__init__(self, layers=layers)
@@ -248,7 +289,8 @@ def _shared_classes():
 
     return SharedPrefixLayer, SharedPrefixCache
 
-def shared_prefix_cache(prefix_cache, own: list|None=None):
+
+def shared_prefix_cache(prefix_cache, own: list | None = None):
     "A KV cache of rows behind `prefix_cache` (one row), which `shared_prefix_attention` reads once for all rows."
     rows = prefix_cache.layers[0].keys.shape[0]
     if rows != 1:
@@ -260,31 +302,35 @@ def shared_prefix_attention(module, query, key, value, attention_mask, scaling=N
     "Attention over a shared prefix (once, for all rows' queries) and each row's own keys, merged by log-sum-exp."
     import torch
     from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
     prefix = getattr(key, 'shared_prefix', None)
-    if prefix is None:   # any other cache: plain SDPA
-        return sdpa_attention_forward(module, query, key, value, attention_mask, scaling=scaling, dropout=dropout,
-                                      **kwargs)
+    if prefix is None:  # any other cache: plain SDPA
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, scaling=scaling, dropout=dropout, **kwargs
+        )
     flash = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
     (pk, pv), (B, H, q, D), (Hkv, n) = prefix, query.shape, key.shape[1:3]
     if H % Hkv:
         raise ValueError(f'{H} query heads cannot share {Hkv} key/value heads evenly')
     r = H // Hkv
-    grouped = query.reshape(B, Hkv, r * q, D)      # each key/value head's r query heads, as r*q query rows
+    grouped = query.reshape(B, Hkv, r * q, D)  # each key/value head's r query heads, as r*q query rows
     out_p, lse_p = flash(grouped.transpose(0, 1).reshape(1, Hkv, B * r * q, D), pk, pv, scale=scaling)
     out_p, lse_p = out_p.view(Hkv, B, r * q, D).transpose(0, 1), lse_p.view(Hkv, B, r * q).transpose(0, 1)
     additive, empty = _own_mask(attention_mask, B, r, q, n, query)
     out_o, lse_o = flash(grouped, key, value, attn_mask=additive, scale=scaling)
-    if empty is not None:   # a query that sees no own key (padding) takes the prefix alone
+    if empty is not None:  # a query that sees no own key (padding) takes the prefix alone
         lse_o = lse_o.masked_fill(empty, float('-inf'))
-    share_p = torch.sigmoid(lse_p - lse_o)[..., None]   # the prefix's weight e^lse_p / (e^lse_p + e^lse_o), float32
-    out_o = out_o.float()   # merged in float32 (a no-op for a float32 model), returned in the query's dtype
+    share_p = torch.sigmoid(lse_p - lse_o)[..., None]  # the prefix's weight e^lse_p / (e^lse_p + e^lse_o), float32
+    out_o = out_o.float()  # merged in float32 (a no-op for a float32 model), returned in the query's dtype
     out = (out_o + share_p * (out_p.float() - out_o)).to(query.dtype)
     return out.reshape(B, H, q, D).transpose(1, 2).contiguous(), None
+
 
 def _own_mask(attention_mask, B, r, q, n, like):
     "The own-key mask, additive, for r grouped query heads, and which queries see no own key; once per forward."
     import torch
-    if attention_mask is None and q == 1:   # one new token sees every own key
+
+    if attention_mask is None and q == 1:  # one new token sees every own key
         return None, None
     done = getattr(attention_mask, 'shared_prefix_additive', None)
     if done is not None:
@@ -293,30 +339,39 @@ def _own_mask(attention_mask, B, r, q, n, like):
         mask = torch.ones(q, n, dtype=torch.bool, device=like.device).tril(n - q)
     else:
         mask = attention_mask
-    if q == 1:   # decoding: one mask row serves all grouped heads
+    if q == 1:  # decoding: one mask row serves all grouped heads
         mask = mask.expand(B, 1, 1, n)
     else:
         mask = mask.expand(B, 1, q, n)[:, :, None].expand(B, 1, r, q, n).reshape(B, 1, r * q, n)
     empty = ~mask.any(-1)
     additive = torch.zeros(mask.shape, dtype=like.dtype, device=like.device).masked_fill_(~mask, float('-inf'))
     done = (additive, empty if empty.any() else None)
-    if attention_mask is not None:   # the same mask object reaches every layer
+    if attention_mask is not None:  # the same mask object reaches every layer
         attention_mask.shared_prefix_additive = done
     return done
 
 # %% ../nbs/02f_engine.ipynb #ef5c5e20
-def shared_prefix_mask(batch_size: int, q_length: int, kv_length: int, q_offset: int=0, kv_offset: int=0,
-                       attention_mask=None, device='cpu', **kwargs):
+def shared_prefix_mask(
+    batch_size: int,
+    q_length: int,
+    kv_length: int,
+    q_offset: int = 0,
+    kv_offset: int = 0,
+    attention_mask=None,
+    device='cpu',
+    **kwargs,
+):
     "Which own keys each query may see (causal, not padding) as a (B, 1, q, own) bool mask; all see the prefix."
     import torch
     from transformers.masking_utils import prepare_padding_mask
+
     if q_length > kv_length:
         raise ValueError(f'{q_length} queries but only {kv_length} own keys: the queries are keys too')
     keys = torch.arange(kv_offset, kv_offset + kv_length, device=device)
     mask = keys <= torch.arange(q_offset, q_offset + q_length, device=device)[:, None]
     if attention_mask is not None:
         padding = prepare_padding_mask(attention_mask, kv_length, kv_offset)
-        mask = mask & padding[:, None, None, kv_offset:kv_offset + kv_length]
+        mask = mask & padding[:, None, None, kv_offset : kv_offset + kv_length]
     return mask.expand(batch_size, 1, q_length, kv_length)
 
 # %% ../nbs/02f_engine.ipynb #d962592f
@@ -324,6 +379,7 @@ def shared_prefix_mask(batch_size: int, q_length: int, kv_length: int, q_offset:
 def using_shared_prefix_attention(model):
     "Run `model` with `shared_prefix_attention` (registered with Transformers as 'shared_prefix') inside the block."
     from transformers import AttentionInterface, AttentionMaskInterface
+
     AttentionInterface.register('shared_prefix', shared_prefix_attention)
     AttentionMaskInterface.register('shared_prefix', shared_prefix_mask)
     old = model.config._attn_implementation
@@ -336,13 +392,14 @@ def using_shared_prefix_attention(model):
 # %% ../nbs/02f_engine.ipynb #37cf692f
 class Engine(PrefixEngine):
     "A `PrefixEngine` that reads the prefix once for all rows and reuses rows' keys and values from the last call."
-    def __init__(self, model, pad_token_id: int, eos_token_id: int|None, *, read_prefix_once: bool=True, **kwargs):
-        super().__init__(model, pad_token_id, eos_token_id, **kwargs)
-        self.read_prefix_once = read_prefix_once   # off: the prefix's cache is repeated to every row
-        self._rows = []   # the last call's rows: (prefix ids, own ids, own keys and values per layer, weights version)
-        self._new_rows = []   # this call's, so far
 
-    def generate(self, batches: Iterable[dict], max_new_tokens: int=512, min_new_tokens: int=0) -> list:
+    def __init__(self, model, pad_token_id: int, eos_token_id: int | None, *, read_prefix_once: bool = True, **kwargs):
+        super().__init__(model, pad_token_id, eos_token_id, **kwargs)
+        self.read_prefix_once = read_prefix_once  # off: the prefix's cache is repeated to every row
+        self._rows = []  # the last call's rows: (prefix ids, own ids, own keys and values per layer, weights version)
+        self._new_rows = []  # this call's, so far
+
+    def generate(self, batches: Iterable[dict], max_new_tokens: int = 512, min_new_tokens: int = 0) -> list:
         "The new tokens of each left-padded batch; every row's keys and values are kept for the next call."
         self._new_rows = []
         outs = super().generate(batches, max_new_tokens, min_new_tokens)
@@ -369,6 +426,7 @@ class Engine(PrefixEngine):
     def _reuse_rows(self, rows, k: int, prefix_cache) -> dict:
         "Rows as [prefix | pad | own tokens the last call cached | pad | the rest], with a shared-prefix cache."
         import torch
+
         prefix, own, version = rows[0][:k], [r[k:] for r in rows], self.weights_version()
         hits = [self._longest_cached(prefix, o, version) for o in own]
         B, C = len(rows), max(c for c, _ in hits)
@@ -379,18 +437,18 @@ class Engine(PrefixEngine):
         mask[:, :k] = 1
         for j, (o, (c, _)) in enumerate(zip(own, hits)):
             for a, part in ((k + C - c, o[:c]), (k + C + L - (len(o) - c), o[c:])):
-                ids[j, a:a + len(part)] = part
-                mask[j, a:a + len(part)] = 1
+                ids[j, a : a + len(part)] = part
+                mask[j, a : a + len(part)] = 1
         kv = []
         for l, layer in enumerate(prefix_cache.layers if C else []):
             K, V = (x.new_zeros(B, x.shape[1], C, x.shape[3]) for x in (layer.keys, layer.values))
             for j, (c, cached) in enumerate(hits):
                 if c:
-                    K[j, :, C - c:], V[j, :, C - c:] = cached[l][0][:, :c], cached[l][1][:, :c]
+                    K[j, :, C - c :], V[j, :, C - c :] = cached[l][0][:, :c], cached[l][1][:, :c]
             kv.append((K, V))
         return dict(input_ids=ids, attention_mask=mask, past_key_values=shared_prefix_cache(prefix_cache, kv))
 
-    def _longest_cached(self, prefix, own, version) -> tuple[int, list|None]:
+    def _longest_cached(self, prefix, own, version) -> tuple[int, list | None]:
         "The most of `own`'s first tokens (all but its last) a row of the last call cached behind `prefix`, and its KV."
         best = (0, None)
         for p, o, kv, v in self._rows:
@@ -405,8 +463,9 @@ class Engine(PrefixEngine):
     def _cached_rows(self, enc: dict, new) -> list:
         "Each row of a shared-prefix batch as (prefix ids, own ids, own keys and values per layer, weights version)."
         import torch
+
         cache, version = enc['past_key_values'], self.weights_version()
-        k, n = cache.layers[0].prefix[0].shape[-2], cache.layers[0].own_length()   # the last new token was never fed
+        k, n = cache.layers[0].prefix[0].shape[-2], cache.layers[0].own_length()  # the last new token was never fed
         seq = torch.cat([enc['input_ids'][:, k:], new], 1)[:, :n]
         seen = torch.cat([enc['attention_mask'][:, k:], torch.ones_like(new)], 1)[:, :n].bool()
         out = []
@@ -420,32 +479,38 @@ class Engine(PrefixEngine):
 def _check_sampling(temperature: float, top_k: int, top_p: float):
     "Raise a `ValueError` unless temperature > 0, top_k >= 0 and 0 < top_p <= 1."
     if temperature <= 0 or top_k < 0 or not 0 < top_p <= 1:
-        raise ValueError(f'sampling needs temperature > 0, top_k >= 0 and 0 < top_p <= 1 '
-                         f'(got {temperature}, {top_k}, {top_p})')
+        raise ValueError(
+            f'sampling needs temperature > 0, top_k >= 0 and 0 < top_p <= 1 (got {temperature}, {top_k}, {top_p})'
+        )
 
-def sample_tokens(scores, temperature: float=1.0, top_k: int=0, top_p: float=1.0):
+
+def sample_tokens(scores, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
     "One token id per row of `scores`, from their softmax at `temperature`, kept to the `top_k` likeliest and `top_p`."
     import torch
+
     _check_sampling(temperature, top_k, top_p)
     probs, order = torch.softmax(scores.float() / temperature, -1), None
     if top_k:
         probs, order = probs.topk(min(top_k, probs.shape[-1]))
     elif top_p < 1:
         probs, order = probs.sort(-1, descending=True)
-    if top_p < 1:   # drop a token when likelier tokens hold top_p of the mass already
+    if top_p < 1:  # drop a token when likelier tokens hold top_p of the mass already
         probs = probs.masked_fill(probs.cumsum(-1) - probs >= top_p * probs.sum(-1, keepdim=True), 0)
     cdf = probs.cumsum(-1)
-    u = torch.rand(len(cdf), 1, device=cdf.device) * cdf[:, -1:]   # below the total: the token found has p > 0
+    u = torch.rand(len(cdf), 1, device=cdf.device) * cdf[:, -1:]  # below the total: the token found has p > 0
     idx = torch.searchsorted(cdf, u, right=True)
     return (idx if order is None else order.gather(-1, idx)).squeeze(-1)
 
+
 class SampledArgmax:
     "A logits processor for greedy `generate` that draws each row's token with `sample_tokens`: its only finite score."
-    def __init__(self, temperature: float=1.0, top_k: int=0, top_p: float=1.0):
+
+    def __init__(self, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0):
         _check_sampling(temperature, top_k, top_p)
         self.temperature, self.top_k, self.top_p = temperature, top_k, top_p
 
     def __call__(self, input_ids, scores):
         import torch
+
         token = sample_tokens(scores, self.temperature, self.top_k, self.top_p)
         return torch.full_like(scores, float('-inf')).scatter_(1, token[:, None], 0.0)

@@ -21,10 +21,12 @@ __all__ = ['rule_score', 'entity_recall', 'OpenAIPolicy', 'load_policy', 'EvalRe
            'eval_cli']
 
 # %% ../nbs/02e_eval.ipynb #c68d1d4d
-def rule_score(pred: str|None, item: dict) -> float:
+def rule_score(pred: str | None, item: dict) -> float:
     "1.0 if `pred` matches the item's answers (EM over aliases) or, for numeric items, lies in its range."
-    if pred is None: return 0.0
-    if exact_match(pred, item.get('answers') or []): return 1.0
+    if pred is None:
+        return 0.0
+    if exact_match(pred, item.get('answers') or []):
+        return 1.0
     rng = item.get('range')
     return float(infoseek_range_match(infoseek_parse_number(pred), rng)) if rng else 0.0
 
@@ -39,11 +41,13 @@ def entity_recall(traj: Trajectory, names: dict) -> float:
 def _data_url(path: str) -> str:
     return 'data:image/png;base64,' + base64.b64encode(Path(path).read_bytes()).decode()
 
+
 def _part(p: dict) -> dict:
     "One content part in the OpenAI format: images as data URLs."
     if p.get('type') == 'image':
         return {'type': 'image_url', 'image_url': {'url': _data_url(p['image'])}}
     return {'type': 'text', 'text': p.get('text', '')}
+
 
 def _tool_calls_text(msg: dict) -> str:
     "The reply's `tool_calls` written as the `<tool_call>` blocks our parser reads."
@@ -53,11 +57,21 @@ def _tool_calls_text(msg: dict) -> str:
         out += f"<tool_call>\n{json.dumps(call)}\n</tool_call>"
     return out
 
+
 class OpenAIPolicy:
     "A policy served by an OpenAI-compatible chat endpoint (through `ChatClient`)."
+
     name = 'openai'
-    def __init__(self, base_url: str, model: str, api_key: str|None=None, temperature: float=0.0, timeout: float=120.0,
-                 retries: int=2):
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        temperature: float = 0.0,
+        timeout: float = 120.0,
+        retries: int = 2,
+    ):
         self.chat = ChatClient(base_url, model, api_key=api_key, timeout=timeout, retries=retries)
         self.temperature = temperature
         self.name = f'openai:{model}'
@@ -76,107 +90,198 @@ class OpenAIPolicy:
         outs = []
         extra = {'tools': [{'type': 'function', 'function': t.get('function', t)} for t in tools]} if tools else {}
         for msgs in batch:
-            msg = self.chat.complete([self._msg(m) for m in msgs], temperature=self.temperature,
-                                     max_tokens=max_new_tokens, **extra)
+            msg = self.chat.complete(
+                [self._msg(m) for m in msgs], temperature=self.temperature, max_tokens=max_new_tokens, **extra
+            )
             outs.append((msg.get('content') or '') + _tool_calls_text(msg))
         return outs
 
 # %% ../nbs/02e_eval.ipynb #3ad93878
-def load_policy(spec: str, world: World|None=None, **kw):
+def load_policy(spec: str, world: World | None = None, **kw):
     "A policy from a spec: 'oracle', 'openai:<base_url>#<model>', or a model directory."
     if spec == 'oracle':
-        if world is None: raise ValueError("the oracle needs the world (pass world=...)")
+        if world is None:
+            raise ValueError("the oracle needs the world (pass world=...)")
         return OraclePolicy(world, **kw)
     if spec.startswith('openai:'):
-        url, _, model = spec[len('openai:'):].partition('#')
-        if not model: raise ValueError("spec must look like 'openai:http://host:port#model-name'")
+        url, _, model = spec[len('openai:') :].partition('#')
+        if not model:
+            raise ValueError("spec must look like 'openai:http://host:port#model-name'")
         return OpenAIPolicy(url, model, **kw)
     path = Path(spec)
-    if not (path/'config.json').exists(): raise FileNotFoundError(f"{spec!r} is neither 'oracle', 'openai:URL#MODEL' nor a model directory (no config.json)")
+    if not (path / 'config.json').exists():
+        raise FileNotFoundError(
+            f"{spec!r} is neither 'oracle', 'openai:URL#MODEL' nor a model directory (no config.json)"
+        )
     from mmsearch.zoo import load_lm, load_vlm
-    is_vlm = 'vision_config' in json.loads((path/'config.json').read_text())
+
+    is_vlm = 'vision_config' in json.loads((path / 'config.json').read_text())
     model, processor = (load_vlm if is_vlm else load_lm)(path)
-    pol = HFPolicy(model, processor, **kw); pol.name = path.name
-    pol.fingerprint = weights_hash(path)     # resumed evaluations check they continue the same weights
+    pol = HFPolicy(model, processor, **kw)
+    pol.name = path.name
+    pol.fingerprint = weights_hash(path)  # resumed evaluations check they continue the same weights
     return pol
 
 # %% ../nbs/02e_eval.ipynb #efd8e3ca
 @dataclass
 class EvalResult:
     "Trajectories, a per-item table and a summary with its provenance."
+
     trajs: list
     table: pd.DataFrame
     summary: dict
 
-def select_items(world_dir, bench: str, split: str, n: int|None=None, seed: int=0,
-                 exclude_ids: Sequence[str]=()) -> list[dict]:
+
+def select_items(
+    world_dir, bench: str, split: str, n: int | None = None, seed: int = 0, exclude_ids: Sequence[str] = ()
+) -> list[dict]:
     "A seeded sample of `n` items (all if `n` is falsy) from a benchmark of the world, none of them in `exclude_ids`."
     out = {str(i) for i in exclude_ids}
     items = [it for it in load_benchmark(world_dir, bench, split) if str(it['id']) not in out]
-    if n and n < len(items): items = random.Random(seed).sample(items, n)
+    if n and n < len(items):
+        items = random.Random(seed).sample(items, n)
     return items
 
-def summarise(trajs: list[Trajectory], names: dict|None=None) -> dict:
+
+def summarise(trajs: list[Trajectory], names: dict | None = None) -> dict:
     "Accuracy, search rates, exclusive ratios, calls, boxes, entity recall, turns and tokens of trajectories."
-    if not trajs: return dict(n=0)
+    if not trajs:
+        return dict(n=0)
     acc = [t.correct or 0.0 for t in trajs]
-    s = dict(n=len(trajs), accuracy=sum(acc) / len(acc), sr_img=sr_img(trajs), sr_txt=sr_txt(trajs), **search_ratios(trajs),
-             calls=sum(len(t.tool_calls) for t in trajs) / len(trajs),
-             boxes=sum(len(t.boxes) for t in trajs) / len(trajs), turns=sum(t.n_turns for t in trajs) / len(trajs),
-             output_tokens=sum(t.tokens.get('output', 0) for t in trajs) / len(trajs),
-             answered=sum(t.termination == 'answer' for t in trajs) / len(trajs))
-    if names: s['entity_recall'] = sum(entity_recall(t, names) for t in trajs) / len(trajs)
+    s = dict(
+        n=len(trajs),
+        accuracy=sum(acc) / len(acc),
+        sr_img=sr_img(trajs),
+        sr_txt=sr_txt(trajs),
+        **search_ratios(trajs),
+        calls=sum(len(t.tool_calls) for t in trajs) / len(trajs),
+        boxes=sum(len(t.boxes) for t in trajs) / len(trajs),
+        turns=sum(t.n_turns for t in trajs) / len(trajs),
+        output_tokens=sum(t.tokens.get('output', 0) for t in trajs) / len(trajs),
+        answered=sum(t.termination == 'answer' for t in trajs) / len(trajs),
+    )
+    if names:
+        s['entity_recall'] = sum(entity_recall(t, names) for t in trajs) / len(trajs)
     for cat in ('search_free', 'search_required'):
         sel = [t for t in trajs if (t.meta or {}).get('category') == cat]
-        if sel: s[f'accuracy_{cat}'] = sum(t.correct or 0.0 for t in sel) / len(sel); s[f'n_{cat}'] = len(sel)
+        if sel:
+            s[f'accuracy_{cat}'] = sum(t.correct or 0.0 for t in sel) / len(sel)
+            s[f'n_{cat}'] = len(sel)
     return s
 
-def evaluate(policy, world_dir, bench: str, split: str, *, n: int|None=None, seed: int=0, G: int=1, exclude_tools: Sequence[str]=(),
-             base_url: str|None=None, cfg: RolloutConfig|None=None, scorer: Callable=rule_score, judge: str|None=None,
-             out: Path|str|None=None, chunk: int=32, progress: bool=True, exclude_ids: Sequence[str]=()) -> EvalResult:
+
+def evaluate(
+    policy,
+    world_dir,
+    bench: str,
+    split: str,
+    *,
+    n: int | None = None,
+    seed: int = 0,
+    G: int = 1,
+    exclude_tools: Sequence[str] = (),
+    base_url: str | None = None,
+    cfg: RolloutConfig | None = None,
+    scorer: Callable = rule_score,
+    judge: str | None = None,
+    out: Path | str | None = None,
+    chunk: int = 32,
+    progress: bool = True,
+    exclude_ids: Sequence[str] = (),
+) -> EvalResult:
     "Evaluate `policy` on `bench`/`split` of the world at `world_dir` through the live service; resumable via `out`."
     from mmsearch.search import serve
     from mmsearch.world import World
-    world_dir = Path(world_dir); items = select_items(world_dir, bench, split, n, seed, exclude_ids)
+
+    world_dir = Path(world_dir)
+    items = select_items(world_dir, bench, split, n, seed, exclude_ids)
     names = {e.id: e.name for e in World.load(world_dir).entities}
-    path = Path(out)/'trajectories.jsonl' if out else None
+    path = Path(out) / 'trajectories.jsonl' if out else None
     done = load_jsonl(path) if path and path.exists() else []
-    if out:   # resume only the same run: same weights, items, tools, limits and scorer
-        who = getattr(policy, 'fingerprint', None) or f"{type(policy).__name__}:{getattr(policy, 'name', '')}:{getattr(policy, 'mode', '')}"
-        run = dict(policy=who, bench=bench, split=split, n=n, seed=seed, G=G, excluded=sorted(exclude_tools),
-                   cfg=asdict(cfg) if cfg else None, scorer=getattr(scorer, '__name__', str(scorer)), judge=judge)
-        if exclude_ids: run['exclude_ids'] = sorted(map(str, exclude_ids))   # absent if empty: old runs resume
+    if out:  # resume only the same run: same weights, items, tools, limits and scorer
+        who = (
+            getattr(policy, 'fingerprint', None)
+            or f"{type(policy).__name__}:{getattr(policy, 'name', '')}:{getattr(policy, 'mode', '')}"
+        )
+        run = dict(
+            policy=who,
+            bench=bench,
+            split=split,
+            n=n,
+            seed=seed,
+            G=G,
+            excluded=sorted(exclude_tools),
+            cfg=asdict(cfg) if cfg else None,
+            scorer=getattr(scorer, '__name__', str(scorer)),
+            judge=judge,
+        )
+        if exclude_ids:
+            run['exclude_ids'] = sorted(map(str, exclude_ids))  # absent if empty: old runs resume
         key = json.loads(json.dumps(run, default=str))
-        kp = Path(out)/'run.json'
+        kp = Path(out) / 'run.json'
         if done and (not kp.exists() or json.loads(kp.read_text()) != key):
-            print(f'[evaluate] {out}: the saved trajectories belong to another run (weights or settings changed); starting afresh')
+            print(
+                f'[evaluate] {out}: the saved trajectories belong to another run (weights or settings changed); starting afresh'
+            )
             done = []
         write_json(kp, key)
     have = {(t.item_id, t.sample) for t in done}
     todo = [it for it in items if any((str(it['id']), g) not in have for g in range(G))]
     t0 = time.time()
-    with (contextlib.nullcontext(base_url) if base_url else serve(world_dir)) as url:
+    with contextlib.nullcontext(base_url) if base_url else serve(world_dir) as url:
         ctx = ToolContext.local(url, env_cls=env_class(exclude_tools))
         bar = None
         if progress and todo:
-            from tqdm.auto import tqdm; bar = tqdm(total=len(todo), desc=f'eval {bench}/{split}')
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo), desc=f'eval {bench}/{split}')
         for i in range(0, len(todo), chunk):
-            new = rollout(policy, todo[i:i + chunk], ctx, G=G, cfg=cfg, scorer=scorer)
+            new = rollout(policy, todo[i : i + chunk], ctx, G=G, cfg=cfg, scorer=scorer)
             done += new
-            if path: atomic_write(path, ''.join(json.dumps(t.to_dict(), ensure_ascii=False) + '\n' for t in done))
-            if bar is not None: bar.update(len(todo[i:i + chunk]))
-        if bar is not None: bar.close()
+            if path:
+                atomic_write(path, ''.join(json.dumps(t.to_dict(), ensure_ascii=False) + '\n' for t in done))
+            if bar is not None:
+                bar.update(len(todo[i : i + chunk]))
+        if bar is not None:
+            bar.close()
     ids = {str(it['id']) for it in items}
     trajs = [t for t in done if t.item_id in ids]
-    table = pd.DataFrame([dict(item_id=t.item_id, sample=t.sample, correct=t.correct, answer=t.answer, gold=(t.golds or [None])[0],
-                               category=t.meta.get('category'), seen=t.meta.get('seen'), hops=t.meta.get('hops'),
-                               n_entities=t.meta.get('n_entities'), target_scale=t.meta.get('target_scale'),
-                               calls=len(t.tool_calls), img_calls=sum(c['name'] in ('image_search', 'crop_and_search') for c in t.tool_calls),
-                               txt_calls=sum(c['name'] == 'text_search' for c in t.tool_calls), turns=t.n_turns,
-                               tokens=t.tokens.get('output', 0), termination=t.termination, entity_recall=entity_recall(t, names)) for t in trajs])
-    summary = dict(summarise(trajs, names), policy=getattr(policy, 'name', type(policy).__name__), bench=bench, split=split, seed=seed,
-                   G=G, scorer=getattr(scorer, '__name__', str(scorer)), judge=judge, tools=[t for t in TOOL_NAMES if t not in exclude_tools],
-                   wall_s=round(time.time() - t0, 1))
+    table = pd.DataFrame(
+        [
+            dict(
+                item_id=t.item_id,
+                sample=t.sample,
+                correct=t.correct,
+                answer=t.answer,
+                gold=(t.golds or [None])[0],
+                category=t.meta.get('category'),
+                seen=t.meta.get('seen'),
+                hops=t.meta.get('hops'),
+                n_entities=t.meta.get('n_entities'),
+                target_scale=t.meta.get('target_scale'),
+                calls=len(t.tool_calls),
+                img_calls=sum(c['name'] in ('image_search', 'crop_and_search') for c in t.tool_calls),
+                txt_calls=sum(c['name'] == 'text_search' for c in t.tool_calls),
+                turns=t.n_turns,
+                tokens=t.tokens.get('output', 0),
+                termination=t.termination,
+                entity_recall=entity_recall(t, names),
+            )
+            for t in trajs
+        ]
+    )
+    summary = dict(
+        summarise(trajs, names),
+        policy=getattr(policy, 'name', type(policy).__name__),
+        bench=bench,
+        split=split,
+        seed=seed,
+        G=G,
+        scorer=getattr(scorer, '__name__', str(scorer)),
+        judge=judge,
+        tools=[t for t in TOOL_NAMES if t not in exclude_tools],
+        wall_s=round(time.time() - t0, 1),
+    )
     return EvalResult(trajs, table, summary)
 
 # %% ../nbs/02e_eval.ipynb #79354224
@@ -184,19 +289,27 @@ def eval_cli(argv=None) -> int:
     "mmsearch eval: evaluate a policy on a benchmark of a world."
     from mmsearch.world import World, default_world_dir
     from mmsearch.bench import BENCHMARKS
+
     p = argparse.ArgumentParser(prog='mmsearch eval', description=evaluate.__doc__)
     p.add_argument('--model', required=True, help="'oracle', 'openai:URL#MODEL' or a model directory")
-    p.add_argument('--bench', required=True, choices=sorted(BENCHMARKS)); p.add_argument('--split', required=True)
+    p.add_argument('--bench', required=True, choices=sorted(BENCHMARKS))
+    p.add_argument('--split', required=True)
     p.add_argument('--world', type=Path, default=None, help='world directory (default: data/worlds/default-seed0)')
-    p.add_argument('--n', type=int, default=0, help='number of items (0 = all)'); p.add_argument('--seed', type=int, default=0)
-    p.add_argument('--G', type=int, default=1, help='episodes per item'); p.add_argument('--out', type=Path, help='keep trajectories here (resumable)')
+    p.add_argument('--n', type=int, default=0, help='number of items (0 = all)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--G', type=int, default=1, help='episodes per item')
+    p.add_argument('--out', type=Path, help='keep trajectories here (resumable)')
     p.add_argument('--exclude-tools', nargs='*', default=[], help=f'tools to withhold, of {TOOL_NAMES}')
     a = p.parse_args(argv)
     try:
         root = a.world or default_world_dir()
         w = World.load(root)
         pol = load_policy(a.model, world=w)
-        r = evaluate(pol, root, a.bench, a.split, n=a.n or None, seed=a.seed, G=a.G, exclude_tools=a.exclude_tools, out=a.out)
+        r = evaluate(
+            pol, root, a.bench, a.split, n=a.n or None, seed=a.seed, G=a.G, exclude_tools=a.exclude_tools, out=a.out
+        )
     except (ValueError, OSError, KeyError) as e:
-        print(f'mmsearch eval: error: {e}', file=sys.stderr); return 2
-    print(json.dumps(r.summary, indent=2)); return 0
+        print(f'mmsearch eval: error: {e}', file=sys.stderr)
+        return 2
+    print(json.dumps(r.summary, indent=2))
+    return 0

@@ -32,44 +32,68 @@ __all__ = ['FLOOR_METHODS', 'BASELINES', 'CATEGORIES', 'CALIB_VQA', 'CALIB_RECIP
 # %% ../nbs/04a_floor.ipynb #e5312cad
 # the floor's row label -> mergekit merge_method
 FLOOR_METHODS = {'TA': 'task_arithmetic', 'TIES': 'ties', 'DARE': 'dare_linear', 'OBM': 'obm'}
-BASELINES = {'VLM-DA': 'θ_V answering directly (no tools)', 'VLM-agent': 'θ_V prompted as a search agent (tools offered)'}
+BASELINES = {
+    'VLM-DA': 'θ_V answering directly (no tools)',
+    'VLM-agent': 'θ_V prompted as a search agent (tools offered)',
+}
 CATEGORIES = ('all', 'search_free', 'search_required')
 
-def merge_config(method: str, zoo: dict, lam: float=1.0, p: float|None=0.5, stats: dict|None=None, seed: int=0) -> dict:
+
+def merge_config(
+    method: str, zoo: dict, lam: float = 1.0, p: float | None = 0.5, stats: dict | None = None, seed: int = 0
+) -> dict:
     "A mergekit-style config merging θ_S (weight `lam`) into θ_V (weight 1) over θ_B with `method` (a FLOOR_METHODS key)."
-    if method not in FLOOR_METHODS: raise ValueError(f"unknown method {method!r}; choose one of {list(FLOOR_METHODS)}")
+    if method not in FLOOR_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(FLOOR_METHODS)}")
     mm = FLOOR_METHODS[method]
     pv, ps_ = {'weight': 1.0}, {'weight': float(lam)}
     if mm != 'task_arithmetic':
-        if p is None or not 0 < p <= 1: raise ValueError(f"{method} needs a density p in (0, 1], got {p!r}")
+        if p is None or not 0 < p <= 1:
+            raise ValueError(f"{method} needs a density p in (0, 1], got {p!r}")
         pv['density'] = ps_['density'] = float(p)
     if mm == 'obm':
-        if not stats or not {'vlm', 'agent'} <= set(stats): raise ValueError("OBM needs calibration statistics: stats={'vlm': path, 'agent': path}")
+        if not stats or not {'vlm', 'agent'} <= set(stats):
+            raise ValueError("OBM needs calibration statistics: stats={'vlm': path, 'agent': path}")
         pv['stats'], ps_['stats'] = str(stats['vlm']), str(stats['agent'])
-    cfg = dict(merge_method=mm, base_model=str(zoo['base']), vision_model=str(zoo['vlm']), dtype='float32',
-               models=[{'model': str(zoo['vlm']), 'parameters': pv}, {'model': str(zoo['agent']), 'parameters': ps_}])
-    if mm.startswith('dare'): cfg['parameters'] = {'seed': seed}
+    cfg = dict(
+        merge_method=mm,
+        base_model=str(zoo['base']),
+        vision_model=str(zoo['vlm']),
+        dtype='float32',
+        models=[{'model': str(zoo['vlm']), 'parameters': pv}, {'model': str(zoo['agent']), 'parameters': ps_}],
+    )
+    if mm.startswith('dare'):
+        cfg['parameters'] = {'seed': seed}
     return cfg
 
-def setting_name(method: str, lam: float, p: float|None, calib: int|None=None) -> str:
+
+def setting_name(method: str, lam: float, p: float | None, calib: int | None = None) -> str:
     "A directory name for one merge setting."
-    return f"{method.lower()}-l{lam:g}" + (f"-p{p:g}" if FLOOR_METHODS[method] != 'task_arithmetic' else '') + (f"-c{calib}" if calib and method == 'OBM' else '')
+    return (
+        f"{method.lower()}-l{lam:g}"
+        + (f"-p{p:g}" if FLOOR_METHODS[method] != 'task_arithmetic' else '')
+        + (f"-c{calib}" if calib and method == 'OBM' else '')
+    )
 
 # %% ../nbs/04a_floor.ipynb #8b8334c6
 CALIB_VQA = (('infoseek', 'train'), ('fvqa', 'train'))
 
-CALIB_RECIPE = 2   # version of the calibration texts: cached statistics are keyed by it
+CALIB_RECIPE = 2  # version of the calibration texts: cached statistics are keyed by it
 
-def calibration_items(world_dir: Path|str, n: int, seed: int=0, sources=CALIB_VQA) -> list[dict]:
+
+def calibration_items(world_dir: Path | str, n: int, seed: int = 0, sources=CALIB_VQA) -> list[dict]:
     "`n` VQA train items for δ_V's calibration, taken in turn from each of `sources` shuffled with `seed`."
     pools = [random.Random(seed).sample(its, len(its)) for b, s in sources if (its := load_benchmark(world_dir, b, s))]
-    if not pools: raise ValueError(f"no calibration items in {sources}")
+    if not pools:
+        raise ValueError(f"no calibration items in {sources}")
     picks = [(i % len(pools), i // len(pools)) for i in range(n)]
     return [pools[j][k] for j, k in picks if k < len(pools[j])]
+
 
 def vqa_calibration(proc, items: list[dict]) -> list[dict]:
     "Processor inputs of each item as θ_V was trained on it: image, question, then the answer and `<|im_end|>`."
     import torch
+
     inputs = []
     for it in items:
         msgs = [{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': it['question']}]}]
@@ -78,36 +102,48 @@ def vqa_calibration(proc, items: list[dict]) -> list[dict]:
         inputs.append({k: torch.as_tensor(v) for k, v in enc.items()})
     return inputs
 
-def trajectory_calibration(tok, world_dir: Path|str, base_url: str, n: int, seed: int=0) -> list:
+
+def trajectory_calibration(tok, world_dir: Path | str, base_url: str, n: int, seed: int = 0) -> list:
     "`n` oracle text search trajectories (textqa train) tokenised with θ_S's tool schemas: input_ids tensors."
     from mmsearch.textagent import agent_context, agent_schemas, oracle_trajectories, sft_row
-    ctx = agent_context(base_url); schemas = agent_schemas(ctx)
-    trajs = oracle_trajectories(world_dir, ctx, 2 * n, seed=seed, progress=False)[:n]
-    if len(trajs) < n: raise ValueError(f"only {len(trajs)} correct oracle trajectories for a calibration set of {n}")
-    rows = [sft_row(t, schemas) for t in trajs]
-    return [tok.apply_chat_template(r['messages'], tools=schemas, tokenize=True, return_dict=True, return_tensors='pt')['input_ids'][0] for r in rows]
 
+    ctx = agent_context(base_url)
+    schemas = agent_schemas(ctx)
+    trajs = oracle_trajectories(world_dir, ctx, 2 * n, seed=seed, progress=False)[:n]
+    if len(trajs) < n:
+        raise ValueError(f"only {len(trajs)} correct oracle trajectories for a calibration set of {n}")
+    rows = [sft_row(t, schemas) for t in trajs]
+    return [
+        tok.apply_chat_template(r['messages'], tools=schemas, tokenize=True, return_dict=True, return_tensors='pt')[
+            'input_ids'
+        ][0]
+        for r in rows
+    ]
 
 # %% ../nbs/04a_floor.ipynb #e0d961a0
 def merges_dir() -> Path:
     "The one cache of merged models: data/merges."
-    return data_dir()/'merges'
+    return data_dir() / 'merges'
+
 
 def input_key(obj) -> str:
     "A short hash of a JSON-able description of some inputs."
     return hashlib.sha256(dumps(obj).encode()).hexdigest()[:12]
 
-def calibration_stats(zoo: dict, world_dir: Path|str, n: int, seed: int=0, root: Path|str|None=None,
-                      base_url: str|None=None) -> dict:
+
+def calibration_stats(
+    zoo: dict, world_dir: Path | str, n: int, seed: int = 0, root: Path | str | None = None, base_url: str | None = None
+) -> dict:
     "Paths {'vlm', 'agent'} of OBM statistics over `n` calibration samples per task vector, each made once."
     from mmsearch.search import serve
-    world = json.loads((Path(world_dir)/'manifest.json').read_text())['content_hash']
+
+    world = json.loads((Path(world_dir) / 'manifest.json').read_text())['content_hash']
     spec = dict(n=n, seed=seed, world=world, recipe=CALIB_RECIPE, sources=CALIB_VQA)
-    out = Path(root or merges_dir())/'stats'
+    out = Path(root or merges_dir()) / 'stats'
     paths = {}
     for k in ('vlm', 'agent'):
         key = input_key(dict(spec, part=k, weights=weights_hash(zoo[k])))
-        paths[k] = out/f'{k}-n{n}-s{seed}-{key}.safetensors'
+        paths[k] = out / f'{k}-n{n}-s{seed}-{key}.safetensors'
     if not paths['vlm'].exists():
         vlm, proc = load_vlm(zoo['vlm'])
         inputs = vqa_calibration(proc, calibration_items(world_dir, n, seed))
@@ -115,49 +151,73 @@ def calibration_stats(zoo: dict, world_dir: Path|str, n: int, seed: int=0, root:
         save_stats(collect_stats(vlm, inputs, description=what), paths['vlm'])
     if not paths['agent'].exists():
         agent, tok = load_lm(zoo['agent'])
-        with (contextlib.nullcontext(base_url) if base_url else serve(world_dir)) as url:
+        with contextlib.nullcontext(base_url) if base_url else serve(world_dir) as url:
             ids = trajectory_calibration(tok, world_dir, url, n, seed)
         what = f'{len(ids)} oracle text search trajectories (textqa train) through θ_S'
         save_stats(collect_stats(agent, ids, description=what), paths['agent'])
     return paths
 
-def ensure_merge(zoo: dict, method: str, lam: float=1.0, p: float|None=0.5, calib_n: int=16, seed: int=0,
-                 world_dir: Path|str|None=None, base_url: str|None=None, root: Path|str|None=None,
-                 progress: bool=False) -> Path:
+
+def ensure_merge(
+    zoo: dict,
+    method: str,
+    lam: float = 1.0,
+    p: float | None = 0.5,
+    calib_n: int = 16,
+    seed: int = 0,
+    world_dir: Path | str | None = None,
+    base_url: str | None = None,
+    root: Path | str | None = None,
+    progress: bool = False,
+) -> Path:
     "θ_S merged into θ_V by `method` at (λ, p), OBM calibrated on `calib_n` samples: made once, named by its inputs."
-    if method not in FLOOR_METHODS: raise ValueError(f"unknown method {method!r}; choose one of {list(FLOOR_METHODS)}")
-    if FLOOR_METHODS[method] == 'task_arithmetic': p = None
+    if method not in FLOOR_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(FLOOR_METHODS)}")
+    if FLOOR_METHODS[method] == 'task_arithmetic':
+        p = None
     stats = None
     if method == 'OBM':
-        if world_dir is None: raise ValueError('an OBM merge needs world_dir: its calibration set comes from the world')
+        if world_dir is None:
+            raise ValueError('an OBM merge needs world_dir: its calibration set comes from the world')
         stats = calibration_stats(zoo, world_dir, calib_n, seed, root, base_url)
     weights = {k: weights_hash(zoo[k]) for k in ('base', 'vlm', 'agent')}
     names = {k: v.name for k, v in stats.items()} if stats else None
     key = input_key(merge_config(method, weights, lam, p, names, seed))
-    out = Path(root or merges_dir())/f'{setting_name(method, lam, p, calib_n)}-{key}'
-    with file_lock(out.parent/f'.{out.name}.lock'):
-        if not (out/'merge_manifest.json').exists():
+    out = Path(root or merges_dir()) / f'{setting_name(method, lam, p, calib_n)}-{key}'
+    with file_lock(out.parent / f'.{out.name}.lock'):
+        if not (out / 'merge_manifest.json').exists():
             run_merge(merge_config(method, zoo, lam, p, stats, seed), out, overwrite=True, progress=progress)
     return out
-
 
 # %% ../nbs/04a_floor.ipynb #ed797970
 def direct_messages(msgs: list[dict]) -> list[dict]:
     "θ_V's own prompt for an episode: its first user message (image + question, without the 'Question: ' prefix), nothing else."
     user = next(m for m in msgs if m['role'] == 'user')
-    strip = lambda t: t[len('Question: '):] if t.startswith('Question: ') else t
+    strip = lambda t: t[len('Question: ') :] if t.startswith('Question: ') else t
     c = user['content']
-    c = strip(c) if isinstance(c, str) else [({**p, 'text': strip(p['text'])} if p.get('type') == 'text' else p) for p in c]
+    c = (
+        strip(c)
+        if isinstance(c, str)
+        else [({**p, 'text': strip(p['text'])} if p.get('type') == 'text' else p) for p in c]
+    )
     return [{'role': 'user', 'content': c}]
+
 
 class DirectAnswerPolicy:
     "Wrap a VLM policy so it answers in one turn, from θ_V's own prompt, its completion taken as the answer."
+
     def __init__(self, inner):
         self.inner, self.name, self.last_lengths = inner, f"{getattr(inner, 'name', 'policy')}-direct", []
-    def count_tokens(self, msgs, tools=None) -> int: return self.inner.count_tokens(direct_messages(msgs), None)
+
+    def count_tokens(self, msgs, tools=None) -> int:
+        return self.inner.count_tokens(direct_messages(msgs), None)
+
     def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
         from mmsearch.pretrain import short_answer
-        outs = self.inner.generate([direct_messages(m) for m in batch], tools=None, max_new_tokens=max_new_tokens, items=items)
+
+        outs = self.inner.generate(
+            [direct_messages(m) for m in batch], tools=None, max_new_tokens=max_new_tokens, items=items
+        )
         self.last_lengths = getattr(self.inner, 'last_lengths', [])
         return [f'<answer>{short_answer(o.split("<answer>")[-1].split("</answer>")[0])}</answer>' for o in outs]
 
@@ -165,39 +225,57 @@ class DirectAnswerPolicy:
 ALL_TOOLS_OFF = tuple(TOOL_NAMES)
 TEXT_ONLY_OFF = ('image_search', 'crop_and_search')
 
-def baseline_policy(label: str, vlm_dir: Path|str, batch_size: int=16):
+
+def baseline_policy(label: str, vlm_dir: Path | str, batch_size: int = 16):
     "The policy, tool exclusions and system-prompt switch of a baseline row ('VLM-DA' or 'VLM-agent')."
     pol = load_policy(str(vlm_dir), batch_size=batch_size)
-    if label == 'VLM-DA': return DirectAnswerPolicy(pol), ALL_TOOLS_OFF, False
-    if label == 'VLM-agent': return pol, None, True
+    if label == 'VLM-DA':
+        return DirectAnswerPolicy(pol), ALL_TOOLS_OFF, False
+    if label == 'VLM-agent':
+        return pol, None, True
     raise ValueError(f"unknown baseline {label!r}; choose one of {list(BASELINES)}")
 
 # %% ../nbs/04a_floor.ipynb #72ada5ee
 def parse_grid(s: str) -> list[float]:
     "Numbers of a comma-separated grid ('0.5,1' -> [0.5, 1.0])."
     out = [float(x) for x in str(s).split(',') if x.strip()]
-    if not out: raise ValueError(f"empty grid {s!r}")
+    if not out:
+        raise ValueError(f"empty grid {s!r}")
     return out
+
 
 def parse_benches(s: str) -> list[tuple[str, str]]:
     "'fvqa/test,vdr/testmini' -> [('fvqa', 'test'), ('vdr', 'testmini')], checked against BENCHMARKS."
     out = []
     for part in [p.strip() for p in s.split(',') if p.strip()]:
         b, _, sp = part.partition('/')
-        if b not in BENCHMARKS or sp not in BENCHMARKS[b]: raise ValueError(f"unknown benchmark/split {part!r}; known: {BENCHMARKS}")
+        if b not in BENCHMARKS or sp not in BENCHMARKS[b]:
+            raise ValueError(f"unknown benchmark/split {part!r}; known: {BENCHMARKS}")
         out.append((b, sp))
     return out
+
 
 def heldout_split(bench: str, report_split: str) -> str:
     "The split of `bench` used for choosing λ and p: its train split, never the reported one."
     others = [s for s in BENCHMARKS.get(bench, ()) if s != report_split and s == 'train']
-    if not others: raise ValueError(f"{bench!r} has no train split to hold out (splits {BENCHMARKS.get(bench)}); sweep on a benchmark with one")
+    if not others:
+        raise ValueError(
+            f"{bench!r} has no train split to hold out (splits {BENCHMARKS.get(bench)}); sweep on a benchmark with one"
+        )
     return others[0]
 
-def sweep_grid(methods: Sequence[str], lams: Sequence[float], ps: Sequence[float]) -> list[tuple[str, float, float|None]]:
+
+def sweep_grid(
+    methods: Sequence[str], lams: Sequence[float], ps: Sequence[float]
+) -> list[tuple[str, float, float | None]]:
     "(method, λ, p) points of the sweep; task arithmetic has no p."
-    return [(m, l, None if FLOOR_METHODS[m] == 'task_arithmetic' else p) for m in methods for l in lams
-            for p in ([None] if FLOOR_METHODS[m] == 'task_arithmetic' else ps)]
+    return [
+        (m, l, None if FLOOR_METHODS[m] == 'task_arithmetic' else p)
+        for m in methods
+        for l in lams
+        for p in ([None] if FLOOR_METHODS[m] == 'task_arithmetic' else ps)
+    ]
+
 
 def run_sweep(score: Callable, grid: list, bench: str, split: str) -> pd.DataFrame:
     "One row per grid point: `score(method, lam, p, bench, split)` -> summary dict (accuracy, sr_any, n)."
@@ -207,18 +285,28 @@ def run_sweep(score: Callable, grid: list, bench: str, split: str) -> pd.DataFra
         rows.append(dict(method=m, lam=l, p=p, accuracy=s['accuracy'], sr_any=s['sr_any'], n=s['n']))
     return pd.DataFrame(rows)
 
-def choose_setting(sweep: pd.DataFrame, methods: Sequence[str]=()) -> dict:
+
+def choose_setting(sweep: pd.DataFrame, methods: Sequence[str] = ()) -> dict:
     "Per swept method, the (λ, p) with the best held-out accuracy (then search rate, λ nearest 1, larger p); others in `methods` inherit the first's."
     out = {}
     for m, g in sweep.groupby('method', sort=False):
         key = lambda r: (r.accuracy, r.sr_any, -abs(r.lam - 1.0), -1 if pd.isna(r.p) else r.p)
         best = max(g.itertuples(), key=key)
-        out[m] = dict(lam=float(best.lam), p=None if pd.isna(best.p) else float(best.p), heldout_accuracy=float(best.accuracy), heldout_sr=float(best.sr_any))
+        out[m] = dict(
+            lam=float(best.lam),
+            p=None if pd.isna(best.p) else float(best.p),
+            heldout_accuracy=float(best.accuracy),
+            heldout_sr=float(best.sr_any),
+        )
     first = next(iter(out))
     ps_ = [o['p'] for o in out.values() if o['p'] is not None]
     for m in methods:
         if m not in out:
-            p = None if FLOOR_METHODS[m] == 'task_arithmetic' else (out[first]['p'] if out[first]['p'] is not None else (ps_[0] if ps_ else 0.5))
+            p = (
+                None
+                if FLOOR_METHODS[m] == 'task_arithmetic'
+                else (out[first]['p'] if out[first]['p'] is not None else (ps_[0] if ps_ else 0.5))
+            )
             out[m] = dict(lam=out[first]['lam'], p=p, heldout_accuracy=None, heldout_sr=None, inherited_from=first)
     return out
 
@@ -229,200 +317,347 @@ def category_summary(trajs: list) -> dict:
     for cat in CATEGORIES:
         sel = [t for t in trajs if cat == 'all' or (t.meta or {}).get('category') == cat]
         s = summarise(sel)
-        out[cat] = dict(n=len(sel), **({k: round(float(s[k]), 4) for k in ('accuracy', 'sr_img', 'sr_txt', 'calls', 'answered')} if sel else
-                                       dict(accuracy=None, sr_img=None, sr_txt=None, calls=None, answered=None)),
-                        sr_any=round(1 - float(s['none']), 4) if sel else None)
+        out[cat] = dict(
+            n=len(sel),
+            **(
+                {k: round(float(s[k]), 4) for k in ('accuracy', 'sr_img', 'sr_txt', 'calls', 'answered')}
+                if sel
+                else dict(accuracy=None, sr_img=None, sr_txt=None, calls=None, answered=None)
+            ),
+            sr_any=round(1 - float(s['none']), 4) if sel else None,
+        )
         ci = acc_ci(sum(t.correct or 0.0 for t in sel), len(sel)) if sel else dict(lo=None, hi=None)
         out[cat].update(acc_lo=ci['lo'], acc_hi=ci['hi'])
     return out
 
+
 def item_outcomes(trajs: list) -> list[dict]:
     "Per item of a floor row: its id, category, correct (0-1) and searched (1 if it made any image or text search)."
     search = (*IMAGE_SEARCH_TOOLS, *TEXT_SEARCH_TOOLS)
-    return [dict(id=str(t.item_id), category=(t.meta or {}).get('category'), correct=float(t.correct or 0.0),
-                 searched=float(any(c['name'] in search for c in t.tool_calls))) for t in trajs]
+    return [
+        dict(
+            id=str(t.item_id),
+            category=(t.meta or {}).get('category'),
+            correct=float(t.correct or 0.0),
+            searched=float(any(c['name'] in search for c in t.tool_calls)),
+        )
+        for t in trajs
+    ]
+
 
 def floor_table(results: dict) -> pd.DataFrame:
     "Long table from {method: {bench: {category: metrics}}}: one row per method × benchmark × category."
-    rows = [dict(method=m, bench=b, category=c, **results[m][b].get(c, dict(n=0)))
-            for m in results for b in results[m] for c in CATEGORIES]
+    rows = [
+        dict(method=m, bench=b, category=c, **results[m][b].get(c, dict(n=0)))
+        for m in results
+        for b in results[m]
+        for c in CATEGORIES
+    ]
     return pd.DataFrame(rows)
 
 # %% ../nbs/04a_floor.ipynb #ec597f2e
-def compare(outcomes: dict, a: str, b: str, key: str, category: str='all', seed: int=0) -> dict:
+def compare(outcomes: dict, a: str, b: str, key: str, category: str = 'all', seed: int = 0) -> dict:
     "Claim 'row `a` beats row `b` on `key`' over the items both ran: macro means, paired bootstrap interval of a − b, verdict."
     xs, ys, n = [], [], {}
     for bench, rows_a in outcomes.get(a, {}).items():
         pick = lambda rows: {o['id']: o[key] for o in rows if category == 'all' or o['category'] == category}
         va, vb = pick(rows_a), pick(outcomes.get(b, {}).get(bench, []))
         ids = sorted(set(va) & set(vb))
-        if not ids: continue
+        if not ids:
+            continue
         xs.append([va[i] for i in ids])
         ys.append([vb[i] for i in ids])
         n[bench] = len(ids)
-    if not xs: return dict(a=a, b=b, key=key, category=category, n=n, verdict='not tested')
+    if not xs:
+        return dict(a=a, b=b, key=key, category=category, n=n, verdict='not tested')
     diff, lo, hi = paired_diff_ci(xs, ys, seed=seed)
     macro = lambda zs: round(float(np.mean([np.mean(z) for z in zs])), 4)
-    return dict(a=a, b=b, key=key, category=category, n=n, a_value=macro(xs), b_value=macro(ys),
-                diff=round(diff, 4), lo=round(lo, 4), hi=round(hi, 4), verdict=verdict(lo, hi))
+    return dict(
+        a=a,
+        b=b,
+        key=key,
+        category=category,
+        n=n,
+        a_value=macro(xs),
+        b_value=macro(ys),
+        diff=round(diff, 4),
+        lo=round(lo, 4),
+        hi=round(hi, 4),
+        verdict=verdict(lo, hi),
+    )
+
 
 def combined(verdicts: list[str], need_all: bool) -> str:
     "One verdict from several comparisons: all (or any) reproduced, else any reversed, else inconclusive."
     tested = [v for v in verdicts if v != 'not tested']
-    if not tested: return 'not tested'
-    if (all if need_all else any)(v == 'reproduced' for v in tested): return 'reproduced'
+    if not tested:
+        return 'not tested'
+    if (all if need_all else any)(v == 'reproduced' for v in tested):
+        return 'reproduced'
     return 'not reproduced' if 'not reproduced' in tested else 'inconclusive'
+
 
 def _said(c: dict) -> str:
     "One comparison in words: 'OBM 0.40 vs TA 0.20: +0.20 [0.05, 0.35] (n=50+50)'."
-    if c['verdict'] == 'not tested': return f"{c['a']} vs {c['b']}: not tested"
+    if c['verdict'] == 'not tested':
+        return f"{c['a']} vs {c['b']}: not tested"
     n = '+'.join(str(v) for v in c['n'].values())
     return f"{c['a']} {c['a_value']:.2f} vs {c['b']} {c['b_value']:.2f}: {c['diff']:+.2f} [{c['lo']:+.2f}, {c['hi']:+.2f}] (n={n})"
 
-def floor_verdicts(outcomes: dict, merged: Sequence[str]=tuple(FLOOR_METHODS), direct: str='VLM-DA', agent: str='VLM-agent',
-                   seed: int=0) -> dict:
+
+def floor_verdicts(
+    outcomes: dict,
+    merged: Sequence[str] = tuple(FLOOR_METHODS),
+    direct: str = 'VLM-DA',
+    agent: str = 'VLM-agent',
+    seed: int = 0,
+) -> dict:
     "The three floor claims judged on per-item `outcomes` ({row: {bench: item_outcomes}}): verdicts, comparisons, sentences."
     rivals = [m for m in (*merged, agent) if m != 'OBM' and m in outcomes]
     sr = [compare(outcomes, 'OBM', r, 'searched', seed=seed) for r in rivals]
     v1 = combined([c['verdict'] for c in sr], need_all=True) if 'OBM' in outcomes else 'not tested'
-    s1 = ("Search rate (share of questions with a search call, macro over benchmarks; difference with a paired bootstrap "
-          f"95% interval): {'; '.join(map(_said, sr)) or 'no rows'}. OBM searches more than every other row: **{v1}**.")
+    s1 = (
+        "Search rate (share of questions with a search call, macro over benchmarks; difference with a paired bootstrap "
+        f"95% interval): {'; '.join(map(_said, sr)) or 'no rows'}. OBM searches more than every other row: **{v1}**."
+    )
     req = {m: compare(outcomes, m, direct, 'correct', 'search_required', seed) for m in merged if m in outcomes}
     beats = [m for m, c in req.items() if c['verdict'] == 'reproduced']
     v2 = req['OBM']['verdict'] if 'OBM' in req else 'not tested'
-    s2 = (f"Accuracy on search-required items against θ_V answering directly: {'; '.join(map(_said, req.values())) or 'no rows'}. "
-          f"{len(beats)} of {len(req)} merges beat the direct answers ({', '.join(beats) or 'none'}); OBM does: **{v2}**.")
+    s2 = (
+        f"Accuracy on search-required items against θ_V answering directly: {'; '.join(map(_said, req.values())) or 'no rows'}. "
+        f"{len(beats)} of {len(req)} merges beat the direct answers ({', '.join(beats) or 'none'}); OBM does: **{v2}**."
+    )
     dare = [compare(outcomes, 'TA', 'DARE', k, seed=seed) for k in ('correct', 'searched')]
     v3 = combined([c['verdict'] for c in dare], need_all=False)
-    s3 = (f"Task arithmetic against DARE, accuracy: {_said(dare[0])}; search rate: {_said(dare[1])}. "
-          f"DARE degrades relative to task arithmetic: **{v3}**.")
-    return dict(search_rate=dict(verdict=v1, comparisons=sr, sentence=s1),
-                floor=dict(verdict=v2, comparisons=list(req.values()), beats=beats, sentence=s2),
-                dare=dict(verdict=v3, comparisons=dare, sentence=s3))
+    s3 = (
+        f"Task arithmetic against DARE, accuracy: {_said(dare[0])}; search rate: {_said(dare[1])}. "
+        f"DARE degrades relative to task arithmetic: **{v3}**."
+    )
+    return dict(
+        search_rate=dict(verdict=v1, comparisons=sr, sentence=s1),
+        floor=dict(verdict=v2, comparisons=list(req.values()), beats=beats, sentence=s2),
+        dare=dict(verdict=v3, comparisons=dare, sentence=s3),
+    )
 
 # %% ../nbs/04a_floor.ipynb #89031b35
 def _records(df: pd.DataFrame) -> list[dict]:
     "Rows of `df` as dicts, NaN as None (valid JSON, comparable)."
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in df.to_dict('records')]
+    return [
+        {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()}
+        for r in df.to_dict('records')
+    ]
+
 
 @dataclass
 class FloorConfig:
     "What the floor experiment runs."
+
     benches: tuple = (('fvqa', 'test'), ('infoseek', 'val'), ('mmsearch', 'end2end'), ('vdr', 'testmini'))
-    n: int = 16                      # test items per benchmark (0 = all)
+    n: int = 16  # test items per benchmark (0 = all)
     sweep_bench: str = 'fvqa'
     n_heldout: int = 16
     lams: tuple = (0.5, 1.0)
     ps: tuple = (0.3, 0.7)
     calib_n: int = 16
-    calib_sizes: tuple = ()          # extra OBM calibration sizes for the ablation
+    calib_sizes: tuple = ()  # extra OBM calibration sizes for the ablation
     sweep_methods: tuple = ('OBM',)  # methods whose λ/p are swept (the others inherit the first's)
-    agent_tools: str = 'all'         # all | text
+    agent_tools: str = 'all'  # all | text
     max_turns: int = 4
     max_new_tokens: int = 64
     seed: int = 0
     batch_size: int = 16
-    threads: int = 1                 # torch threads during the run (restored afterwards)
+    threads: int = 1  # torch threads during the run (restored afterwards)
 
-    def rollout(self, system: bool=True) -> RolloutConfig:
+    def rollout(self, system: bool = True) -> RolloutConfig:
         kw = {} if system else dict(system=None)
-        return RolloutConfig(max_turns=self.max_turns if system else 1, max_new_tokens=self.max_new_tokens, max_context_tokens=4096, **kw)
+        return RolloutConfig(
+            max_turns=self.max_turns if system else 1, max_new_tokens=self.max_new_tokens, max_context_tokens=4096, **kw
+        )
 
     def excluded(self) -> tuple:
-        if self.agent_tools not in ('all', 'text'): raise ValueError(f"agent_tools must be 'all' or 'text', got {self.agent_tools!r}")
+        if self.agent_tools not in ('all', 'text'):
+            raise ValueError(f"agent_tools must be 'all' or 'text', got {self.agent_tools!r}")
         return () if self.agent_tools == 'all' else TEXT_ONLY_OFF
+
 
 @contextlib.contextmanager
 def torch_threads(n: int):
     "Run the block with `n` torch threads (on a loaded 2-core machine one thread avoids OpenMP waits: ~8x faster here)."
     import torch
-    n0 = torch.get_num_threads(); torch.set_num_threads(max(1, n))
-    try: yield
-    finally: torch.set_num_threads(n0)
 
-def run_floor(zoo: dict, world_dir: Path|str, work: Path|str, fc: FloorConfig, base_url: str|None=None, log=print,
-              merge_root: Path|str|None=None) -> dict:
+    n0 = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n0)
+
+
+def run_floor(
+    zoo: dict,
+    world_dir: Path | str,
+    work: Path | str,
+    fc: FloorConfig,
+    base_url: str | None = None,
+    log=print,
+    merge_root: Path | str | None = None,
+) -> dict:
     "The floor experiment on `zoo`: sweep on held-out items, table on test items, OBM calibration ablation; returns the metrics."
     if not fc.sweep_methods or any(m not in FLOOR_METHODS for m in fc.sweep_methods):
         raise ValueError(f"sweep_methods must name some of {list(FLOOR_METHODS)}, got {fc.sweep_methods}")
-    with torch_threads(fc.threads): return _run_floor(zoo, Path(world_dir), Path(work), fc, base_url, log, merge_root)
+    with torch_threads(fc.threads):
+        return _run_floor(zoo, Path(world_dir), Path(work), fc, base_url, log, merge_root)
+
 
 def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
     report_split = dict(fc.benches).get(fc.sweep_bench) or [s for s in BENCHMARKS[fc.sweep_bench] if s != 'train'][0]
     hsplit = heldout_split(fc.sweep_bench, report_split)
-    excl = fc.excluded(); t_start = time.time(); timings = {}
+    excl = fc.excluded()
+    t_start = time.time()
+    timings = {}
     ekey = f"t{fc.max_turns}-k{fc.max_new_tokens}-{fc.agent_tools}-h-{fc.sweep_bench}{fc.n_heldout}-s{fc.seed}"
     calib_ids = [str(it['id']) for it in calibration_items(world_dir, max((fc.calib_n, *fc.calib_sizes)), fc.seed)]
     from mmsearch.search import serve
-    with (contextlib.nullcontext(base_url) if base_url else serve(world_dir)) as url:
+
+    with contextlib.nullcontext(base_url) if base_url else serve(world_dir) as url:
         stats = {}
+
         def get_stats(k):
             if k not in stats:
-                t0 = time.time(); stats[k] = calibration_stats(zoo, world_dir, k, fc.seed, merge_root, url)
+                t0 = time.time()
+                stats[k] = calibration_stats(zoo, world_dir, k, fc.seed, merge_root, url)
                 timings[f'stats_n{k}'] = round(time.time() - t0, 1)
             return stats[k]
+
         def merged(m, lam, p, calib=None):
             calib = calib or fc.calib_n
-            if m == 'OBM': get_stats(calib)
+            if m == 'OBM':
+                get_stats(calib)
             return ensure_merge(zoo, m, lam, p, calib, fc.seed, world_dir, url, merge_root)
+
         def run_eval(label, policy, bench, split, k, exclude=(), system=True, exclude_ids=()):
-            r = evaluate(policy, world_dir, bench, split, n=k or None, seed=fc.seed, base_url=url, exclude_tools=exclude,
-                         cfg=fc.rollout(system), out=work/'evals'/ekey/label/f'{bench}_{split}', progress=False,
-                         exclude_ids=exclude_ids)
+            r = evaluate(
+                policy,
+                world_dir,
+                bench,
+                split,
+                n=k or None,
+                seed=fc.seed,
+                base_url=url,
+                exclude_tools=exclude,
+                cfg=fc.rollout(system),
+                out=work / 'evals' / ekey / label / f'{bench}_{split}',
+                progress=False,
+                exclude_ids=exclude_ids,
+            )
             return r
-        def score(m, lam, p, bench, split):   # the held-out items: the sweep split without OBM's calibration items
+
+        def score(m, lam, p, bench, split):  # the held-out items: the sweep split without OBM's calibration items
             pol = load_policy(str(merged(m, lam, p)), batch_size=fc.batch_size)
             label = setting_name(m, lam, p, fc.calib_n)
             r = run_eval(label, pol, bench, split, fc.n_heldout, excl, exclude_ids=calib_ids)
-            return dict(r.summary, sr_any=1 - r.summary.get('none', 1.0)) if r.summary['n'] else dict(accuracy=0.0, sr_any=0.0, n=0)
-        t0 = time.time(); log(f'[floor] sweep on {fc.sweep_bench}/{hsplit} (held out), {fc.n_heldout} items')
+            return (
+                dict(r.summary, sr_any=1 - r.summary.get('none', 1.0))
+                if r.summary['n']
+                else dict(accuracy=0.0, sr_any=0.0, n=0)
+            )
+
+        t0 = time.time()
+        log(f'[floor] sweep on {fc.sweep_bench}/{hsplit} (held out), {fc.n_heldout} items')
         sweep = run_sweep(score, sweep_grid(list(fc.sweep_methods), fc.lams, fc.ps), fc.sweep_bench, hsplit)
-        chosen = choose_setting(sweep, list(FLOOR_METHODS)); timings['sweep'] = round(time.time() - t0, 1)
+        chosen = choose_setting(sweep, list(FLOOR_METHODS))
+        timings['sweep'] = round(time.time() - t0, 1)
         log(f'[floor] chosen: {chosen}')
         results, summaries, dirs, outcomes = {}, {}, {}, {}
         t0 = time.time()
         for m in FLOOR_METHODS:
             dirs[m] = merged(m, chosen[m]['lam'], chosen[m]['p'])
-            pol = load_policy(str(dirs[m]), batch_size=fc.batch_size); results[m], outcomes[m] = {}, {}
+            pol = load_policy(str(dirs[m]), batch_size=fc.batch_size)
+            results[m], outcomes[m] = {}, {}
             for b, s in fc.benches:
                 r = run_eval(setting_name(m, chosen[m]['lam'], chosen[m]['p'], fc.calib_n), pol, b, s, fc.n, excl)
-                results[m][b] = category_summary(r.trajs); summaries[(m, b)] = r.summary
+                results[m][b] = category_summary(r.trajs)
+                summaries[(m, b)] = r.summary
                 outcomes[m][b] = item_outcomes(r.trajs)
-            log(f"[floor] {m}: " + ', '.join(f"{b} acc {results[m][b]['all']['accuracy']} sr {results[m][b]['all']['sr_any']}" for b, _ in fc.benches))
+            log(
+                f"[floor] {m}: "
+                + ', '.join(
+                    f"{b} acc {results[m][b]['all']['accuracy']} sr {results[m][b]['all']['sr_any']}"
+                    for b, _ in fc.benches
+                )
+            )
         for label in BASELINES:
-            pol, ex, system = baseline_policy(label, zoo['vlm'], fc.batch_size); results[label], outcomes[label] = {}, {}
+            pol, ex, system = baseline_policy(label, zoo['vlm'], fc.batch_size)
+            results[label], outcomes[label] = {}, {}
             for b, s in fc.benches:
                 r = run_eval(label, pol, b, s, fc.n, ex if ex is not None else excl, system)
-                results[label][b] = category_summary(r.trajs); summaries[(label, b)] = r.summary
+                results[label][b] = category_summary(r.trajs)
+                summaries[(label, b)] = r.summary
                 outcomes[label][b] = item_outcomes(r.trajs)
-            log(f"[floor] {label}: " + ', '.join(f"{b} acc {results[label][b]['all']['accuracy']}" for b, _ in fc.benches))
+            log(
+                f"[floor] {label}: "
+                + ', '.join(f"{b} acc {results[label][b]['all']['accuracy']}" for b, _ in fc.benches)
+            )
         timings['table'] = round(time.time() - t0, 1)
-        t0 = time.time(); ablation = []
+        t0 = time.time()
+        ablation = []
         for k in sorted({fc.calib_n, *fc.calib_sizes}):
-            o = chosen['OBM']; d = merged('OBM', o['lam'], o['p'], k)
-            r = run_eval(setting_name('OBM', o['lam'], o['p'], k), load_policy(str(d), batch_size=fc.batch_size), fc.sweep_bench, report_split, fc.n, excl)
+            o = chosen['OBM']
+            d = merged('OBM', o['lam'], o['p'], k)
+            r = run_eval(
+                setting_name('OBM', o['lam'], o['p'], k),
+                load_policy(str(d), batch_size=fc.batch_size),
+                fc.sweep_bench,
+                report_split,
+                fc.n,
+                excl,
+            )
             cs = category_summary(r.trajs)
-            ablation.append(dict(calib_n=k, **{f'{c}_{kk}': cs[c][kk] for c in CATEGORIES for kk in ('accuracy', 'sr_any', 'n')}))
+            ablation.append(
+                dict(calib_n=k, **{f'{c}_{kk}': cs[c][kk] for c in CATEGORIES for kk in ('accuracy', 'sr_any', 'n')})
+            )
         timings['ablation'] = round(time.time() - t0, 1)
     table = floor_table(results)
     verdicts = floor_verdicts(outcomes, seed=fc.seed)
     timings['total'] = round(time.time() - t_start, 1)
     stats_meta = {k: {kk: str(vv) for kk, vv in v.items()} for k, v in stats.items()}
-    return dict(config={**asdict(fc), 'heldout': f'{fc.sweep_bench}/{hsplit}', 'report_split': f'{fc.sweep_bench}/{report_split}',
-                        'dare_method': FLOOR_METHODS['DARE'], 'direct_answer': "θ_V's own prompt (image + question, no system prompt), all four tools excluded, its completion up to the first sentence end as the answer"},
-                zoo=str(zoo.get('root')), chosen=chosen, sweep=_records(sweep), table=_records(table),
-                ablation=ablation, verdicts=verdicts, outcomes=outcomes, stats=stats_meta, merges={m: str(d) for m, d in dirs.items()},
-                tools={m: summaries[(m, fc.benches[0][0])]['tools'] for m in results}, timings_s=timings)
+    return dict(
+        config={
+            **asdict(fc),
+            'heldout': f'{fc.sweep_bench}/{hsplit}',
+            'report_split': f'{fc.sweep_bench}/{report_split}',
+            'dare_method': FLOOR_METHODS['DARE'],
+            'direct_answer': "θ_V's own prompt (image + question, no system prompt), all four tools excluded, its completion up to the first sentence end as the answer",
+        },
+        zoo=str(zoo.get('root')),
+        chosen=chosen,
+        sweep=_records(sweep),
+        table=_records(table),
+        ablation=ablation,
+        verdicts=verdicts,
+        outcomes=outcomes,
+        stats=stats_meta,
+        merges={m: str(d) for m, d in dirs.items()},
+        tools={m: summaries[(m, fc.benches[0][0])]['tools'] for m in results},
+        timings_s=timings,
+    )
 
 # %% ../nbs/04a_floor.ipynb #8ab49973
-def _pct(x) -> str: return '–' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{100 * x:.1f}'
+def _pct(x) -> str:
+    return '–' if x is None or (isinstance(x, float) and math.isnan(x)) else f'{100 * x:.1f}'
 
-def floor_figures(metrics: dict, fig_dir: Path|str) -> list[Path]:
+
+def floor_figures(metrics: dict, fig_dir: Path | str) -> list[Path]:
     "figures/floor_sweep.png (held-out accuracy and SR over λ × p per method) and figures/floor_calib.png; returns their paths."
-    import matplotlib; matplotlib.use('Agg')
+    import matplotlib
+
+    matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    fig_dir = Path(fig_dir); fig_dir.mkdir(parents=True, exist_ok=True)
-    sw = pd.DataFrame(metrics['sweep']); out = []
+
+    fig_dir = Path(fig_dir)
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    sw = pd.DataFrame(metrics['sweep'])
+    out = []
     swept = list(dict.fromkeys(sw.method))
     fig, axes = plt.subplots(2, len(swept), figsize=(3.4 * max(len(swept), 2), 5.6), squeeze=False)
     for j, m in enumerate(swept):
@@ -431,75 +666,147 @@ def floor_figures(metrics: dict, fig_dir: Path|str) -> list[Path]:
             ax = axes[i][j]
             for p, gp in g.groupby(g.p.fillna(-1)):
                 ax.plot(gp.lam, gp[col], marker='o', label='all' if p < 0 else f'p={p:g}')
-            ch = metrics['chosen'][m]; ax.axvline(ch['lam'], color='grey', ls=':', lw=1)
+            ch = metrics['chosen'][m]
+            ax.axvline(ch['lam'], color='grey', ls=':', lw=1)
             ax.set_xticks(sorted(set(g.lam)))
-            ax.set_title(f'{m}: {name}', fontsize=9); ax.set_xlabel('λ (weight of δ_S)', fontsize=8); ax.set_ylim(-0.05, 1.05)
+            ax.set_title(f'{m}: {name}', fontsize=9)
+            ax.set_xlabel('λ (weight of δ_S)', fontsize=8)
+            ax.set_ylim(-0.05, 1.05)
             ax.legend(fontsize=7)
-    fig.suptitle(f"λ/p sweep on {metrics['config']['heldout']} (held out); dotted: chosen λ", fontsize=10); fig.tight_layout()
-    fig.savefig(fig_dir/'floor_sweep.png', dpi=110); plt.close(fig); out.append(fig_dir/'floor_sweep.png')
+    fig.suptitle(f"λ/p sweep on {metrics['config']['heldout']} (held out); dotted: chosen λ", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(fig_dir / 'floor_sweep.png', dpi=110)
+    plt.close(fig)
+    out.append(fig_dir / 'floor_sweep.png')
     ab = pd.DataFrame(metrics['ablation'])
     if len(ab):
         fig, ax = plt.subplots(figsize=(4.5, 3.2))
-        ax.plot(ab.calib_n, ab.all_accuracy, marker='o', label='accuracy'); ax.plot(ab.calib_n, ab.all_sr_any, marker='s', label='search rate')
-        ax.set_xscale('log', base=2); ax.set_xlabel('calibration samples per task vector'); ax.set_ylim(-0.05, 1.05); ax.legend(fontsize=8)
-        ax.set_title(f"OBM calibration size ({metrics['config']['report_split']})", fontsize=9); fig.tight_layout()
-        fig.savefig(fig_dir/'floor_calib.png', dpi=110); plt.close(fig); out.append(fig_dir/'floor_calib.png')
+        ax.plot(ab.calib_n, ab.all_accuracy, marker='o', label='accuracy')
+        ax.plot(ab.calib_n, ab.all_sr_any, marker='s', label='search rate')
+        ax.set_xscale('log', base=2)
+        ax.set_xlabel('calibration samples per task vector')
+        ax.set_ylim(-0.05, 1.05)
+        ax.legend(fontsize=8)
+        ax.set_title(f"OBM calibration size ({metrics['config']['report_split']})", fontsize=9)
+        fig.tight_layout()
+        fig.savefig(fig_dir / 'floor_calib.png', dpi=110)
+        plt.close(fig)
+        out.append(fig_dir / 'floor_calib.png')
     return out
+
 
 def floor_markdown(metrics: dict) -> str:
     "reports/floor.md: the floor table, chosen λ and p, sweep, ablation and the verdict sentences."
     c, t = metrics['config'], pd.DataFrame(metrics['table'])
     benches = [b for b, _ in c['benches']]
-    lines = [f"# The zero-shot floor (OBM claim 1, preset {metrics.get('preset', '?')})", '',
-             'Regenerated by `nbs/04a_floor.ipynb`; numbers in `metrics/floor.json`. Every model is run zero-shot as a search agent '
-             'through the live search service (`mmsearch.evaluate.evaluate`, rule scorer: exact match over aliases, InfoSeek ranges).', '',
-             f"Items: a seeded subset of n = {c['n'] or 'all'} per benchmark ({', '.join(f'{b}/{s}' for b, s in c['benches'])}); "
-             f"rollouts of at most {c['max_turns']} turns × {c['max_new_tokens']} new tokens; tools offered to the agents: {c['agent_tools']}. "
-             f"θ_S is merged into θ_V over θ_B (δ_V weight 1, δ_S weight λ); DARE is `{c['dare_method']}`. "
-             f"**VLM-DA** is θ_V answering directly: {c['direct_answer']}. **VLM-agent** is θ_V with the agent's system prompt and the agents' tools.", '',
-             '## Verdicts', '']
-    for k in ('search_rate', 'floor', 'dare'): lines += [f"- {metrics['verdicts'][k]['sentence']}"]
-    lines += ['', '## Chosen λ and p', '', f"Chosen on {c['heldout']} ({c['n_heldout']} held-out items), never on the reported items; "
-              'best held-out accuracy, then search rate, then λ nearest 1, then larger p.', '',
-              '| method | λ | p | how | held-out accuracy | held-out SR |', '|---|---|---|---|---|---|']
+    lines = [
+        f"# The zero-shot floor (OBM claim 1, preset {metrics.get('preset', '?')})",
+        '',
+        'Regenerated by `nbs/04a_floor.ipynb`; numbers in `metrics/floor.json`. Every model is run zero-shot as a search agent '
+        'through the live search service (`mmsearch.evaluate.evaluate`, rule scorer: exact match over aliases, InfoSeek ranges).',
+        '',
+        f"Items: a seeded subset of n = {c['n'] or 'all'} per benchmark ({', '.join(f'{b}/{s}' for b, s in c['benches'])}); "
+        f"rollouts of at most {c['max_turns']} turns × {c['max_new_tokens']} new tokens; tools offered to the agents: {c['agent_tools']}. "
+        f"θ_S is merged into θ_V over θ_B (δ_V weight 1, δ_S weight λ); DARE is `{c['dare_method']}`. "
+        f"**VLM-DA** is θ_V answering directly: {c['direct_answer']}. **VLM-agent** is θ_V with the agent's system prompt and the agents' tools.",
+        '',
+        '## Verdicts',
+        '',
+    ]
+    for k in ('search_rate', 'floor', 'dare'):
+        lines += [f"- {metrics['verdicts'][k]['sentence']}"]
+    lines += [
+        '',
+        '## Chosen λ and p',
+        '',
+        f"Chosen on {c['heldout']} ({c['n_heldout']} held-out items), never on the reported items; "
+        'best held-out accuracy, then search rate, then λ nearest 1, then larger p.',
+        '',
+        '| method | λ | p | how | held-out accuracy | held-out SR |',
+        '|---|---|---|---|---|---|',
+    ]
     for m, ch in metrics['chosen'].items():
         p = '–' if ch['p'] is None else f"{ch['p']:g}"
         src = f"inherited from {ch['inherited_from']}" if ch.get('inherited_from') else 'swept'
-        lines.append(f"| {m} | {ch['lam']:g} | {p} | {src} | {_pct(ch['heldout_accuracy'])} | {_pct(ch['heldout_sr'])} |")
+        lines.append(
+            f"| {m} | {ch['lam']:g} | {p} | {src} | {_pct(ch['heldout_accuracy'])} | {_pct(ch['heldout_sr'])} |"
+        )
     for cat in CATEGORIES:
-        lines += ['', f"## Table: {cat.replace('_', '-')} items", '', 'Accuracy [Wilson 95% interval] / SR_img / SR_txt in %, calls per question; n in brackets.', '',
-                  '| method | ' + ' | '.join(benches) + ' |', '|---|' + '---|' * len(benches)]
+        lines += [
+            '',
+            f"## Table: {cat.replace('_', '-')} items",
+            '',
+            'Accuracy [Wilson 95% interval] / SR_img / SR_txt in %, calls per question; n in brackets.',
+            '',
+            '| method | ' + ' | '.join(benches) + ' |',
+            '|---|' + '---|' * len(benches),
+        ]
         for m in dict.fromkeys(t.method):
             cells = []
             for b in benches:
                 r = t[(t.method == m) & (t.bench == b) & (t.category == cat)]
-                if not len(r) or not r.iloc[0]['n']: cells.append('– (0)'); continue
+                if not len(r) or not r.iloc[0]['n']:
+                    cells.append('– (0)')
+                    continue
                 r = r.iloc[0]
                 ci = f" [{_pct(r.acc_lo)}, {_pct(r.acc_hi)}]" if 'acc_lo' in r else ''
-                cells.append(f"{_pct(r.accuracy)}{ci} / {_pct(r.sr_img)} / {_pct(r.sr_txt)}, {r.calls:.2f} ({int(r.n)})")
+                cells.append(
+                    f"{_pct(r.accuracy)}{ci} / {_pct(r.sr_img)} / {_pct(r.sr_txt)}, {r.calls:.2f} ({int(r.n)})"
+                )
             lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
-    lines += ['', '## Episodes that ended in an answer (all items, %)', '',
-              'The rest ran out of turns or hit three format or tool errors in a row; their answer is empty and scored wrong.', '',
-              '| method | ' + ' | '.join(benches) + ' |', '|---|' + '---|' * len(benches)]
+    lines += [
+        '',
+        '## Episodes that ended in an answer (all items, %)',
+        '',
+        'The rest ran out of turns or hit three format or tool errors in a row; their answer is empty and scored wrong.',
+        '',
+        '| method | ' + ' | '.join(benches) + ' |',
+        '|---|' + '---|' * len(benches),
+    ]
     for m in dict.fromkeys(t.method):
-        cells = [_pct(r.iloc[0]['answered']) if len(r := t[(t.method == m) & (t.bench == b) & (t.category == 'all')]) and 'answered' in r else '–' for b in benches]
+        cells = [
+            _pct(r.iloc[0]['answered'])
+            if len(r := t[(t.method == m) & (t.bench == b) & (t.category == 'all')]) and 'answered' in r
+            else '–'
+            for b in benches
+        ]
         lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
-    lines += ['', '## Sweep (held out)', '', '![sweep](figures/floor_sweep.png)', '', '| method | λ | p | accuracy | SR | n |', '|---|---|---|---|---|---|']
+    lines += [
+        '',
+        '## Sweep (held out)',
+        '',
+        '![sweep](figures/floor_sweep.png)',
+        '',
+        '| method | λ | p | accuracy | SR | n |',
+        '|---|---|---|---|---|---|',
+    ]
     for r in metrics['sweep']:
-        p = r['p']; lines.append(f"| {r['method']} | {r['lam']:g} | {'–' if p is None or (isinstance(p, float) and math.isnan(p)) else f'{p:g}'} | {_pct(r['accuracy'])} | {_pct(r['sr_any'])} | {r['n']} |")
+        p = r['p']
+        lines.append(
+            f"| {r['method']} | {r['lam']:g} | {'–' if p is None or (isinstance(p, float) and math.isnan(p)) else f'{p:g}'} | {_pct(r['accuracy'])} | {_pct(r['sr_any'])} | {r['n']} |"
+        )
     if metrics['ablation']:
-        lines += ['', f"## OBM calibration size ({c['report_split']}, OBM at its chosen λ and p)", '', '![calibration](figures/floor_calib.png)', '',
-                  '| samples per task vector | accuracy | SR | search-required accuracy | n |', '|---|---|---|---|---|']
+        lines += [
+            '',
+            f"## OBM calibration size ({c['report_split']}, OBM at its chosen λ and p)",
+            '',
+            '![calibration](figures/floor_calib.png)',
+            '',
+            '| samples per task vector | accuracy | SR | search-required accuracy | n |',
+            '|---|---|---|---|---|',
+        ]
         for r in metrics['ablation']:
-            lines.append(f"| {r['calib_n']} | {_pct(r['all_accuracy'])} | {_pct(r['all_sr_any'])} | {_pct(r['search_required_accuracy'])} | {r['all_n']} |")
+            lines.append(
+                f"| {r['calib_n']} | {_pct(r['all_accuracy'])} | {_pct(r['all_sr_any'])} | {_pct(r['search_required_accuracy'])} | {r['all_n']} |"
+            )
     lines += ['', f"Wall time: {metrics['timings_s']}.", '']
     return '\n'.join(lines)
 
 # %% ../nbs/04a_floor.ipynb #86003cc2
-def write_floor_report(metrics: dict, report_dir: Path|str) -> Path:
+def write_floor_report(metrics: dict, report_dir: Path | str) -> Path:
     "metrics/floor.json, figures/floor_sweep.png, figures/floor_calib.png and floor.md under `report_dir`; returns floor.md."
     rep = Path(report_dir)
-    floor_figures(metrics, rep/'figures')
-    write_json(rep/'metrics'/'floor.json', portable(metrics))
-    atomic_write(rep/'floor.md', floor_markdown(metrics))
-    return rep/'floor.md'
+    floor_figures(metrics, rep / 'figures')
+    write_json(rep / 'metrics' / 'floor.json', portable(metrics))
+    atomic_write(rep / 'floor.md', floor_markdown(metrics))
+    return rep / 'floor.md'

@@ -35,18 +35,32 @@ REPORT_JUDGE_PROMPT = (
     "You are an impartial judge. Given a question, the correct answer and a deep research report, decide whether "
     "the report contains the correct answer and does not contradict it.\n\n[Question]\n{question}\n\n"
     "[Correct Answer]\n{answer}\n\n[Deep Research Report]\n{report}\n\n"
-    "Reply in this format:\ncorrect: yes or no\nreasoning: one sentence")
+    "Reply in this format:\ncorrect: yes or no\nreasoning: one sentence"
+)
+
 
 class RuleJudge:
     "Exact match over aliases (and InfoSeek ranges): `rule_score`."
+
     name = 'rule'
-    def __call__(self, preds: list[str|None], items: list[dict]) -> list[float]:
+
+    def __call__(self, preds: list[str | None], items: list[dict]) -> list[float]:
         return [rule_score(p, it) for p, it in zip(preds, items)]
+
 
 class ReportJudge:
     "VDR's judge of a report on an OpenAI-compatible chat endpoint; falls back to exact match when undecided."
-    def __init__(self, base_url: str, model: str, api_key: str|None=None, retries: int=3, max_tokens: int=800,
-                 timeout: float=60.0, workers: int=8):
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        retries: int = 3,
+        max_tokens: int = 800,
+        timeout: float = 60.0,
+        workers: int = 8,
+    ):
         self.chat = ChatClient(base_url, model, api_key=api_key, timeout=timeout)
         self.retries = retries
         self.max_tokens = max_tokens
@@ -55,35 +69,42 @@ class ReportJudge:
         self.calls = 0
         self.fallbacks = 0
 
-    def verdict(self, question: str, answer: str, report: str) -> str|None:
+    def verdict(self, question: str, answer: str, report: str) -> str | None:
         "The judge's raw reply (None when the endpoint fails, or after `retries` unparseable replies)."
         prompt = REPORT_JUDGE_PROMPT.format(question=question, answer=answer, report=report)
         for _ in range(self.retries):
             try:
                 msgs = [{'role': 'user', 'content': prompt}]
                 text = self.chat.text(msgs, temperature=0.0, max_tokens=self.max_tokens)
-            except ChatError:   # the client has retried already
+            except ChatError:  # the client has retried already
                 return None
             self.calls += 1
             if parse_judge_verdict(text) is not None:
                 return text
         return None
 
-    def score(self, pred: str|None, item: dict) -> float:
-        if pred is None: return 0.0
+    def score(self, pred: str | None, item: dict) -> float:
+        if pred is None:
+            return 0.0
         v = self.verdict(item['question'], (item.get('answers') or [''])[0], pred)
-        if v is None: self.fallbacks += 1; return rule_score(pred, item)
+        if v is None:
+            self.fallbacks += 1
+            return rule_score(pred, item)
         return float(parse_judge_verdict(v))
 
     def __call__(self, preds, items) -> list[float]:
-        with ThreadPoolExecutor(self.workers) as ex: return list(ex.map(self.score, preds, items))
+        with ThreadPoolExecutor(self.workers) as ex:
+            return list(ex.map(self.score, preds, items))
 
-def make_judge(spec: str='rule'):
+
+def make_judge(spec: str = 'rule'):
     "A judge from a spec: 'rule', or 'openai:http://host:port#model' for an LLM judge."
-    if spec in ('rule', '', None): return RuleJudge()
+    if spec in ('rule', '', None):
+        return RuleJudge()
     if spec.startswith('openai:'):
-        url, _, model = spec[len('openai:'):].partition('#')
-        if not model: raise ValueError("an LLM judge spec looks like 'openai:http://host:port#model-name'")
+        url, _, model = spec[len('openai:') :].partition('#')
+        if not model:
+            raise ValueError("an LLM judge spec looks like 'openai:http://host:port#model-name'")
         return ReportJudge(url, model)
     raise ValueError(f"unknown judge {spec!r}: use 'rule' or 'openai:URL#MODEL'")
 
@@ -91,38 +112,51 @@ def make_judge(spec: str='rule'):
 @dataclass
 class RewardConfig:
     "How a judged episode becomes a reward (MMSearch-R1's shaping as options)."
-    judge: str = 'rule'              # 'rule' | 'openai:URL#MODEL'
-    format_weight: float = 0.0       # w in r = (1-w)*acc + w*format (MMSearch-R1: 0.1)
-    search_penalty: float = 0.0      # a correct answer reached by searching scores 1 - penalty (MMSearch-R1: 0.1)
+
+    judge: str = 'rule'  # 'rule' | 'openai:URL#MODEL'
+    format_weight: float = 0.0  # w in r = (1-w)*acc + w*format (MMSearch-R1: 0.1)
+    search_penalty: float = 0.0  # a correct answer reached by searching scores 1 - penalty (MMSearch-R1: 0.1)
+
     def __post_init__(self):
         for k in ('format_weight', 'search_penalty'):
-            if not 0 <= getattr(self, k) <= 1: raise ValueError(f'{k} must be in [0, 1], got {getattr(self, k)}')
+            if not 0 <= getattr(self, k) <= 1:
+                raise ValueError(f'{k} must be in [0, 1], got {getattr(self, k)}')
+
 
 def error_steps(t: Trajectory) -> int:
     "Assistant turns that were a format error, a malformed tool call, or whose tool calls all failed."
-    return sum(bool(s.get('error')) or (bool(s.get('calls')) and not any(not is_error(c['observation']) for c in s['calls']))
-               for s in t.steps)
+    return sum(
+        bool(s.get('error')) or (bool(s.get('calls')) and not any(not is_error(c['observation']) for c in s['calls']))
+        for s in t.steps
+    )
+
 
 def format_ok(t: Trajectory) -> bool:
     "The episode ended in an answer and no turn was an error."
     return t.termination == 'answer' and error_steps(t) == 0
 
+
 def shaped_reward(acc: float, t: Trajectory, cfg: RewardConfig) -> float:
     "The reward of an episode judged `acc`: search penalty on correct searched answers, then the format mix."
-    if acc and t.tool_calls: acc = acc * (1 - cfg.search_penalty)
+    if acc and t.tool_calls:
+        acc = acc * (1 - cfg.search_penalty)
     return (1 - cfg.format_weight) * acc + cfg.format_weight * float(format_ok(t))
+
 
 def score_episodes(trajs: list[Trajectory], items: dict, cfg: RewardConfig, judge=None) -> list[float]:
     "Judge every episode (sets `t.correct`) and return their shaped rewards; `items` maps item id to item."
     judge = judge or make_judge(cfg.judge)
     accs = judge([t.answer for t in trajs], [items[t.item_id] for t in trajs])
-    for t, a in zip(trajs, accs): t.correct = float(a)
+    for t, a in zip(trajs, accs):
+        t.correct = float(a)
     return [shaped_reward(a, t, cfg) for a, t in zip(accs, trajs)]
 
 # %% ../nbs/05_grpo.ipynb #e9b7bad6
 class GRPOEnv(SearchEnv):
     "A `SearchEnv` for RL: reset from a dataset row, a record of calls and errors, and VDR's 3-consecutive-errors stop."
+
     max_errors: int = 3
+
     def reset(self, image=None, images=None, **row) -> None:
         "Start an episode from a dataset row (TRL passes the whole row)."
         super().reset(image=image, images=images)
@@ -133,120 +167,188 @@ class GRPOEnv(SearchEnv):
         name = fn.__name__.lstrip('_')
         if getattr(self, 'consecutive', 0) >= self.max_errors:
             out = f'Error: {self.max_errors} tool errors in a row; no more tool calls in this episode. Give your final answer now.'
-        else: out = super()._guard(fn, *args)
+        else:
+            out = super()._guard(fn, *args)
         bad = is_error(out)
-        self.calls.append(dict(name=name, ok=not bad)); self.errors += bad
+        self.calls.append(dict(name=name, ok=not bad))
+        self.errors += bad
         self.consecutive = self.consecutive + 1 if bad else 0
         return out
 
-def trl_rows(items: list[dict], system: str|None=None) -> list[dict]:
+
+def trl_rows(items: list[dict], system: str | None = None) -> list[dict]:
     "TRL GRPO rows: a conversational `prompt` with the image, the `image` itself, and the judge's columns."
     from mmsearch.rollout import SYSTEM_PROMPT
+
     system = SYSTEM_PROMPT if system is None else system
     out = []
     for it in items:
         img = load_image(it.get('image'))
-        user = [{'type': 'image'}, {'type': 'text', 'text': f"Question: {it['question']}"}] if img is not None else f"Question: {it['question']}"
-        user = user if isinstance(user, list) else [{'type': 'text', 'text': user}]      # Arrow wants one content type per column
-        row = dict(prompt=([{'role': 'system', 'content': [{'type': 'text', 'text': system}]}] if system else []) + [{'role': 'user', 'content': user}],
-                   question=it['question'], answers=list(it.get('answers') or []), id=str(it['id']))
-        if img is not None: row['image'] = img
-        if it.get('range'): row['range'] = it['range']
+        user = (
+            [{'type': 'image'}, {'type': 'text', 'text': f"Question: {it['question']}"}]
+            if img is not None
+            else f"Question: {it['question']}"
+        )
+        user = (
+            user if isinstance(user, list) else [{'type': 'text', 'text': user}]
+        )  # Arrow wants one content type per column
+        row = dict(
+            prompt=([{'role': 'system', 'content': [{'type': 'text', 'text': system}]}] if system else [])
+            + [{'role': 'user', 'content': user}],
+            question=it['question'],
+            answers=list(it.get('answers') or []),
+            id=str(it['id']),
+        )
+        if img is not None:
+            row['image'] = img
+        if it.get('range'):
+            row['range'] = it['range']
         out.append(row)
     return out
 
-def trl_reward(cfg: RewardConfig|None=None):
+
+def trl_reward(cfg: RewardConfig | None = None):
     "A TRL reward function: judge the last `<answer>` of each completion, shaped with the environment's call record."
     from mmsearch.score import last_answer
-    cfg = cfg or RewardConfig(); judge = make_judge(cfg.judge)
+
+    cfg = cfg or RewardConfig()
+    judge = make_judge(cfg.judge)
+
     def judge_reward(prompts, completions, environments=None, question=None, answers=None, **kw):
-        texts = [c if isinstance(c, str) else next((m['content'] for m in reversed(c) if m['role'] == 'assistant' and isinstance(m.get('content'), str)), '')
-                 for c in completions]
+        texts = [
+            c
+            if isinstance(c, str)
+            else next(
+                (m['content'] for m in reversed(c) if m['role'] == 'assistant' and isinstance(m.get('content'), str)),
+                '',
+            )
+            for c in completions
+        ]
         preds = [last_answer(t) for t in texts]
         rng = kw.get('range') or [None] * len(preds)
         accs = judge(preds, [dict(question=q, answers=a, range=r) for q, a, r in zip(question, answers, rng)])
         out = []
         for p, a, env in zip(preds, accs, environments or [None] * len(preds)):
             calls, errs = (env.calls, env.errors) if env is not None else ([], 0)
-            if a and calls: a *= 1 - cfg.search_penalty
+            if a and calls:
+                a *= 1 - cfg.search_penalty
             out.append((1 - cfg.format_weight) * a + cfg.format_weight * float(p is not None and errs == 0))
         return out
+
     return judge_reward
 
 # %% ../nbs/05_grpo.ipynb #eca4971f
 ADVANTAGES = ('grpo', 'rloo')
 
-def group_advantages(rewards, G: int, kind: str='grpo', eps: float=1e-4):
+
+def group_advantages(rewards, G: int, kind: str = 'grpo', eps: float = 1e-4):
     "Advantages of rewards laid out item-major in groups of `G`: 'grpo' (mean/std) or 'rloo' (leave-one-out mean)."
     import torch
-    if kind not in ADVANTAGES: raise ValueError(f'unknown advantage {kind!r}; choose one of {ADVANTAGES}')
+
+    if kind not in ADVANTAGES:
+        raise ValueError(f'unknown advantage {kind!r}; choose one of {ADVANTAGES}')
     r = torch.as_tensor(rewards, dtype=torch.float64)
-    if G < 2 or r.numel() % G: raise ValueError(f'{r.numel()} rewards do not form groups of G={G} (G must be at least 2)')
-    g = r.view(-1, G); mean = g.mean(1, keepdim=True)
+    if G < 2 or r.numel() % G:
+        raise ValueError(f'{r.numel()} rewards do not form groups of G={G} (G must be at least 2)')
+    g = r.view(-1, G)
+    mean = g.mean(1, keepdim=True)
     a = (g - mean) / (g.std(1, keepdim=True) + eps) if kind == 'grpo' else (g - (g.sum(1, keepdim=True) - g) / (G - 1))
     return a.reshape(-1).float()
+
 
 def is_anomalous(t: Trajectory) -> bool:
     "VDR's mask rule: the episode did not end in an answer, or more than half of its turns were errors."
     return t.termination != 'answer' or error_steps(t) * 2 > max(1, t.n_turns)
 
 # %% ../nbs/05_grpo.ipynb #fdb8648d
-def chat_renderer(processor, tools: list[dict]|None=None, **template_kwargs) -> Callable:
+def chat_renderer(processor, tools: list[dict] | None = None, **template_kwargs) -> Callable:
     "`render(messages, generation_prompt)` with the processor's chat template and the tool schemas."
     tok = getattr(processor, 'tokenizer', processor)
-    return lambda msgs, gen: tok.apply_chat_template(msgs, tools=tools, add_generation_prompt=gen, tokenize=False, **template_kwargs)
+    return lambda msgs, gen: tok.apply_chat_template(
+        msgs, tools=tools, add_generation_prompt=gen, tokenize=False, **template_kwargs
+    )
+
 
 def loss_spans(msgs: list[dict], render: Callable) -> tuple[str, list[tuple[int, int]]]:
     "The rendered conversation and the character spans the model wrote (each assistant turn through its `<|im_end|>`)."
     full, spans = render(msgs, False), []
     for j, m in enumerate(msgs):
-        if m['role'] != 'assistant': continue
-        p, f = render(msgs[:j], True), render(msgs[:j + 1], False)
+        if m['role'] != 'assistant':
+            continue
+        p, f = render(msgs[:j], True), render(msgs[: j + 1], False)
         if not (f.startswith(p) and full.startswith(f)):
-            raise ValueError('the chat template is not prefix-preserving, so the tokens of each assistant turn cannot be located')
+            raise ValueError(
+                'the chat template is not prefix-preserving, so the tokens of each assistant turn cannot be located'
+            )
         spans.append((len(p), len(f.rstrip('\n'))))
     return full, spans
 
+
 def message_images(msgs: list[dict]) -> list:
     "The images of a conversation, in the order the template places their placeholders."
-    return [load_image(p['image']) for m in msgs if isinstance(m.get('content'), list)
-            for p in m['content'] if isinstance(p, dict) and p.get('type') == 'image']
+    return [
+        load_image(p['image'])
+        for m in msgs
+        if isinstance(m.get('content'), list)
+        for p in m['content']
+        if isinstance(p, dict) and p.get('type') == 'image'
+    ]
 
-def encode_episode(msgs: list[dict], processor, tools: list[dict]|None=None, max_tokens: int|None=None) -> dict:
+
+def encode_episode(msgs: list[dict], processor, tools: list[dict] | None = None, max_tokens: int | None = None) -> dict:
     "input_ids and a 0/1 loss_mask (1 = written by the model) for a conversation, plus its pixel tensors for a VLM."
     tok = getattr(processor, 'tokenizer', processor)
     full, spans = loss_spans(msgs, chat_renderer(processor, tools))
     cuts = [0] + [c for s in spans for c in s] + [len(full)]
     ids, mask = [], []
     for k in range(len(cuts) - 1):
-        piece = full[cuts[k]:cuts[k + 1]]
-        if not piece: continue
-        x = tok(piece, add_special_tokens=False)['input_ids']; ids += x; mask += [k % 2] * len(x)
+        piece = full[cuts[k] : cuts[k + 1]]
+        if not piece:
+            continue
+        x = tok(piece, add_special_tokens=False)['input_ids']
+        ids += x
+        mask += [k % 2] * len(x)
     out = dict(n_turns=len(spans))
     images = message_images(msgs)
     if images and getattr(processor, 'image_processor', None) is not None:
         pixels, counts = image_inputs(processor, images)
-        pad = tok.convert_tokens_to_ids('<|image_pad|>'); ids2, mask2, k = [], [], 0
+        pad = tok.convert_tokens_to_ids('<|image_pad|>')
+        ids2, mask2, k = [], [], 0
         for i, m in zip(ids, mask):
-            if i == pad: ids2 += [pad] * counts[k]; mask2 += [0] * counts[k]; k += 1
-            else: ids2.append(i); mask2.append(m)
-        if k != len(counts): raise ValueError(f'{len(counts)} images but {k} image placeholders in the rendered conversation')
+            if i == pad:
+                ids2 += [pad] * counts[k]
+                mask2 += [0] * counts[k]
+                k += 1
+            else:
+                ids2.append(i)
+                mask2.append(m)
+        if k != len(counts):
+            raise ValueError(f'{len(counts)} images but {k} image placeholders in the rendered conversation')
         ids, mask = ids2, mask2
         out.update(pixels)
     if max_tokens and len(ids) > max_tokens:
         if 'pixel_values' in out and ids[max_tokens:].count(tok.convert_tokens_to_ids('<|image_pad|>')):
-            raise ValueError(f'the episode is {len(ids)} tokens and cutting it to {max_tokens} would cut an image; raise max_seq_tokens')
+            raise ValueError(
+                f'the episode is {len(ids)} tokens and cutting it to {max_tokens} would cut an image; raise max_seq_tokens'
+            )
         ids, mask = ids[:max_tokens], mask[:max_tokens]
     out.update(input_ids=ids, loss_mask=mask)
     return out
 
+
 def collate(encs: list[dict], pad_id: int) -> dict:
     "Right-padded tensors for a batch of encoded episodes (images concatenated in order)."
     import torch
+
     L = max(len(e['input_ids']) for e in encs)
-    ids = torch.full((len(encs), L), pad_id, dtype=torch.long); att = torch.zeros_like(ids); lm = torch.zeros_like(ids)
+    ids = torch.full((len(encs), L), pad_id, dtype=torch.long)
+    att = torch.zeros_like(ids)
+    lm = torch.zeros_like(ids)
     for i, e in enumerate(encs):
-        n = len(e['input_ids']); ids[i, :n] = torch.tensor(e['input_ids']); att[i, :n] = 1; lm[i, :n] = torch.tensor(e['loss_mask'])
+        n = len(e['input_ids'])
+        ids[i, :n] = torch.tensor(e['input_ids'])
+        att[i, :n] = 1
+        lm[i, :n] = torch.tensor(e['loss_mask'])
     out = dict(input_ids=ids, attention_mask=att, loss_mask=lm)
     out.update(join_images([{k: e[k] for k in PIXEL_KEYS if k in e} for e in encs]))
     return out
@@ -254,24 +356,41 @@ def collate(encs: list[dict], pad_id: int) -> dict:
 # %% ../nbs/05_grpo.ipynb #0c194001
 LOSS_AGGS = ('token-mean', 'seq-mean-token-sum', 'seq-mean-token-mean')
 
+
 def model_inputs(batch: dict, device=None) -> dict:
     "The tensors of a collated batch that the model's forward takes."
     keys = ('input_ids', 'attention_mask', *PIXEL_KEYS)
     return {k: (batch[k].to(device) if device is not None else batch[k]) for k in keys if k in batch}
 
+
 def token_logprobs(logits, input_ids):
     "log π(token_t | tokens_<t) for t = 1..T-1, from logits of shape (B, T, V)."
     import torch
+
     lg = logits[:, :-1].float()
     return lg.gather(-1, input_ids[:, 1:, None]).squeeze(-1) - torch.logsumexp(lg, -1)
 
-def policy_loss(logp, old_logp, adv, mask, eps_low: float=0.2, eps_high: float=0.28, agg: str='token-mean', denom: float|None=None):
+
+def policy_loss(
+    logp,
+    old_logp,
+    adv,
+    mask,
+    eps_low: float = 0.2,
+    eps_high: float = 0.28,
+    agg: str = 'token-mean',
+    denom: float | None = None,
+):
     "Clipped-surrogate loss over masked tokens, and (clip fraction, tokens); `mask` (B, T-1) already carries episode weights."
     import torch
-    if agg not in LOSS_AGGS: raise ValueError(f'unknown loss aggregation {agg!r}; choose one of {LOSS_AGGS}')
-    ratio = torch.exp(logp - old_logp); a = adv[:, None].to(logp.dtype)
+
+    if agg not in LOSS_AGGS:
+        raise ValueError(f'unknown loss aggregation {agg!r}; choose one of {LOSS_AGGS}')
+    ratio = torch.exp(logp - old_logp)
+    a = adv[:, None].to(logp.dtype)
     per = -torch.minimum(ratio * a, ratio.clamp(1 - eps_low, 1 + eps_high) * a) * mask
-    if agg == 'token-mean': loss = per.sum() / (denom if denom is not None else mask.sum().clamp(min=1))
+    if agg == 'token-mean':
+        loss = per.sum() / (denom if denom is not None else mask.sum().clamp(min=1))
     else:
         seq = per.sum(1) if agg == 'seq-mean-token-sum' else per.sum(1) / mask.sum(1).clamp(min=1)
         loss = seq.sum() / (denom if denom is not None else (mask.sum(1) > 0).sum().clamp(min=1))
@@ -282,30 +401,31 @@ def policy_loss(logp, old_logp, adv, mask, eps_low: float=0.2, eps_high: float=0
 @dataclass
 class RLConfig:
     "Everything a GRPO run needs besides the model and the world."
+
     steps: int = 2
-    items_per_step: int = 2          # questions per step
-    group_size: int = 4              # episodes per question (G)
-    advantage: str = 'rloo'          # grpo | rloo
+    items_per_step: int = 2  # questions per step
+    group_size: int = 4  # episodes per question (G)
+    advantage: str = 'rloo'  # grpo | rloo
     lr: float = 1e-4
     weight_decay: float = 0.0
     eps_low: float = 0.2
-    eps_high: float = 0.28           # clip-higher (DAPO, VDR)
-    num_iterations: int = 1          # updates per batch (1: on-policy, VDR)
-    loss_agg: str = 'token-mean'     # token-mean | seq-mean-token-sum (VDR) | seq-mean-token-mean
+    eps_high: float = 0.28  # clip-higher (DAPO, VDR)
+    num_iterations: int = 1  # updates per batch (1: on-policy, VDR)
+    loss_agg: str = 'token-mean'  # token-mean | seq-mean-token-sum (VDR) | seq-mean-token-mean
     max_grad_norm: float = 1.0
-    mask_anomalous: bool = True      # VDR: no gradient from episodes that did not answer or were mostly errors
+    mask_anomalous: bool = True  # VDR: no gradient from episodes that did not answer or were mostly errors
     temperature: float = 1.0
-    top_k: int = 50                  # sample among the 50 likeliest tokens (Transformers' default; TRL's is 0: all)
+    top_k: int = 50  # sample among the 50 likeliest tokens (Transformers' default; TRL's is 0: all)
     top_p: float = 1.0
     max_turns: int = 6
     max_new_tokens: int = 96
     max_obs_chars: int = 1500
     max_seq_tokens: int = 4096
     micro_batch: int = 8
-    bench: str = 'fvqa'              # training and held-out questions
+    bench: str = 'fvqa'  # training and held-out questions
     train_split: str = 'train'
     eval_split: str = 'test'
-    eval_every: int = 1              # 0: only at the start and the end
+    eval_every: int = 1  # 0: only at the start and the end
     eval_n: int = 16
     save_every: int = 1
     seed: int = 0
@@ -316,62 +436,96 @@ class RLConfig:
     search_penalty: float = 0.0
 
     def __post_init__(self):
-        if self.advantage not in ADVANTAGES: raise ValueError(f'unknown advantage {self.advantage!r}; choose one of {ADVANTAGES}')
-        if self.loss_agg not in LOSS_AGGS: raise ValueError(f'unknown loss aggregation {self.loss_agg!r}; choose one of {LOSS_AGGS}')
-        if self.group_size < 2: raise ValueError('group_size must be at least 2 (advantages compare episodes of one question)')
-        if self.steps < 0 or self.items_per_step < 1: raise ValueError('steps must be >= 0 and items_per_step >= 1')
-        if self.temperature < 0: raise ValueError(f'temperature must be >= 0 (0: greedy), got {self.temperature}')
-        if self.top_k < 0 or not 0 < self.top_p <= 1: raise ValueError(f'top_k must be >= 0 and 0 < top_p <= 1 (got {self.top_k}, {self.top_p})')
-        self.reward   # RewardConfig checks the reward weights
+        if self.advantage not in ADVANTAGES:
+            raise ValueError(f'unknown advantage {self.advantage!r}; choose one of {ADVANTAGES}')
+        if self.loss_agg not in LOSS_AGGS:
+            raise ValueError(f'unknown loss aggregation {self.loss_agg!r}; choose one of {LOSS_AGGS}')
+        if self.group_size < 2:
+            raise ValueError('group_size must be at least 2 (advantages compare episodes of one question)')
+        if self.steps < 0 or self.items_per_step < 1:
+            raise ValueError('steps must be >= 0 and items_per_step >= 1')
+        if self.temperature < 0:
+            raise ValueError(f'temperature must be >= 0 (0: greedy), got {self.temperature}')
+        if self.top_k < 0 or not 0 < self.top_p <= 1:
+            raise ValueError(f'top_k must be >= 0 and 0 < top_p <= 1 (got {self.top_k}, {self.top_p})')
+        self.reward  # RewardConfig checks the reward weights
         self.exclude_tools = tuple(self.exclude_tools)
-    @property
-    def reward(self) -> RewardConfig: return RewardConfig(self.judge, self.format_weight, self.search_penalty)
-    def rollout_cfg(self) -> RolloutConfig:
-        return RolloutConfig(max_turns=self.max_turns, max_new_tokens=self.max_new_tokens, max_obs_chars=self.max_obs_chars,
-                             max_context_tokens=self.max_seq_tokens)
 
-def load_model(path: Path|str, device: str='cpu'):
+    @property
+    def reward(self) -> RewardConfig:
+        return RewardConfig(self.judge, self.format_weight, self.search_penalty)
+
+    def rollout_cfg(self) -> RolloutConfig:
+        return RolloutConfig(
+            max_turns=self.max_turns,
+            max_new_tokens=self.max_new_tokens,
+            max_obs_chars=self.max_obs_chars,
+            max_context_tokens=self.max_seq_tokens,
+        )
+
+
+def load_model(path: Path | str, device: str = 'cpu'):
     "(model, processor) of a saved VLM or text LM directory."
     from mmsearch.zoo import load_lm, load_vlm
+
     path = Path(path)
-    if not (path/'config.json').exists(): raise FileNotFoundError(f'{str(path)!r} is not a model directory (no config.json)')
-    is_vlm = 'vision_config' in json.loads((path/'config.json').read_text())
+    if not (path / 'config.json').exists():
+        raise FileNotFoundError(f'{str(path)!r} is not a model directory (no config.json)')
+    is_vlm = 'vision_config' in json.loads((path / 'config.json').read_text())
     return (load_vlm if is_vlm else load_lm)(path, device=device)
+
 
 def sampling_policy(model, proc, cfg: RLConfig) -> HFPolicy:
     "The rollout policy of a training step: the current model, sampling at the configured temperature."
     return HFPolicy(model, proc, batch_size=64, temperature=cfg.temperature, top_k=cfg.top_k, top_p=cfg.top_p)
+
 
 def step_items(pool: list[dict], cfg: RLConfig, step: int) -> list[dict]:
     "The questions of step `step`: a function of (seed, step) only, so a resumed run draws the same ones."
     return random.Random(f'{cfg.seed}:{step}').sample(pool, min(cfg.items_per_step, len(pool)))
 
 # %% ../nbs/05_grpo.ipynb #40a67f82
-def _mean(xs) -> float: xs = list(xs); return round(sum(xs) / len(xs), 4) if xs else 0.0
+def _mean(xs) -> float:
+    xs = list(xs)
+    return round(sum(xs) / len(xs), 4) if xs else 0.0
+
 
 def episode_stats(trajs: list[Trajectory], rewards: list[float], masks: list[bool]) -> dict:
     "Per-step means over the episodes of a batch."
-    return dict(reward=_mean(rewards), acc=_mean(t.correct or 0.0 for t in trajs), masked=_mean(map(float, masks)),
-                calls=_mean(len(t.tool_calls) for t in trajs), turns=_mean(t.n_turns for t in trajs),
-                tokens=_mean(t.tokens.get('output', 0) for t in trajs), answered=_mean(t.termination == 'answer' for t in trajs))
+    return dict(
+        reward=_mean(rewards),
+        acc=_mean(t.correct or 0.0 for t in trajs),
+        masked=_mean(map(float, masks)),
+        calls=_mean(len(t.tool_calls) for t in trajs),
+        turns=_mean(t.n_turns for t in trajs),
+        tokens=_mean(t.tokens.get('output', 0) for t in trajs),
+        answered=_mean(t.termination == 'answer' for t in trajs),
+    )
+
 
 def update(model, opt, encs: list[dict], adv, weights: list[float], cfg: RLConfig, pad_id: int) -> dict:
     "One policy-gradient update on encoded episodes with advantages `adv` and 0/1 episode `weights`."
     import torch
+
     dev = next(model.parameters()).device
     live = [i for i in range(len(encs)) if weights[i] > 0]
-    if cfg.loss_agg == 'token-mean': denom = float(sum(sum(encs[i]['loss_mask'][1:]) for i in live))
-    else: denom = float(sum(sum(encs[i]['loss_mask'][1:]) > 0 for i in live))
-    work = [i for i in live if float(adv[i]) != 0.0]            # a zero advantage contributes exactly nothing
-    if not work or denom == 0: return dict(loss=0.0, grad_norm=0.0, clip_frac=0.0, loss_tokens=denom, updated=False)
-    chunks = [work[k:k + cfg.micro_batch] for k in range(0, len(work), cfg.micro_batch)]
+    if cfg.loss_agg == 'token-mean':
+        denom = float(sum(sum(encs[i]['loss_mask'][1:]) for i in live))
+    else:
+        denom = float(sum(sum(encs[i]['loss_mask'][1:]) > 0 for i in live))
+    work = [i for i in live if float(adv[i]) != 0.0]  # a zero advantage contributes exactly nothing
+    if not work or denom == 0:
+        return dict(loss=0.0, grad_norm=0.0, clip_frac=0.0, loss_tokens=denom, updated=False)
+    chunks = [work[k : k + cfg.micro_batch] for k in range(0, len(work), cfg.micro_batch)]
     batches = [collate([encs[i] for i in c], pad_id) for c in chunks]
     olds = []
     if cfg.num_iterations > 1:
         model.eval()
         with torch.no_grad():
-            for b in batches: olds.append(token_logprobs(model(**model_inputs(b, dev)).logits, b['input_ids'].to(dev)))
-    model.train(); tot, cft, ntok, gn = 0.0, 0.0, 0.0, 0.0
+            for b in batches:
+                olds.append(token_logprobs(model(**model_inputs(b, dev)).logits, b['input_ids'].to(dev)))
+    model.train()
+    tot, cft, ntok, gn = 0.0, 0.0, 0.0, 0.0
     for it in range(cfg.num_iterations):
         opt.zero_grad(set_to_none=True)
         for k, (c, b) in enumerate(zip(chunks, batches)):
@@ -379,76 +533,139 @@ def update(model, opt, encs: list[dict], adv, weights: list[float], cfg: RLConfi
             logp = token_logprobs(model(**model_inputs(b, dev)).logits, ids)
             old = olds[k] if olds else logp.detach()
             mask = (b['loss_mask'][:, 1:] * b['attention_mask'][:, 1:]).to(dev).float()
-            loss, f, n = policy_loss(logp, old, torch.as_tensor([float(adv[i]) for i in c], device=dev), mask,
-                                     cfg.eps_low, cfg.eps_high, cfg.loss_agg, denom)
-            loss.backward(); tot += loss.item() / cfg.num_iterations; cft += f * n; ntok += n
+            loss, f, n = policy_loss(
+                logp,
+                old,
+                torch.as_tensor([float(adv[i]) for i in c], device=dev),
+                mask,
+                cfg.eps_low,
+                cfg.eps_high,
+                cfg.loss_agg,
+                denom,
+            )
+            loss.backward()
+            tot += loss.item() / cfg.num_iterations
+            cft += f * n
+            ntok += n
         gn = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
         opt.step()
     model.eval()
-    return dict(loss=round(tot, 6), grad_norm=round(gn, 4), clip_frac=round(cft / max(ntok, 1), 4), loss_tokens=denom, updated=True)
+    return dict(
+        loss=round(tot, 6),
+        grad_norm=round(gn, 4),
+        clip_frac=round(cft / max(ntok, 1), 4),
+        loss_tokens=denom,
+        updated=True,
+    )
+
 
 def evaluate_policy(model, proc, items: list[dict], ctx: ToolContext, cfg: RLConfig, judge=None) -> tuple[dict, list]:
     "Greedy held-out evaluation: (summary, trajectories)."
     trajs = rollout(HFPolicy(model, proc, batch_size=32), items, ctx, G=1, cfg=cfg.rollout_cfg(), scorer=None)
     score_episodes(trajs, {str(it['id']): it for it in items}, cfg.reward, judge)
     s = summarise(trajs)
-    return {k: round(s[k], 4) for k in ('accuracy', 'sr_img', 'sr_txt', 'calls', 'turns', 'answered', 'output_tokens')}, trajs
+    return {
+        k: round(s[k], 4) for k in ('accuracy', 'sr_img', 'sr_txt', 'calls', 'turns', 'answered', 'output_tokens')
+    }, trajs
 
 # %% ../nbs/05_grpo.ipynb #c31455e5
 CKPT = 'checkpoint'
 
-def save_checkpoint(out: Path|str, model, proc, opt, state: dict) -> Path:
+
+def save_checkpoint(out: Path | str, model, proc, opt, state: dict) -> Path:
     "Write weights, processor, optimizer state and trainer state to `out/checkpoint`, atomically."
     import torch
-    dest = Path(out)/CKPT
+
+    dest = Path(out) / CKPT
     with atomic_dir(dest, overwrite=True) as tmp:
-        model.save_pretrained(tmp/'model'); proc.save_pretrained(tmp/'model')
-        torch.save(opt.state_dict(), tmp/'optimizer.pt')
-        (tmp/'trainer_state.json').write_text(dumps(state))
+        model.save_pretrained(tmp / 'model')
+        proc.save_pretrained(tmp / 'model')
+        torch.save(opt.state_dict(), tmp / 'optimizer.pt')
+        (tmp / 'trainer_state.json').write_text(dumps(state))
     return dest
 
-def load_checkpoint(out: Path|str) -> dict|None:
+
+def load_checkpoint(out: Path | str) -> dict | None:
     "The trainer state of the last checkpoint under `out` (None if there is none)."
-    f = Path(out)/CKPT/'trainer_state.json'
+    f = Path(out) / CKPT / 'trainer_state.json'
     return json.loads(f.read_text()) if f.exists() else None
 
-def train(model_dir: Path|str, world_dir: Path|str, out: Path|str, cfg: RLConfig, pool: list[dict]|None=None,
-          eval_items: list[dict]|None=None, base_url: str|None=None, progress: bool=True, log: Callable|None=print,
-          judge=None, policy: Callable|None=None) -> list[dict]:
+
+def train(
+    model_dir: Path | str,
+    world_dir: Path | str,
+    out: Path | str,
+    cfg: RLConfig,
+    pool: list[dict] | None = None,
+    eval_items: list[dict] | None = None,
+    base_url: str | None = None,
+    progress: bool = True,
+    log: Callable | None = print,
+    judge=None,
+    policy: Callable | None = None,
+) -> list[dict]:
     "Run (or resume) GRPO from `model_dir` on the world's `cfg.bench`; returns the history (one dict per step, evals included)."
     import torch
     from mmsearch.search import serve
     from mmsearch.evaluate import select_items
-    out = Path(out); out.mkdir(parents=True, exist_ok=True); log = log or (lambda *a: None)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = log or (lambda *a: None)
     pool = pool if pool is not None else load_benchmark(world_dir, cfg.bench, cfg.train_split)
-    eval_items = eval_items if eval_items is not None else select_items(world_dir, cfg.bench, cfg.eval_split, cfg.eval_n, seed=0)
-    if not pool: raise ValueError('the training pool is empty')
+    eval_items = (
+        eval_items if eval_items is not None else select_items(world_dir, cfg.bench, cfg.eval_split, cfg.eval_n, seed=0)
+    )
+    if not pool:
+        raise ValueError('the training pool is empty')
     state = load_checkpoint(out)
     if state is not None:
         if state['config'] != _jsonable(asdict(cfg) | {'steps': state['config']['steps']}):
-            raise ValueError(f'{out} holds a checkpoint of a run with another configuration; use a new output directory')
-        model, proc = load_model(out/CKPT/'model', cfg.device); history, start = state['history'], state['step']
+            raise ValueError(
+                f'{out} holds a checkpoint of a run with another configuration; use a new output directory'
+            )
+        model, proc = load_model(out / CKPT / 'model', cfg.device)
+        history, start = state['history'], state['step']
         log(f'[grpo] resuming {out.name} at step {start}')
     else:
-        model, proc = load_model(model_dir, cfg.device); history, start = [], 0
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if state is not None: opt.load_state_dict(torch.load(out/CKPT/'optimizer.pt', weights_only=True))
-    tok = getattr(proc, 'tokenizer', proc); judge = judge or make_judge(cfg.judge)
+        model, proc = load_model(model_dir, cfg.device)
+        history, start = [], 0
+    opt = torch.optim.AdamW(
+        [p for p in model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
+    )
+    if state is not None:
+        opt.load_state_dict(torch.load(out / CKPT / 'optimizer.pt', weights_only=True))
+    tok = getattr(proc, 'tokenizer', proc)
+    judge = judge or make_judge(cfg.judge)
     by_id = {str(it['id']): it for it in pool}
     bar = None
     if progress:
-        from tqdm.auto import tqdm; bar = tqdm(total=cfg.steps, initial=min(start, cfg.steps), desc=f'grpo {out.name}')
-    with (contextlib.nullcontext(base_url) if base_url else serve(world_dir)) as url:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=min(start, cfg.steps), desc=f'grpo {out.name}')
+    with contextlib.nullcontext(base_url) if base_url else serve(world_dir) as url:
         ctx = ToolContext.local(url, env_cls=env_class(cfg.exclude_tools, base=GRPOEnv))
         schemas = tool_schemas(ctx.env_cls)
+
         def do_eval(step):
-            t0 = time.time(); s, trajs = evaluate_policy(model, proc, eval_items, ctx, cfg, judge)
-            rec = dict(step=step, kind='eval', **{f'eval_{k}': v for k, v in s.items()}, eval_s=round(time.time() - t0, 1))
-            history.append(rec); log(f"[grpo] step {step} eval acc {s['accuracy']:.3f} sr_img {s['sr_img']:.2f} sr_txt {s['sr_txt']:.2f} calls {s['calls']:.2f}")
-            from mmsearch.rollout import save_jsonl; save_jsonl(trajs, out/'eval_trajectories.jsonl')
-        if start == 0 and not any(h.get('kind') == 'eval' for h in history): do_eval(0)
+            t0 = time.time()
+            s, trajs = evaluate_policy(model, proc, eval_items, ctx, cfg, judge)
+            rec = dict(
+                step=step, kind='eval', **{f'eval_{k}': v for k, v in s.items()}, eval_s=round(time.time() - t0, 1)
+            )
+            history.append(rec)
+            log(
+                f"[grpo] step {step} eval acc {s['accuracy']:.3f} sr_img {s['sr_img']:.2f} sr_txt {s['sr_txt']:.2f} calls {s['calls']:.2f}"
+            )
+            from mmsearch.rollout import save_jsonl
+
+            save_jsonl(trajs, out / 'eval_trajectories.jsonl')
+
+        if start == 0 and not any(h.get('kind') == 'eval' for h in history):
+            do_eval(0)
         for step in range(start, cfg.steps):
-            t0, c0 = time.time(), time.process_time(); items = step_items(pool, cfg, step)
+            t0, c0 = time.time(), time.process_time()
+            items = step_items(pool, cfg, step)
             torch.manual_seed(cfg.seed * 100003 + step)
             pol = (policy or sampling_policy)(model, proc, cfg)
             trajs = rollout(pol, items, ctx, G=cfg.group_size, cfg=cfg.rollout_cfg(), scorer=None)
@@ -458,179 +675,304 @@ def train(model_dir: Path|str, world_dir: Path|str, out: Path|str, cfg: RLConfig
             masks = [cfg.mask_anomalous and is_anomalous(t) for t in trajs]
             encs = [encode_episode(t.messages, proc, schemas, cfg.max_seq_tokens) for t in trajs]
             u = update(model, opt, encs, adv, [0.0 if m else 1.0 for m in masks], cfg, tok.pad_token_id)
-            rec = dict(step=step + 1, kind='train', **episode_stats(trajs, rewards, masks), **u,
-                       seq_tokens=_mean(len(e['input_ids']) for e in encs), rollout_s=round(t_roll, 2), step_s=round(time.time() - t0, 2),
-                       cpu_s=round(time.process_time() - c0, 2))
+            rec = dict(
+                step=step + 1,
+                kind='train',
+                **episode_stats(trajs, rewards, masks),
+                **u,
+                seq_tokens=_mean(len(e['input_ids']) for e in encs),
+                rollout_s=round(t_roll, 2),
+                step_s=round(time.time() - t0, 2),
+                cpu_s=round(time.process_time() - c0, 2),
+            )
             history.append(rec)
-            if bar is not None: bar.update(1); bar.set_postfix(reward=rec['reward'], masked=rec['masked'])
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(reward=rec['reward'], masked=rec['masked'])
             last = step + 1 == cfg.steps
-            if (cfg.eval_every and (step + 1) % cfg.eval_every == 0) or last: do_eval(step + 1)
+            if (cfg.eval_every and (step + 1) % cfg.eval_every == 0) or last:
+                do_eval(step + 1)
             if (cfg.save_every and (step + 1) % cfg.save_every == 0) or last:
-                save_checkpoint(out, model, proc, opt, dict(step=step + 1, history=history, config=_jsonable(asdict(cfg)), model_dir=str(model_dir)))
-            atomic_write(out/'history.jsonl', ''.join(json.dumps(h) + '\n' for h in history))
-    if bar is not None: bar.close()
+                save_checkpoint(
+                    out,
+                    model,
+                    proc,
+                    opt,
+                    dict(step=step + 1, history=history, config=_jsonable(asdict(cfg)), model_dir=str(model_dir)),
+                )
+            atomic_write(out / 'history.jsonl', ''.join(json.dumps(h) + '\n' for h in history))
+    if bar is not None:
+        bar.close()
     return history
 
-def _jsonable(d: dict) -> dict: return json.loads(json.dumps(d))
+
+def _jsonable(d: dict) -> dict:
+    return json.loads(json.dumps(d))
 
 # %% ../nbs/05_grpo.ipynb #c84d0980
 CURRICULA = ('none', 'hard', 'easy')
 
-def pass_rates(model, proc, items: list[dict], ctx: ToolContext, cfg: RLConfig, n: int=4, judge=None, seed: int=0) -> dict:
+
+def pass_rates(
+    model, proc, items: list[dict], ctx: ToolContext, cfg: RLConfig, n: int = 4, judge=None, seed: int = 0
+) -> dict:
     "Pass rate of the model on each item over `n` sampled episodes ({item id: rate})."
     import torch
+
     torch.manual_seed(seed)
     trajs = rollout(sampling_policy(model, proc, cfg), items, ctx, G=n, cfg=cfg.rollout_cfg(), scorer=None)
     score_episodes(trajs, {str(it['id']): it for it in items}, cfg.reward, judge)
     out = {}
-    for t in trajs: out.setdefault(t.item_id, []).append(t.correct or 0.0)
+    for t in trajs:
+        out.setdefault(t.item_id, []).append(t.correct or 0.0)
     return {k: sum(v) / len(v) for k, v in out.items()}
 
-def curriculum_buckets(rates: dict, seed: int=0) -> dict:
+
+def curriculum_buckets(rates: dict, seed: int = 0) -> dict:
     "{'hard': ids, 'easy': ids}: the lower and upper halves of the items ordered by pass rate (seeded tie-break)."
-    ids = list(rates); random.Random(seed).shuffle(ids)
+    ids = list(rates)
+    random.Random(seed).shuffle(ids)
     ids.sort(key=lambda i: rates[i])
     h = len(ids) // 2
     return dict(hard=ids[:h], easy=ids[h:])
 
 # %% ../nbs/05_grpo.ipynb #13309367
 INITS = ('base_vlm', 'ta', 'obm', 'sft')
-MERGE_DEFAULTS = dict(ta=dict(lam=1.0), obm=dict(lam=1.0, p=0.5, calib_n=16))   # ensure_merge's arguments per start
+MERGE_DEFAULTS = dict(ta=dict(lam=1.0), obm=dict(lam=1.0, p=0.5, calib_n=16))  # ensure_merge's arguments per start
 
-def resolve_init(init: str, zoo: dict, world_dir: Path|str) -> Path:
+
+def resolve_init(init: str, zoo: dict, world_dir: Path | str) -> Path:
     "The model directory RL starts from: 'base_vlm', 'ta', 'obm', 'sft' or a path."
-    if init == 'base_vlm': return Path(zoo['vlm'])
-    if init in MERGE_DEFAULTS: return ensure_merge(zoo, init.upper(), world_dir=world_dir, **MERGE_DEFAULTS[init])
-    if init == 'sft': return Path(ensure_sft(zoo, world_dir))
+    if init == 'base_vlm':
+        return Path(zoo['vlm'])
+    if init in MERGE_DEFAULTS:
+        return ensure_merge(zoo, init.upper(), world_dir=world_dir, **MERGE_DEFAULTS[init])
+    if init == 'sft':
+        return Path(ensure_sft(zoo, world_dir))
     p = Path(init).expanduser()
-    if (p/'config.json').exists(): return p
+    if (p / 'config.json').exists():
+        return p
     raise ValueError(f"init must be one of {INITS} or a model directory, got {init!r}")
 
 # %% ../nbs/05_grpo.ipynb #7d44fd74
-def eval_curve(history: list[dict], key: str='eval_accuracy') -> list[tuple[int, float]]:
+def eval_curve(history: list[dict], key: str = 'eval_accuracy') -> list[tuple[int, float]]:
     "(step, value) of the evaluations in a history."
     return [(h['step'], h[key]) for h in history if h.get('kind') == 'eval' and key in h]
 
-def steps_to_target(curve: list[tuple[int, float]], target: float, tol: float=1e-9) -> int|None:
+
+def steps_to_target(curve: list[tuple[int, float]], target: float, tol: float = 1e-9) -> int | None:
     "The first step at which `curve` reaches `target` (None if it never does)."
     return next((s for s, v in curve if v >= target - tol), None)
 
-def mean_curve(histories: list[list[dict]], key: str='eval_accuracy') -> list[tuple[int, float]]:
+
+def mean_curve(histories: list[list[dict]], key: str = 'eval_accuracy') -> list[tuple[int, float]]:
     "The step-wise mean of several runs' evaluation curves (steps all runs share)."
     curves = [dict(eval_curve(h, key)) for h in histories]
     steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
     return [(s, round(sum(c[s] for c in curves) / len(curves), 4)) for s in steps]
 
-def summarise_runs(histories: list[list[dict]], target: float|None=None) -> dict:
+
+def summarise_runs(histories: list[list[dict]], target: float | None = None) -> dict:
     "Start, final, peak (and its step), steps-to-target of a setting's runs, with the mean curves of the logged metrics."
     mc = mean_curve(histories)
-    out = dict(n_runs=len(histories), curve=mc, start=mc[0][1] if mc else None, final=mc[-1][1] if mc else None,
-               peak=max(v for _, v in mc) if mc else None, peak_step=max(mc, key=lambda x: (x[1], -x[0]))[0] if mc else None,
-               curves={k: mean_curve(histories, f'eval_{k}') for k in ('sr_img', 'sr_txt', 'calls', 'turns', 'answered')},
-               reward=_train_mean(histories, 'reward'), masked=_train_mean(histories, 'masked'), seq_tokens=_train_mean(histories, 'seq_tokens'),
-               step_s=round(sum(h['step_s'] for r in histories for h in r if h.get('kind') == 'train') /
-                            max(1, sum(h.get('kind') == 'train' for r in histories for h in r)), 2))
+    out = dict(
+        n_runs=len(histories),
+        curve=mc,
+        start=mc[0][1] if mc else None,
+        final=mc[-1][1] if mc else None,
+        peak=max(v for _, v in mc) if mc else None,
+        peak_step=max(mc, key=lambda x: (x[1], -x[0]))[0] if mc else None,
+        curves={k: mean_curve(histories, f'eval_{k}') for k in ('sr_img', 'sr_txt', 'calls', 'turns', 'answered')},
+        reward=_train_mean(histories, 'reward'),
+        masked=_train_mean(histories, 'masked'),
+        seq_tokens=_train_mean(histories, 'seq_tokens'),
+        step_s=round(
+            sum(h['step_s'] for r in histories for h in r if h.get('kind') == 'train')
+            / max(1, sum(h.get('kind') == 'train' for r in histories for h in r)),
+            2,
+        ),
+    )
     if target is not None:
-        out['target'] = target; out['steps_to_target'] = steps_to_target(mc, target)
+        out['target'] = target
+        out['steps_to_target'] = steps_to_target(mc, target)
         out['steps_to_target_per_seed'] = [steps_to_target(eval_curve(h), target) for h in histories]
     return out
+
 
 def _train_mean(histories, key) -> list[tuple[int, float]]:
     "Step-wise mean of a training metric across runs."
     by = {}
     for r in histories:
         for h in r:
-            if h.get('kind') == 'train': by.setdefault(h['step'], []).append(h[key])
+            if h.get('kind') == 'train':
+                by.setdefault(h['step'], []).append(h[key])
     return [(s, round(sum(v) / len(v), 4)) for s, v in sorted(by.items())]
 
-def plot_runs(panels: dict, path: Path|str, key: str='eval_accuracy', ylabel: str='held-out accuracy'):
+
+def plot_runs(panels: dict, path: Path | str, key: str = 'eval_accuracy', ylabel: str = 'held-out accuracy'):
     "One panel per comparison ({title: {label: [histories]}}), mean curve per label with seeds as thin lines."
-    import matplotlib; matplotlib.use('Agg')
+    import matplotlib
+
+    matplotlib.use('Agg')
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
     for ax, (title, runs) in zip(axes[0], panels.items()):
         for k, (label, hs) in enumerate(runs.items()):
             c = f'C{k}'
             for h in hs:
-                if len(hs) > 1: ax.plot(*zip(*eval_curve(h, key)), color=c, alpha=0.25, lw=0.8)
+                if len(hs) > 1:
+                    ax.plot(*zip(*eval_curve(h, key)), color=c, alpha=0.25, lw=0.8)
             mc = mean_curve(hs, key)
-            if mc: ax.plot(*zip(*mc), color=c, lw=2, marker='o', ms=3, label=f'{label} (n={len(hs)})')
-        ax.set_title(title); ax.set_xlabel('GRPO step'); ax.set_ylabel(ylabel); ax.grid(alpha=0.3); ax.legend(fontsize=8)
-    fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=120); plt.close(fig)
+            if mc:
+                ax.plot(*zip(*mc), color=c, lw=2, marker='o', ms=3, label=f'{label} (n={len(hs)})')
+        ax.set_title(title)
+        ax.set_xlabel('GRPO step')
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
     return Path(path)
 
 # %% ../nbs/05_grpo.ipynb #62f2abb6
-def run_key(model_dir: Path|str, cfg: RLConfig, pool: list[dict]) -> str:
+def run_key(model_dir: Path | str, cfg: RLConfig, pool: list[dict]) -> str:
     "A short hash of a run's definition: start model (path and weights), config, and training pool."
     import hashlib
     from mmsearch.core import weights_hash
-    d = dict(model=str(Path(model_dir).resolve()), ident=weights_hash(model_dir), cfg=asdict(cfg) | {'steps': None},
-             pool=sorted(str(it['id']) for it in pool))
+
+    d = dict(
+        model=str(Path(model_dir).resolve()),
+        ident=weights_hash(model_dir),
+        cfg=asdict(cfg) | {'steps': None},
+        pool=sorted(str(it['id']) for it in pool),
+    )
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
-def run_setting(label: str, model_dir: Path|str, world_dir: Path|str, cfg: RLConfig, runs_root: Path|str, pool: list[dict]|None=None,
-                eval_items: list[dict]|None=None, base_url: str|None=None, log: Callable|None=print, progress: bool=False) -> list[dict]:
+
+def run_setting(
+    label: str,
+    model_dir: Path | str,
+    world_dir: Path | str,
+    cfg: RLConfig,
+    runs_root: Path | str,
+    pool: list[dict] | None = None,
+    eval_items: list[dict] | None = None,
+    base_url: str | None = None,
+    log: Callable | None = print,
+    progress: bool = False,
+) -> list[dict]:
     "Train (or resume, or reuse) the run of `label` under `runs_root/<label>-<hash>`; returns its history."
     pool = pool if pool is not None else load_benchmark(world_dir, cfg.bench, cfg.train_split)
-    out = Path(runs_root)/f'{label}-{run_key(model_dir, cfg, pool)}'
+    out = Path(runs_root) / f'{label}-{run_key(model_dir, cfg, pool)}'
     t0 = time.time()
-    h = train(model_dir, world_dir, out, cfg, pool=pool, eval_items=eval_items, base_url=base_url, log=log, progress=progress)
-    if log: log(f'[grpo] {label}: {cfg.steps} steps in {time.time() - t0:.0f} s ({out.name})')
+    h = train(
+        model_dir, world_dir, out, cfg, pool=pool, eval_items=eval_items, base_url=base_url, log=log, progress=progress
+    )
+    if log:
+        log(f'[grpo] {label}: {cfg.steps} steps in {time.time() - t0:.0f} s ({out.name})')
     return h
 
 # %% ../nbs/05_grpo.ipynb #c3c69643
-def curriculum_pool(kind: str, model_dir: Path|str, world_dir: Path|str, cfg: RLConfig, pool: list[dict], n_items: int, n_samples: int,
-                    cache_dir: Path|str, base_url: str|None=None) -> tuple[list[dict], dict]:
+def curriculum_pool(
+    kind: str,
+    model_dir: Path | str,
+    world_dir: Path | str,
+    cfg: RLConfig,
+    pool: list[dict],
+    n_items: int,
+    n_samples: int,
+    cache_dir: Path | str,
+    base_url: str | None = None,
+) -> tuple[list[dict], dict]:
     "The training pool for curriculum `kind` (none | hard | easy) and the facts behind it (pass rates are cached)."
     import hashlib
     from mmsearch.search import serve
-    if kind not in CURRICULA: raise ValueError(f'unknown curriculum {kind!r}; choose one of {CURRICULA}')
-    if kind == 'none': return pool, dict(curriculum='none', pool=len(pool))
+
+    if kind not in CURRICULA:
+        raise ValueError(f'unknown curriculum {kind!r}; choose one of {CURRICULA}')
+    if kind == 'none':
+        return pool, dict(curriculum='none', pool=len(pool))
     sub = random.Random(cfg.seed).sample(pool, min(n_items, len(pool)))
     key = hashlib.sha1(json.dumps([run_key(model_dir, cfg, sub), n_samples]).encode()).hexdigest()[:10]
-    f = Path(cache_dir)/f'passrates-{key}.json'
-    if f.exists(): rates = json.loads(f.read_text())
+    f = Path(cache_dir) / f'passrates-{key}.json'
+    if f.exists():
+        rates = json.loads(f.read_text())
     else:
         model, proc = load_model(model_dir, cfg.device)
-        with (contextlib.nullcontext(base_url) if base_url else serve(world_dir)) as url:
+        with contextlib.nullcontext(base_url) if base_url else serve(world_dir) as url:
             ctx = ToolContext.local(url, env_cls=env_class(cfg.exclude_tools, base=GRPOEnv))
             rates = pass_rates(model, proc, sub, ctx, cfg, n=n_samples, seed=cfg.seed)
-        del model; write_json(f, rates)
-    b = curriculum_buckets(rates, cfg.seed); ids = set(b[kind])
+        del model
+        write_json(f, rates)
+    b = curriculum_buckets(rates, cfg.seed)
+    ids = set(b[kind])
     mean = lambda ks: round(sum(rates[k] for k in ks) / max(1, len(ks)), 4)
-    return [it for it in sub if str(it['id']) in ids], dict(curriculum=kind, measured=len(sub), samples=n_samples, pool=len(ids),
-                                                            pass_rate_hard=mean(b['hard']), pass_rate_easy=mean(b['easy']),
-                                                            solved_share=round(sum(v > 0 for v in rates.values()) / max(1, len(rates)), 4))
+    return [it for it in sub if str(it['id']) in ids], dict(
+        curriculum=kind,
+        measured=len(sub),
+        samples=n_samples,
+        pool=len(ids),
+        pass_rate_hard=mean(b['hard']),
+        pass_rate_easy=mean(b['easy']),
+        solved_share=round(sum(v > 0 for v in rates.values()) / max(1, len(rates)), 4),
+    )
 
 # %% ../nbs/05_grpo.ipynb #ad252c3e
-def _fmt(v, p=3): return '–' if v is None else (f'{v:.{p}f}' if isinstance(v, float) else str(v))
+def _fmt(v, p=3):
+    return '–' if v is None else (f'{v:.{p}f}' if isinstance(v, float) else str(v))
 
-def verdict_warm_start(ws: dict, merged: str='obm', base: str='base_vlm') -> tuple[str, str]:
+
+def verdict_warm_start(ws: dict, merged: str = 'obm', base: str = 'base_vlm') -> tuple[str, str]:
     "OBM's ceiling claim (faster to the base start's final accuracy, and a higher peak) judged on the numbers: (verdict, sentence)."
-    if merged not in ws or base not in ws: return 'not tested', f'{merged} or {base} was not run.'
+    if merged not in ws or base not in ws:
+        return 'not tested', f'{merged} or {base} was not run.'
     m, b = ws[merged], ws[base]
     if not m['peak'] and not b['peak']:
-        return 'not testable', f'neither {merged} nor {base} answered a held-out question correctly at any evaluation (accuracy 0 throughout).'
-    faster = m['steps_to_target'] is not None and (b['steps_to_target'] is None or m['steps_to_target'] < b['steps_to_target'])
+        return (
+            'not testable',
+            f'neither {merged} nor {base} answered a held-out question correctly at any evaluation (accuracy 0 throughout).',
+        )
+    faster = m['steps_to_target'] is not None and (
+        b['steps_to_target'] is None or m['steps_to_target'] < b['steps_to_target']
+    )
     higher = m['peak'] is not None and b['peak'] is not None and m['peak'] > b['peak']
     v = 'reproduced' if faster and higher else 'partly reproduced' if faster or higher else 'not reproduced'
-    return v, (f"{merged} reaches the {base} start's final accuracy ({_fmt(b['final'])}) at step {_fmt(m['steps_to_target'])} "
-               f"against step {_fmt(b['steps_to_target'])} for {base}; peak {_fmt(m['peak'])} (step {m['peak_step']}) against "
-               f"{_fmt(b['peak'])} (step {b['peak_step']}).")
+    return v, (
+        f"{merged} reaches the {base} start's final accuracy ({_fmt(b['final'])}) at step {_fmt(m['steps_to_target'])} "
+        f"against step {_fmt(b['steps_to_target'])} for {base}; peak {_fmt(m['peak'])} (step {m['peak_step']}) against "
+        f"{_fmt(b['peak'])} (step {b['peak_step']})."
+    )
+
 
 def grpo_markdown(exp: dict) -> str:
     "The report page of the GRPO experiments."
     ws, bud = exp['warm_start'], exp['budget']
-    rows = '\n'.join(f"| {i} | {s['n_runs']} | {_fmt(s['start'])} | {_fmt(s['final'])} | {_fmt(s['peak'])} | {s['peak_step']} | "
-                     f"{_fmt(s.get('steps_to_target'))} | {s.get('steps_to_target_per_seed')} | {_fmt(s['curves']['sr_img'][-1][1] if s['curves']['sr_img'] else None, 2)} | "
-                     f"{_fmt(s['curves']['sr_txt'][-1][1] if s['curves']['sr_txt'] else None, 2)} | {_fmt(s['curves']['calls'][-1][1] if s['curves']['calls'] else None, 2)} | "
-                     f"{_fmt(sum(v for _, v in s['masked']) / max(1, len(s['masked'])), 2)} | {s['step_s']} |" for i, s in ws.items())
+    rows = '\n'.join(
+        f"| {i} | {s['n_runs']} | {_fmt(s['start'])} | {_fmt(s['final'])} | {_fmt(s['peak'])} | {s['peak_step']} | "
+        f"{_fmt(s.get('steps_to_target'))} | {s.get('steps_to_target_per_seed')} | {_fmt(s['curves']['sr_img'][-1][1] if s['curves']['sr_img'] else None, 2)} | "
+        f"{_fmt(s['curves']['sr_txt'][-1][1] if s['curves']['sr_txt'] else None, 2)} | {_fmt(s['curves']['calls'][-1][1] if s['curves']['calls'] else None, 2)} | "
+        f"{_fmt(sum(v for _, v in s['masked']) / max(1, len(s['masked'])), 2)} | {s['step_s']} |"
+        for i, s in ws.items()
+    )
     v, sent = verdict_warm_start(ws)
     a, c = exp['advantage'], exp['curriculum']
+
     def pair(d, x, y):
-        return (f"| {x} | {_fmt(d[x]['start'])} | {_fmt(d[x]['final'])} | {_fmt(d[x]['peak'])} | {d[x]['peak_step']} |\n"
-                f"| {y} | {_fmt(d[y]['start'])} | {_fmt(d[y]['final'])} | {_fmt(d[y]['peak'])} | {d[y]['peak_step']} |")
-    better = lambda d, x, y: x if (d[x]['final'], d[x]['peak']) > (d[y]['final'], d[y]['peak']) else y if (d[y]['final'], d[y]['peak']) > (d[x]['final'], d[x]['peak']) else 'neither'
+        return (
+            f"| {x} | {_fmt(d[x]['start'])} | {_fmt(d[x]['final'])} | {_fmt(d[x]['peak'])} | {d[x]['peak_step']} |\n"
+            f"| {y} | {_fmt(d[y]['start'])} | {_fmt(d[y]['final'])} | {_fmt(d[y]['peak'])} | {d[y]['peak_step']} |"
+        )
+
+    better = lambda d, x, y: (
+        x
+        if (d[x]['final'], d[x]['peak']) > (d[y]['final'], d[y]['peak'])
+        else y
+        if (d[y]['final'], d[y]['peak']) > (d[x]['final'], d[x]['peak'])
+        else 'neither'
+    )
     f = c['facts']
     skipped = ''.join(f"\n- `{k}` was not run: {msg}" for k, msg in exp.get('warm_start_skipped', {}).items())
     return f"""# GRPO: warm starts, advantages and curricula
@@ -675,21 +1017,56 @@ questions ({1 / max(1, bud['eval_n']):.3f} each) are within noise. Claims are st
 def patch_trl_pixel_values():
     "Make TRL's tool loop accept numpy pixel_values from the PIL image processor (idempotent)."
     import numpy as np, torch, trl.trainer.grpo_trainer as gt
-    if getattr(gt.split_pixel_values_by_grid, '_mmsearch', False): return
-    orig = gt.split_pixel_values_by_grid
-    def split(batch): return orig({k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in batch.items()})
-    split._mmsearch = True; gt.split_pixel_values_by_grid = split
 
-def trl_grpo_trainer(model_dir: Path|str, ctx: ToolContext, items: list[dict], out: Path|str, reward: RewardConfig|None=None, **grpo_kw):
+    if getattr(gt.split_pixel_values_by_grid, '_mmsearch', False):
+        return
+    orig = gt.split_pixel_values_by_grid
+
+    def split(batch):
+        return orig({k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in batch.items()})
+
+    split._mmsearch = True
+    gt.split_pixel_values_by_grid = split
+
+
+def trl_grpo_trainer(
+    model_dir: Path | str,
+    ctx: ToolContext,
+    items: list[dict],
+    out: Path | str,
+    reward: RewardConfig | None = None,
+    **grpo_kw,
+):
     "A TRL `GRPOTrainer` on `items` with `GRPOEnv` tools over `ctx` (a `ToolContext` whose env_cls is a `GRPOEnv`)."
     os.environ.setdefault('TRL_EXPERIMENTAL_SILENCE', '1')
     from datasets import Dataset
     from trl import GRPOConfig, GRPOTrainer
-    if not (isinstance(ctx.env_cls, type) and issubclass(ctx.env_cls, GRPOEnv)): raise ValueError('ctx.env_cls must be a GRPOEnv (subclass)')
+
+    if not (isinstance(ctx.env_cls, type) and issubclass(ctx.env_cls, GRPOEnv)):
+        raise ValueError('ctx.env_cls must be a GRPOEnv (subclass)')
     patch_trl_pixel_values()
     model, proc = load_model(model_dir)
-    kw = dict(output_dir=str(out), max_steps=2, per_device_train_batch_size=4, num_generations=4, max_completion_length=256,
-              max_tool_calling_iterations=4, use_cpu=True, bf16=False, report_to='none', save_strategy='no', logging_steps=1,
-              beta=0.0, epsilon_high=0.28, disable_tqdm=True)
-    return GRPOTrainer(model=model, processing_class=proc, reward_funcs=[trl_reward(reward)], args=GRPOConfig(**{**kw, **grpo_kw}),
-                       train_dataset=Dataset.from_list(trl_rows(items)), environment_factory=ctx.factory())
+    kw = dict(
+        output_dir=str(out),
+        max_steps=2,
+        per_device_train_batch_size=4,
+        num_generations=4,
+        max_completion_length=256,
+        max_tool_calling_iterations=4,
+        use_cpu=True,
+        bf16=False,
+        report_to='none',
+        save_strategy='no',
+        logging_steps=1,
+        beta=0.0,
+        epsilon_high=0.28,
+        disable_tqdm=True,
+    )
+    return GRPOTrainer(
+        model=model,
+        processing_class=proc,
+        reward_funcs=[trl_reward(reward)],
+        args=GRPOConfig(**{**kw, **grpo_kw}),
+        train_dataset=Dataset.from_list(trl_rows(items)),
+        environment_factory=ctx.factory(),
+    )

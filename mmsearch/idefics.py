@@ -28,42 +28,70 @@ def _token_id(tok, token: str) -> int:
         raise ValueError(f'the tokenizer has no {token!r} token; add the vision tokens {VISION_TOKENS} first')
     return tid
 
-def idefics_config(text_config, tok, image_px: int=128, patch: int=16, v_hidden: int=128, v_layers: int=4,
-                   v_heads: int=4, v_ffn: int=512, scale_factor: int=2):
+
+def idefics_config(
+    text_config,
+    tok,
+    image_px: int = 128,
+    patch: int = 16,
+    v_hidden: int = 128,
+    v_layers: int = 4,
+    v_heads: int = 4,
+    v_ffn: int = 512,
+    scale_factor: int = 2,
+):
     "Idefics3Config of θ_V: `text_config` (a LlamaConfig) copied unchanged plus a small vision tower of its own."
     from transformers import Idefics3Config
+
     if text_config.model_type != 'llama':
         raise ValueError(f'the text config must be a LlamaConfig (SmolLM2), got model_type {text_config.model_type!r}')
     side, rest = divmod(image_px, patch)
     if rest or side % scale_factor:
         raise ValueError(f'image_px/patch must be a whole multiple of scale_factor: {image_px}/{patch}, {scale_factor}')
-    if v_hidden % v_heads: raise ValueError(f'v_hidden ({v_hidden}) must divide by v_heads ({v_heads})')
+    if v_hidden % v_heads:
+        raise ValueError(f'v_hidden ({v_hidden}) must divide by v_heads ({v_heads})')
     image_id = _token_id(tok, IMAGE_PAD)
     if len(tok) > text_config.vocab_size:
         raise ValueError(f'the text config has {text_config.vocab_size} embeddings for {len(tok)} tokens')
     text = copy.deepcopy(text_config)
     text.eos_token_id = tok.eos_token_id
     text.pad_token_id = tok.pad_token_id
-    vision = dict(image_size=image_px, patch_size=patch, hidden_size=v_hidden, num_hidden_layers=v_layers,
-                  num_attention_heads=v_heads, intermediate_size=v_ffn)
-    return Idefics3Config(text_config=text, vision_config=vision, image_token_id=image_id, scale_factor=scale_factor,
-                          tie_word_embeddings=text_config.tie_word_embeddings, pad_token_id=tok.pad_token_id)
+    vision = dict(
+        image_size=image_px,
+        patch_size=patch,
+        hidden_size=v_hidden,
+        num_hidden_layers=v_layers,
+        num_attention_heads=v_heads,
+        intermediate_size=v_ffn,
+    )
+    return Idefics3Config(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=image_id,
+        scale_factor=scale_factor,
+        tie_word_embeddings=text_config.tie_word_embeddings,
+        pad_token_id=tok.pad_token_id,
+    )
+
 
 def image_seq_len(config) -> int:
     "Tokens the language model reads per image: (image_px / patch)^2 / scale_factor^2."
     v = config.vision_config
-    return (v.image_size // v.patch_size) ** 2 // config.scale_factor ** 2
+    return (v.image_size // v.patch_size) ** 2 // config.scale_factor**2
 
 # %% ../nbs/03c_idefics.ipynb #39fb570a
 def pil_image_processor(image_px: int):
     "Idefics3's PIL image processor resizing every image to one `image_px` square, without splitting it."
     from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
+
     square = {'longest_edge': image_px}
     return Idefics3ImageProcessorPil(do_image_splitting=False, size=square, max_image_size=square)
 
+
 class ImageOnlyIdefics3Processor(ProcessorMixin):
     "Idefics3 processor for our chat template: each <|image_pad|> becomes `image_seq_len` copies; PIL images only."
-    def __init__(self, image_processor=None, tokenizer=None, image_seq_len: int=16, chat_template=None, **kwargs):
+
+    def __init__(self, image_processor=None, tokenizer=None, image_seq_len: int = 16, chat_template=None, **kwargs):
         self.image_seq_len = image_seq_len
         super().__init__(image_processor, tokenizer, chat_template=chat_template, **kwargs)
 
@@ -73,7 +101,8 @@ class ImageOnlyIdefics3Processor(ProcessorMixin):
 
     def __call__(self, text=None, images=None, return_tensors=None, **kwargs) -> BatchFeature:
         "input_ids and attention_mask of `text` with placeholders expanded; pixel_values (rows, n, 3, px, px) of `images`."
-        if text is None: raise ValueError('text is required: one string or a list, with one <|image_pad|> per image')
+        if text is None:
+            raise ValueError('text is required: one string or a list, with one <|image_pad|> per image')
         texts = [text] if isinstance(text, str) else list(text)
         images = list(images or [])
         per_row = [t.count(IMAGE_PAD) for t in texts]
@@ -83,7 +112,7 @@ class ImageOnlyIdefics3Processor(ProcessorMixin):
         data = dict(self.tokenizer(expanded, return_tensors=return_tensors, **kwargs))
         if images:
             starts = [sum(per_row[:i]) for i in range(len(texts))]
-            nested = [images[s:s + n] for s, n in zip(starts, per_row)]
+            nested = [images[s : s + n] for s, n in zip(starts, per_row)]
             data.update(self.image_processor(images=nested, return_tensors=return_tensors))
         return BatchFeature(data, tensor_type=return_tensors)
 
@@ -92,32 +121,47 @@ class ImageOnlyIdefics3Processor(ProcessorMixin):
         "The processor saved in directory `path`, its image processor always the PIL one."
         from transformers import AutoTokenizer
         from transformers.models.idefics3.image_processing_pil_idefics3 import Idefics3ImageProcessorPil
+
         path = Path(path)
-        saved = path/'processor_config.json'
-        if not saved.exists(): raise FileNotFoundError(f'{str(path)!r} has no saved processor (processor_config.json)')
+        saved = path / 'processor_config.json'
+        if not saved.exists():
+            raise FileNotFoundError(f'{str(path)!r} has no saved processor (processor_config.json)')
         cfg = json.loads(saved.read_text())
         ip_cfg = {k: v for k, v in cfg['image_processor'].items() if k != 'image_processor_type'}
         tok = AutoTokenizer.from_pretrained(path, **kwargs)
-        return cls(Idefics3ImageProcessorPil(**ip_cfg), tok, image_seq_len=cfg['image_seq_len'],
-                   chat_template=tok.chat_template)
+        return cls(
+            Idefics3ImageProcessorPil(**ip_cfg),
+            tok,
+            image_seq_len=cfg['image_seq_len'],
+            chat_template=tok.chat_template,
+        )
+
 
 def make_idefics_processor(tok, config) -> ImageOnlyIdefics3Processor:
     "The image-only processor matching `config` (an Idefics3Config): its image size and tokens per image."
     _token_id(tok, IMAGE_PAD)
-    return ImageOnlyIdefics3Processor(pil_image_processor(config.vision_config.image_size), tok,
-                                      image_seq_len=image_seq_len(config), chat_template=tok.chat_template)
+    return ImageOnlyIdefics3Processor(
+        pil_image_processor(config.vision_config.image_size),
+        tok,
+        image_seq_len=image_seq_len(config),
+        chat_template=tok.chat_template,
+    )
 
 # %% ../nbs/03c_idefics.ipynb #479e6427
 def vision_tokens(vision_model, connector, pixel_values: torch.Tensor) -> torch.Tensor:
     "What θ_V's LM reads for each image, (images, image_seq_len, hidden), from real images (n, 3, px, px) or (B, n, ...)."
     if pixel_values.dim() not in (4, 5):
-        raise ValueError(f'pixel_values must be (images, 3, px, px) or (rows, images, 3, px, px), got {tuple(pixel_values.shape)}')
+        raise ValueError(
+            f'pixel_values must be (images, 3, px, px) or (rows, images, 3, px, px), got {tuple(pixel_values.shape)}'
+        )
     flat = pixel_values.reshape(-1, *pixel_values.shape[-3:])
     dtype = next(vision_model.parameters()).dtype
     return connector(vision_model(pixel_values=flat.to(dtype)).last_hidden_state)
 
+
 class IdeficsLookProbe(torch.nn.Module):
     "θ_V's vision tower and connector with one linear classifier per attribute on mean- and max-pooled vision tokens."
+
     def __init__(self, vlm, classes: dict[str, int]):
         super().__init__()
         self.vision_model = vlm.model.vision_model
@@ -125,26 +169,32 @@ class IdeficsLookProbe(torch.nn.Module):
         dim = vlm.config.text_config.hidden_size
         self.heads = torch.nn.ModuleDict({k: torch.nn.Linear(2 * dim, n) for k, n in classes.items()})
 
-    def forward(self, pixel_values, labels: dict|None=None):
+    def forward(self, pixel_values, labels: dict | None = None):
         tokens = vision_tokens(self.vision_model, self.connector, pixel_values)
         pooled = torch.cat([tokens.mean(1), tokens.amax(1)], -1)
         logits = {k: h(pooled) for k, h in self.heads.items()}
-        if labels is None: return SimpleNamespace(loss=None, logits=logits)
+        if labels is None:
+            return SimpleNamespace(loss=None, logits=logits)
         loss = sum(torch.nn.functional.cross_entropy(logits[k], labels[k]) for k in self.heads)
         return SimpleNamespace(loss=loss, logits=logits)
 
 # %% ../nbs/03c_idefics.ipynb #21049dfd
-def load_idefics(path: Path|str, device: str='cpu'):
+def load_idefics(path: Path | str, device: str = 'cpu'):
     "(model, image-only processor) of a θ_V saved with save_pretrained in directory `path`."
     from transformers import Idefics3ForConditionalGeneration
+
     path = Path(path).expanduser()
-    config = path/'config.json'
-    if not config.exists(): raise FileNotFoundError(f'{str(path)!r} is not a saved model directory (no config.json)')
+    config = path / 'config.json'
+    if not config.exists():
+        raise FileNotFoundError(f'{str(path)!r} is not a saved model directory (no config.json)')
     model_type = json.loads(config.read_text()).get('model_type')
-    if model_type != 'idefics3': raise ValueError(f'{str(path)!r} holds a {model_type!r} model, not idefics3')
+    if model_type != 'idefics3':
+        raise ValueError(f'{str(path)!r} holds a {model_type!r} model, not idefics3')
     model = Idefics3ForConditionalGeneration.from_pretrained(path).to(device).eval()
     proc = ImageOnlyIdefics3Processor.from_pretrained(path)
     if proc.image_seq_len != image_seq_len(model.config):
-        raise ValueError(f'the processor expands an image to {proc.image_seq_len} tokens, '
-                         f'the model reads {image_seq_len(model.config)}')
+        raise ValueError(
+            f'the processor expands an image to {proc.image_seq_len} tokens, '
+            f'the model reads {image_seq_len(model.config)}'
+        )
     return model, proc

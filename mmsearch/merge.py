@@ -22,79 +22,129 @@ __all__ = ['ST_DTYPES', 'ST_CODES', 'RAW_NP', 'FLOATS', 'DTYPE_ALIASES', 'VLM_LA
            'merge_cli']
 
 # %% ../nbs/04_merge.ipynb #ff44142e
-ST_DTYPES = {'BF16': 'bfloat16', 'F16': 'float16', 'F32': 'float32', 'F64': 'float64', 'I64': 'int64',
-             'I32': 'int32', 'I16': 'int16', 'I8': 'int8', 'U8': 'uint8', 'BOOL': 'bool'}
+ST_DTYPES = {
+    'BF16': 'bfloat16',
+    'F16': 'float16',
+    'F32': 'float32',
+    'F64': 'float64',
+    'I64': 'int64',
+    'I32': 'int32',
+    'I16': 'int16',
+    'I8': 'int8',
+    'U8': 'uint8',
+    'BOOL': 'bool',
+}
 ST_CODES = {v: k for k, v in ST_DTYPES.items()}
-RAW_NP = {'bfloat16': np.uint16, 'float16': np.float16, 'float32': np.float32, 'float64': np.float64,
-          'int64': np.int64, 'int32': np.int32, 'int16': np.int16, 'int8': np.int8, 'uint8': np.uint8, 'bool': np.bool_}
+RAW_NP = {
+    'bfloat16': np.uint16,
+    'float16': np.float16,
+    'float32': np.float32,
+    'float64': np.float64,
+    'int64': np.int64,
+    'int32': np.int32,
+    'int16': np.int16,
+    'int8': np.int8,
+    'uint8': np.uint8,
+    'bool': np.bool_,
+}
 FLOATS = ('bfloat16', 'float16', 'float32')
 DTYPE_ALIASES = {'bf16': 'bfloat16', 'fp16': 'float16', 'half': 'float16', 'fp32': 'float32', 'float': 'float32'}
 
-def itemsize(dtype: str) -> int: "Bytes per element of a dtype name."; return np.dtype(RAW_NP[dtype]).itemsize
 
-def norm_dtype(d: str|None) -> str|None:
+def itemsize(dtype: str) -> int:
+    "Bytes per element of a dtype name."
+    return np.dtype(RAW_NP[dtype]).itemsize
+
+
+def norm_dtype(d: str | None) -> str | None:
     "Canonical dtype name ('bfloat16', 'float16', 'float32') of a config value, or None."
-    if d is None: return None
+    if d is None:
+        return None
     d = DTYPE_ALIASES.get(str(d).replace('torch.', ''), str(d).replace('torch.', ''))
-    if d not in FLOATS: raise ValueError(f"unsupported dtype {d!r}; use one of {FLOATS}")
+    if d not in FLOATS:
+        raise ValueError(f"unsupported dtype {d!r}; use one of {FLOATS}")
     return d
+
 
 @dataclass
 class TensorInfo:
     "Where one tensor lives: its file, dtype, shape and absolute byte offset."
-    file: 'StFile'; name: str; dtype: str; shape: tuple; offset: int
+
+    file: 'StFile'
+    name: str
+    dtype: str
+    shape: tuple
+    offset: int
+
     @property
-    def numel(self) -> int: return math.prod(self.shape)
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
     @property
-    def nbytes(self) -> int: return self.numel * itemsize(self.dtype)
+    def nbytes(self) -> int:
+        return self.numel * itemsize(self.dtype)
+
 
 class StFile:
     "A safetensors file opened by its header; tensor slices are read with `pread`."
-    def __init__(self, path: Path|str):
+
+    def __init__(self, path: Path | str):
         self.path = Path(path)
         with open(self.path, 'rb') as f:
             raw = f.read(8)
-            if len(raw) < 8: raise ValueError(f"{self.path}: not a safetensors file (too short)")
+            if len(raw) < 8:
+                raise ValueError(f"{self.path}: not a safetensors file (too short)")
             n = int.from_bytes(raw, 'little')
-            if n > 100_000_000 or n > self.path.stat().st_size: raise ValueError(f"{self.path}: not a safetensors file (header size {n})")
+            if n > 100_000_000 or n > self.path.stat().st_size:
+                raise ValueError(f"{self.path}: not a safetensors file (header size {n})")
             self.header_bytes = f.read(n)
         hdr = json.loads(self.header_bytes)
         self.metadata = hdr.pop('__metadata__', None) or {}
         self.tensors = {}
         for k, v in hdr.items():
-            if v['dtype'] not in ST_DTYPES: raise ValueError(f"{self.path}: tensor {k} has unsupported dtype {v['dtype']}")
-            self.tensors[k] = TensorInfo(self, k, ST_DTYPES[v['dtype']], tuple(v['shape']), 8 + n + v['data_offsets'][0])
+            if v['dtype'] not in ST_DTYPES:
+                raise ValueError(f"{self.path}: tensor {k} has unsupported dtype {v['dtype']}")
+            self.tensors[k] = TensorInfo(
+                self, k, ST_DTYPES[v['dtype']], tuple(v['shape']), 8 + n + v['data_offsets'][0]
+            )
         self._fd, self._lock = None, threading.Lock()
 
     def fd(self) -> int:
         with self._lock:
-            if self._fd is None: self._fd = os.open(self.path, os.O_RDONLY)
+            if self._fd is None:
+                self._fd = os.open(self.path, os.O_RDONLY)
             return self._fd
 
     def close(self):
         with self._lock:
-            if self._fd is not None: os.close(self._fd); self._fd = None
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
 
-def read_slice(t: TensorInfo, start: int=0, stop: int|None=None, out: np.ndarray|None=None) -> np.ndarray:
+
+def read_slice(t: TensorInfo, start: int = 0, stop: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
     "Raw elements `[start, stop)` of the flattened tensor `t` (bf16 as uint16), read with `pread` into `out` if given."
     stop = t.numel if stop is None else stop
     n = stop - start
     buf = np.empty(n, RAW_NP[t.dtype]) if out is None else out[:n]
-    mv, pos, fd = memoryview(buf).cast('B'), t.offset + start*itemsize(t.dtype), t.file.fd()
+    mv, pos, fd = memoryview(buf).cast('B'), t.offset + start * itemsize(t.dtype), t.file.fd()
     while len(mv):
         got = os.preadv(fd, [mv], pos)
-        if got <= 0: raise IOError(f"{t.file.path}: unexpected end of file reading {t.name}")
+        if got <= 0:
+            raise IOError(f"{t.file.path}: unexpected end of file reading {t.name}")
         mv, pos = mv[got:], pos + got
     return buf
 
 # %% ../nbs/04_merge.ipynb #9b45b204
 class StWriter:
     "A safetensors file whose layout is fixed at creation; tensors are filled in with `write` from any thread."
-    def __init__(self, path: Path|str, tensors: list[tuple[str, str, tuple]], metadata: dict|None=None):
+
+    def __init__(self, path: Path | str, tensors: list[tuple[str, str, tuple]], metadata: dict | None = None):
         self.path, hdr, pos = Path(path), {}, 0
         for name, dtype, shape in tensors:
             nb = math.prod(shape) * itemsize(dtype)
-            hdr[name] = dict(dtype=ST_CODES[dtype], shape=list(shape), data_offsets=[pos, pos + nb]); pos += nb
+            hdr[name] = dict(dtype=ST_CODES[dtype], shape=list(shape), data_offsets=[pos, pos + nb])
+            pos += nb
         hdr['__metadata__'] = {'format': 'pt', **(metadata or {})}
         hb = json.dumps(hdr, separators=(',', ':')).encode()
         hb += b' ' * (-len(hb) % 8)
@@ -104,45 +154,61 @@ class StWriter:
         os.pwrite(self.fd, len(hb).to_bytes(8, 'little') + hb, 0)
         os.ftruncate(self.fd, self.size)
 
-    def write(self, name: str, data: np.ndarray, start_elem: int=0):
+    def write(self, name: str, data: np.ndarray, start_elem: int = 0):
         "Write raw elements of tensor `name` starting at flat element `start_elem`."
-        mv, pos = memoryview(np.ascontiguousarray(data)).cast('B'), self.offsets[name] + start_elem*data.itemsize
+        mv, pos = memoryview(np.ascontiguousarray(data)).cast('B'), self.offsets[name] + start_elem * data.itemsize
         while len(mv):
-            n = os.pwrite(self.fd, mv, pos); mv, pos = mv[n:], pos + n
+            n = os.pwrite(self.fd, mv, pos)
+            mv, pos = mv[n:], pos + n
 
-    def close(self): os.close(self.fd)
+    def close(self):
+        os.close(self.fd)
 
 # %% ../nbs/04_merge.ipynb #1c528e85
-def to_f32(raw: np.ndarray, dtype: str, out: np.ndarray|None=None) -> np.ndarray:
+def to_f32(raw: np.ndarray, dtype: str, out: np.ndarray | None = None) -> np.ndarray:
     "Widen raw elements of `dtype` to float32 (into `out` if given)."
-    out = np.empty(raw.shape, np.float32) if out is None else out[:raw.size].reshape(raw.shape)
-    if dtype == 'bfloat16': np.left_shift(raw, 16, out=out.view(np.uint32), dtype=np.uint32)
-    else: out[...] = raw
+    out = np.empty(raw.shape, np.float32) if out is None else out[: raw.size].reshape(raw.shape)
+    if dtype == 'bfloat16':
+        np.left_shift(raw, 16, out=out.view(np.uint32), dtype=np.uint32)
+    else:
+        out[...] = raw
     return out
+
 
 class _Buffers(threading.local):
     "Per-thread scratch arrays, reused across chunks."
+
     def get(self, key, n: int, dtype) -> np.ndarray:
         d = self.__dict__.setdefault('bufs', {})
         b = d.get((key, dtype))
-        if b is None or b.size < n: b = d[(key, dtype)] = np.empty(max(n, 1 << 16), dtype)
+        if b is None or b.size < n:
+            b = d[(key, dtype)] = np.empty(max(n, 1 << 16), dtype)
         return b[:n]
 
+
 _BUF = _Buffers()
+
 
 def round_to(x: np.ndarray, dtype: str) -> np.ndarray:
     "Round float32 `x` in place to the nearest value representable in `dtype` (ties to even)."
     if dtype == 'bfloat16':
-        u = x.reshape(-1).view(np.uint32); t = _BUF.get('round', u.size, np.uint32)
-        np.right_shift(u, 16, out=t); np.bitwise_and(t, 1, out=t); np.add(t, 0x7FFF, out=t)
-        np.add(u, t, out=u); np.bitwise_and(u, 0xFFFF0000, out=u)
-    elif dtype == 'float16': x[...] = x.astype(np.float16)
+        u = x.reshape(-1).view(np.uint32)
+        t = _BUF.get('round', u.size, np.uint32)
+        np.right_shift(u, 16, out=t)
+        np.bitwise_and(t, 1, out=t)
+        np.add(t, 0x7FFF, out=t)
+        np.add(u, t, out=u)
+        np.bitwise_and(u, 0xFFFF0000, out=u)
+    elif dtype == 'float16':
+        x[...] = x.astype(np.float16)
     return x
 
-def encode(x: np.ndarray, dtype: str, rounded: bool=False) -> np.ndarray:
+
+def encode(x: np.ndarray, dtype: str, rounded: bool = False) -> np.ndarray:
     "Raw array of float32 `x` stored as `dtype` (bf16 as uint16), rounding to nearest even unless already `rounded`."
     if dtype == 'bfloat16':
-        if not rounded: x = round_to(x.copy(), dtype)
+        if not rounded:
+            x = round_to(x.copy(), dtype)
         return np.right_shift(x.reshape(-1).view(np.uint32), 16).astype(np.uint16).reshape(x.shape)
     return x.astype(RAW_NP[dtype])
 
@@ -152,120 +218,211 @@ VLM_LAYOUTS = {  # layout -> (prefix of the language model's tensors, prefixes o
     'vl-idefics': ('model.text_model.', ('model.vision_model.', 'model.connector.')),
     'vl-legacy': ('model.', ('visual.',)),
 }
-MODEL_LAYOUTS = {'qwen2_5_vl': 'vl-nested', 'qwen3_vl': 'vl-nested', 'idefics3': 'vl-idefics'}   # VLMs in memory
+MODEL_LAYOUTS = {'qwen2_5_vl': 'vl-nested', 'qwen3_vl': 'vl-nested', 'idefics3': 'vl-idefics'}  # VLMs in memory
+
 
 def layout_of(keys) -> str:
     "The layout of `VLM_LAYOUTS` that tensors named `keys` are stored in, or 'text'."
     keys = list(keys)
     for layout, (text, vision) in VLM_LAYOUTS.items():
         marks = vision if text == 'model.' else (text, *vision)
-        if any(k.startswith(marks) for k in keys): return layout
+        if any(k.startswith(marks) for k in keys):
+            return layout
     return 'text'
 
-def lm_name(key: str, layout: str|None=None) -> str|None:
+
+def lm_name(key: str, layout: str | None = None) -> str | None:
     "The text LM's name for stored key `key` (of `layout`, else the key's own), or None for a vision or projector key."
     layout = layout or layout_of([key])
-    if layout == 'text': return key
+    if layout == 'text':
+        return key
     text, vision = VLM_LAYOUTS[layout]
-    if key.startswith(vision): return None
-    return 'model.' + key[len(text):] if key.startswith(text) else key
+    if key.startswith(vision):
+        return None
+    return 'model.' + key[len(text) :] if key.startswith(text) else key
+
 
 def stored_name(lm: str, layout: str) -> str:
     "The key under which a checkpoint of `layout` stores canonical LM tensor `lm`."
     text = VLM_LAYOUTS[layout][0] if layout != 'text' else 'model.'
-    return text + lm[len('model.'):] if lm.startswith('model.') else lm
+    return text + lm[len('model.') :] if lm.startswith('model.') else lm
 
 # %% ../nbs/04_merge.ipynb #ef5779f8
 WEIGHT_FILES = re.compile(r'.*\.(safetensors|bin|pt|pth|ckpt|h5|msgpack)$|.*\.index\.json$')
 
+
 class Checkpoint:
     "A `save_pretrained` directory, opened by its safetensors headers; no tensor is read until asked."
-    def __init__(self, path: Path|str):
+
+    def __init__(self, path: Path | str):
         self.path = Path(path)
-        if not self.path.is_dir(): raise FileNotFoundError(f"model path not found: {self.path}")
-        idx = self.path/'model.safetensors.index.json'
-        if idx.exists(): files = sorted(set(json.loads(idx.read_text())['weight_map'].values()))
-        else: files = sorted(p.name for p in self.path.glob('*.safetensors'))
-        if not files: raise FileNotFoundError(f"{self.path}: no safetensors weights (model.safetensors or an index)")
-        self.files = [StFile(self.path/f) for f in files]
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"model path not found: {self.path}")
+        idx = self.path / 'model.safetensors.index.json'
+        if idx.exists():
+            files = sorted(set(json.loads(idx.read_text())['weight_map'].values()))
+        else:
+            files = sorted(p.name for p in self.path.glob('*.safetensors'))
+        if not files:
+            raise FileNotFoundError(f"{self.path}: no safetensors weights (model.safetensors or an index)")
+        self.files = [StFile(self.path / f) for f in files]
         self.tensors = {k: t for f in self.files for k, t in f.tensors.items()}
-        cfg = self.path/'config.json'
+        cfg = self.path / 'config.json'
         self.config = json.loads(cfg.read_text()) if cfg.exists() else {}
         self.layout = layout_of(self.tensors)
-        self.lm = {n: k for k in self.tensors if (n := lm_name(k, self.layout)) is not None}   # canonical name -> stored key
+        self.lm = {
+            n: k for k in self.tensors if (n := lm_name(k, self.layout)) is not None
+        }  # canonical name -> stored key
         self.vision = [k for k in self.tensors if lm_name(k, self.layout) is None]
 
     @property
-    def is_vlm(self) -> bool: return self.layout != 'text'
+    def is_vlm(self) -> bool:
+        return self.layout != 'text'
 
-    def tie_word_embeddings(self) -> bool|None:
+    def tie_word_embeddings(self) -> bool | None:
         "What config.json says about tied embeddings (top level, then text_config); None if it does not say."
         for c in (self.config, self.config.get('text_config') or {}):
-            if 'tie_word_embeddings' in c: return bool(c['tie_word_embeddings'])
+            if 'tie_word_embeddings' in c:
+                return bool(c['tie_word_embeddings'])
         return None
 
     def array(self, key: str) -> np.ndarray:
         "Whole tensor `key` as float32 (a convenience for tests and small models)."
-        t = self.tensors[key]; return to_f32(read_slice(t), t.dtype).reshape(t.shape)
+        t = self.tensors[key]
+        return to_f32(read_slice(t), t.dtype).reshape(t.shape)
 
     def close(self):
-        for f in self.files: f.close()
+        for f in self.files:
+            f.close()
 
-    def __repr__(self): return f"Checkpoint({str(self.path)!r}, {self.layout}, {len(self.lm)} LM + {len(self.vision)} vision tensors)"
+    def __repr__(self):
+        return f"Checkpoint({str(self.path)!r}, {self.layout}, {len(self.lm)} LM + {len(self.vision)} vision tensors)"
 
 # %% ../nbs/04_merge.ipynb #2fb66ab5
-def tiny_trio(root: Path|str, family: str='qwen2_5_vl', noise_s: float=0.01, noise_v: float=0.01, seed: int=0,
-              dtype: str='bfloat16', tie: bool=True, hidden: int=64, layers: int=2, vocab: int=256) -> dict:
+def tiny_trio(
+    root: Path | str,
+    family: str = 'qwen2_5_vl',
+    noise_s: float = 0.01,
+    noise_v: float = 0.01,
+    seed: int = 0,
+    dtype: str = 'bfloat16',
+    tie: bool = True,
+    hidden: int = 64,
+    layers: int = 2,
+    vocab: int = 256,
+) -> dict:
     "Save random tiny (base LM, search agent, VLM) checkpoints under `root`; returns their paths. Fixtures for tests and demos."
     import torch, transformers as tf
-    torch.manual_seed(seed); root = Path(root)
-    common = dict(vocab_size=vocab, hidden_size=hidden, intermediate_size=2*hidden, num_hidden_layers=layers,
-                  num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=tie, rms_norm_eps=1e-6,
-                  bos_token_id=None, eos_token_id=vocab-1, pad_token_id=vocab-2)
-    ids = dict(image_token_id=vocab-3, video_token_id=vocab-4, vision_start_token_id=vocab-5, vision_end_token_id=vocab-6)
+
+    torch.manual_seed(seed)
+    root = Path(root)
+    common = dict(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=tie,
+        rms_norm_eps=1e-6,
+        bos_token_id=None,
+        eos_token_id=vocab - 1,
+        pad_token_id=vocab - 2,
+    )
+    ids = dict(
+        image_token_id=vocab - 3,
+        video_token_id=vocab - 4,
+        vision_start_token_id=vocab - 5,
+        vision_end_token_id=vocab - 6,
+    )
     hd = hidden // 4
     if family == 'qwen2_5_vl':
         rope = {'rope_type': 'default', 'rope_theta': 10000.0}
-        txt_cfg = tf.Qwen2Config(**common, rope_parameters=rope); Txt = tf.Qwen2ForCausalLM
-        sec = [hd//8, (hd//2 - hd//8)//2, hd//2 - hd//8 - (hd//2 - hd//8)//2]
-        vl_cfg = tf.Qwen2_5_VLConfig(text_config=dict(common, rope_parameters=dict(rope, mrope_section=sec)),
-            vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=hidden,
-                               patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56,
-                               fullatt_block_indexes=[1]), tie_word_embeddings=tie, **ids)
+        txt_cfg = tf.Qwen2Config(**common, rope_parameters=rope)
+        Txt = tf.Qwen2ForCausalLM
+        sec = [hd // 8, (hd // 2 - hd // 8) // 2, hd // 2 - hd // 8 - (hd // 2 - hd // 8) // 2]
+        vl_cfg = tf.Qwen2_5_VLConfig(
+            text_config=dict(common, rope_parameters=dict(rope, mrope_section=sec)),
+            vision_config=dict(
+                depth=2,
+                hidden_size=32,
+                intermediate_size=64,
+                num_heads=2,
+                out_hidden_size=hidden,
+                patch_size=14,
+                spatial_merge_size=2,
+                temporal_patch_size=2,
+                window_size=56,
+                fullatt_block_indexes=[1],
+            ),
+            tie_word_embeddings=tie,
+            **ids,
+        )
         Vl = tf.Qwen2_5_VLForConditionalGeneration
     elif family == 'qwen3_vl':
         rope = {'rope_type': 'default', 'rope_theta': 10000.0}
-        txt_cfg = tf.Qwen3Config(**common, head_dim=hd, rope_parameters=rope); Txt = tf.Qwen3ForCausalLM
-        sec = [hd//8, (hd//2 - hd//8)//2, hd//2 - hd//8 - (hd//2 - hd//8)//2]
-        vl_cfg = tf.Qwen3VLConfig(text_config=dict(common, head_dim=hd, rope_parameters=dict(rope, mrope_section=sec, mrope_interleaved=True)),
-            vision_config=dict(depth=2, hidden_size=32, intermediate_size=64, num_heads=2, out_hidden_size=hidden,
-                               patch_size=16, spatial_merge_size=2, temporal_patch_size=2, num_position_embeddings=64,
-                               deepstack_visual_indexes=[0]), tie_word_embeddings=tie, **ids)
+        txt_cfg = tf.Qwen3Config(**common, head_dim=hd, rope_parameters=rope)
+        Txt = tf.Qwen3ForCausalLM
+        sec = [hd // 8, (hd // 2 - hd // 8) // 2, hd // 2 - hd // 8 - (hd // 2 - hd // 8) // 2]
+        vl_cfg = tf.Qwen3VLConfig(
+            text_config=dict(
+                common, head_dim=hd, rope_parameters=dict(rope, mrope_section=sec, mrope_interleaved=True)
+            ),
+            vision_config=dict(
+                depth=2,
+                hidden_size=32,
+                intermediate_size=64,
+                num_heads=2,
+                out_hidden_size=hidden,
+                patch_size=16,
+                spatial_merge_size=2,
+                temporal_patch_size=2,
+                num_position_embeddings=64,
+                deepstack_visual_indexes=[0],
+            ),
+            tie_word_embeddings=tie,
+            **ids,
+        )
         Vl = tf.Qwen3VLForConditionalGeneration
     elif family == 'idefics3':
         rope = {'rope_type': 'default', 'rope_theta': 100000.0}
-        txt_cfg = tf.LlamaConfig(**common, head_dim=hd, rope_parameters=rope); Txt = tf.LlamaForCausalLM
-        vl_cfg = tf.Idefics3Config(text_config=dict(common, head_dim=hd, rope_parameters=rope, model_type='llama'),
-            vision_config=dict(image_size=32, patch_size=16, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                               intermediate_size=64), image_token_id=ids['image_token_id'], scale_factor=2,
-            tie_word_embeddings=tie)
+        txt_cfg = tf.LlamaConfig(**common, head_dim=hd, rope_parameters=rope)
+        Txt = tf.LlamaForCausalLM
+        vl_cfg = tf.Idefics3Config(
+            text_config=dict(common, head_dim=hd, rope_parameters=rope, model_type='llama'),
+            vision_config=dict(
+                image_size=32,
+                patch_size=16,
+                hidden_size=32,
+                num_hidden_layers=2,
+                num_attention_heads=2,
+                intermediate_size=64,
+            ),
+            image_token_id=ids['image_token_id'],
+            scale_factor=2,
+            tie_word_embeddings=tie,
+        )
         Vl = tf.Idefics3ForConditionalGeneration
-    else: raise ValueError(f"unknown family {family!r}; choose qwen2_5_vl, qwen3_vl or idefics3")
+    else:
+        raise ValueError(f"unknown family {family!r}; choose qwen2_5_vl, qwen3_vl or idefics3")
     tdt = getattr(torch, dtype)
     base = Txt(txt_cfg).to(tdt).eval()
     sd = {k: v.clone() for k, v in base.state_dict().items()}
     agent = Txt(txt_cfg).to(tdt).eval()
-    agent.load_state_dict({k: (v.float() + noise_s*torch.randn_like(v.float())).to(tdt) for k, v in sd.items()})
+    agent.load_state_dict({k: (v.float() + noise_s * torch.randn_like(v.float())).to(tdt) for k, v in sd.items()})
     vlm = Vl(vl_cfg).to(tdt).eval()
     layout = MODEL_LAYOUTS[vl_cfg.model_type]
-    lm = {stored_name(k, layout): (v.float() + noise_v*torch.randn_like(v.float())).to(tdt) for k, v in sd.items()}
+    lm = {stored_name(k, layout): (v.float() + noise_v * torch.randn_like(v.float())).to(tdt) for k, v in sd.items()}
     missing, unexpected = vlm.load_state_dict(lm, strict=False)
     assert not unexpected and all(lm_name(k, layout) is None for k in missing), (missing, unexpected)
     paths = {}
     for name, m in [('base', base), ('agent', agent), ('vlm', vlm)]:
-        m.save_pretrained(root/name); paths[name] = root/name
-    (root/'vlm'/'tokenizer_config.json').write_text('{"model_max_length": 512}')   # stands in for the real processor files
-    (root/'vlm'/'chat_template.jinja').write_text('{{ messages }}')
+        m.save_pretrained(root / name)
+        paths[name] = root / name
+    (root / 'vlm' / 'tokenizer_config.json').write_text(
+        '{"model_max_length": 512}'
+    )  # stands in for the real processor files
+    (root / 'vlm' / 'chat_template.jinja').write_text('{{ messages }}')
     return paths
 
 # %% ../nbs/04_merge.ipynb #7ee63053
@@ -277,46 +434,61 @@ METHODS = {  # name -> (sparsification, consensus, default normalize, default re
     'obm': ('saliency', 'saliency', True, False),
     'ram': ('epsilon', 'count', True, False),
 }
-CHUNK = 1 << 16   # elements per kernel call: fits the buffers of a few models in L2
+CHUNK = 1 << 16  # elements per kernel call: fits the buffers of a few models in L2
 
-def chunk_bounds(shape: tuple, chunk: int=CHUNK) -> list[tuple[int, int]]:
+
+def chunk_bounds(shape: tuple, chunk: int = CHUNK) -> list[tuple[int, int]]:
     "Flat `[start, stop)` chunks of a tensor, whole rows for matrices; a pure function of the shape (DARE seeds depend on it)."
-    n = math.prod(shape); row = shape[-1] if len(shape) >= 2 else 1
+    n = math.prod(shape)
+    row = shape[-1] if len(shape) >= 2 else 1
     step = max(1, chunk // row) * row
     return [(s, min(s + step, n)) for s in range(0, n, step)]
+
 
 def dare_keep(seed: int, name: str, model: int, chunk: int, n: int, density: float) -> np.ndarray:
     "DARE's Bernoulli(density) keep mask for one chunk; a pure function of (seed, tensor name, model index, chunk index)."
     rng = np.random.default_rng([seed, zlib.crc32(name.encode()), model, chunk])
     return rng.random(n, dtype=np.float32) < np.float32(density)
 
+
 @dataclass
 class TensorSpec:
     "How one output tensor is merged: method pieces and the resolved per-model parameters."
-    name: str                    # canonical name (seeds and OBM statistics are keyed by it)
-    sparsify: str|None           # None | 'magnitude' | 'random' | 'saliency' | 'epsilon'
-    consensus: str|None          # None | 'sum' | 'saliency' | 'count'
+
+    name: str  # canonical name (seeds and OBM statistics are keyed by it)
+    sparsify: str | None  # None | 'magnitude' | 'random' | 'saliency' | 'epsilon'
+    consensus: str | None  # None | 'sum' | 'saliency' | 'count'
     weights: list[float]
     densities: list[float]
     normalize: bool = False
     rescale: bool = False
     lam: float = 1.0
-    dtype: str = 'float32'       # compute dtype: where results round
+    dtype: str = 'float32'  # compute dtype: where results round
     seed: int = 0
     epsilon: float = 1e-5
-    cols: list|None = None       # OBM: per-model input energy per column (None: uniform)
+    cols: list | None = None  # OBM: per-model input energy per column (None: uniform)
 
-def _w(w: float, dt: str) -> np.float32: return round_to(np.array([w], np.float32), dt)[0]
+
+def _w(w: float, dt: str) -> np.float32:
+    return round_to(np.array([w], np.float32), dt)[0]
+
 
 def _saliency(d: np.ndarray, cols, ncol: int) -> np.ndarray:
     "OBM saliency of deltas `d` (flat chunk of whole rows): d² times the input energy of each column."
     s = d * d
-    if cols is not None: s = (s.reshape(-1, ncol) * cols[None, :]).reshape(-1)
+    if cols is not None:
+        s = (s.reshape(-1, ncol) * cols[None, :]).reshape(-1)
     return s
 
 # %% ../nbs/04_merge.ipynb #3b85af8b
-def merge_chunk(spec: TensorSpec, base: np.ndarray, xs: list[np.ndarray], thresholds: list|None=None,
-                chunk_idx: int=0, ncol: int=1) -> np.ndarray:
+def merge_chunk(
+    spec: TensorSpec,
+    base: np.ndarray,
+    xs: list[np.ndarray],
+    thresholds: list | None = None,
+    chunk_idx: int = 0,
+    ncol: int = 1,
+) -> np.ndarray:
     "Merge one chunk: `base` and model chunks `xs` (float32, overwritten) -> merged float32 chunk (a per-thread buffer)."
     dt, n = spec.dtype, base.size
     buf = lambda key, t=np.float32: _BUF.get(('mc', key), n, t)
@@ -326,65 +498,101 @@ def merge_chunk(spec: TensorSpec, base: np.ndarray, xs: list[np.ndarray], thresh
         dens = spec.densities[i]
         if spec.sparsify == 'random' and dens < 1:
             d *= dare_keep(spec.seed, spec.name, i, chunk_idx, n, dens)
-            if spec.rescale: round_to(np.divide(d, np.float32(dens), out=d), dt)
+            if spec.rescale:
+                round_to(np.divide(d, np.float32(dens), out=d), dt)
         elif spec.sparsify == 'magnitude' and dens < 1:
-            np.multiply(d, np.greater_equal(np.abs(d, out=buf('abs')).view(np.uint32), thresholds[i], out=buf('keep', np.bool_)), out=d)
+            np.multiply(
+                d,
+                np.greater_equal(np.abs(d, out=buf('abs')).view(np.uint32), thresholds[i], out=buf('keep', np.bool_)),
+                out=d,
+            )
         elif spec.sparsify == 'saliency':
             s = _saliency(d, spec.cols[i] if spec.cols else None, ncol)
-            if dens < 1: keep = s.view(np.uint32) >= thresholds[i]; d *= keep; s *= keep
+            if dens < 1:
+                keep = s.view(np.uint32) >= thresholds[i]
+                d *= keep
+                s *= keep
             sal.append(s)
         elif spec.sparsify == 'epsilon':
-            np.multiply(d, np.greater(np.abs(d, out=buf('abs')), np.float32(spec.epsilon), out=buf('keep', np.bool_)), out=d)
+            np.multiply(
+                d, np.greater(np.abs(d, out=buf('abs')), np.float32(spec.epsilon), out=buf('keep', np.bool_)), out=d
+            )
         w = 1.0 if spec.sparsify == 'epsilon' else spec.weights[i]
         if w != 1:
-            wd = _w(w, dt); d *= wd; round_to(d, dt)
-            if spec.sparsify == 'saliency': sal[-1] *= np.float32(wd) * np.float32(wd)
+            wd = _w(w, dt)
+            d *= wd
+            round_to(d, dt)
+            if spec.sparsify == 'saliency':
+                sal[-1] *= np.float32(wd) * np.float32(wd)
         ds.append(d)
     mixed, div = buf('mixed'), None
     if spec.consensus is None:
         np.copyto(mixed, ds[0])
-        for d in ds[1:]: mixed += d
+        for d in ds[1:]:
+            mixed += d
         if spec.normalize:
             div = np.float32(round_to(np.array([sum(_w(w, dt) for w in spec.weights)], np.float32), dt)[0])
-            if abs(div) < 1e-8: div = np.float32(1)
+            if abs(div) < 1e-8:
+                div = np.float32(1)
     else:
         vote, tmp, m = buf('vote'), buf('tmp'), buf('m', np.bool_)
         if spec.consensus == 'sum':
             np.copyto(vote, ds[0])
-            for d in ds[1:]: vote += d
+            for d in ds[1:]:
+                vote += d
         elif spec.consensus == 'saliency':
             np.multiply(sal[0], np.sign(ds[0], out=tmp), out=vote)
-            for s, d in zip(sal[1:], ds[1:]): vote += np.multiply(s, np.sign(d, out=tmp), out=tmp)
-        else: vote = None                          # 'count' (RAM): every kept entry counts, no sign election
-        if vote is not None:                       # the elected sign: +1 where the vote is >= 0, else -1
-            target = buf('target'); np.copyto(target, np.greater_equal(vote, 0, out=m)); target *= 2; target -= 1
-        mixed.fill(0); div = buf('div'); div.fill(0)
-        for i, d in enumerate(ds):                 # d * sign* > 0: same sign; pruned zeros never match
-            if vote is None: np.not_equal(d, 0, out=m)
-            else: np.greater(np.multiply(d, target, out=tmp), 0, out=m)
+            for s, d in zip(sal[1:], ds[1:]):
+                vote += np.multiply(s, np.sign(d, out=tmp), out=tmp)
+        else:
+            vote = None  # 'count' (RAM): every kept entry counts, no sign election
+        if vote is not None:  # the elected sign: +1 where the vote is >= 0, else -1
+            target = buf('target')
+            np.copyto(target, np.greater_equal(vote, 0, out=m))
+            target *= 2
+            target -= 1
+        mixed.fill(0)
+        div = buf('div')
+        div.fill(0)
+        for i, d in enumerate(ds):  # d * sign* > 0: same sign; pruned zeros never match
+            if vote is None:
+                np.not_equal(d, 0, out=m)
+            else:
+                np.greater(np.multiply(d, target, out=tmp), 0, out=m)
             mixed += np.multiply(d, m, out=tmp)
             wi = np.float32(1) if spec.consensus == 'count' else _w(spec.weights[i], dt)
             div += m if wi == 1 else np.multiply(m, wi, out=tmp)
-        round_to(div, dt); div += np.equal(div, 0, out=m)     # a zero divisor becomes 1
-        if not spec.normalize: div = None
+        round_to(div, dt)
+        div += np.equal(div, 0, out=m)  # a zero divisor becomes 1
+        if not spec.normalize:
+            div = None
     round_to(mixed, dt)
-    if div is not None: round_to(np.divide(mixed, div, out=mixed), dt)
-    if spec.lam != 1: round_to(np.multiply(mixed, np.float32(spec.lam), out=mixed), dt)
+    if div is not None:
+        round_to(np.divide(mixed, div, out=mixed), dt)
+    if spec.lam != 1:
+        round_to(np.multiply(mixed, np.float32(spec.lam), out=mixed), dt)
     return round_to(np.add(base, mixed, out=mixed), dt)
 
 # %% ../nbs/04_merge.ipynb #4d690d60
 def kth_largest_key(keys: np.ndarray, density: float) -> np.uint32:
     "Bit pattern of the k-th largest key, k = max(1, int(density·n)); sorts `keys` partially in place."
-    k = max(1, int(density * keys.size)); keys.partition(keys.size - k)
+    k = max(1, int(density * keys.size))
+    keys.partition(keys.size - k)
     return keys[keys.size - k]
 
-def tensor_keys(spec: TensorSpec, base: np.ndarray, x: np.ndarray, i: int, ncol: int=1, out: np.ndarray|None=None) -> np.ndarray:
+
+def tensor_keys(
+    spec: TensorSpec, base: np.ndarray, x: np.ndarray, i: int, ncol: int = 1, out: np.ndarray | None = None
+) -> np.ndarray:
     "Selection keys (uint32) of model `i`'s delta chunk: |d| bits for magnitude, saliency bits for OBM."
     d = round_to(np.subtract(x, base, out=x), spec.dtype)
     out = np.empty(d.size, np.uint32) if out is None else out
-    if spec.sparsify == 'magnitude': np.abs(d, out=out.view(np.float32))
-    else: out.view(np.float32)[...] = _saliency(d, spec.cols[i] if spec.cols else None, ncol)
+    if spec.sparsify == 'magnitude':
+        np.abs(d, out=out.view(np.float32))
+    else:
+        out.view(np.float32)[...] = _saliency(d, spec.cols[i] if spec.cols else None, ncol)
     return out
+
 
 def merge_arrays(spec: TensorSpec, base: np.ndarray, xs: list[np.ndarray]) -> np.ndarray:
     "Merge whole float32 tensors in memory (the reference the streaming engine must equal)."
@@ -393,82 +601,115 @@ def merge_arrays(spec: TensorSpec, base: np.ndarray, xs: list[np.ndarray]) -> np
     ncol = shape[-1] if len(shape) >= 2 else 1
     thr = None
     if spec.sparsify in ('magnitude', 'saliency'):
-        thr = [kth_largest_key(tensor_keys(spec, b, x.copy(), i, ncol), spec.densities[i]) if spec.densities[i] < 1 else None
-               for i, x in enumerate(xs)]
+        thr = [
+            kth_largest_key(tensor_keys(spec, b, x.copy(), i, ncol), spec.densities[i])
+            if spec.densities[i] < 1
+            else None
+            for i, x in enumerate(xs)
+        ]
     out = np.empty_like(b)
     for c, (s, e) in enumerate(chunk_bounds(shape)):
         out[s:e] = merge_chunk(spec, b[s:e].copy(), [x[s:e].copy() for x in xs], thr, c, ncol)
     return out.reshape(shape)
 
 # %% ../nbs/04_merge.ipynb #610827d2
-def collect_stats(model, inputs: list, gram: bool=False, description: str='', progress: bool=False) -> dict:
+def collect_stats(model, inputs: list, gram: bool = False, description: str = '', progress: bool = False) -> dict:
     "Input statistics of every language-model `nn.Linear` of `model` over `inputs` (dicts of model kwargs, or input_ids tensors)."
     import torch
+
     acc, hooks, cur = {}, [], {}
+
     def hook(key):
         def f(mod, args, out):
             x = args[0].detach()
             m = cur.get('mask')
-            x = x[m] if m is not None and x.dim() == 3 and tuple(x.shape[:2]) == tuple(m.shape) else x.reshape(-1, x.shape[-1])
+            x = (
+                x[m]
+                if m is not None and x.dim() == 3 and tuple(x.shape[:2]) == tuple(m.shape)
+                else x.reshape(-1, x.shape[-1])
+            )
             x = x.double()
             a = acc.setdefault(key, {'sumsq': torch.zeros(x.shape[-1], dtype=torch.float64), 'n': 0})
-            a['sumsq'] += (x * x).sum(0); a['n'] += x.shape[0]
-            if gram: a['gram'] = a.get('gram', 0) + x.T @ x
+            a['sumsq'] += (x * x).sum(0)
+            a['n'] += x.shape[0]
+            if gram:
+                a['gram'] = a.get('gram', 0) + x.T @ x
+
         return f
+
     for name, mod in model.named_modules():
         if isinstance(mod, torch.nn.Linear) and (lm := lm_name(name + '.weight')) is not None:
-            hooks.append(mod.register_forward_hook(hook(lm[:-len('.weight')])))
-    if not hooks: raise ValueError("model has no language-model nn.Linear modules to calibrate")
+            hooks.append(mod.register_forward_hook(hook(lm[: -len('.weight')])))
+    if not hooks:
+        raise ValueError("model has no language-model nn.Linear modules to calibrate")
     tokens = 0
     try:
         with torch.no_grad():
             it = inputs
             if progress:
-                from tqdm.auto import tqdm; it = tqdm(inputs, desc='calibration', leave=False)
+                from tqdm.auto import tqdm
+
+                it = tqdm(inputs, desc='calibration', leave=False)
             for inp in it:
                 kw = dict(inp) if isinstance(inp, dict) else {'input_ids': inp}
-                if kw['input_ids'].dim() == 1: kw = {k: (v[None] if k in ('input_ids', 'attention_mask') else v) for k, v in kw.items()}
-                m = kw.get('attention_mask'); cur['mask'] = None if m is None else m.bool()
+                if kw['input_ids'].dim() == 1:
+                    kw = {k: (v[None] if k in ('input_ids', 'attention_mask') else v) for k, v in kw.items()}
+                m = kw.get('attention_mask')
+                cur['mask'] = None if m is None else m.bool()
                 tokens += int(m.sum()) if m is not None else kw['input_ids'].numel()
                 model(**kw)
     finally:
-        for h in hooks: h.remove()
+        for h in hooks:
+            h.remove()
     stats = {k: {kk: (vv.numpy() if hasattr(vv, 'numpy') else vv) for kk, vv in v.items()} for k, v in acc.items()}
-    stats['__meta__'] = dict(description=description, samples=len(inputs), tokens=tokens, gram=gram,
-                             model=type(model).__name__)
+    stats['__meta__'] = dict(
+        description=description, samples=len(inputs), tokens=tokens, gram=gram, model=type(model).__name__
+    )
     return stats
 
-def save_stats(stats: dict, path: Path|str) -> Path:
+
+def save_stats(stats: dict, path: Path | str) -> Path:
     "Write statistics from `collect_stats` to one safetensors file (metadata in its header), atomically."
     from safetensors.numpy import save
+
     t = {}
     for k, v in stats.items():
-        if k == '__meta__': continue
-        t[f'{k}.sumsq'] = np.asarray(v['sumsq'], np.float64); t[f'{k}.n'] = np.array([v['n']], np.int64)
-        if 'gram' in v: t[f'{k}.gram'] = np.asarray(v['gram'], np.float64)
+        if k == '__meta__':
+            continue
+        t[f'{k}.sumsq'] = np.asarray(v['sumsq'], np.float64)
+        t[f'{k}.n'] = np.array([v['n']], np.int64)
+        if 'gram' in v:
+            t[f'{k}.gram'] = np.asarray(v['gram'], np.float64)
     path = Path(path)
     atomic_write(path, save(t, metadata={'mmsearch_stats': json.dumps(stats.get('__meta__', {}))}))
     return path
 
-def load_stats(path: Path|str) -> dict:
+
+def load_stats(path: Path | str) -> dict:
     "Read a statistics file written by `save_stats`."
     path = Path(path)
-    if not path.is_file(): raise FileNotFoundError(f"OBM statistics file not found: {path}")
-    f = StFile(path); out = {}
+    if not path.is_file():
+        raise FileNotFoundError(f"OBM statistics file not found: {path}")
+    f = StFile(path)
+    out = {}
     try:
         for k, t in f.tensors.items():
             mod, kind = k.rsplit('.', 1)
             v = to_f32(read_slice(t), t.dtype) if t.dtype in FLOATS else read_slice(t)
             out.setdefault(mod, {})[kind] = int(v[0]) if kind == 'n' else v.reshape(t.shape).astype(np.float64)
-    finally: f.close()
+    finally:
+        f.close()
     out['__meta__'] = json.loads(f.metadata.get('mmsearch_stats', '{}'))
     return out
 
-def column_energy(st: dict, saliency: str='diag', damp: float=0.01) -> np.ndarray:
+
+def column_energy(st: dict, saliency: str = 'diag', damp: float = 0.01) -> np.ndarray:
     "Per-input-column weight of the saliency: E[x_j²] (diag) or 1/[H⁻¹]_jj with H = E[x xᵀ] + damp·mean(diag)·I (obs)."
     n = max(st['n'], 1)
-    if saliency == 'diag': return (st['sumsq'] / n).astype(np.float32)
-    if 'gram' not in st: raise ValueError("saliency 'obs' needs statistics collected with gram=True")
+    if saliency == 'diag':
+        return (st['sumsq'] / n).astype(np.float32)
+    if 'gram' not in st:
+        raise ValueError("saliency 'obs' needs statistics collected with gram=True")
     H = st['gram'] / n
     H = H + damp * max(float(np.mean(np.diag(H))), 1e-12) * np.eye(len(H))
     return (1.0 / np.diag(np.linalg.inv(H))).astype(np.float32)
@@ -482,207 +723,316 @@ PARAMS = {  # parameters each method accepts: (per-model, global)
     'obm': ({'weight', 'density', 'stats'}, {'lambda', 'normalize', 'saliency', 'damp', 'nonlinear'}),
     'ram': (set(), {'epsilon'}),
 }
-TOP_KEYS = {'models', 'base_model', 'merge_method', 'parameters', 'dtype', 'out_dtype', 'vision_model',
-            'tokenizer_source', 'tokenizer', 'name', 'chat_template'}
+TOP_KEYS = {
+    'models',
+    'base_model',
+    'merge_method',
+    'parameters',
+    'dtype',
+    'out_dtype',
+    'vision_model',
+    'tokenizer_source',
+    'tokenizer',
+    'name',
+    'chat_template',
+}
 
-class MergeConfigError(ValueError): "A merge config that cannot be run; raised before any output is written."
 
-def evaluate_setting(setting, name: str, t: float=0.0):
+class MergeConfigError(ValueError):
+    "A merge config that cannot be run; raised before any output is written."
+
+
+def evaluate_setting(setting, name: str, t: float = 0.0):
     "Resolve a parameter value for tensor `name` at depth `t`: scalar, list over depth, or `{filter, value}` list."
-    if isinstance(setting, dict) and 'value' in setting: setting = [setting]
-    if setting is None or isinstance(setting, (bool, int, float, str)): return setting
+    if isinstance(setting, dict) and 'value' in setting:
+        setting = [setting]
+    if setting is None or isinstance(setting, (bool, int, float, str)):
+        return setting
     if isinstance(setting, list):
-        if not setting: return None
+        if not setting:
+            return None
         if all(isinstance(e, (int, float)) and not isinstance(e, bool) for e in setting):
-            scaled = t * (len(setting) - 1); i0 = int(scaled); i1 = min(len(setting) - 1, i0 + 1); f = scaled - i0
+            scaled = t * (len(setting) - 1)
+            i0 = int(scaled)
+            i1 = min(len(setting) - 1, i0 + 1)
+            f = scaled - i0
             return (1 - f) * setting[i0] + f * setting[i1]
-        if all(isinstance(e, (bool, int, float, str)) for e in setting): return setting[int(t * (len(setting) - 1))]
+        if all(isinstance(e, (bool, int, float, str)) for e in setting):
+            return setting[int(t * (len(setting) - 1))]
         for c in setting:
-            if not isinstance(c, dict) or 'value' not in c: raise MergeConfigError(f"bad parameter list entry {c!r}")
+            if not isinstance(c, dict) or 'value' not in c:
+                raise MergeConfigError(f"bad parameter list entry {c!r}")
             flt = c.get('filter')
-            if flt in (None, '*') or flt in name: return evaluate_setting(c['value'], name, t)
+            if flt in (None, '*') or flt in name:
+                return evaluate_setting(c['value'], name, t)
         return None
     raise MergeConfigError(f"bad parameter value {setting!r}")
 
+
 def _leaves(setting):
     "Every scalar a parameter setting can produce (interpolation stays between them)."
-    if isinstance(setting, dict): return _leaves(setting.get('value'))
-    if isinstance(setting, list): return [x for e in setting for x in _leaves(e)]
+    if isinstance(setting, dict):
+        return _leaves(setting.get('value'))
+    if isinstance(setting, list):
+        return [x for e in setting for x in _leaves(e)]
     return [setting]
 
 # %% ../nbs/04_merge.ipynb #503c8414
 @dataclass
 class MergeConfig:
     "A parsed, checked merge config."
+
     method: str
     base_model: str
-    models: list[dict]                 # [{'model': path, 'parameters': {...}}]
+    models: list[dict]  # [{'model': path, 'parameters': {...}}]
     parameters: dict
-    dtype: str|None = None
-    out_dtype: str|None = None
-    vision_model: str|None = None
-    tokenizer_source: str|None = None
+    dtype: str | None = None
+    out_dtype: str | None = None
+    vision_model: str | None = None
+    tokenizer_source: str | None = None
     raw: dict = field(default_factory=dict)
 
     def param(self, i: int, key: str, name: str, t: float, default=None):
         "Parameter `key` of model `i` for tensor `name` at depth `t`: model level, then global, then `default`."
         for src in (self.models[i].get('parameters') or {}, self.parameters):
-            if key in src and (v := evaluate_setting(src[key], name, t)) is not None: return v
+            if key in src and (v := evaluate_setting(src[key], name, t)) is not None:
+                return v
         return default
 
-    def gparam(self, key: str, name: str='', t: float=0.0, default=None):
+    def gparam(self, key: str, name: str = '', t: float = 0.0, default=None):
         "Global parameter `key`."
         v = evaluate_setting(self.parameters[key], name, t) if key in self.parameters else None
         return default if v is None else v
 
-def load_config(cfg: dict|str|Path) -> MergeConfig:
+
+def load_config(cfg: dict | str | Path) -> MergeConfig:
     "Parse and check a mergekit-style merge config (a dict, YAML text or a YAML file)."
     import yaml
+
     base_dir = None
     if isinstance(cfg, Path) or (isinstance(cfg, str) and '\n' not in cfg and cfg.endswith(('.yaml', '.yml'))):
         p = Path(cfg)
-        if not p.is_file(): raise MergeConfigError(f"config file not found: {p}")
+        if not p.is_file():
+            raise MergeConfigError(f"config file not found: {p}")
         base_dir, cfg = p.parent, yaml.safe_load(p.read_text())
-    elif isinstance(cfg, str): cfg = yaml.safe_load(cfg)
-    if not isinstance(cfg, dict): raise MergeConfigError("a merge config is a mapping (YAML dict)")
-    if 'slices' in cfg or 'modules' in cfg: raise MergeConfigError("only the `models:` form is supported (not `slices:` or `modules:`)")
-    if unknown := set(cfg) - TOP_KEYS: raise MergeConfigError(f"unknown config keys: {sorted(unknown)}")
+    elif isinstance(cfg, str):
+        cfg = yaml.safe_load(cfg)
+    if not isinstance(cfg, dict):
+        raise MergeConfigError("a merge config is a mapping (YAML dict)")
+    if 'slices' in cfg or 'modules' in cfg:
+        raise MergeConfigError("only the `models:` form is supported (not `slices:` or `modules:`)")
+    if unknown := set(cfg) - TOP_KEYS:
+        raise MergeConfigError(f"unknown config keys: {sorted(unknown)}")
     method = cfg.get('merge_method')
-    if method not in METHODS: raise MergeConfigError(f"unknown merge_method {method!r}; known: {sorted(METHODS)}")
-    if not cfg.get('base_model'): raise MergeConfigError(f"{method} needs a base_model")
+    if method not in METHODS:
+        raise MergeConfigError(f"unknown merge_method {method!r}; known: {sorted(METHODS)}")
+    if not cfg.get('base_model'):
+        raise MergeConfigError(f"{method} needs a base_model")
     models = cfg.get('models')
-    if not isinstance(models, list) or not models: raise MergeConfigError("`models` must be a non-empty list")
+    if not isinstance(models, list) or not models:
+        raise MergeConfigError("`models` must be a non-empty list")
+
     def resolve(ref):
         ref = str(ref)
-        for cand in ([Path(ref)] + ([base_dir/ref] if base_dir and not Path(ref).is_absolute() else [])):
-            if cand.exists(): return str(cand.resolve())
+        for cand in [Path(ref)] + ([base_dir / ref] if base_dir and not Path(ref).is_absolute() else []):
+            if cand.exists():
+                return str(cand.resolve())
         return ref
+
     out_models = []
     for m in models:
-        if isinstance(m, str): m = {'model': m}
-        if not isinstance(m, dict) or not m.get('model'): raise MergeConfigError(f"each entry of `models` needs a `model`: {m!r}")
-        if (pm := m.get('parameters') or {}) and not isinstance(pm, dict): raise MergeConfigError(f"parameters of {m['model']} must be a mapping")
+        if isinstance(m, str):
+            m = {'model': m}
+        if not isinstance(m, dict) or not m.get('model'):
+            raise MergeConfigError(f"each entry of `models` needs a `model`: {m!r}")
+        if (pm := m.get('parameters') or {}) and not isinstance(pm, dict):
+            raise MergeConfigError(f"parameters of {m['model']} must be a mapping")
         out_models.append({'model': resolve(m['model']), 'parameters': dict(pm)})
     gp = dict(cfg.get('parameters') or {})
     per_model, glob = PARAMS[method]
-    if bad := set(gp) - per_model - glob: raise MergeConfigError(f"unknown parameters for {method}: {sorted(bad)}")
+    if bad := set(gp) - per_model - glob:
+        raise MergeConfigError(f"unknown parameters for {method}: {sorted(bad)}")
     for m in out_models:
-        if bad := set(m['parameters']) - per_model: raise MergeConfigError(f"unknown per-model parameters for {method} in {m['model']}: {sorted(bad)}")
-    for where, setting in [('parameters', gp.get('density'))] + [(m['model'], m['parameters'].get('density')) for m in out_models]:
-        for v in ([] if setting is None else _leaves(setting)):
+        if bad := set(m['parameters']) - per_model:
+            raise MergeConfigError(f"unknown per-model parameters for {method} in {m['model']}: {sorted(bad)}")
+    for where, setting in [('parameters', gp.get('density'))] + [
+        (m['model'], m['parameters'].get('density')) for m in out_models
+    ]:
+        for v in [] if setting is None else _leaves(setting):
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 1:
                 raise MergeConfigError(f"density must be in (0, 1], got {v!r} in {where}")
     for i, m in enumerate(out_models):
         if 'weight' in per_model and m['parameters'].get('weight', gp.get('weight')) is None:
             raise MergeConfigError(f"{method} needs a `weight` for every model ({m['model']} has none)")
     if method == 'obm':
-        if gp.get('saliency', 'diag') not in ('diag', 'obs'): raise MergeConfigError("saliency must be 'diag' or 'obs'")
-        if gp.get('nonlinear', 'ta') not in ('ta', 'magnitude'): raise MergeConfigError("nonlinear must be 'ta' or 'magnitude'")
+        if gp.get('saliency', 'diag') not in ('diag', 'obs'):
+            raise MergeConfigError("saliency must be 'diag' or 'obs'")
+        if gp.get('nonlinear', 'ta') not in ('ta', 'magnitude'):
+            raise MergeConfigError("nonlinear must be 'ta' or 'magnitude'")
     for i, m in enumerate(out_models):
-        if 'stats' in m['parameters']: m['parameters']['stats'] = resolve(m['parameters']['stats'])
-    try: dtype, out_dtype = norm_dtype(cfg.get('dtype')), norm_dtype(cfg.get('out_dtype'))
-    except ValueError as e: raise MergeConfigError(str(e)) from None
-    tok = cfg.get('tokenizer_source') or ((cfg.get('tokenizer') or {}).get('source') if isinstance(cfg.get('tokenizer'), dict) else None)
-    return MergeConfig(method, resolve(cfg['base_model']), out_models, gp, dtype, out_dtype,
-                       resolve(cfg['vision_model']) if cfg.get('vision_model') else None,
-                       resolve(tok) if tok not in (None, 'base', 'union') else tok, cfg)
+        if 'stats' in m['parameters']:
+            m['parameters']['stats'] = resolve(m['parameters']['stats'])
+    try:
+        dtype, out_dtype = norm_dtype(cfg.get('dtype')), norm_dtype(cfg.get('out_dtype'))
+    except ValueError as e:
+        raise MergeConfigError(str(e)) from None
+    tok = cfg.get('tokenizer_source') or (
+        (cfg.get('tokenizer') or {}).get('source') if isinstance(cfg.get('tokenizer'), dict) else None
+    )
+    return MergeConfig(
+        method,
+        resolve(cfg['base_model']),
+        out_models,
+        gp,
+        dtype,
+        out_dtype,
+        resolve(cfg['vision_model']) if cfg.get('vision_model') else None,
+        resolve(tok) if tok not in (None, 'base', 'union') else tok,
+        cfg,
+    )
 
 # %% ../nbs/04_merge.ipynb #54f21c19
 LAYER_RE = re.compile(r'\.layers\.(\d+)\.')
 
+
 @dataclass
 class Job:
     "One output tensor: its stored name, shape and dtype, its inputs, and how to merge them (None: copy)."
-    out: str; shape: tuple; dtype: str
-    srcs: list                     # TensorInfo of base then models (merge), or [TensorInfo] (copy)
-    spec: TensorSpec|None = None
+
+    out: str
+    shape: tuple
+    dtype: str
+    srcs: list  # TensorInfo of base then models (merge), or [TensorInfo] (copy)
+    spec: TensorSpec | None = None
     shard: int = 0
+
     @property
-    def numel(self) -> int: return math.prod(self.shape)
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
 
 @dataclass
 class Plan:
     "Everything `run_plan` needs: checked inputs, one job per output tensor, shards and provenance."
+
     cfg: MergeConfig
     base: Checkpoint
     models: list[Checkpoint]
-    vision: Checkpoint|None
+    vision: Checkpoint | None
     files_from: Path
     jobs: list[Job]
     shards: list[list[Job]]
     stats_meta: list = field(default_factory=list)
 
     def close(self):
-        for c in {id(c): c for c in [self.base, *self.models] + ([self.vision] if self.vision else [])}.values(): c.close()
+        for c in {id(c): c for c in [self.base, *self.models] + ([self.vision] if self.vision else [])}.values():
+            c.close()
+
 
 def parse_size(s) -> int:
     "Bytes in a size like '5GB', '500MB', 2e9, or mergekit's '1B' (a bare B after a number means billions)."
-    if isinstance(s, (int, float)): return int(s)
+    if isinstance(s, (int, float)):
+        return int(s)
     m = re.fullmatch(r'\s*([\d.]+)\s*([KMGT]?)B?\s*', str(s).upper())
-    if not m: raise MergeConfigError(f"bad size {s!r}")
+    if not m:
+        raise MergeConfigError(f"bad size {s!r}")
     unit = m.group(2) or ('G' if str(s).strip().upper().endswith('B') else '')
     return int(float(m.group(1)) * {'': 1, 'K': 1e3, 'M': 1e6, 'G': 1e9, 'T': 1e12}[unit])
 
+
 def _open(ref: str, role: str) -> Checkpoint:
-    try: return Checkpoint(ref)
-    except FileNotFoundError as e: raise MergeConfigError(f"{role}: {e}") from None
+    try:
+        return Checkpoint(ref)
+    except FileNotFoundError as e:
+        raise MergeConfigError(f"{role}: {e}") from None
 
-def _stats_for(cfg: MergeConfig, i: int, stats: dict|None) -> dict:
+
+def _stats_for(cfg: MergeConfig, i: int, stats: dict | None) -> dict:
     ref = cfg.models[i]['model']
-    if stats and (ref in stats or i in stats): return stats.get(ref, stats.get(i))
+    if stats and (ref in stats or i in stats):
+        return stats.get(ref, stats.get(i))
     path = cfg.models[i]['parameters'].get('stats') or cfg.parameters.get('stats')
-    if not path: raise MergeConfigError(f"obm needs calibration `stats` for every model ({ref} has none)")
-    try: return load_stats(path)
-    except FileNotFoundError as e: raise MergeConfigError(str(e)) from None
+    if not path:
+        raise MergeConfigError(f"obm needs calibration `stats` for every model ({ref} has none)")
+    try:
+        return load_stats(path)
+    except FileNotFoundError as e:
+        raise MergeConfigError(str(e)) from None
 
-def plan_merge(cfg: MergeConfig|dict|str|Path, stats: dict|None=None, shard_size='5GB') -> Plan:
+
+def plan_merge(cfg: MergeConfig | dict | str | Path, stats: dict | None = None, shard_size='5GB') -> Plan:
     "Check a merge config against its inputs and lay out the output; raises `MergeConfigError` on any problem."
     cfg = cfg if isinstance(cfg, MergeConfig) else load_config(cfg)
     base = _open(cfg.base_model, 'base_model')
     models = [_open(m['model'], f"model {m['model']}") for m in cfg.models]
     vision = _open(cfg.vision_model, 'vision_model') if cfg.vision_model else None
-    if vision is None and not base.is_vlm: vision = next((m for m in models if m.is_vlm), None)
-    if vision is not None and not vision.is_vlm: raise MergeConfigError(f"vision_model {vision.path} has no vision tower")
+    if vision is None and not base.is_vlm:
+        vision = next((m for m in models if m.is_vlm), None)
+    if vision is not None and not vision.is_vlm:
+        raise MergeConfigError(f"vision_model {vision.path} has no vision tower")
     sparsify, consensus, d_norm, d_rescale = METHODS[cfg.method]
+
     # key spaces: canonical name -> stored key, per checkpoint
     def space(c: Checkpoint) -> dict:
-        if base.is_vlm and vision is None: return {k: k for k in c.tensors} if c.layout == base.layout else c.lm
+        if base.is_vlm and vision is None:
+            return {k: k for k in c.tensors} if c.layout == base.layout else c.lm
         return c.lm
+
     bspace, same_space = space(base), base.is_vlm and vision is None
     if base.is_vlm and vision is None:
         for m in models:
-            if m.layout != base.layout: raise MergeConfigError(f"base {base.path} is a VLM ({base.layout}) but {m.path} is {m.layout}; name a vision_model")
+            if m.layout != base.layout:
+                raise MergeConfigError(
+                    f"base {base.path} is a VLM ({base.layout}) but {m.path} is {m.layout}; name a vision_model"
+                )
     names = list(bspace)
     for m in models:
         ms = space(m)
         if missing := [n for n in names if n not in ms]:
-            raise MergeConfigError(f"{m.path} lacks {len(missing)} tensors of the base, e.g. {missing[:3]}"
-                                   + (" (embeddings are tied on one side only)" if 'lm_head.weight' in missing else ''))
+            raise MergeConfigError(
+                f"{m.path} lacks {len(missing)} tensors of the base, e.g. {missing[:3]}"
+                + (" (embeddings are tied on one side only)" if 'lm_head.weight' in missing else '')
+            )
         if extra := [n for n in ms if n not in bspace]:
-            raise MergeConfigError(f"{m.path} has {len(extra)} language-model tensors the base lacks, e.g. {extra[:3]}"
-                                   + (" (embeddings are tied on one side only)" if 'lm_head.weight' in extra else ''))
+            raise MergeConfigError(
+                f"{m.path} has {len(extra)} language-model tensors the base lacks, e.g. {extra[:3]}"
+                + (" (embeddings are tied on one side only)" if 'lm_head.weight' in extra else '')
+            )
     ties_ = {str(c.path): c.tie_word_embeddings() for c in [base, *models]}
-    if len({v for v in ties_.values() if v is not None}) > 1: raise MergeConfigError(f"tied embeddings differ: {ties_}")
+    if len({v for v in ties_.values() if v is not None}) > 1:
+        raise MergeConfigError(f"tied embeddings differ: {ties_}")
     emb = 'model.embed_tokens.weight'
     if emb in bspace:
         vocab = {str(c.path): c.tensors[space(c)[emb]].shape[0] for c in [base, *models]}
-        if len(set(vocab.values())) > 1: raise MergeConfigError(f"vocabulary size differs: {vocab}")
-    bad = [(n, base.tensors[bspace[n]].shape, str(m.path), m.tensors[space(m)[n]].shape) for n in names for m in models
-           if m.tensors[space(m)[n]].shape != base.tensors[bspace[n]].shape]
-    if bad: raise MergeConfigError(f"shape mismatch in {len(bad)} tensors, e.g. {bad[0][0]}: base {bad[0][1]} vs {bad[0][2]} {bad[0][3]}")
+        if len(set(vocab.values())) > 1:
+            raise MergeConfigError(f"vocabulary size differs: {vocab}")
+    bad = [
+        (n, base.tensors[bspace[n]].shape, str(m.path), m.tensors[space(m)[n]].shape)
+        for n in names
+        for m in models
+        if m.tensors[space(m)[n]].shape != base.tensors[bspace[n]].shape
+    ]
+    if bad:
+        raise MergeConfigError(
+            f"shape mismatch in {len(bad)} tensors, e.g. {bad[0][0]}: base {bad[0][1]} vs {bad[0][2]} {bad[0][3]}"
+        )
     # OBM statistics
     st, stats_meta = None, []
     if cfg.method == 'obm':
         st = [_stats_for(cfg, i, stats) for i in range(len(models))]
         stats_meta = [s.get('__meta__', {}) for s in st]
         mods = [set(k for k in s if k != '__meta__') for s in st]
-        if any(x != mods[0] for x in mods): raise MergeConfigError("OBM statistics of the models cover different Linear layers")
-        if not mods[0] & {n.rsplit('.', 1)[0] for n in names}: raise MergeConfigError("OBM statistics match none of the model's Linear layers")
+        if any(x != mods[0] for x in mods):
+            raise MergeConfigError("OBM statistics of the models cover different Linear layers")
+        if not mods[0] & {n.rsplit('.', 1)[0] for n in names}:
+            raise MergeConfigError("OBM statistics match none of the model's Linear layers")
         sal, damp = cfg.gparam('saliency', default='diag'), float(cfg.gparam('damp', default=0.01))
         for mod in mods[0]:
             w = mod + '.weight'
             if w in bspace and base.tensors[bspace[w]].shape[-1] != len(st[0][mod]['sumsq']):
-                raise MergeConfigError(f"OBM statistics for {mod} have {len(st[0][mod]['sumsq'])} columns, the weight has {base.tensors[bspace[w]].shape[-1]}")
+                raise MergeConfigError(
+                    f"OBM statistics for {mod} have {len(st[0][mod]['sumsq'])} columns, the weight has {base.tensors[bspace[w]].shape[-1]}"
+                )
     nlayers = 1 + max([int(m.group(1)) for n in names if (m := LAYER_RE.search(n))], default=0)
     seed = int(cfg.gparam('seed', default=0))
     tied = 'lm_head.weight' not in bspace and emb in bspace
@@ -695,22 +1045,34 @@ def plan_merge(cfg: MergeConfig|dict|str|Path, stats: dict|None=None, shard_size
         srcs = [tb] + [m.tensors[space(m)[n]] for m in models]
         dt = cfg.dtype or tb.dtype
         out_name = bspace[n] if same_space else stored_name(n, out_layout)
-        if tb.dtype not in FLOATS: jobs.append(Job(out_name, tb.shape, tb.dtype, [tb])); continue
+        if tb.dtype not in FLOATS:
+            jobs.append(Job(out_name, tb.shape, tb.dtype, [tb]))
+            continue
         W = [float(cfg.param(i, 'weight', n, t, 1.0)) for i in range(len(models))]
         D = [float(cfg.param(i, 'density', n, t, 1.0)) for i in range(len(models))]
-        if bad := [d for d in D if not 0 < d <= 1]: raise MergeConfigError(f"density must be in (0, 1], got {bad[0]} for {n}")
-        kw = dict(normalize=bool(cfg.gparam('normalize', n, t, d_norm)), rescale=bool(cfg.gparam('rescale', n, t, d_rescale)),
-                  lam=float(cfg.gparam('lambda', n, t, 1.0)), dtype=dt, seed=seed, epsilon=float(cfg.gparam('epsilon', n, t, 1e-5)))
+        if bad := [d for d in D if not 0 < d <= 1]:
+            raise MergeConfigError(f"density must be in (0, 1], got {bad[0]} for {n}")
+        kw = dict(
+            normalize=bool(cfg.gparam('normalize', n, t, d_norm)),
+            rescale=bool(cfg.gparam('rescale', n, t, d_rescale)),
+            lam=float(cfg.gparam('lambda', n, t, 1.0)),
+            dtype=dt,
+            seed=seed,
+            epsilon=float(cfg.gparam('epsilon', n, t, 1e-5)),
+        )
         spec = TensorSpec(n, sparsify, consensus, W, D, **kw)
         if cfg.method == 'obm':
             mod, kind = n.rsplit('.', 1)
-            if tied and n == emb and 'lm_head' in st[0]: mod, kind = 'lm_head', 'weight'
+            if tied and n == emb and 'lm_head' in st[0]:
+                mod, kind = 'lm_head', 'weight'
             if mod in st[0] and kind == 'weight' and len(tb.shape) == 2:
                 spec.cols = [column_energy(s[mod], sal, damp) for s in st]
-            elif mod in st[0] and kind == 'bias': spec.cols = None
+            elif mod in st[0] and kind == 'bias':
+                spec.cols = None
             elif cfg.gparam('nonlinear', default='ta') == 'ta':
                 spec = TensorSpec(n, None, None, W, D, normalize=False, lam=kw['lam'], dtype=dt)
-            else: spec = TensorSpec(n, 'magnitude', 'sum', W, D, **kw)
+            else:
+                spec = TensorSpec(n, 'magnitude', 'sum', W, D, **kw)
         jobs.append(Job(out_name, tb.shape, cfg.out_dtype or dt, srcs, spec))
     if vision is not None:
         for k in vision.vision:
@@ -720,13 +1082,20 @@ def plan_merge(cfg: MergeConfig|dict|str|Path, stats: dict|None=None, shard_size
     limit, shards, cur, size = parse_size(shard_size), [], [], 0
     for j in jobs:
         nb = j.numel * itemsize(j.dtype)
-        if cur and size + nb > limit: shards.append(cur); cur, size = [], 0
-        cur.append(j); size += nb
-    if cur: shards.append(cur)
+        if cur and size + nb > limit:
+            shards.append(cur)
+            cur, size = [], 0
+        cur.append(j)
+        size += nb
+    if cur:
+        shards.append(cur)
     for s_i, sh in enumerate(shards):
         sh.sort(key=lambda j: -itemsize(j.dtype))
-        for j in sh: j.shard = s_i
-    files_from = vision.path if vision is not None else (Path(cfg.tokenizer_source) if cfg.tokenizer_source else base.path)
+        for j in sh:
+            j.shard = s_i
+    files_from = (
+        vision.path if vision is not None else (Path(cfg.tokenizer_source) if cfg.tokenizer_source else base.path)
+    )
     return Plan(cfg, base, models, vision, files_from, jobs, shards, stats_meta)
 
 # %% ../nbs/04_merge.ipynb #806cd53c
@@ -734,13 +1103,16 @@ def _read_f32(t: TensorInfo, s: int, e: int, slot) -> np.ndarray:
     raw = read_slice(t, s, e, _BUF.get(('raw', slot), e - s, RAW_NP[t.dtype]))
     return to_f32(raw, t.dtype, _BUF.get(('f32', slot), e - s, np.float32))
 
+
 def run_job(job: Job, writer: StWriter):
     "Merge (or copy) one output tensor into its shard, chunk by chunk."
     if job.spec is None:
         t = job.srcs[0]
         for s, e in chunk_bounds(job.shape, CHUNK * 4):
-            if t.dtype == job.dtype: writer.write(job.out, read_slice(t, s, e, _BUF.get('copy', e - s, RAW_NP[t.dtype])), s)
-            else: writer.write(job.out, encode(_read_f32(t, s, e, 0), job.dtype), s)
+            if t.dtype == job.dtype:
+                writer.write(job.out, read_slice(t, s, e, _BUF.get('copy', e - s, RAW_NP[t.dtype])), s)
+            else:
+                writer.write(job.out, encode(_read_f32(t, s, e, 0), job.dtype), s)
         return
     spec, tb, txs = job.spec, job.srcs[0], job.srcs[1:]
     ncol = job.shape[-1] if len(job.shape) >= 2 else 1
@@ -749,31 +1121,43 @@ def run_job(job: Job, writer: StWriter):
     if spec.sparsify in ('magnitude', 'saliency'):
         thr = []
         for i, tx in enumerate(txs):
-            if spec.densities[i] >= 1: thr.append(None); continue
+            if spec.densities[i] >= 1:
+                thr.append(None)
+                continue
             keys = np.empty(job.numel, np.uint32)
-            for s, e in bounds: tensor_keys(spec, _read_f32(tb, s, e, 0), _read_f32(tx, s, e, 1), i, ncol, out=keys[s:e])
-            thr.append(kth_largest_key(keys, spec.densities[i])); del keys
+            for s, e in bounds:
+                tensor_keys(spec, _read_f32(tb, s, e, 0), _read_f32(tx, s, e, 1), i, ncol, out=keys[s:e])
+            thr.append(kth_largest_key(keys, spec.densities[i]))
+            del keys
     for c, (s, e) in enumerate(bounds):
         b = _read_f32(tb, s, e, 0)
         xs = [_read_f32(tx, s, e, i + 1) for i, tx in enumerate(txs)]
-        writer.write(job.out, encode(merge_chunk(spec, b, xs, thr, c, ncol), job.dtype, rounded=job.dtype == spec.dtype), s)
+        writer.write(
+            job.out, encode(merge_chunk(spec, b, xs, thr, c, ncol), job.dtype, rounded=job.dtype == spec.dtype), s
+        )
+
 
 def shard_names(n: int) -> list[str]:
     "HF shard file names for `n` shards."
-    return ['model.safetensors'] if n == 1 else [f'model-{i+1:05d}-of-{n:05d}.safetensors' for i in range(n)]
+    return ['model.safetensors'] if n == 1 else [f'model-{i + 1:05d}-of-{n:05d}.safetensors' for i in range(n)]
 
 # %% ../nbs/04_merge.ipynb #1332742c
-def input_hashes(c: Checkpoint, mode: str='full') -> dict:
+def input_hashes(c: Checkpoint, mode: str = 'full') -> dict:
     "Per-file hashes of a checkpoint's weights: sha256 of the content (cached) or of the safetensors header."
     import hashlib
+
     out = {}
     for f in c.files:
         size = f.path.stat().st_size
-        out[f.path.name] = ({'size': size, 'header_sha256': hashlib.sha256(f.header_bytes).hexdigest()} if mode == 'header'
-                            else {'size': size, 'sha256': cached_file_hash(f.path)})
+        out[f.path.name] = (
+            {'size': size, 'header_sha256': hashlib.sha256(f.header_bytes).hexdigest()}
+            if mode == 'header'
+            else {'size': size, 'sha256': cached_file_hash(f.path)}
+        )
     return out
 
-def _copy_side_files(src: Path, dst: Path, out_dtype: str|None):
+
+def _copy_side_files(src: Path, dst: Path, out_dtype: str | None):
     "config.json (dtype updated) and tokenizer/processor files from `src`."
     for p in src.iterdir():
         if p.is_file() and not WEIGHT_FILES.match(p.name) and p.name not in ('merge_manifest.json',):
@@ -781,81 +1165,147 @@ def _copy_side_files(src: Path, dst: Path, out_dtype: str|None):
                 cfg = json.loads(p.read_text())
                 for c in (cfg, cfg.get('text_config') or {}):
                     for k in ('dtype', 'torch_dtype'):
-                        if k in c: c[k] = out_dtype
-                (dst/p.name).write_text(json.dumps(cfg, indent=2) + '\n')
-            else: shutil.copy2(p, dst/p.name)
+                        if k in c:
+                            c[k] = out_dtype
+                (dst / p.name).write_text(json.dumps(cfg, indent=2) + '\n')
+            else:
+                shutil.copy2(p, dst / p.name)
 
-def run_plan(plan: Plan, out: Path|str, overwrite: bool=False, threads: int|None=None, progress: bool=True,
-             hashes: str='full') -> Path:
+
+def run_plan(
+    plan: Plan,
+    out: Path | str,
+    overwrite: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+    hashes: str = 'full',
+) -> Path:
     "Execute a checked plan into `out`, atomically; returns `out`."
     threads = max(1, threads or min(os.cpu_count() or 1, 4))
     total = sum(j.numel for j in plan.jobs)
     t0 = time.time()
     with atomic_dir(out, overwrite) as tmpd:
         names = shard_names(len(plan.shards))
-        writers = [StWriter(tmpd/nm, [(j.out, j.dtype, j.shape) for j in sh], {'merged_by': 'mmsearch'})
-                   for nm, sh in zip(names, plan.shards)]
+        writers = [
+            StWriter(tmpd / nm, [(j.out, j.dtype, j.shape) for j in sh], {'merged_by': 'mmsearch'})
+            for nm, sh in zip(names, plan.shards)
+        ]
         from tqdm.auto import tqdm
+
         bar = tqdm(total=total, unit='el', unit_scale=True, desc=f'merge {plan.cfg.method}', disable=not progress)
+
         def work(j):
-            run_job(j, writers[j.shard]); bar.update(j.numel)
+            run_job(j, writers[j.shard])
+            bar.update(j.numel)
+
         try:
-            with ThreadPoolExecutor(threads) as ex: list(ex.map(work, sorted(plan.jobs, key=lambda j: -j.numel)))
+            with ThreadPoolExecutor(threads) as ex:
+                list(ex.map(work, sorted(plan.jobs, key=lambda j: -j.numel)))
         finally:
             bar.close()
-            for w in writers: w.close()
+            for w in writers:
+                w.close()
         if len(names) > 1:
             wm = {j.out: names[j.shard] for j in plan.jobs}
-            write_json(tmpd/'model.safetensors.index.json', {'metadata': {'total_size': sum(w.size - w.data_start for w in writers)},
-                                                             'weight_map': dict(sorted(wm.items()))})
+            write_json(
+                tmpd / 'model.safetensors.index.json',
+                {
+                    'metadata': {'total_size': sum(w.size - w.data_start for w in writers)},
+                    'weight_map': dict(sorted(wm.items())),
+                },
+            )
         _copy_side_files(plan.files_from, tmpd, plan.cfg.out_dtype)
         wall = time.time() - t0
-        roles = [('base_model', plan.base)] + [('model', m) for m in plan.models] + ([('vision_model', plan.vision)] if plan.vision else [])
+        roles = (
+            [('base_model', plan.base)]
+            + [('model', m) for m in plan.models]
+            + ([('vision_model', plan.vision)] if plan.vision else [])
+        )
         seen, inputs = set(), []
         for role, c in roles:
-            inputs.append({'role': role, 'path': str(c.path), 'layout': c.layout,
-                           **({'files': input_hashes(c, hashes)} if str(c.path) not in seen else {})})
+            inputs.append(
+                {
+                    'role': role,
+                    'path': str(c.path),
+                    'layout': c.layout,
+                    **({'files': input_hashes(c, hashes)} if str(c.path) not in seen else {}),
+                }
+            )
             seen.add(str(c.path))
         kinds = {}
         for j in plan.jobs:
             k = 'copied' if j.spec is None else f"{j.spec.sparsify or 'all'}/{j.spec.consensus or 'sum'}"
             kinds[k] = kinds.get(k, 0) + 1
-        write_json(tmpd/'merge_manifest.json', {
-            'tool': 'mmsearch.merge', 'method': plan.cfg.method, 'config': plan.cfg.raw,
-            'resolved': {'base_model': plan.cfg.base_model, 'models': plan.cfg.models, 'parameters': plan.cfg.parameters,
-                         'dtype': plan.cfg.dtype, 'out_dtype': plan.cfg.out_dtype,
-                         'vision_model': str(plan.vision.path) if plan.vision else None, 'files_from': str(plan.files_from)},
-            'inputs': inputs, 'hashes': hashes,
-            'calibration': plan.stats_meta or None,
-            'tensors': kinds, 'shards': names,
-            'rules': {'tie_at_threshold': 'keep every entry >= the k-th largest key (k = max(1, int(density*numel)))',
-                      'rounding': 'fp32 arithmetic rounded to the compute dtype where torch would round',
-                      'dare': 'Bernoulli(density) mask per (seed, tensor, model, chunk), survivors / density'},
-            'wall_s': round(wall, 3)})
+        write_json(
+            tmpd / 'merge_manifest.json',
+            {
+                'tool': 'mmsearch.merge',
+                'method': plan.cfg.method,
+                'config': plan.cfg.raw,
+                'resolved': {
+                    'base_model': plan.cfg.base_model,
+                    'models': plan.cfg.models,
+                    'parameters': plan.cfg.parameters,
+                    'dtype': plan.cfg.dtype,
+                    'out_dtype': plan.cfg.out_dtype,
+                    'vision_model': str(plan.vision.path) if plan.vision else None,
+                    'files_from': str(plan.files_from),
+                },
+                'inputs': inputs,
+                'hashes': hashes,
+                'calibration': plan.stats_meta or None,
+                'tensors': kinds,
+                'shards': names,
+                'rules': {
+                    'tie_at_threshold': 'keep every entry >= the k-th largest key (k = max(1, int(density*numel)))',
+                    'rounding': 'fp32 arithmetic rounded to the compute dtype where torch would round',
+                    'dare': 'Bernoulli(density) mask per (seed, tensor, model, chunk), survivors / density',
+                },
+                'wall_s': round(wall, 3),
+            },
+        )
     return Path(out)
 
-def run_merge(cfg, out: Path|str, stats: dict|None=None, overwrite: bool=False, threads: int|None=None,
-              shard_size='5GB', progress: bool=True, hashes: str='full') -> Path:
+
+def run_merge(
+    cfg,
+    out: Path | str,
+    stats: dict | None = None,
+    overwrite: bool = False,
+    threads: int | None = None,
+    shard_size='5GB',
+    progress: bool = True,
+    hashes: str = 'full',
+) -> Path:
     "Check `cfg` (dict, YAML text or file) against its inputs, then merge into `out`; nothing is written if a check fails."
     check_writable(out, overwrite)
     plan = plan_merge(cfg, stats, shard_size)
-    try: return run_plan(plan, out, overwrite, threads, progress, hashes)
-    finally: plan.close()
+    try:
+        return run_plan(plan, out, overwrite, threads, progress, hashes)
+    finally:
+        plan.close()
 
 # %% ../nbs/04_merge.ipynb #9d19b78e
-def merge_is_current(out: Path|str) -> bool:
+def merge_is_current(out: Path | str) -> bool:
     "Whether `out` holds a finished merge whose inputs still hash as its manifest recorded."
-    out = Path(out); m = out/'merge_manifest.json'
-    if not ((out/'config.json').exists() and m.exists()): return False
+    out = Path(out)
+    m = out / 'merge_manifest.json'
+    if not ((out / 'config.json').exists() and m.exists()):
+        return False
     man = json.loads(m.read_text())
     for inp in man['inputs']:
-        if 'files' not in inp: continue
+        if 'files' not in inp:
+            continue
         try:
             c = Checkpoint(inp['path'])
-            try: now = input_hashes(c, man.get('hashes', 'full'))
-            finally: c.close()
-        except (OSError, ValueError): return False
-        if now != inp['files']: return False
+            try:
+                now = input_hashes(c, man.get('hashes', 'full'))
+            finally:
+                c.close()
+        except (OSError, ValueError):
+            return False
+        if now != inp['files']:
+            return False
     return True
 
 # %% ../nbs/04_merge.ipynb #fbd09b5a
@@ -867,14 +1317,31 @@ def merge_cli(argv=None) -> int:
     p.add_argument('--overwrite', action='store_true', help='replace an existing output directory')
     p.add_argument('--threads', type=int, default=None, help='worker threads (default: number of CPUs, at most 4)')
     p.add_argument('--shard-size', default='5GB', help="output shard size, e.g. 5GB, 1GB (default 5GB)")
-    p.add_argument('--hashes', choices=['full', 'header'], default='full', help='input hashes in the manifest (full: sha256, cached)')
+    p.add_argument(
+        '--hashes',
+        choices=['full', 'header'],
+        default='full',
+        help='input hashes in the manifest (full: sha256, cached)',
+    )
     p.add_argument('--quiet', action='store_true', help='no progress bar')
     a = p.parse_args(argv)
     t0 = time.time()
-    try: out = run_merge(Path(a.config), a.out, overwrite=a.overwrite, threads=a.threads, shard_size=a.shard_size,
-                         progress=not a.quiet, hashes=a.hashes)
+    try:
+        out = run_merge(
+            Path(a.config),
+            a.out,
+            overwrite=a.overwrite,
+            threads=a.threads,
+            shard_size=a.shard_size,
+            progress=not a.quiet,
+            hashes=a.hashes,
+        )
     except (MergeConfigError, FileExistsError, PermissionError) as e:
-        print(f'mmsearch merge: error: {e}', file=sys.stderr); return 2
-    man = json.loads((out/'merge_manifest.json').read_text())
-    if not a.quiet: print(f"[mmsearch merge] {man['method']}: {sum(man['tensors'].values())} tensors {man['tensors']} -> {out} in {time.time()-t0:.1f} s")
+        print(f'mmsearch merge: error: {e}', file=sys.stderr)
+        return 2
+    man = json.loads((out / 'merge_manifest.json').read_text())
+    if not a.quiet:
+        print(
+            f"[mmsearch merge] {man['method']}: {sum(man['tensors'].values())} tensors {man['tensors']} -> {out} in {time.time() - t0:.1f} s"
+        )
     return 0

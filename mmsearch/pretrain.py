@@ -9,10 +9,38 @@ from pathlib import Path
 from types import SimpleNamespace
 import torch
 from tqdm.auto import tqdm
-from .world import World, RELATIONS, KINDS, SHAPES, COLORS, PATTERNS, describe_look, all_looks, canonical_image, photo
-from .zoo import train_bf16, zoo_preset, ZooPreset, text_config, vlm_config, lm_into_vlm, vlm_lm_state, make_processor, base_checkpoint, padded_vocab, PIXEL_KEYS
-from .idefics import (idefics_config, make_idefics_processor, ImageOnlyIdefics3Processor, IdeficsLookProbe,
-                              vision_tokens)
+from mmsearch.world import (
+    World,
+    RELATIONS,
+    KINDS,
+    SHAPES,
+    COLORS,
+    PATTERNS,
+    describe_look,
+    all_looks,
+    canonical_image,
+    photo,
+)
+from mmsearch.zoo import (
+    train_bf16,
+    zoo_preset,
+    ZooPreset,
+    text_config,
+    vlm_config,
+    lm_into_vlm,
+    vlm_lm_state,
+    make_processor,
+    base_checkpoint,
+    padded_vocab,
+    PIXEL_KEYS,
+)
+from mmsearch.idefics import (
+    idefics_config,
+    make_idefics_processor,
+    ImageOnlyIdefics3Processor,
+    IdeficsLookProbe,
+    vision_tokens,
+)
 
 # %% auto #0
 __all__ = ['IDEFICS_PATCH', 'IDEFICS_SCALE', 'VLM_FAMILIES', 'DESCRIBE', 'LOOK_ATTRS', 'LOOK_WORDS', 'WORD_SLOTS', 'to_device',
@@ -25,117 +53,189 @@ __all__ = ['IDEFICS_PATCH', 'IDEFICS_SCALE', 'VLM_FAMILIES', 'DESCRIBE', 'LOOK_A
 # %% ../nbs/03a_pretrain.ipynb #0369d6cc
 def to_device(x, device: str):
     "`x` on `device`: a tensor moved, a dict (nested too) moved value by value, anything else as it is."
-    if torch.is_tensor(x): return x.to(device)
+    if torch.is_tensor(x):
+        return x.to(device)
     return {k: to_device(v, device) for k, v in x.items()} if isinstance(x, dict) else x
 
 # %% ../nbs/03a_pretrain.ipynb #cc37ca18
-def train_loop(model, next_batch, steps: int, lr: float, warmup: int|None=None, desc: str='train', progress: bool=True,
-               device: str='cpu', bf16: bool=False) -> list[float]:
+def train_loop(
+    model,
+    next_batch,
+    steps: int,
+    lr: float,
+    warmup: int | None = None,
+    desc: str = 'train',
+    progress: bool = True,
+    device: str = 'cpu',
+    bf16: bool = False,
+) -> list[float]:
     "Train `model` for `steps` AdamW steps on `next_batch(step)` (a dict of tensors with labels), under bf16 autocast if `bf16`; return the losses."
-    if steps < 1: raise ValueError(f'steps must be at least 1, got {steps}')
-    model.train(); warmup = max(1, min(steps // 10, 50) if warmup is None else warmup)
+    if steps < 1:
+        raise ValueError(f'steps must be at least 1, got {steps}')
+    model.train()
+    warmup = max(1, min(steps // 10, 50) if warmup is None else warmup)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(s, steps) / steps))))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / warmup) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+    )
     losses, bar = [], tqdm(range(steps), desc=desc, disable=not progress, mininterval=2)
     for s in bar:
         batch = to_device(next_batch(s), device)
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=bf16):
             loss = model(**batch).loss
-        loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0); opt.step(); sched.step(); opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
-        if s % 10 == 0: bar.set_postfix(loss=f'{sum(losses[-10:]) / len(losses[-10:]):.3f}')
-    model.eval(); return losses
+        if s % 10 == 0:
+            bar.set_postfix(loss=f'{sum(losses[-10:]) / len(losses[-10:]):.3f}')
+    model.eval()
+    return losses
 
 # %% ../nbs/03a_pretrain.ipynb #b64fbc82
-def pretrain_texts(w: World, pages: bool=True) -> list[str]:
+def pretrain_texts(w: World, pages: bool = True) -> list[str]:
     "θ_B's corpus: the background text (head facts repeated, torso once, tail never), and every page if `pages`."
     return list(w.pretrain) + ([pg['text'] for pg in w.pages] if pages else [])
 
-def pack(tok, texts: list[str], seq_len: int, seed: int=0) -> torch.Tensor:
+
+def pack(tok, texts: list[str], seq_len: int, seed: int = 0) -> torch.Tensor:
     "Shuffle `texts`, join them with <|endoftext|> and cut the token stream into rows of `seq_len`."
-    texts = list(texts); random.Random(seed).shuffle(texts)
-    eot = tok.convert_tokens_to_ids('<|endoftext|>'); ids = []
-    for enc in tok(texts, add_special_tokens=False)['input_ids']: ids += enc + [eot]
+    texts = list(texts)
+    random.Random(seed).shuffle(texts)
+    eot = tok.convert_tokens_to_ids('<|endoftext|>')
+    ids = []
+    for enc in tok(texts, add_special_tokens=False)['input_ids']:
+        ids += enc + [eot]
     n = len(ids) // seq_len
-    if n == 0: raise ValueError(f'corpus too small: {len(ids)} tokens for one row of {seq_len}')
-    return torch.tensor(ids[:n * seq_len]).view(n, seq_len)
+    if n == 0:
+        raise ValueError(f'corpus too small: {len(ids)} tokens for one row of {seq_len}')
+    return torch.tensor(ids[: n * seq_len]).view(n, seq_len)
+
 
 def base_steps(tok, texts: list[str], p: ZooPreset) -> int:
     "Optimizer steps for `p.base_epochs` passes over `texts`."
     n_tok = sum(len(x) + 1 for x in tok(list(texts), add_special_tokens=False)['input_ids'])
     return max(1, round(p.base_epochs * n_tok / (p.seq_len * p.batch)))
 
+
 def initial_base(tok, p: ZooPreset):
     "θ_B before training: the preset's pretrained LM with an embedding row for every token of `tok`, or a fresh Qwen2ForCausalLM."
     from transformers import AutoModelForCausalLM, Qwen2ForCausalLM
-    if p.base_model is None: return Qwen2ForCausalLM(text_config(p, tok))
+
+    if p.base_model is None:
+        return Qwen2ForCausalLM(text_config(p, tok))
     model = AutoModelForCausalLM.from_pretrained(base_checkpoint(p), dtype=torch.float32)
     model.resize_token_embeddings(padded_vocab(tok), mean_resizing=True)
     model.config.pad_token_id = tok.pad_token_id
     model.generation_config.pad_token_id = tok.pad_token_id
     return model
 
-def train_base(w: World, tok, p: ZooPreset, seed: int=0, progress: bool=True):
+
+def train_base(w: World, tok, p: ZooPreset, seed: int = 0, progress: bool = True):
     "θ_B: the preset's initial base trained on `pretrain_texts(w, p.base_pages)`; returns (model, info)."
     torch.manual_seed(seed)
-    texts = pretrain_texts(w, p.base_pages); steps = base_steps(tok, texts, p)
+    texts = pretrain_texts(w, p.base_pages)
+    steps = base_steps(tok, texts, p)
     model = initial_base(tok, p).to(p.device)
     rows, order, epoch = None, [], 0
+
     def next_batch(s):
         nonlocal rows, order, epoch
         if len(order) < p.batch:
-            rows = pack(tok, texts, p.seq_len, seed=seed * 1000 + epoch); epoch += 1
+            rows = pack(tok, texts, p.seq_len, seed=seed * 1000 + epoch)
+            epoch += 1
             order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(epoch)).tolist()
-        idx, order = order[:p.batch], order[p.batch:]
-        x = rows[idx]; return dict(input_ids=x, labels=x)
+        idx, order = order[: p.batch], order[p.batch :]
+        x = rows[idx]
+        return dict(input_ids=x, labels=x)
+
     t0 = time.time()
-    losses = train_loop(model, next_batch, steps, p.base_lr, desc='θ_B pretrain', progress=progress, device=p.device, bf16=train_bf16(p))
+    losses = train_loop(
+        model, next_batch, steps, p.base_lr, desc='θ_B pretrain', progress=progress, device=p.device, bf16=train_bf16(p)
+    )
     data = 'background text (world.pretrain)' + (' + pages' if p.base_pages else '')
-    return model, dict(steps=steps, epochs=p.base_epochs, lr=p.base_lr, batch=p.batch, seq_len=p.seq_len, losses=losses,
-                       train_s=round(time.time() - t0, 1), data=data, init=p.base_model or 'random')
+    return model, dict(
+        steps=steps,
+        epochs=p.base_epochs,
+        lr=p.base_lr,
+        batch=p.batch,
+        seq_len=p.seq_len,
+        losses=losses,
+        train_s=round(time.time() - t0, 1),
+        data=data,
+        init=p.base_model or 'random',
+    )
 
 # %% ../nbs/03a_pretrain.ipynb #b7dbc51e
-def fact_questions(w: World, tiers=('head', 'torso', 'tail'), n: int|None=None, seed: int=0) -> list[dict]:
+def fact_questions(w: World, tiers=('head', 'torso', 'tail'), n: int | None = None, seed: int = 0) -> list[dict]:
     "Direct questions about every fact of the entities in `tiers` (a seeded sample of `n` per tier if given)."
     out = []
     for tier in tiers:
-        qs = [dict(question=RELATIONS[rel].question.format(p=e.name), answers=[w.fact_value(e, rel)] + (w[e.facts[rel]].aliases if RELATIONS[rel].target in KINDS else []),
-                   tier=tier, entity=e.id, relation=rel) for e in w.entities if e.tier == tier for rel in e.facts]
-        if n is not None and len(qs) > n: qs = random.Random(seed).sample(qs, n)
+        qs = [
+            dict(
+                question=RELATIONS[rel].question.format(p=e.name),
+                answers=[w.fact_value(e, rel)] + (w[e.facts[rel]].aliases if RELATIONS[rel].target in KINDS else []),
+                tier=tier,
+                entity=e.id,
+                relation=rel,
+            )
+            for e in w.entities
+            if e.tier == tier
+            for rel in e.facts
+        ]
+        if n is not None and len(qs) > n:
+            qs = random.Random(seed).sample(qs, n)
         out += qs
     return out
 
-def qa_prompt(question: str) -> str: return f'Question: {question} Answer:'
+
+def qa_prompt(question: str) -> str:
+    return f'Question: {question} Answer:'
+
 
 @torch.no_grad()
-def generate(model, tok, prompts: list[str], max_new_tokens: int=16, batch_size: int=32, **model_inputs) -> list[str]:
+def generate(
+    model, tok, prompts: list[str], max_new_tokens: int = 16, batch_size: int = 32, **model_inputs
+) -> list[str]:
     "Greedy completions of `prompts` (left-padded batches), decoded without special tokens."
-    out = []; tok.padding_side = 'left'
+    out = []
+    tok.padding_side = 'left'
     for i in range(0, len(prompts), batch_size):
-        enc = tok(prompts[i:i + batch_size], return_tensors='pt', padding=True, add_special_tokens=False).to(model.device)
+        enc = tok(prompts[i : i + batch_size], return_tensors='pt', padding=True, add_special_tokens=False).to(
+            model.device
+        )
         g = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id)
-        out += tok.batch_decode(g[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
+        out += tok.batch_decode(g[:, enc['input_ids'].shape[1] :], skip_special_tokens=True)
     return out
+
 
 def short_answer(text: str) -> str:
     "The completion up to the first sentence end or line break."
     return re.split(r'(?<!^[A-Z])(?<!\s[A-Z])\.(?:\s|$)|\n|<\|', text.strip() + ' ', maxsplit=1)[0].strip()
 
-def direct_accuracy(model, tok, w: World, n: int|None=200, tiers=('head', 'torso', 'tail')) -> dict:
+
+def direct_accuracy(model, tok, w: World, n: int | None = 200, tiers=('head', 'torso', 'tail')) -> dict:
     "Direct-answer exact-match accuracy of a base LM on fact questions, per tier, with a few examples."
     from mmsearch.score import exact_match
+
     qs = fact_questions(w, tiers, n)
     preds = [short_answer(t) for t in generate(model, tok, [qa_prompt(q['question']) for q in qs])]
     res = {}
     for tier in tiers:
         sc = [exact_match(pr, q['answers']) for q, pr in zip(qs, preds) if q['tier'] == tier]
         res[tier] = dict(acc=round(sum(sc) / max(1, len(sc)), 4), n=len(sc))
-    res['examples'] = [dict(q=q['question'], gold=q['answers'][0], pred=pr, tier=q['tier']) for q, pr in list(zip(qs, preds))[::max(1, len(qs) // 6)]][:6]
+    res['examples'] = [
+        dict(q=q['question'], gold=q['answers'][0], pred=pr, tier=q['tier'])
+        for q, pr in list(zip(qs, preds))[:: max(1, len(qs) // 6)]
+    ][:6]
     return res
 
 # %% ../nbs/03a_pretrain.ipynb #91c8aa12
-IDEFICS_PATCH, IDEFICS_SCALE = 16, 2   # Idefics3 tower: 16-px patches; pixel shuffle folds 2 x 2 of them into a token
+IDEFICS_PATCH, IDEFICS_SCALE = 16, 2  # Idefics3 tower: 16-px patches; pixel shuffle folds 2 x 2 of them into a token
 VLM_FAMILIES = {'qwen2': 'qwen2_5_vl', 'llama': 'idefics3'}
+
 
 def vlm_family(base) -> str:
     "The model type of θ_V for base LM `base`: Qwen2.5-VL on a Qwen2, Idefics3 (SmolVLM's class) on a Llama."
@@ -144,19 +244,32 @@ def vlm_family(base) -> str:
         raise ValueError(f'no VLM family for a {kind!r} base LM; known: {sorted(VLM_FAMILIES)}')
     return VLM_FAMILIES[kind]
 
+
 def idefics_px(p: ZooPreset) -> int:
     "Side of the square every image becomes in an Idefics3 θ_V: the largest multiple of 32 px within `p.max_pixels`."
     step = IDEFICS_PATCH * IDEFICS_SCALE
     side = math.isqrt(p.max_pixels) // step * step
-    if not side: raise ValueError(f'max_pixels {p.max_pixels} is below one {step}x{step} image')
+    if not side:
+        raise ValueError(f'max_pixels {p.max_pixels} is below one {step}x{step} image')
     return side
+
 
 def new_vlm(base, tok, p: ZooPreset) -> tuple:
     "(θ_V before training, its image-only processor): a fresh vision tower sized by `p` around a copy of `base`'s LM."
     from transformers import Idefics3ForConditionalGeneration, Qwen2_5_VLForConditionalGeneration
+
     if vlm_family(base) == 'idefics3':
-        cfg = idefics_config(base.config, tok, image_px=idefics_px(p), patch=IDEFICS_PATCH, v_hidden=p.v_hidden,
-                             v_layers=p.v_depth, v_heads=p.v_heads, v_ffn=p.v_ffn, scale_factor=IDEFICS_SCALE)
+        cfg = idefics_config(
+            base.config,
+            tok,
+            image_px=idefics_px(p),
+            patch=IDEFICS_PATCH,
+            v_hidden=p.v_hidden,
+            v_layers=p.v_depth,
+            v_heads=p.v_heads,
+            v_ffn=p.v_ffn,
+            scale_factor=IDEFICS_SCALE,
+        )
         vlm = Idefics3ForConditionalGeneration(cfg)
         proc = make_idefics_processor(tok, cfg)
     else:
@@ -165,22 +278,31 @@ def new_vlm(base, tok, p: ZooPreset) -> tuple:
     lm_into_vlm(vlm, base)
     return vlm, proc
 
-
 # %% ../nbs/03a_pretrain.ipynb #d3ae8689
-_IMAGE_SUBJECT = {'landmark': 'the landmark in the image', 'person': 'the person in the image',
-                  'organization': 'the organization whose emblem is shown', 'city': 'the city whose emblem is shown'}
+_IMAGE_SUBJECT = {
+    'landmark': 'the landmark in the image',
+    'person': 'the person in the image',
+    'organization': 'the organization whose emblem is shown',
+    'city': 'the city whose emblem is shown',
+}
 DESCRIBE = 'Describe the image.'
 
-def look_image(w: World, rng: random.Random, looks: list[dict], p_random: float=0.3) -> tuple:
+
+def look_image(w: World, rng: random.Random, looks: list[dict], p_random: float = 0.3) -> tuple:
     "(image, look): a random look drawn on the canonical background (with probability `p_random`), else an entity's canonical image or photo."
     from PIL import Image
     from mmsearch.world import draw_look, CANON_BG
+
     px = w.cfg.image_px
-    if rng.random() < p_random:   # random looks, so what is learnt generalises beyond the entities
-        look = rng.choice(looks); img = Image.new('RGB', (px, px), CANON_BG); m = round(px * 0.06); draw_look(img, look, (m, m, px - m, px - m))
+    if rng.random() < p_random:  # random looks, so what is learnt generalises beyond the entities
+        look = rng.choice(looks)
+        img = Image.new('RGB', (px, px), CANON_BG)
+        m = round(px * 0.06)
+        draw_look(img, look, (m, m, px - m, px - m))
         return img, look
     e = rng.choice(w.entities)
     return (canonical_image(e, px) if rng.random() < 0.5 else photo(e, rng, px)), e.look
+
 
 def vqa_example(w: World, rng: random.Random, looks: list[dict], head: list) -> dict:
     "One training chat for θ_V: {'image', 'question', 'answer', 'task'}."
@@ -188,50 +310,80 @@ def vqa_example(w: World, rng: random.Random, looks: list[dict], head: list) -> 
     if r < 0.5 or not head:
         img, look = look_image(w, rng, looks)
         return dict(image=img, question=DESCRIBE, answer=describe_look(look), task='describe')
-    e = rng.choice(head); img = photo(e, rng, w.cfg.image_px)
-    if r < 0.65: return dict(image=img, question=f'What is the name of {_IMAGE_SUBJECT[e.kind]}?', answer=e.name, task='name')
-    rel = rng.choice(sorted(e.facts)); q = RELATIONS[rel].question.format(p=_IMAGE_SUBJECT[e.kind])
+    e = rng.choice(head)
+    img = photo(e, rng, w.cfg.image_px)
+    if r < 0.65:
+        return dict(image=img, question=f'What is the name of {_IMAGE_SUBJECT[e.kind]}?', answer=e.name, task='name')
+    rel = rng.choice(sorted(e.facts))
+    q = RELATIONS[rel].question.format(p=_IMAGE_SUBJECT[e.kind])
     return dict(image=img, question=q[0].upper() + q[1:], answer=w.fact_value(e, rel), task='fact')
+
 
 def vlm_prompt(proc, question: str) -> str:
     "The chat-template prompt for one image and `question`, ending with the assistant header."
-    return proc.apply_chat_template([{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': question}]}], add_generation_prompt=True)
+    return proc.apply_chat_template(
+        [{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': question}]}],
+        add_generation_prompt=True,
+    )
+
 
 def encode_vlm_batch(proc, examples: list[dict]) -> dict:
     "Tensors for a batch of examples; only the answer tokens (and <|im_end|>) carry labels."
     tok = proc.tokenizer
-    enc = proc(text=[vlm_prompt(proc, e['question']) for e in examples], images=[e['image'] for e in examples], return_tensors='pt', padding=True, padding_side='right')
+    enc = proc(
+        text=[vlm_prompt(proc, e['question']) for e in examples],
+        images=[e['image'] for e in examples],
+        return_tensors='pt',
+        padding=True,
+        padding_side='right',
+    )
     ans = [tok(e['answer'] + '<|im_end|>', add_special_tokens=False)['input_ids'] for e in examples]
-    plen = enc['attention_mask'].sum(1).tolist(); L = max(pl + len(a) for pl, a in zip(plen, ans))
-    ids = torch.full((len(examples), L), tok.pad_token_id); att = torch.zeros_like(ids); lab = torch.full_like(ids, -100)
+    plen = enc['attention_mask'].sum(1).tolist()
+    L = max(pl + len(a) for pl, a in zip(plen, ans))
+    ids = torch.full((len(examples), L), tok.pad_token_id)
+    att = torch.zeros_like(ids)
+    lab = torch.full_like(ids, -100)
     for i, (pl, a) in enumerate(zip(plen, ans)):
-        ids[i, :pl] = enc['input_ids'][i, :pl]; ids[i, pl:pl + len(a)] = torch.tensor(a)
-        att[i, :pl + len(a)] = 1; lab[i, pl:pl + len(a)] = torch.tensor(a)
+        ids[i, :pl] = enc['input_ids'][i, :pl]
+        ids[i, pl : pl + len(a)] = torch.tensor(a)
+        att[i, : pl + len(a)] = 1
+        lab[i, pl : pl + len(a)] = torch.tensor(a)
     pixels = {k: torch.as_tensor(enc[k]) for k in PIXEL_KEYS if k in enc}
     return dict(input_ids=ids, attention_mask=att, labels=lab, **pixels)
 
 # %% ../nbs/03a_pretrain.ipynb #43b66fa4
 LOOK_ATTRS = {'shape': SHAPES, 'color': list(COLORS), 'pattern': PATTERNS, 'color2': [None, *COLORS]}
 
+
 class LookProbe(torch.nn.Module):
     "A vision tower with one linear classifier per look attribute on its mean- and max-pooled output tokens."
+
     def __init__(self, visual, dim: int):
-        super().__init__(); self.visual = visual
+        super().__init__()
+        self.visual = visual
         self.heads = torch.nn.ModuleDict({k: torch.nn.Linear(2 * dim, len(v)) for k, v in LOOK_ATTRS.items()})
 
-    def forward(self, pixel_values, image_grid_thw, labels: dict|None=None):
+    def forward(self, pixel_values, image_grid_thw, labels: dict | None = None):
         tokens = self.visual(pixel_values, grid_thw=image_grid_thw).pooler_output
-        per_image = (image_grid_thw.prod(-1) // self.visual.spatial_merge_size ** 2).tolist()
+        per_image = (image_grid_thw.prod(-1) // self.visual.spatial_merge_size**2).tolist()
         pooled = torch.stack([torch.cat([t.mean(0), t.amax(0)]) for t in torch.split(tokens, per_image)])
         logits = {k: h(pooled) for k, h in self.heads.items()}
-        loss = sum(torch.nn.functional.cross_entropy(logits[k], labels[k]) for k in LOOK_ATTRS) if labels is not None else None
+        loss = (
+            sum(torch.nn.functional.cross_entropy(logits[k], labels[k]) for k in LOOK_ATTRS)
+            if labels is not None
+            else None
+        )
         return SimpleNamespace(loss=loss, logits=logits)
+
 
 def look_probe(vlm, tok=None) -> torch.nn.Module:
     "The probe on θ_V's vision side: `WordProbe` given θ_B's tokenizer, else the family's class probe."
-    if tok is not None: return WordProbe(vlm, tok)
-    if vlm.config.model_type == 'idefics3': return IdeficsLookProbe(vlm, {k: len(v) for k, v in LOOK_ATTRS.items()})
+    if tok is not None:
+        return WordProbe(vlm, tok)
+    if vlm.config.model_type == 'idefics3':
+        return IdeficsLookProbe(vlm, {k: len(v) for k, v in LOOK_ATTRS.items()})
     return LookProbe(vlm.model.visual, vlm.config.text_config.hidden_size)
+
 
 def image_inputs(proc, images: list) -> dict:
     "Pixel tensors of `images` for θ_V's vision side: Qwen's flat patches and grid, or Idefics3's (n, 1, 3, px, px)."
@@ -242,33 +394,54 @@ def image_inputs(proc, images: list) -> dict:
     grid = torch.as_tensor(enc['image_grid_thw'])
     return dict(pixel_values=torch.as_tensor(enc['pixel_values']), image_grid_thw=grid)
 
+
 def look_batch(w: World, proc, rng: random.Random, looks: list[dict], n: int) -> dict:
     "`n` images (half random looks) as pixel tensors, with their attribute labels."
     imgs, labels = [], {k: [] for k in LOOK_ATTRS}
     for _ in range(n):
-        img, look = look_image(w, rng, looks, p_random=0.5); imgs.append(img)
-        for k, values in LOOK_ATTRS.items(): labels[k].append(values.index(look[k]))
+        img, look = look_image(w, rng, looks, p_random=0.5)
+        imgs.append(img)
+        for k, values in LOOK_ATTRS.items():
+            labels[k].append(values.index(look[k]))
     return dict(**image_inputs(proc, imgs), labels={k: torch.tensor(v) for k, v in labels.items()})
 
-def pretrain_vision(vlm, proc, w: World, p: ZooPreset, seed: int=0, progress: bool=True, batch: int=32, lr: float=3e-3) -> dict:
+
+def pretrain_vision(
+    vlm, proc, w: World, p: ZooPreset, seed: int = 0, progress: bool = True, batch: int = 32, lr: float = 3e-3
+) -> dict:
     "Train `vlm`'s vision side in place on the looks for `p.vision_steps` steps; return losses and held-out accuracy."
-    words = p.base_model is not None   # a pretrained θ_B's embeddings already mean words
+    words = p.base_model is not None  # a pretrained θ_B's embeddings already mean words
     probe = look_probe(vlm, proc.tokenizer if words else None).to(p.device)
     rng, looks = random.Random(seed), all_looks()
     t0 = time.time()
-    losses = train_loop(probe, lambda s: look_batch(w, proc, rng, looks, batch), p.vision_steps, lr, desc='θ_V vision tower',
-                        progress=progress, device=p.device)
+    losses = train_loop(
+        probe,
+        lambda s: look_batch(w, proc, rng, looks, batch),
+        p.vision_steps,
+        lr,
+        desc='θ_V vision tower',
+        progress=progress,
+        device=p.device,
+    )
     test = look_batch(w, proc, random.Random(seed + 10_000), looks, 200)
     labels = test.pop('labels')
-    with torch.no_grad(): logits = probe(**to_device(test, p.device)).logits
+    with torch.no_grad():
+        logits = probe(**to_device(test, p.device)).logits
     acc = {k: round((logits[k].argmax(-1).cpu() == labels[k]).float().mean().item(), 3) for k in LOOK_ATTRS}
-    return dict(objective='words' if words else 'classes', steps=p.vision_steps, lr=lr, batch=batch, losses=losses,
-                probe_acc=acc, train_s=round(time.time() - t0, 1))
-
+    return dict(
+        objective='words' if words else 'classes',
+        steps=p.vision_steps,
+        lr=lr,
+        batch=batch,
+        losses=losses,
+        probe_acc=acc,
+        train_s=round(time.time() - t0, 1),
+    )
 
 # %% ../nbs/03a_pretrain.ipynb #fed8c516
-LOOK_WORDS = {'color': list(COLORS), 'shape': SHAPES, 'color2': ['none', *COLORS], 'pattern': PATTERNS}   # LOOK_ATTRS'
-WORD_SLOTS = ('color', 'shape', 'color2', 'pattern')   # the order `describe_look` names them in
+LOOK_WORDS = {'color': list(COLORS), 'shape': SHAPES, 'color2': ['none', *COLORS], 'pattern': PATTERNS}  # LOOK_ATTRS'
+WORD_SLOTS = ('color', 'shape', 'color2', 'pattern')  # the order `describe_look` names them in
+
 
 def image_tokens(vlm, pixel_values, image_grid_thw=None) -> torch.Tensor:
     "What θ_V's LM reads for each image, (images, tokens, hidden), for either family (one image per row, equal sizes)."
@@ -277,15 +450,18 @@ def image_tokens(vlm, pixel_values, image_grid_thw=None) -> torch.Tensor:
     out = vlm.model.visual(pixel_values, grid_thw=image_grid_thw).pooler_output
     return out.view(len(image_grid_thw), -1, out.shape[-1])
 
+
 def word_embedding(tok, embed: torch.Tensor, word: str) -> torch.Tensor:
     "The mean input embedding of the tokens of ' word' (a word in running text)."
     return embed[tok(' ' + word, add_special_tokens=False)['input_ids']].mean(0)
 
+
 class WordProbe(torch.nn.Module):
     "θ_V's vision side taught to write each look attribute's word (θ_B's frozen input embedding) into its token slot."
-    def __init__(self, vlm, tok, scale: float=20.0):
+
+    def __init__(self, vlm, tok, scale: float = 20.0):
         super().__init__()
-        self.vlm = [vlm]   # a list: the LM's parameters stay out of this module's (and the optimiser's)
+        self.vlm = [vlm]  # a list: the LM's parameters stay out of this module's (and the optimiser's)
         idefics = vlm.config.model_type == 'idefics3'
         side = [vlm.model.vision_model, vlm.model.connector] if idefics else [vlm.model.visual]
         self.vision = torch.nn.ModuleList(side)
@@ -295,22 +471,22 @@ class WordProbe(torch.nn.Module):
             self.register_buffer(k, words, persistent=False)
         self.norm, self.scale = float(embed.norm(dim=-1).mean()), scale
 
-    def forward(self, pixel_values, image_grid_thw=None, labels: dict|None=None):
+    def forward(self, pixel_values, image_grid_thw=None, labels: dict | None = None):
         tokens = image_tokens(self.vlm[0], pixel_values, image_grid_thw)
         per = tokens.shape[1] // len(WORD_SLOTS)
-        if per < 1: raise ValueError(f'{tokens.shape[1]} image tokens cannot hold {len(WORD_SLOTS)} word slots')
+        if per < 1:
+            raise ValueError(f'{tokens.shape[1]} image tokens cannot hold {len(WORD_SLOTS)} word slots')
         logits, loss = {}, ((tokens.norm(dim=-1) / self.norm - 1) ** 2).mean()
         for g, k in enumerate(WORD_SLOTS):
-            slot = torch.nn.functional.normalize(tokens[:, g * per:(g + 1) * per], dim=-1)
-            cos = self.scale * slot @ torch.nn.functional.normalize(getattr(self, k), dim=-1).T   # (images, per, words)
+            slot = torch.nn.functional.normalize(tokens[:, g * per : (g + 1) * per], dim=-1)
+            cos = self.scale * slot @ torch.nn.functional.normalize(getattr(self, k), dim=-1).T  # (images, per, words)
             logits[k] = cos.mean(1)
             if labels is not None:
                 loss = loss + torch.nn.functional.cross_entropy(cos.flatten(0, 1), labels[k].repeat_interleave(per))
         return SimpleNamespace(loss=loss if labels is not None else None, logits=logits)
 
-
 # %% ../nbs/03a_pretrain.ipynb #a0c9d7ea
-def train_vlm(w: World, base, tok, p: ZooPreset, seed: int=0, progress: bool=True):
+def train_vlm(w: World, base, tok, p: ZooPreset, seed: int = 0, progress: bool = True):
     "θ_V: θ_B's LM in a VLM of its family, trained on descriptions and direct VQA; returns (model, processor, info)."
     torch.manual_seed(seed)
     vlm, proc = new_vlm(base, tok, p)
@@ -320,80 +496,161 @@ def train_vlm(w: World, base, tok, p: ZooPreset, seed: int=0, progress: bool=Tru
     vision = pretrain_vision(vlm, proc, w, p, seed=seed, progress=progress) if p.vision_steps else None
     t0, bf16 = time.time(), train_bf16(p)
     embed = vlm.get_input_embeddings().weight
-    embed.requires_grad_(p.vlm_train_embed)   # frozen: the words the tower learned to write stay where it wrote them
-    losses = train_loop(vlm, lambda s: encode_vlm_batch(proc, [vqa_example(w, rng, looks, head) for _ in range(p.vlm_batch)]),
-                        p.vlm_steps, p.vlm_lr, desc='θ_V train', progress=progress, device=p.device, bf16=bf16)
+    embed.requires_grad_(p.vlm_train_embed)  # frozen: the words the tower learned to write stay where it wrote them
+    losses = train_loop(
+        vlm,
+        lambda s: encode_vlm_batch(proc, [vqa_example(w, rng, looks, head) for _ in range(p.vlm_batch)]),
+        p.vlm_steps,
+        p.vlm_lr,
+        desc='θ_V train',
+        progress=progress,
+        device=p.device,
+        bf16=bf16,
+    )
     embed.requires_grad_(True)
-    return vlm, proc, dict(family=vlm.config.model_type, steps=p.vlm_steps, lr=p.vlm_lr, batch=p.vlm_batch, bf16=bf16,
-                           train_embed=p.vlm_train_embed,
-                           losses=losses, train_s=round(time.time() - t0, 1), vision=vision,
-                           data='describe (canonical images + photos of all entities + random looks) 50%; name 15% and fact 35% of seen head entities (photos)')
+    return (
+        vlm,
+        proc,
+        dict(
+            family=vlm.config.model_type,
+            steps=p.vlm_steps,
+            lr=p.vlm_lr,
+            batch=p.vlm_batch,
+            bf16=bf16,
+            train_embed=p.vlm_train_embed,
+            losses=losses,
+            train_s=round(time.time() - t0, 1),
+            vision=vision,
+            data='describe (canonical images + photos of all entities + random looks) 50%; name 15% and fact 35% of seen head entities (photos)',
+        ),
+    )
 
 # %% ../nbs/03a_pretrain.ipynb #2e131f4d
-_PATTERN_RE = {'stripes': r'horizontal (\w+) stripes', 'bands': r'vertical (\w+) bands', 'dots': r'(\w+) dots', 'checks': r'(\w+) checks', 'rings': r'(\w+) rings'}
+_PATTERN_RE = {
+    'stripes': r'horizontal (\w+) stripes',
+    'bands': r'vertical (\w+) bands',
+    'dots': r'(\w+) dots',
+    'checks': r'(\w+) checks',
+    'rings': r'(\w+) rings',
+}
+
 
 def parse_look(text: str) -> dict:
     "Shape, colour, second colour and pattern from a description like 'a red hexagon with blue dots' (None where absent)."
-    t = text.strip().lower(); out = dict(shape=None, color=None, color2=None, pattern=None)
+    t = text.strip().lower()
+    out = dict(shape=None, color=None, color2=None, pattern=None)
     m = re.match(r'an? (\w+) (\w+)', t)
-    if m and m.group(1) in COLORS: out['color'] = m.group(1)
-    if m and m.group(2) in SHAPES: out['shape'] = m.group(2)
-    if ' with ' not in t: out['pattern'] = 'solid' if m else None; return out
+    if m and m.group(1) in COLORS:
+        out['color'] = m.group(1)
+    if m and m.group(2) in SHAPES:
+        out['shape'] = m.group(2)
+    if ' with ' not in t:
+        out['pattern'] = 'solid' if m else None
+        return out
     rest = t.split(' with ', 1)[1]
     for pat, rx in _PATTERN_RE.items():
         if mm := re.fullmatch(rx, rest.strip(' .')):
-            out['pattern'] = pat; out['color2'] = mm.group(1) if mm.group(1) in COLORS else None; break
+            out['pattern'] = pat
+            out['color2'] = mm.group(1) if mm.group(1) in COLORS else None
+            break
     return out
+
 
 def look_score(pred: dict, look: dict) -> dict:
     "Per-attribute correctness of a parsed description against the true look."
     return {k: float(pred[k] == look[k]) for k in ('shape', 'color', 'color2', 'pattern')}
 
+
 @torch.no_grad()
-def vlm_generate(vlm, proc, images: list, questions: list[str], max_new_tokens: int=24, batch_size: int=16) -> list[str]:
+def vlm_generate(
+    vlm, proc, images: list, questions: list[str], max_new_tokens: int = 24, batch_size: int = 16
+) -> list[str]:
     "Greedy answers of θ_V to (image, question) pairs."
     out = []
     for i in range(0, len(images), batch_size):
-        enc = proc(text=[vlm_prompt(proc, q) for q in questions[i:i + batch_size]], images=images[i:i + batch_size], return_tensors='pt',
-                   padding=True, padding_side='left')
+        enc = proc(
+            text=[vlm_prompt(proc, q) for q in questions[i : i + batch_size]],
+            images=images[i : i + batch_size],
+            return_tensors='pt',
+            padding=True,
+            padding_side='left',
+        )
         enc = {k: torch.as_tensor(v).to(vlm.device) for k, v in enc.items()}
-        g = vlm.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=proc.tokenizer.pad_token_id)
-        out += proc.tokenizer.batch_decode(g[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)
+        g = vlm.generate(
+            **enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=proc.tokenizer.pad_token_id
+        )
+        out += proc.tokenizer.batch_decode(g[:, enc['input_ids'].shape[1] :], skip_special_tokens=True)
     return [o.strip() for o in out]
 
-def describe_accuracy(vlm, proc, w: World, n: int|None=None) -> dict:
+
+def describe_accuracy(vlm, proc, w: World, n: int | None = None) -> dict:
     "Attribute accuracy of θ_V's descriptions of canonical entity images (overall, per attribute, seen/unseen)."
     ents = w.entities if n is None or n >= len(w.entities) else random.Random(0).sample(w.entities, n)
     preds = vlm_generate(vlm, proc, [canonical_image(e, w.cfg.image_px) for e in ents], [DESCRIBE] * len(ents))
     sc = [look_score(parse_look(pr), e.look) for pr, e in zip(preds, ents)]
     mean = lambda xs: round(sum(xs) / max(1, len(xs)), 4)
-    return dict(attribute_acc=mean([v for s in sc for v in s.values()]), per_attribute={k: mean([s[k] for s in sc]) for k in sc[0]},
-                exact=mean([float(all(s.values())) for s in sc]), n=len(ents),
-                examples=[dict(gold=describe_look(e.look), pred=pr) for e, pr in list(zip(ents, preds))[:5]])
+    return dict(
+        attribute_acc=mean([v for s in sc for v in s.values()]),
+        per_attribute={k: mean([s[k] for s in sc]) for k in sc[0]},
+        exact=mean([float(all(s.values())) for s in sc]),
+        n=len(ents),
+        examples=[dict(gold=describe_look(e.look), pred=pr) for e, pr in list(zip(ents, preds))[:5]],
+    )
 
-def infoseek_direct(vlm, proc, world_dir: Path|str, n: int|None=None) -> dict:
+
+def infoseek_direct(vlm, proc, world_dir: Path | str, n: int | None = None) -> dict:
     "θ_V's direct (no-tool) exact-match accuracy on InfoSeek-like val, overall and by the pictured entity's tier."
     from PIL import Image
     from mmsearch.bench import load_benchmark
     from mmsearch.score import exact_match
-    w = World.load(world_dir); items = load_benchmark(world_dir, 'infoseek', 'val')
-    if n is not None and len(items) > n: items = random.Random(0).sample(items, n)
-    preds = [short_answer(x) for x in vlm_generate(vlm, proc, [Image.open(it['image']).convert('RGB') for it in items], [it['question'] for it in items])]
-    res, rows = {}, [(w[it['meta']['chain'][0][0]].tier, exact_match(pr, it['answers']), it['meta']['category']) for it, pr in zip(items, preds)]
-    for name, sel in [('all', rows), *[(t, [r for r in rows if r[0] == t]) for t in ('head', 'torso', 'tail')],
-                      ('search_free', [r for r in rows if r[2] == 'search_free']), ('search_required', [r for r in rows if r[2] == 'search_required'])]:
+
+    w = World.load(world_dir)
+    items = load_benchmark(world_dir, 'infoseek', 'val')
+    if n is not None and len(items) > n:
+        items = random.Random(0).sample(items, n)
+    preds = [
+        short_answer(x)
+        for x in vlm_generate(
+            vlm, proc, [Image.open(it['image']).convert('RGB') for it in items], [it['question'] for it in items]
+        )
+    ]
+    res, rows = (
+        {},
+        [
+            (w[it['meta']['chain'][0][0]].tier, exact_match(pr, it['answers']), it['meta']['category'])
+            for it, pr in zip(items, preds)
+        ],
+    )
+    for name, sel in [
+        ('all', rows),
+        *[(t, [r for r in rows if r[0] == t]) for t in ('head', 'torso', 'tail')],
+        ('search_free', [r for r in rows if r[2] == 'search_free']),
+        ('search_required', [r for r in rows if r[2] == 'search_required']),
+    ]:
         res[name] = dict(acc=round(sum(r[1] for r in sel) / max(1, len(sel)), 4), n=len(sel))
     res['examples'] = [dict(q=it['question'], gold=it['answers'][0], pred=pr) for it, pr in list(zip(items, preds))[:5]]
     return res
 
 # %% ../nbs/03a_pretrain.ipynb #bef3d30b
-def plot_losses(curves: dict, path: Path|str, title: str='Zoo training loss', smooth: int=20):
+def plot_losses(curves: dict, path: Path | str, title: str = 'Zoo training loss', smooth: int = 20):
     "Save a figure of the loss curves `{name: [loss per step]}` (moving average over `smooth` steps)."
-    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
     curves = {k: v for k, v in curves.items() if v}
     fig, axs = plt.subplots(1, len(curves), figsize=(4 * len(curves), 3), squeeze=False)
     for ax, (k, v) in zip(axs[0], curves.items()):
-        k_ = max(1, min(smooth, len(v) // 5)); sm = [sum(v[max(0, i - k_ + 1):i + 1]) / len(v[max(0, i - k_ + 1):i + 1]) for i in range(len(v))]
-        ax.plot(v, alpha=0.3, lw=0.8); ax.plot(sm, lw=1.5); ax.set(title=k, xlabel='step', ylabel='loss'); ax.set_yscale('log')
-    fig.suptitle(title); fig.tight_layout(); Path(path).parent.mkdir(parents=True, exist_ok=True); fig.savefig(path, dpi=110); plt.close(fig)
+        k_ = max(1, min(smooth, len(v) // 5))
+        sm = [sum(v[max(0, i - k_ + 1) : i + 1]) / len(v[max(0, i - k_ + 1) : i + 1]) for i in range(len(v))]
+        ax.plot(v, alpha=0.3, lw=0.8)
+        ax.plot(sm, lw=1.5)
+        ax.set(title=k, xlabel='step', ylabel='loss')
+        ax.set_yscale('log')
+    fig.suptitle(title)
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
     return Path(path)

@@ -10,10 +10,24 @@ from pathlib import Path
 from typing import Callable, Iterable
 import pandas as pd
 from .client import ChatClient, ChatError
-from .score import (infoseek_eval, infoseek_reference_range, mmsearch_f1, mmsearch_r1_em, r1_golds, vdr_score,
-                            vdr_extract_answer, parse_judge_verdict, simpleqa_grade, simpleqa_aggregate,
-                            simplevqa_reply_verdict, simplevqa_aggregate, livevqa_grade, livevqa_aggregate, bcvl_verdict,
-                            bcvl_aggregate)
+from mmsearch.score import (
+    infoseek_eval,
+    infoseek_reference_range,
+    mmsearch_f1,
+    mmsearch_r1_em,
+    r1_golds,
+    vdr_score,
+    vdr_extract_answer,
+    parse_judge_verdict,
+    simpleqa_grade,
+    simpleqa_aggregate,
+    simplevqa_reply_verdict,
+    simplevqa_aggregate,
+    livevqa_grade,
+    livevqa_aggregate,
+    bcvl_verdict,
+    bcvl_aggregate,
+)
 
 # %% auto #0
 __all__ = ['FORMATS', 'LIVEVQA_GRADER_TEMPLATE', 'BCVL_JUDGE_PROMPT', 'VDR_JUDGE_PROMPT', 'SIMPLEVQA_JUDGE_PROMPT',
@@ -22,107 +36,208 @@ __all__ = ['FORMATS', 'LIVEVQA_GRADER_TEMPLATE', 'BCVL_JUDGE_PROMPT', 'VDR_JUDGE
 # %% ../nbs/01c_realbench.ipynb #1b6423c9
 FORMATS = ('infoseek', 'fvqa', 'mmsearch', 'simplevqa', 'livevqa', 'vdr', 'bcvl')
 
+
 def _rows(path: Path) -> list[dict]:
-    if path.suffix == '.parquet': return pd.read_parquet(path).to_dict('records')
-    if path.suffix == '.jsonl': return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    if path.suffix == '.parquet':
+        return pd.read_parquet(path).to_dict('records')
+    if path.suffix == '.jsonl':
+        return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
     if path.suffix == '.json':
         data = json.loads(path.read_text())
         return data if isinstance(data, list) else data.get('data', [data])
     raise ValueError(f'{path.name}: expected .jsonl, .json or .parquet')
 
+
 def detect_format(row: dict) -> str:
     "The benchmark format of one record, from its field names."
     keys = set(row)
-    if 'level1_qa' in keys: return 'livevqa'
-    if {'data_id', 'answer_eval'} <= keys: return 'infoseek'
-    if {'reward_model', 'prompt'} <= keys and 'data_source' in keys: return 'fvqa'
-    if {'sample_id', 'gt_answer'} <= keys: return 'mmsearch'
-    if {'atomic_question', 'question'} <= keys or {'vqa_category', 'question'} <= keys: return 'simplevqa'
-    if {'prompt', 'answers', 'file_path'} <= keys: return 'bcvl'                 # WebWatcher's harness rows
-    if {'question', 'answers', 'image_path'} <= keys: return 'bcvl'              # the released bc_vl_level{1,2}.jsonl
-    if {'question', 'answer'} <= keys and ('images' in keys or 'image_packed' in keys): return 'vdr'
+    if 'level1_qa' in keys:
+        return 'livevqa'
+    if {'data_id', 'answer_eval'} <= keys:
+        return 'infoseek'
+    if {'reward_model', 'prompt'} <= keys and 'data_source' in keys:
+        return 'fvqa'
+    if {'sample_id', 'gt_answer'} <= keys:
+        return 'mmsearch'
+    if {'atomic_question', 'question'} <= keys or {'vqa_category', 'question'} <= keys:
+        return 'simplevqa'
+    if {'prompt', 'answers', 'file_path'} <= keys:
+        return 'bcvl'  # WebWatcher's harness rows
+    if {'question', 'answers', 'image_path'} <= keys:
+        return 'bcvl'  # the released bc_vl_level{1,2}.jsonl
+    if {'question', 'answer'} <= keys and ('images' in keys or 'image_packed' in keys):
+        return 'vdr'
     raise ValueError(f'cannot tell the benchmark format from fields {sorted(keys)}; pass fmt= one of {FORMATS}')
 
 # %% ../nbs/01c_realbench.ipynb #5e5cf9f3
-def _img(v, root: Path|None):
+def _img(v, root: Path | None):
     "An image reference as a path (resolved against `root`), raw bytes, or None."
-    if v is None: return None
-    if isinstance(v, dict): v = v.get('bytes') or v.get('path')
-    if isinstance(v, (bytes, bytearray)): return bytes(v)
-    if isinstance(v, str) and v and not v.startswith(('http://', 'https://')) and root is not None: return str(Path(root)/v)
+    if v is None:
+        return None
+    if isinstance(v, dict):
+        v = v.get('bytes') or v.get('path')
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v)
+    if isinstance(v, str) and v and not v.startswith(('http://', 'https://')) and root is not None:
+        return str(Path(root) / v)
     return v
+
 
 def _seq(x) -> list:
     "A list, tuple or array (parquet's lists) as a list; None as empty."
     return [] if x is None else list(x) if isinstance(x, (list, tuple)) or hasattr(x, 'tolist') else [x]
 
-def _bcvl_level(stem: str, task) -> int|str|None:
+
+def _bcvl_level(stem: str, task) -> int | str | None:
     "The BC-VL level, from a file name like `bc_vl_level2` or the harness's `task` field."
     m = re.search(r'level(\d)', stem)
     return int(m.group(1)) if m else task
 
+
 def _bcvl_images_root(path: Path, images_root) -> Path:
     "Where BC-VL image paths start: the folder above `browsecomp-vl/` (they read `browsecomp-vl/images/...`)."
-    if images_root: return Path(images_root)
+    if images_root:
+        return Path(images_root)
     return path.parent.parent if path.parent.name == 'browsecomp-vl' else path.parent
+
 
 def _item(id, question, answers, image=None, range=None, **meta) -> dict:
     answers = [str(a) for a in answers if isinstance(a, (str, int, float)) and str(a).strip()]
     return dict(id=str(id), question=question, answers=answers, range=range, image=image, meta=meta)
 
-def load_real(path: Path|str, fmt: str|None=None, images_root: Path|str|None=None, qtype_path: Path|str|None=None) -> list[dict]:
+
+def load_real(
+    path: Path | str,
+    fmt: str | None = None,
+    images_root: Path | str | None = None,
+    qtype_path: Path | str | None = None,
+) -> list[dict]:
     "Items of a real benchmark file in one of `FORMATS` (detected from the fields if `fmt` is None)."
     path = Path(path)
-    if not path.exists(): raise FileNotFoundError(f'{path} not found')
+    if not path.exists():
+        raise FileNotFoundError(f'{path} not found')
     rows = _rows(path)
-    if not rows: return []
+    if not rows:
+        return []
     fmt = fmt or detect_format(rows[0])
-    if fmt not in FORMATS: raise ValueError(f'unknown format {fmt!r}; choose one of {FORMATS}')
+    if fmt not in FORMATS:
+        raise ValueError(f'unknown format {fmt!r}; choose one of {FORMATS}')
     root = Path(images_root) if images_root else path.parent
     bc_root = _bcvl_images_root(path, images_root)
     qtypes = {}
-    if qtype_path: qtypes = {r['data_id']: r['question_type'] for r in _rows(Path(qtype_path))}
+    if qtype_path:
+        qtypes = {r['data_id']: r['question_type'] for r in _rows(Path(qtype_path))}
     out = []
     for r in rows:
         if fmt == 'infoseek':
-            ae = r['answer_eval']; numeric = isinstance(ae, dict) or (bool(ae) and isinstance(ae[0], dict))
-            out.append(_item(r['data_id'], r['question'], list(r['answer']) + ([] if numeric else [a for a in ae if a not in r['answer']]),
-                             _img(r.get('image_id') and f"{r['image_id']}.jpg", root), infoseek_reference_range(ae) if numeric else None,
-                             format=fmt, data_split=r.get('data_split'), question_type=qtypes.get(r['data_id']), answer_eval=ae))
+            ae = r['answer_eval']
+            numeric = isinstance(ae, dict) or (bool(ae) and isinstance(ae[0], dict))
+            out.append(
+                _item(
+                    r['data_id'],
+                    r['question'],
+                    list(r['answer']) + ([] if numeric else [a for a in ae if a not in r['answer']]),
+                    _img(r.get('image_id') and f"{r['image_id']}.jpg", root),
+                    infoseek_reference_range(ae) if numeric else None,
+                    format=fmt,
+                    data_split=r.get('data_split'),
+                    question_type=qtypes.get(r['data_id']),
+                    answer_eval=ae,
+                )
+            )
         elif fmt == 'fvqa':
-            rm = r['reward_model']; imgs = r.get('images')
-            out.append(_item(r.get('data_id', len(out)), r['prompt'][0]['content'], r1_golds(rm['ground_truth'], rm.get('candidate_answers', '[]')),
-                             _img(imgs[0], root) if imgs is not None and len(imgs) else None, format=fmt, category=r.get('category'),
-                             data_source=r['data_source'],
-                             golds=r1_golds(rm['ground_truth'], rm.get('candidate_answers', '[]'))))
+            rm = r['reward_model']
+            imgs = r.get('images')
+            out.append(
+                _item(
+                    r.get('data_id', len(out)),
+                    r['prompt'][0]['content'],
+                    r1_golds(rm['ground_truth'], rm.get('candidate_answers', '[]')),
+                    _img(imgs[0], root) if imgs is not None and len(imgs) else None,
+                    format=fmt,
+                    category=r.get('category'),
+                    data_source=r['data_source'],
+                    golds=r1_golds(rm['ground_truth'], rm.get('candidate_answers', '[]')),
+                )
+            )
         elif fmt == 'mmsearch':
-            out.append(_item(r['sample_id'], r['query'], [r['gt_answer'], *_seq(r.get('alternative_gt_answers'))],
-                             _img(r.get('query_image'), root), format=fmt, area=r.get('area'),
-                             subfield=r.get('subfield'),
-                             gt_answer=r['gt_answer'], alternative_gt_answers=_seq(r.get('alternative_gt_answers'))))
+            out.append(
+                _item(
+                    r['sample_id'],
+                    r['query'],
+                    [r['gt_answer'], *_seq(r.get('alternative_gt_answers'))],
+                    _img(r.get('query_image'), root),
+                    format=fmt,
+                    area=r.get('area'),
+                    subfield=r.get('subfield'),
+                    gt_answer=r['gt_answer'],
+                    alternative_gt_answers=_seq(r.get('alternative_gt_answers')),
+                )
+            )
         elif fmt == 'simplevqa':
-            out.append(_item(r['data_id'], r['question'], [r['answer']], _img(r.get('image'), root), format=fmt,
-                             language=r.get('language'), vqa_category=r.get('vqa_category'), answer=r['answer']))
+            out.append(
+                _item(
+                    r['data_id'],
+                    r['question'],
+                    [r['answer']],
+                    _img(r.get('image'), root),
+                    format=fmt,
+                    language=r.get('language'),
+                    vqa_category=r.get('vqa_category'),
+                    answer=r['answer'],
+                )
+            )
         elif fmt == 'livevqa':
             for lvl in ('level1_qa', 'level2_qa'):
                 qa = r.get(lvl)
-                if not qa: continue
-                img = qa['img_path'] if 'img_path' in qa else r.get('img_path')   # as the harness: qa.get('img_path', item's)
-                out.append(_item(f"{r['id']}_{lvl[:6]}", qa['question'], qa.get('Ground_Truth_List') or [], _img(img or None, root),
-                                 format=fmt, level=int(lvl[5]), question_type=qa.get('question_type', 'unknown_type'),
-                                 options=qa.get('options'), golds=_seq(qa.get('Ground_Truth_List'))))
+                if not qa:
+                    continue
+                img = (
+                    qa['img_path'] if 'img_path' in qa else r.get('img_path')
+                )  # as the harness: qa.get('img_path', item's)
+                out.append(
+                    _item(
+                        f"{r['id']}_{lvl[:6]}",
+                        qa['question'],
+                        qa.get('Ground_Truth_List') or [],
+                        _img(img or None, root),
+                        format=fmt,
+                        level=int(lvl[5]),
+                        question_type=qa.get('question_type', 'unknown_type'),
+                        options=qa.get('options'),
+                        golds=_seq(qa.get('Ground_Truth_List')),
+                    )
+                )
         elif fmt == 'vdr':
             imgs = list(r.get('images') or [])
             if not imgs and r.get('image_packed'):
                 imgs = [base64.b64decode(p['data']) for p in json.loads(r['image_packed'])]
-            ans = r['answer']; ans = list(ans) if not isinstance(ans, str) else [ans]
-            out.append(_item(r.get('id', len(out)), r['question'], ans, _img(imgs[0], root) if imgs else None,
-                             format=fmt, answer=r['answer'] if isinstance(r['answer'], str) else ans))
-        elif fmt == 'bcvl':   # the released files (question, answers, image_path, domain) or WebWatcher's harness rows
-            out.append(_item(r.get('question_id', f'{path.stem}_{len(out)}'), r.get('question', r.get('prompt')),
-                             _seq(r['answers']), _img(r.get('image_path', r.get('file_path')), bc_root), format=fmt,
-                             level=_bcvl_level(path.stem, r.get('task')), domain=r.get('domain'), lang=r.get('lang'),
-                             golds=_seq(r['answers'])))
+            ans = r['answer']
+            ans = list(ans) if not isinstance(ans, str) else [ans]
+            out.append(
+                _item(
+                    r.get('id', len(out)),
+                    r['question'],
+                    ans,
+                    _img(imgs[0], root) if imgs else None,
+                    format=fmt,
+                    answer=r['answer'] if isinstance(r['answer'], str) else ans,
+                )
+            )
+        elif fmt == 'bcvl':  # the released files (question, answers, image_path, domain) or WebWatcher's harness rows
+            out.append(
+                _item(
+                    r.get('question_id', f'{path.stem}_{len(out)}'),
+                    r.get('question', r.get('prompt')),
+                    _seq(r['answers']),
+                    _img(r.get('image_path', r.get('file_path')), bc_root),
+                    format=fmt,
+                    level=_bcvl_level(path.stem, r.get('task')),
+                    domain=r.get('domain'),
+                    lang=r.get('lang'),
+                    golds=_seq(r['answers']),
+                )
+            )
     return out
 
 # %% ../nbs/01c_realbench.ipynb #73c44207
@@ -398,34 +513,63 @@ Gold answer(s): {golds}
 Predicted answer: {pred}
 Grade (A, B or C):"""
 
+
 @dataclass(frozen=True)
 class JudgeSpec:
     "How a benchmark asks its judge: a prompt built from (item, prediction), and the call's settings."
-    name: str
-    build: Callable[[dict, str|None], str]
-    system: str|None = None
-    temperature: float|None = None   # None: the server's default, as in code that does not set it
-    max_tokens: int|None = None
 
-def _quoted_golds(golds) -> str: return ' OR '.join(f'"{g}"' for g in golds)
+    name: str
+    build: Callable[[dict, str | None], str]
+    system: str | None = None
+    temperature: float | None = None  # None: the server's default, as in code that does not set it
+    max_tokens: int | None = None
+
+
+def _quoted_golds(golds) -> str:
+    return ' OR '.join(f'"{g}"' for g in golds)
+
 
 JUDGES = dict(
-    vdr=JudgeSpec('vdr-official', lambda it, p: VDR_JUDGE_PROMPT.format(
-        question=it['question'], reference_answer=str(it['meta']['answer']), assistant_answer=vdr_extract_answer(p)),
-        system='You are a helpful assistant.', max_tokens=800),
-    simplevqa=JudgeSpec('simplevqa-official', lambda it, p: SIMPLEVQA_JUDGE_PROMPT.format(
-        question=it['question'], answer=it['meta']['answer'], candidates=f'\n[预测答案0]：{p}')),
-    livevqa=JudgeSpec('livevqa-official', lambda it, p: LIVEVQA_GRADER_TEMPLATE.format(
-        question=it['question'], target=_quoted_golds(it['meta']['golds']), predicted_answer=p), temperature=0.0),
-    bcvl=JudgeSpec('bcvl-webwatcher', lambda it, p: BCVL_JUDGE_PROMPT.format(
-        question=it['question'], correct_answer=(it['meta']['golds'] or [''])[0], response=p)),
-    ours=JudgeSpec('mmsearch-simpleqa-v1', lambda it, p: SIMPLEQA_RUBRIC.format(
-        question=it['question'], golds=_quoted_golds(it['answers']), pred=p or ''), temperature=0.0, max_tokens=8),
+    vdr=JudgeSpec(
+        'vdr-official',
+        lambda it, p: VDR_JUDGE_PROMPT.format(
+            question=it['question'], reference_answer=str(it['meta']['answer']), assistant_answer=vdr_extract_answer(p)
+        ),
+        system='You are a helpful assistant.',
+        max_tokens=800,
+    ),
+    simplevqa=JudgeSpec(
+        'simplevqa-official',
+        lambda it, p: SIMPLEVQA_JUDGE_PROMPT.format(
+            question=it['question'], answer=it['meta']['answer'], candidates=f'\n[预测答案0]：{p}'
+        ),
+    ),
+    livevqa=JudgeSpec(
+        'livevqa-official',
+        lambda it, p: LIVEVQA_GRADER_TEMPLATE.format(
+            question=it['question'], target=_quoted_golds(it['meta']['golds']), predicted_answer=p
+        ),
+        temperature=0.0,
+    ),
+    bcvl=JudgeSpec(
+        'bcvl-webwatcher',
+        lambda it, p: BCVL_JUDGE_PROMPT.format(
+            question=it['question'], correct_answer=(it['meta']['golds'] or [''])[0], response=p
+        ),
+    ),
+    ours=JudgeSpec(
+        'mmsearch-simpleqa-v1',
+        lambda it, p: SIMPLEQA_RUBRIC.format(question=it['question'], golds=_quoted_golds(it['answers']), pred=p or ''),
+        temperature=0.0,
+        max_tokens=8,
+    ),
 )
+
 
 class BenchJudge:
     "A benchmark's judge model on an OpenAI-compatible chat endpoint; `ask` sends one benchmark's prompt (`JUDGES`)."
-    def __init__(self, base_url: str, model: str, api_key: str|None=None, timeout: float=60.0, retries: int=2):
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout: float = 60.0, retries: int = 2):
         self.chat = ChatClient(base_url, model, api_key=api_key, timeout=timeout, retries=retries)
         self.model = model
         self.calls = 0
@@ -435,7 +579,7 @@ class BenchJudge:
         "The judge as recorded with a score: model, prompt and temperature."
         return f'{self.model} ({spec.name}, T={"default" if spec.temperature is None else spec.temperature})'
 
-    def ask(self, spec: JudgeSpec, item: dict, pred: str|None) -> str|None:
+    def ask(self, spec: JudgeSpec, item: dict, pred: str | None) -> str | None:
         "The judge's reply to `spec`'s prompt for (item, pred); None if the endpoint fails or the reply has no text."
         msgs = [dict(role='system', content=spec.system)] if spec.system else []
         msgs.append(dict(role='user', content=spec.build(item, pred)))
@@ -450,6 +594,7 @@ class BenchJudge:
 # %% ../nbs/01c_realbench.ipynb #2f19cbef
 JUDGED = ('simplevqa', 'livevqa', 'bcvl', 'vdr')
 
+
 def _score_vdr(preds, items, judge) -> dict:
     "VDR-Bench: judge non-empty predictions with VDR's prompt; undecided verdicts (or no judge) fall back to its EM."
     scores, undecided = [], 0
@@ -458,60 +603,99 @@ def _score_vdr(preds, items, judge) -> dict:
         reply = judge.ask(JUDGES['vdr'], it, p) if (judge and p) else None
         undecided += bool(judge and p) and parse_judge_verdict(reply) is None
         scores.append(vdr_score(p, it['meta']['answer'], reply))
-    return dict(accuracy=sum(scores)/max(1, len(scores)), n=len(items), judge_undecided=undecided,
-                scorer='vdr_judge' if judge else 'vdr_em_fallback', judge=judge.name(JUDGES['vdr']) if judge else None)
+    return dict(
+        accuracy=sum(scores) / max(1, len(scores)),
+        n=len(items),
+        judge_undecided=undecided,
+        scorer='vdr_judge' if judge else 'vdr_em_fallback',
+        judge=judge.name(JUDGES['vdr']) if judge else None,
+    )
+
 
 def _score_simplevqa(preds, items, judge) -> dict:
     "SimpleVQA: every item judged with its grader; an unreadable verdict stops the aggregate, as the official script."
     grades = [simplevqa_reply_verdict(judge.ask(JUDGES['simplevqa'], it, preds.get(it['id']))) for it in items]
     bad = [it['id'] for it, g in zip(items, grades) if g is None]
-    if bad: raise ValueError(f'SimpleVQA verdicts the official script cannot read for items {bad[:5]}')
+    if bad:
+        raise ValueError(f'SimpleVQA verdicts the official script cannot read for items {bad[:5]}')
     return dict(simplevqa_aggregate(grades), judge=judge.name(JUDGES['simplevqa']))
 
-def _livevqa_item(it, pred, judge) -> str|None:
+
+def _livevqa_item(it, pred, judge) -> str | None:
     "One LiveVQA grade: items lacking question, gold or image are errors (whatever the answer); blank answers are C."
-    if not (it['question'] and it['meta']['golds'] and it['image']): return None   # skipped before the model answers
-    if pred is None or not str(pred).strip(): return 'NOT_ATTEMPTED'
+    if not (it['question'] and it['meta']['golds'] and it['image']):
+        return None  # skipped before the model answers
+    if pred is None or not str(pred).strip():
+        return 'NOT_ATTEMPTED'
     return livevqa_grade(pred, judge.ask(JUDGES['livevqa'], it, pred), it['meta']['golds'])
+
 
 def _score_livevqa(preds, items, judge) -> dict:
     "LiveVQA: overall, per level and per question type, A/(A+B) and A/(A+B+C) with errors left out."
     grades = [_livevqa_item(it, preds.get(it['id']), judge) for it in items]
-    def by(key): return {k: livevqa_aggregate(g for it, g in zip(items, grades) if it['meta'].get(key) == k)
-                         for k in sorted({it['meta'].get(key) for it in items}, key=str)}
-    return dict(livevqa_aggregate(grades), by_level=by('level'), by_type=by('question_type'),
-                judge=judge.name(JUDGES['livevqa']))
+
+    def by(key):
+        return {
+            k: livevqa_aggregate(g for it, g in zip(items, grades) if it['meta'].get(key) == k)
+            for k in sorted({it['meta'].get(key) for it in items}, key=str)
+        }
+
+    return dict(
+        livevqa_aggregate(grades),
+        by_level=by('level'),
+        by_type=by('question_type'),
+        judge=judge.name(JUDGES['livevqa']),
+    )
+
 
 def _score_bcvl(preds, items, judge) -> dict:
     "BrowseComp-VL: every response judged against `answers[0]`; unreadable verdicts are dropped, as WebWatcher does."
     verdicts = [bcvl_verdict(judge.ask(JUDGES['bcvl'], it, preds.get(it['id']))) for it in items]
     return dict(bcvl_aggregate(verdicts), judge=judge.name(JUDGES['bcvl']))
 
+
 def _score_ours(preds, items, judge) -> dict:
     "Any judged benchmark with our rubric, read by SimpleQA's parser and aggregate."
     grades = [simpleqa_grade(judge.ask(JUDGES['ours'], it, preds.get(it['id']))) for it in items]
     return dict(simpleqa_aggregate(grades), judge=judge.name(JUDGES['ours']))
 
-def score_real(preds: dict, items: list[dict], fmt: str, judge: BenchJudge|None=None, prompt: str='official') -> dict:
+
+def score_real(
+    preds: dict, items: list[dict], fmt: str, judge: BenchJudge | None = None, prompt: str = 'official'
+) -> dict:
     "Score predictions {id: text} on `items` of format `fmt` with that benchmark's official rules (and judge)."
-    if fmt not in FORMATS: raise ValueError(f'unknown format {fmt!r}; choose one of {FORMATS}')
-    if prompt not in ('official', 'ours'): raise ValueError(f"prompt must be 'official' or 'ours', not {prompt!r}")
+    if fmt not in FORMATS:
+        raise ValueError(f'unknown format {fmt!r}; choose one of {FORMATS}')
+    if prompt not in ('official', 'ours'):
+        raise ValueError(f"prompt must be 'official' or 'ours', not {prompt!r}")
     get = lambda it: preds.get(it['id'])
     if fmt == 'infoseek':
-        refs = [dict(data_id=it['id'], answer_eval=it['meta']['answer_eval'], data_split=it['meta']['data_split'])
-                for it in items]
+        refs = [
+            dict(data_id=it['id'], answer_eval=it['meta']['answer_eval'], data_split=it['meta']['data_split'])
+            for it in items
+        ]
         qt = {it['id']: it['meta']['question_type'] for it in items if it['meta'].get('question_type')}
         p = [dict(data_id=k, prediction=v) for k, v in preds.items()]
-        return dict(official=infoseek_eval(p, refs, qt or None), strict=infoseek_eval(p, refs, qt or None, strict=True),
-                    scorer='infoseek_eval')
+        return dict(
+            official=infoseek_eval(p, refs, qt or None),
+            strict=infoseek_eval(p, refs, qt or None, strict=True),
+            scorer='infoseek_eval',
+        )
     if fmt == 'mmsearch':
         f1 = [mmsearch_f1(get(it), it['meta']['gt_answer'], it['meta']['alternative_gt_answers']) for it in items]
-        return dict(end2end_f1=sum(f1)/max(1, len(f1)), n=len(items), scorer='mmsearch_f1')
+        return dict(end2end_f1=sum(f1) / max(1, len(f1)), n=len(items), scorer='mmsearch_f1')
     if fmt == 'fvqa':
         em = [mmsearch_r1_em(get(it), it['meta']['golds']) for it in items]
-        return dict(accuracy=sum(em)/max(1, len(em)), n=len(items), scorer='mmsearch_r1_em')
-    if fmt == 'vdr' and judge is None: return _score_vdr(preds, items, None)
-    if judge is None: raise ValueError(f'{fmt} is judged by an LLM: pass judge=BenchJudge(base_url, model)')
-    if prompt == 'ours': return dict(_score_ours(preds, items, judge), n=len(items), scorer=f'{fmt}_ours_simpleqa')
-    return dict(dict(vdr=_score_vdr, simplevqa=_score_simplevqa, livevqa=_score_livevqa, bcvl=_score_bcvl)[fmt](
-        preds, items, judge), n=len(items))
+        return dict(accuracy=sum(em) / max(1, len(em)), n=len(items), scorer='mmsearch_r1_em')
+    if fmt == 'vdr' and judge is None:
+        return _score_vdr(preds, items, None)
+    if judge is None:
+        raise ValueError(f'{fmt} is judged by an LLM: pass judge=BenchJudge(base_url, model)')
+    if prompt == 'ours':
+        return dict(_score_ours(preds, items, judge), n=len(items), scorer=f'{fmt}_ours_simpleqa')
+    return dict(
+        dict(vdr=_score_vdr, simplevqa=_score_simplevqa, livevqa=_score_livevqa, bcvl=_score_bcvl)[fmt](
+            preds, items, judge
+        ),
+        n=len(items),
+    )

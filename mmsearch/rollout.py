@@ -12,8 +12,19 @@ from typing import Any, Callable, Protocol, Sequence
 from .world import RELATIONS, describe_look
 from .bench import chain_question
 from .engine import Engine, SampledArgmax
-from .tools import (SearchEnv, ToolContext, TOOL_NAMES, call_tool, is_error, tool_schemas, tool_names_of, to_grid,
-                            load_image, SEP, GRID)
+from mmsearch.tools import (
+    SearchEnv,
+    ToolContext,
+    TOOL_NAMES,
+    call_tool,
+    is_error,
+    tool_schemas,
+    tool_names_of,
+    to_grid,
+    load_image,
+    SEP,
+    GRID,
+)
 
 # %% auto #0
 __all__ = ['SYSTEM_PROMPT', 'FORMAT_ERROR', 'QWEN_PRETOKENIZE', 'SPECIAL_TOKENS', 'TOOL_TOKENS', 'VISION_TOKENS',
@@ -24,16 +35,23 @@ __all__ = ['SYSTEM_PROMPT', 'FORMAT_ERROR', 'QWEN_PRETOKENIZE', 'SPECIAL_TOKENS'
            'scale_box', 'fact_in', 'hit_for', 'link_titled', 'follow_chain', 'ReplayPolicy', 'OraclePolicy']
 
 # %% ../nbs/02c_rollout.ipynb #8c116caf
-SYSTEM_PROMPT = ("You are a search agent. Answer the question, using the tools to look up what you do not know. "
-                 "First think briefly inside <think></think>. Then either call a tool or give the final answer inside "
-                 "<answer></answer>. Boxes for crop_and_search are [x1, y1, x2, y2] in 0-1000 coordinates of the image.")
+SYSTEM_PROMPT = (
+    "You are a search agent. Answer the question, using the tools to look up what you do not know. "
+    "First think briefly inside <think></think>. Then either call a tool or give the final answer inside "
+    "<answer></answer>. Boxes for crop_and_search are [x1, y1, x2, y2] in 0-1000 coordinates of the image."
+)
 FORMAT_ERROR = 'Error: Invalid content format. Content must contain <tool_call> or <answer> tags. Let\'s try again.'
 
-def first_messages(question: str, image: str|None=None, system: str|None=SYSTEM_PROMPT) -> list[dict]:
+
+def first_messages(question: str, image: str | None = None, system: str | None = SYSTEM_PROMPT) -> list[dict]:
     "The system and first user message of an episode (the image as a path part, if any)."
-    user = ([{'type': 'image', 'image': str(image)}, {'type': 'text', 'text': f'Question: {question}'}] if image
-            else f'Question: {question}')
+    user = (
+        [{'type': 'image', 'image': str(image)}, {'type': 'text', 'text': f'Question: {question}'}]
+        if image
+        else f'Question: {question}'
+    )
     return ([{'role': 'system', 'content': system}] if system else []) + [{'role': 'user', 'content': user}]
+
 
 def message_text(m: dict) -> str:
     "The text of a message, whatever its content shape (string or list of parts), with tool calls rendered Qwen-style."
@@ -41,7 +59,8 @@ def message_text(m: dict) -> str:
     t = c if isinstance(c, str) else ''.join(p.get('text', '') for p in (c or []) if isinstance(p, dict))
     for tc in m.get('tool_calls') or []:
         f = tc.get('function', tc)
-        args = f.get('arguments'); args = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+        args = f.get('arguments')
+        args = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
         t += ('\n' if t else '') + f'<tool_call>\n{{"name": "{f.get("name")}", "arguments": {args}}}\n</tool_call>'
     return t
 
@@ -49,135 +68,203 @@ def message_text(m: dict) -> str:
 _CALL = re.compile(r'<tool_call>(.*?)</tool_call>', re.S)
 _ANSWER = re.compile(r'<answer>(.*?)</answer>', re.S)
 
+
 @dataclass
 class Turn:
     "One parsed model output."
-    kind: str                         # 'tool' | 'answer' | 'format_error' | 'tool_error'
-    content: str = ''                 # text before the first tool call (or the whole output)
-    calls: list = field(default_factory=list)   # [{'name', 'arguments'}] for kind == 'tool'
-    answer: str|None = None
-    error: str|None = None            # the observation to send back for an error
 
-def parse_turn(text: str, max_calls: int=4, max_call_chars: int=20000) -> Turn:
+    kind: str  # 'tool' | 'answer' | 'format_error' | 'tool_error'
+    content: str = ''  # text before the first tool call (or the whole output)
+    calls: list = field(default_factory=list)  # [{'name', 'arguments'}] for kind == 'tool'
+    answer: str | None = None
+    error: str | None = None  # the observation to send back for an error
+
+
+def parse_turn(text: str, max_calls: int = 4, max_call_chars: int = 20000) -> Turn:
     "Parse one assistant output into a tool turn, an answer, or an error with its observation."
     text = (text or '').split('<tool_response>')[0]
     blocks = _CALL.findall(text)
     if '<tool_call>' in text and not blocks:
-        return Turn('tool_error', text.strip(), error='Error: a <tool_call> was opened but never closed with </tool_call>.')
+        return Turn(
+            'tool_error', text.strip(), error='Error: a <tool_call> was opened but never closed with </tool_call>.'
+        )
     if blocks:
-        content = text[:text.index('<tool_call>')].strip()
+        content = text[: text.index('<tool_call>')].strip()
         if len(blocks) > max_calls:
-            return Turn('tool_error', content, error=f'Error: {len(blocks)} tool calls in one turn; at most {max_calls} are allowed. Make fewer calls.')
+            return Turn(
+                'tool_error',
+                content,
+                error=f'Error: {len(blocks)} tool calls in one turn; at most {max_calls} are allowed. Make fewer calls.',
+            )
         calls = []
         for b in blocks:
-            if len(b) > max_call_chars: return Turn('tool_error', content, error=f'Error: a tool call of {len(b)} characters is too long (limit {max_call_chars}).')
-            try: d = json.loads(b)
-            except (ValueError, RecursionError): return Turn('tool_error', content, error='[Json Parse Error]: Tool call is not a valid JSON.')
+            if len(b) > max_call_chars:
+                return Turn(
+                    'tool_error',
+                    content,
+                    error=f'Error: a tool call of {len(b)} characters is too long (limit {max_call_chars}).',
+                )
+            try:
+                d = json.loads(b)
+            except (ValueError, RecursionError):
+                return Turn('tool_error', content, error='[Json Parse Error]: Tool call is not a valid JSON.')
             if not isinstance(d, dict) or not isinstance(d.get('name'), str):
-                return Turn('tool_error', content, error='Error: a tool call must be a JSON object {"name": <tool name>, "arguments": {...}}.')
+                return Turn(
+                    'tool_error',
+                    content,
+                    error='Error: a tool call must be a JSON object {"name": <tool name>, "arguments": {...}}.',
+                )
             args = d.get('arguments', {})
             if isinstance(args, str):
-                try: args = json.loads(args) if args.strip() else {}
-                except (ValueError, RecursionError): return Turn('tool_error', content, error=f'Error: the arguments of {d["name"][:40]} are not valid JSON.')
-            if args is None: args = {}
-            if not isinstance(args, dict): return Turn('tool_error', content, error=f'Error: the arguments of {d["name"][:40]} must be a JSON object.')
+                try:
+                    args = json.loads(args) if args.strip() else {}
+                except (ValueError, RecursionError):
+                    return Turn(
+                        'tool_error', content, error=f'Error: the arguments of {d["name"][:40]} are not valid JSON.'
+                    )
+            if args is None:
+                args = {}
+            if not isinstance(args, dict):
+                return Turn(
+                    'tool_error', content, error=f'Error: the arguments of {d["name"][:40]} must be a JSON object.'
+                )
             calls.append({'name': d['name'], 'arguments': args})
         return Turn('tool', content, calls=calls)
-    if (m := _ANSWER.search(text)): return Turn('answer', text.strip(), answer=m.group(1).strip())
+    if m := _ANSWER.search(text):
+        return Turn('answer', text.strip(), answer=m.group(1).strip())
     return Turn('format_error', text.strip(), error=FORMAT_ERROR)
 
 # %% ../nbs/02c_rollout.ipynb #54760306
-def is_repetitive(text: str, n: int=6, min_words: int=40, max_ratio: float=0.5) -> bool:
+def is_repetitive(text: str, n: int = 6, min_words: int = 40, max_ratio: float = 0.5) -> bool:
     "True if `text` has at least `min_words` words and fewer than `max_ratio` of its word `n`-grams are distinct."
     w = (text or '').split()
-    if len(w) < max(min_words, n + 1): return False
-    grams = [tuple(w[i:i + n]) for i in range(len(w) - n + 1)]
+    if len(w) < max(min_words, n + 1):
+        return False
+    grams = [tuple(w[i : i + n]) for i in range(len(w) - n + 1)]
     return len(set(grams)) / len(grams) < max_ratio
 
 # %% ../nbs/02c_rollout.ipynb #cf5c03a4
 @dataclass
 class Trajectory:
     "One episode: messages, steps (tool calls, observations, boxes), answer, termination, timings and token counts."
+
     item_id: str
     question: str
-    images: list = field(default_factory=list)        # image paths (first = the question's image)
-    messages: list = field(default_factory=list)      # chat messages (system, user, assistant, tool, ...)
-    steps: list = field(default_factory=list)         # one dict per assistant turn
-    tool_calls: list = field(default_factory=list)    # [{'name', 'arguments', 'turn', 'ok'}]
-    answer: str|None = None
-    termination: str = 'running'                      # answer | max_turns | errors | repetition | context
-    golds: list = field(default_factory=list)         # gold answers (first = canonical)
-    correct: float|None = None
-    sample: int = 0                                   # index within the item's group of G
+    images: list = field(default_factory=list)  # image paths (first = the question's image)
+    messages: list = field(default_factory=list)  # chat messages (system, user, assistant, tool, ...)
+    steps: list = field(default_factory=list)  # one dict per assistant turn
+    tool_calls: list = field(default_factory=list)  # [{'name', 'arguments', 'turn', 'ok'}]
+    answer: str | None = None
+    termination: str = 'running'  # answer | max_turns | errors | repetition | context
+    golds: list = field(default_factory=list)  # gold answers (first = canonical)
+    correct: float | None = None
+    sample: int = 0  # index within the item's group of G
     policy: str = ''
-    tools: list = field(default_factory=list)         # tool names offered
-    timings: dict = field(default_factory=dict)       # seconds: generate, tools, total
-    tokens: dict = field(default_factory=dict)        # prompt (last turn), output (sum), max_prompt
+    tools: list = field(default_factory=list)  # tool names offered
+    timings: dict = field(default_factory=dict)  # seconds: generate, tools, total
+    tokens: dict = field(default_factory=dict)  # prompt (last turn), output (sum), max_prompt
     meta: dict = field(default_factory=dict)
 
     @property
-    def observations(self) -> list[str]: return [c['observation'] for s in self.steps for c in s.get('calls', [])] + [s['error'] for s in self.steps if s.get('error') and not s.get('calls')]
-    @property
-    def n_turns(self) -> int: return len(self.steps)
-    @property
-    def boxes(self) -> list: return [b for s in self.steps for c in s.get('calls', []) for b in c.get('boxes', [])]
+    def observations(self) -> list[str]:
+        return [c['observation'] for s in self.steps for c in s.get('calls', [])] + [
+            s['error'] for s in self.steps if s.get('error') and not s.get('calls')
+        ]
 
-    def to_dict(self) -> dict: return asdict(self)
+    @property
+    def n_turns(self) -> int:
+        return len(self.steps)
+
+    @property
+    def boxes(self) -> list:
+        return [b for s in self.steps for c in s.get('calls', []) for b in c.get('boxes', [])]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
     @classmethod
     def from_dict(cls, d: dict) -> 'Trajectory':
         "Rebuild from `to_dict` output or a dataset row (JSON-string fields are decoded)."
         names = {f.name for f in fields(cls)}
         d = {k: (json.loads(v) if k in _JSON_FIELDS and isinstance(v, str) else v) for k, v in d.items() if k in names}
         return cls(**d)
+
     def to_row(self) -> dict:
         "A flat row for `datasets`: nested fields as JSON strings."
         return {k: (json.dumps(v, ensure_ascii=False) if k in _JSON_FIELDS else v) for k, v in self.to_dict().items()}
 
+
 _JSON_FIELDS = ('messages', 'steps', 'tool_calls', 'timings', 'tokens', 'meta')
 
-def save_jsonl(trajs: Sequence[Trajectory], path: Path|str) -> Path:
+
+def save_jsonl(trajs: Sequence[Trajectory], path: Path | str) -> Path:
     "Write trajectories as JSON lines (atomically)."
     from mmsearch.core import atomic_write
-    atomic_write(path, ''.join(json.dumps(t.to_dict(), ensure_ascii=False) + '\n' for t in trajs)); return Path(path)
 
-def load_jsonl(path: Path|str) -> list[Trajectory]:
+    atomic_write(path, ''.join(json.dumps(t.to_dict(), ensure_ascii=False) + '\n' for t in trajs))
+    return Path(path)
+
+
+def load_jsonl(path: Path | str) -> list[Trajectory]:
     "Read trajectories written by `save_jsonl`."
     return [Trajectory.from_dict(json.loads(l)) for l in Path(path).read_text().splitlines() if l.strip()]
+
 
 def to_dataset(trajs: Sequence[Trajectory]):
     "A `datasets.Dataset` with one row per trajectory."
     from datasets import Dataset
+
     return Dataset.from_list([t.to_row() for t in trajs])
 
-def save_dataset(trajs: Sequence[Trajectory], path: Path|str) -> Path:
+
+def save_dataset(trajs: Sequence[Trajectory], path: Path | str) -> Path:
     "Save trajectories as a Hugging Face dataset directory (`save_to_disk`), atomically."
     from mmsearch.core import atomic_dir
-    with atomic_dir(path, overwrite=True) as tmp: to_dataset(trajs).save_to_disk(str(tmp))
+
+    with atomic_dir(path, overwrite=True) as tmp:
+        to_dataset(trajs).save_to_disk(str(tmp))
     return Path(path)
 
-def load_dataset_trajs(path: Path|str) -> list[Trajectory]:
+
+def load_dataset_trajs(path: Path | str) -> list[Trajectory]:
     "Read trajectories saved by `save_dataset`."
     from datasets import load_from_disk
+
     return [Trajectory.from_dict(r) for r in load_from_disk(str(path))]
 
 # %% ../nbs/02c_rollout.ipynb #405073aa
 class Policy(Protocol):
     "Anything that writes the next assistant turn for a batch of conversations."
-    def generate(self, batch: list[list[dict]], *, tools: list[dict]|None=None, max_new_tokens: int=512,
-                 items: list[dict]|None=None) -> list[str]: ...
+
+    def generate(
+        self,
+        batch: list[list[dict]],
+        *,
+        tools: list[dict] | None = None,
+        max_new_tokens: int = 512,
+        items: list[dict] | None = None,
+    ) -> list[str]: ...
+
 
 def approx_tokens(text: str) -> int:
     "A rough token count (four characters per token) for policies without a tokenizer."
     return math.ceil(len(text) / 4)
 
+
 class ScriptedPolicy:
     "Plays back fixed outputs: `outputs[k]` is the k-th turn of every episode (or a function of (messages, item))."
+
     name = 'scripted'
-    def __init__(self, outputs: Sequence[str]|Callable): self.outputs = outputs
+
+    def __init__(self, outputs: Sequence[str] | Callable):
+        self.outputs = outputs
+
     def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
         out = []
         for i, msgs in enumerate(batch):
-            if callable(self.outputs): out.append(self.outputs(msgs, (items or [None] * len(batch))[i])); continue
+            if callable(self.outputs):
+                out.append(self.outputs(msgs, (items or [None] * len(batch))[i]))
+                continue
             k = sum(m['role'] == 'assistant' for m in msgs)
             out.append(self.outputs[min(k, len(self.outputs) - 1)])
         return out
@@ -188,35 +275,67 @@ SPECIAL_TOKENS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>']
 TOOL_TOKENS = ['<tool_call>', '</tool_call>', '<tool_response>', '</tool_response>', '<think>', '</think>']
 VISION_TOKENS = ['<|vision_start|>', '<|vision_end|>', '<|image_pad|>', '<|video_pad|>']
 
-def byte_level_pre_tokenizer(pretokenize: str=QWEN_PRETOKENIZE):
+
+def byte_level_pre_tokenizer(pretokenize: str = QWEN_PRETOKENIZE):
     "The `tokenizers` pre-tokenizer that splits text by the regex `pretokenize`, then maps its bytes to BPE symbols."
     from tokenizers import pre_tokenizers, Regex
-    return pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(pretokenize), behavior='isolated'),
-                                   pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
 
-def toy_tokenizer(texts: Sequence[str], vocab_size: int=1024):
+    return pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(pretokenize), behavior='isolated'),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+
+
+def toy_tokenizer(texts: Sequence[str], vocab_size: int = 1024):
     "A small byte-level BPE chat tokenizer (Qwen special/tool tokens, TRL's qwen3_vl template) for tests and demos."
     import importlib.resources
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, AddedToken
     from transformers import PreTrainedTokenizerFast
+
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = byte_level_pre_tokenizer()
     tok.decoder = decoders.ByteLevel()
-    tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                            special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    tok.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=2,
+            show_progress=False,
+            special_tokens=SPECIAL_TOKENS,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TOOL_TOKENS])
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in VISION_TOKENS])
-    hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token='<|im_end|>', pad_token='<|endoftext|>', unk_token=None, padding_side='left')
-    hf.chat_template = (importlib.resources.files('trl')/'chat_templates'/'qwen3_vl.jinja').read_text()
+    hf = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token='<|im_end|>', pad_token='<|endoftext|>', unk_token=None, padding_side='left'
+    )
+    hf.chat_template = (importlib.resources.files('trl') / 'chat_templates' / 'qwen3_vl.jinja').read_text()
     return hf
 
-def toy_model(tok, hidden: int=64, layers: int=2, seed: int=0):
+
+def toy_model(tok, hidden: int = 64, layers: int = 2, seed: int = 0):
     "A randomly initialised tiny `Qwen2ForCausalLM` matching `tok`."
     import torch
     from transformers import Qwen2Config, Qwen2ForCausalLM
-    cfg = Qwen2Config(vocab_size=64 * math.ceil(len(tok) / 64), hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
-                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True, bos_token_id=None, max_position_embeddings=8192,
-                      eos_token_id=tok.convert_tokens_to_ids('<|im_end|>'), pad_token_id=tok.pad_token_id, rms_norm_eps=1e-6, rope_theta=10000.0)
+
+    cfg = Qwen2Config(
+        vocab_size=64 * math.ceil(len(tok) / 64),
+        hidden_size=hidden,
+        intermediate_size=4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        max_position_embeddings=8192,
+        eos_token_id=tok.convert_tokens_to_ids('<|im_end|>'),
+        pad_token_id=tok.pad_token_id,
+        rms_norm_eps=1e-6,
+        rope_theta=10000.0,
+    )
     torch.manual_seed(seed)
     return Qwen2ForCausalLM(cfg).eval()
 
@@ -226,21 +345,36 @@ def _image_parts(msgs: list[dict]) -> list[dict]:
     parts = [p for m in msgs if isinstance(m.get('content'), list) for p in m['content']]
     return [p for p in parts if isinstance(p, dict) and p.get('type') == 'image']
 
+
 def _engine_flag(name: str):
     "A property of `HFPolicy` that reads and sets the attribute `name` of its engine."
     return property(lambda self: getattr(self.engine, name), lambda self, value: setattr(self.engine, name, value))
 
+
 class HFPolicy:
     "A Hugging Face causal LM or VLM with a chat-template tokenizer or processor; an `Engine` generates its batches."
+
     name = 'hf'
     prefix_cache = _engine_flag('prefix_cache')
     min_prefix = _engine_flag('min_prefix')
     read_prefix_once = _engine_flag('read_prefix_once')
 
-    def __init__(self, model, processor, *, batch_size: int=16, temperature: float=0.0, top_k: int=0, top_p: float=1.0,
-                 min_new_tokens: int=0, template_kwargs: dict|None=None, prefix_cache: bool=True, min_prefix: int=32,
-                 read_prefix_once: bool=True):
-        sampler = SampledArgmax(temperature, top_k, top_p) if temperature > 0 else None   # None: greedy
+    def __init__(
+        self,
+        model,
+        processor,
+        *,
+        batch_size: int = 16,
+        temperature: float = 0.0,
+        top_k: int = 0,
+        top_p: float = 1.0,
+        min_new_tokens: int = 0,
+        template_kwargs: dict | None = None,
+        prefix_cache: bool = True,
+        min_prefix: int = 32,
+        read_prefix_once: bool = True,
+    ):
+        sampler = SampledArgmax(temperature, top_k, top_p) if temperature > 0 else None  # None: greedy
         self.model, self.processor = model, processor
         self.tok = getattr(processor, 'tokenizer', processor)
         self.is_vlm = getattr(processor, 'image_processor', None) is not None
@@ -248,18 +382,27 @@ class HFPolicy:
         if self.tok.pad_token is None:
             self.tok.pad_token = self.tok.eos_token
         vision_ids = self.tok.convert_tokens_to_ids(VISION_TOKENS) if self.is_vlm else []
-        self.engine = Engine(model, self.tok.pad_token_id, self.tok.eos_token_id, sampler=sampler,
-                             prefix_cache=prefix_cache, min_prefix=min_prefix, read_prefix_once=read_prefix_once,
-                             vlm=self.is_vlm, vision_ids=vision_ids)
+        self.engine = Engine(
+            model,
+            self.tok.pad_token_id,
+            self.tok.eos_token_id,
+            sampler=sampler,
+            prefix_cache=prefix_cache,
+            min_prefix=min_prefix,
+            read_prefix_once=read_prefix_once,
+            vlm=self.is_vlm,
+            vision_ids=vision_ids,
+        )
         self.batch_size, self.temperature, self.min_new_tokens = batch_size, temperature, min_new_tokens
         self.template_kwargs = template_kwargs or {}
-        self._counted = {}   # prompt text -> token ids, from count_tokens for the next generate
-        self.last_lengths: list[tuple[int, int]] = []   # (prompt tokens, new tokens) of the last batch
+        self._counted = {}  # prompt text -> token ids, from count_tokens for the next generate
+        self.last_lengths: list[tuple[int, int]] = []  # (prompt tokens, new tokens) of the last batch
 
     def render(self, msgs: list[dict], tools=None) -> str:
         "The prompt text of one conversation, ending with the assistant header."
-        return self.tok.apply_chat_template(msgs, tools=tools, add_generation_prompt=True, tokenize=False,
-                                            **self.template_kwargs)
+        return self.tok.apply_chat_template(
+            msgs, tools=tools, add_generation_prompt=True, tokenize=False, **self.template_kwargs
+        )
 
     def count_tokens(self, msgs: list[dict], tools=None) -> int:
         "Prompt length of a conversation in tokens (vision placeholders count one each); kept for the next `generate`."
@@ -288,9 +431,10 @@ class HFPolicy:
 
     def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
         "The next assistant turn of each conversation in `batch`, generated `batch_size` conversations at a time."
-        chunks = (batch[i:i + self.batch_size] for i in range(0, len(batch), self.batch_size))
-        news = self.engine.generate((self._inputs(c, tools) for c in chunks), max_new_tokens,
-                                    min(self.min_new_tokens, max_new_tokens))
+        chunks = (batch[i : i + self.batch_size] for i in range(0, len(batch), self.batch_size))
+        news = self.engine.generate(
+            (self._inputs(c, tools) for c in chunks), max_new_tokens, min(self.min_new_tokens, max_new_tokens)
+        )
         self.last_lengths = self.engine.last_lengths
         return [text for new in news for text in self.tok.batch_decode(new, skip_special_tokens=True)]
 
@@ -298,49 +442,71 @@ class HFPolicy:
 @dataclass
 class RolloutConfig:
     "Limits and safeguards of the agent loop."
-    max_turns: int = 16                 # assistant turns per episode
-    max_new_tokens: int = 512           # tokens per assistant turn
-    max_context_tokens: int = 32768     # prompt + turn must fit
-    max_tool_calls: int = 32            # tool calls per episode
+
+    max_turns: int = 16  # assistant turns per episode
+    max_new_tokens: int = 512  # tokens per assistant turn
+    max_context_tokens: int = 32768  # prompt + turn must fit
+    max_tool_calls: int = 32  # tool calls per episode
     max_calls_per_turn: int = 4
-    max_call_chars: int = 20000         # a single tool call's JSON
-    max_obs_chars: int = 6000           # an observation is cut to this
-    max_errors: int = 3                 # consecutive tool or format errors before stopping (VDR: 3)
-    rep_n: int = 6                      # repetition rule: word n-grams
+    max_call_chars: int = 20000  # a single tool call's JSON
+    max_obs_chars: int = 6000  # an observation is cut to this
+    max_errors: int = 3  # consecutive tool or format errors before stopping (VDR: 3)
+    rep_n: int = 6  # repetition rule: word n-grams
     rep_min_words: int = 40
     rep_max_ratio: float = 0.5
-    workers: int = 16                   # tool thread pool
-    system: str|None = SYSTEM_PROMPT
-    render_tools: bool = True           # show the tool schemas to the policy (off: a model trained to know its tools)
+    workers: int = 16  # tool thread pool
+    system: str | None = SYSTEM_PROMPT
+    render_tools: bool = True  # show the tool schemas to the policy (off: a model trained to know its tools)
+
 
 def _default_scorer(pred, item) -> float:
     from mmsearch.score import exact_match
+
     return exact_match(pred, item.get('answers') or [])
 
-def materialise_image(img, cache_dir: Path|str|None=None) -> str|None:
+
+def materialise_image(img, cache_dir: Path | str | None = None) -> str | None:
     "A path for an item's image: paths stay, bytes / PIL images are written once (by content hash) to `cache_dir`."
-    if img is None or isinstance(img, (str, Path)): return None if img is None else str(img)
-    if isinstance(img, dict): img = img.get('bytes') or img.get('path')
-    if isinstance(img, (str, Path)): return str(img)
+    if img is None or isinstance(img, (str, Path)):
+        return None if img is None else str(img)
+    if isinstance(img, dict):
+        img = img.get('bytes') or img.get('path')
+    if isinstance(img, (str, Path)):
+        return str(img)
     if not isinstance(img, (bytes, bytearray)):
-        buf = io.BytesIO(); load_image(img).save(buf, format='PNG'); img = buf.getvalue()
-    d = Path(cache_dir or Path(tempfile.gettempdir())/'mmsearch-images'); d.mkdir(parents=True, exist_ok=True)
-    p = d/f'{hashlib.sha1(img).hexdigest()[:20]}.png'
-    if not p.exists(): p.write_bytes(img)
+        buf = io.BytesIO()
+        load_image(img).save(buf, format='PNG')
+        img = buf.getvalue()
+    d = Path(cache_dir or Path(tempfile.gettempdir()) / 'mmsearch-images')
+    d.mkdir(parents=True, exist_ok=True)
+    p = d / f'{hashlib.sha1(img).hexdigest()[:20]}.png'
+    if not p.exists():
+        p.write_bytes(img)
     return str(p)
+
 
 class _Episode:
     def __init__(self, item, g, env, cfg, tools, policy_name):
         self.item, self.env, self.cfg = item, env, cfg
         img = materialise_image(item.get('image'))
-        self.t = Trajectory(item_id=str(item.get('id')), question=item['question'], images=[img] if img else [],
-                            messages=first_messages(item['question'], img, cfg.system), golds=list(item.get('answers') or []),
-                            sample=g, policy=policy_name, tools=tools, meta=dict(item.get('meta') or {}),
-                            timings=dict(generate=0.0, tools=0.0, total=0.0), tokens=dict(prompt=0, output=0, max_prompt=0))
+        self.t = Trajectory(
+            item_id=str(item.get('id')),
+            question=item['question'],
+            images=[img] if img else [],
+            messages=first_messages(item['question'], img, cfg.system),
+            golds=list(item.get('answers') or []),
+            sample=g,
+            policy=policy_name,
+            tools=tools,
+            meta=dict(item.get('meta') or {}),
+            timings=dict(generate=0.0, tools=0.0, total=0.0),
+            tokens=dict(prompt=0, output=0, max_prompt=0),
+        )
         self.errors, self.done, self.n_calls = 0, False, 0
 
     def stop(self, why):
         self.t.termination, self.done = why, True
+
 
 def _run_calls(ep: _Episode, calls: list[dict], turn: int) -> list[dict]:
     out = []
@@ -350,113 +516,205 @@ def _run_calls(ep: _Episode, calls: list[dict], turn: int) -> list[dict]:
             obs = f'Error: the budget of {ep.cfg.max_tool_calls} tool calls for this question is used up; give your final answer now.'
         else:
             ep.n_calls += 1
-            obs = call_tool(ep.env, c['name'], c['arguments'])   # a tool that raises comes back as an `Error:` observation
+            obs = call_tool(
+                ep.env, c['name'], c['arguments']
+            )  # a tool that raises comes back as an `Error:` observation
         text = obs if isinstance(obs, str) else next((p['text'] for p in obs if p.get('type') == 'text'), '')
-        if len(text) > ep.cfg.max_obs_chars: text = text[:ep.cfg.max_obs_chars] + '\n[observation truncated]'
-        out.append(dict(name=c['name'], arguments=c['arguments'], observation=text, ok=not is_error(text),
-                        boxes=[cr['box'] for cr in ep.env.crops[n0:]], seconds=round(time.perf_counter() - t0, 4)))
+        if len(text) > ep.cfg.max_obs_chars:
+            text = text[: ep.cfg.max_obs_chars] + '\n[observation truncated]'
+        out.append(
+            dict(
+                name=c['name'],
+                arguments=c['arguments'],
+                observation=text,
+                ok=not is_error(text),
+                boxes=[cr['box'] for cr in ep.env.crops[n0:]],
+                seconds=round(time.perf_counter() - t0, 4),
+            )
+        )
     return out
 
-def rollout(policy, items: Sequence[dict], tools_ctx: ToolContext, G: int=1, cfg: RolloutConfig|None=None,
-            scorer: Callable|None=_default_scorer, progress: bool=False) -> list[Trajectory]:
+
+def rollout(
+    policy,
+    items: Sequence[dict],
+    tools_ctx: ToolContext,
+    G: int = 1,
+    cfg: RolloutConfig | None = None,
+    scorer: Callable | None = _default_scorer,
+    progress: bool = False,
+) -> list[Trajectory]:
     "Run `G` episodes of `policy` per item, all in one batch per round; return their `Trajectory`s (item-major order)."
-    cfg = cfg or RolloutConfig(); t_start = time.perf_counter()
-    names = tools_ctx.tool_names; schemas = tool_schemas(tools_ctx.env_cls) if cfg.render_tools else None
-    count = getattr(policy, 'count_tokens', None) or (lambda msgs, tools=None: approx_tokens(''.join(message_text(m) for m in msgs)) + 4 * len(msgs))
-    eps = [_Episode(it, g, tools_ctx.make(image=it.get('image')), cfg, names, getattr(policy, 'name', type(policy).__name__)) for it in items for g in range(G)]
+    cfg = cfg or RolloutConfig()
+    t_start = time.perf_counter()
+    names = tools_ctx.tool_names
+    schemas = tool_schemas(tools_ctx.env_cls) if cfg.render_tools else None
+    count = getattr(policy, 'count_tokens', None) or (
+        lambda msgs, tools=None: approx_tokens(''.join(message_text(m) for m in msgs)) + 4 * len(msgs)
+    )
+    eps = [
+        _Episode(
+            it, g, tools_ctx.make(image=it.get('image')), cfg, names, getattr(policy, 'name', type(policy).__name__)
+        )
+        for it in items
+        for g in range(G)
+    ]
     bar = None
     if progress:
-        from tqdm.auto import tqdm; bar = tqdm(total=len(eps), desc='rollout')
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(eps), desc='rollout')
     with ThreadPoolExecutor(cfg.workers, thread_name_prefix='tools') as pool:
         turn = 0
         while True:
             live = [e for e in eps if not e.done]
             for e in live:
-                if len(e.t.steps) >= cfg.max_turns: e.stop('max_turns'); continue
-                n = count(e.t.messages, schemas); e.t.tokens['prompt'] = n; e.t.tokens['max_prompt'] = max(e.t.tokens['max_prompt'], n)
-                if n + cfg.max_new_tokens > cfg.max_context_tokens: e.stop('context')
+                if len(e.t.steps) >= cfg.max_turns:
+                    e.stop('max_turns')
+                    continue
+                n = count(e.t.messages, schemas)
+                e.t.tokens['prompt'] = n
+                e.t.tokens['max_prompt'] = max(e.t.tokens['max_prompt'], n)
+                if n + cfg.max_new_tokens > cfg.max_context_tokens:
+                    e.stop('context')
             live = [e for e in eps if not e.done]
-            if bar is not None: bar.n = len(eps) - len(live); bar.refresh()
-            if not live: break
+            if bar is not None:
+                bar.n = len(eps) - len(live)
+                bar.refresh()
+            if not live:
+                break
             t0 = time.perf_counter()
-            outs = policy.generate([e.t.messages for e in live], tools=schemas, max_new_tokens=cfg.max_new_tokens, items=[e.item for e in live])
+            outs = policy.generate(
+                [e.t.messages for e in live],
+                tools=schemas,
+                max_new_tokens=cfg.max_new_tokens,
+                items=[e.item for e in live],
+            )
             dt = (time.perf_counter() - t0) / len(live)
             lens = getattr(policy, 'last_lengths', None) or []
             jobs = {}
             for k, (e, out) in enumerate(zip(live, outs)):
                 out = out if isinstance(out, str) else str(out)
                 n_out = lens[k][1] if len(lens) == len(live) else approx_tokens(out)
-                e.t.timings['generate'] += dt; e.t.tokens['output'] += n_out
-                step = dict(turn=turn, output=out, kind=None, calls=[], error=None, output_tokens=n_out, prompt_tokens=e.t.tokens['prompt'],
-                            t_generate=round(dt, 4), t_tools=0.0)
+                e.t.timings['generate'] += dt
+                e.t.tokens['output'] += n_out
+                step = dict(
+                    turn=turn,
+                    output=out,
+                    kind=None,
+                    calls=[],
+                    error=None,
+                    output_tokens=n_out,
+                    prompt_tokens=e.t.tokens['prompt'],
+                    t_generate=round(dt, 4),
+                    t_tools=0.0,
+                )
                 e.t.steps.append(step)
                 p = parse_turn(out, cfg.max_calls_per_turn, cfg.max_call_chars)
                 step['kind'] = p.kind
                 if p.kind == 'format_error' and is_repetitive(out, cfg.rep_n, cfg.rep_min_words, cfg.rep_max_ratio):
-                    step['kind'] = 'repetition'; e.t.messages.append({'role': 'assistant', 'content': p.content}); e.stop('repetition'); continue
+                    step['kind'] = 'repetition'
+                    e.t.messages.append({'role': 'assistant', 'content': p.content})
+                    e.stop('repetition')
+                    continue
                 if p.kind == 'answer':
-                    e.t.messages.append({'role': 'assistant', 'content': p.content}); e.t.answer = p.answer; e.stop('answer'); continue
+                    e.t.messages.append({'role': 'assistant', 'content': p.content})
+                    e.t.answer = p.answer
+                    e.stop('answer')
+                    continue
                 if p.kind == 'tool':
-                    e.t.messages.append({'role': 'assistant', 'content': p.content,
-                                         'tool_calls': [{'type': 'function', 'function': c} for c in p.calls]})
-                    jobs[id(e)] = (e, step, pool.submit(_run_calls, e, p.calls, turn)); continue
+                    e.t.messages.append(
+                        {
+                            'role': 'assistant',
+                            'content': p.content,
+                            'tool_calls': [{'type': 'function', 'function': c} for c in p.calls],
+                        }
+                    )
+                    jobs[id(e)] = (e, step, pool.submit(_run_calls, e, p.calls, turn))
+                    continue
                 e.t.messages.append({'role': 'assistant', 'content': p.content})
                 step['error'] = p.error
-                e.t.messages.append({'role': 'tool', 'name': 'error', 'content': p.error} if p.kind == 'tool_error' else {'role': 'user', 'content': p.error})
+                e.t.messages.append(
+                    {'role': 'tool', 'name': 'error', 'content': p.error}
+                    if p.kind == 'tool_error'
+                    else {'role': 'user', 'content': p.error}
+                )
                 e.errors += 1
-                if e.errors >= cfg.max_errors: e.stop('errors')
+                if e.errors >= cfg.max_errors:
+                    e.stop('errors')
             for e, step, fut in jobs.values():
-                res = fut.result(); step['calls'] = res
-                step['t_tools'] = round(sum(r['seconds'] for r in res), 4); e.t.timings['tools'] += step['t_tools']
+                res = fut.result()
+                step['calls'] = res
+                step['t_tools'] = round(sum(r['seconds'] for r in res), 4)
+                e.t.timings['tools'] += step['t_tools']
                 for r in res:
                     e.t.messages.append({'role': 'tool', 'name': r['name'], 'content': r['observation']})
                     e.t.tool_calls.append(dict(name=r['name'], arguments=r['arguments'], turn=turn, ok=r['ok']))
-                if all(r['ok'] for r in res): e.errors = 0
+                if all(r['ok'] for r in res):
+                    e.errors = 0
                 else:
                     e.errors += 1
-                    if e.errors >= cfg.max_errors: e.stop('errors')
+                    if e.errors >= cfg.max_errors:
+                        e.stop('errors')
             turn += 1
-    if bar is not None: bar.n = len(eps); bar.refresh(); bar.close()
-    for e in eps: e.env._close()
+    if bar is not None:
+        bar.n = len(eps)
+        bar.refresh()
+        bar.close()
+    for e in eps:
+        e.env._close()
     total = time.perf_counter() - t_start
     for e in eps:
         e.t.timings['total'] = round(total, 4)
-        e.t.timings['generate'], e.t.timings['tools'] = round(e.t.timings['generate'], 4), round(e.t.timings['tools'], 4)
-        if scorer is not None and e.t.golds: e.t.correct = float(scorer(e.t.answer, e.item))
+        e.t.timings['generate'], e.t.timings['tools'] = (
+            round(e.t.timings['generate'], 4),
+            round(e.t.timings['tools'], 4),
+        )
+        if scorer is not None and e.t.golds:
+            e.t.correct = float(scorer(e.t.answer, e.item))
     return [e.t for e in eps]
 
 # %% ../nbs/02c_rollout.ipynb #c9244181
 _LINK = re.compile(r'\[([^\]\n]+)\]\((\S+?)\)')
-IMAGE_POSITION = re.compile(r' at the ([a-z ]+?) of the image')   # where a scene question places its object
+IMAGE_POSITION = re.compile(r' at the ([a-z ]+?) of the image')  # where a scene question places its object
+
 
 def parse_hits(obs: str) -> list[tuple[str, str]]:
     "The (title, link) pairs of the results in an observation, in order."
     return _LINK.findall(obs or '')
+
 
 def fact_pattern(rel: str, subject: str) -> re.Pattern:
     "A regex capturing the object of `subject`'s fact `rel` as pages state it."
     pre, post = RELATIONS[rel].fact.split('{o}')
     return re.compile(re.escape(pre.format(s=subject)) + r'([^.\n]+?)' + re.escape(post))
 
+
 def observations(msgs: list[dict]) -> list[str]:
     "The observation text after each assistant turn (tool and user messages joined), one entry per assistant turn."
     obs, cur = [], None
     for m in msgs:
         if m['role'] == 'assistant':
-            if cur is not None: obs.append('\n'.join(cur))
+            if cur is not None:
+                obs.append('\n'.join(cur))
             cur = []
-        elif cur is not None: cur.append(message_text(m))
-    if cur is not None: obs.append('\n'.join(cur))
+        elif cur is not None:
+            cur.append(message_text(m))
+    if cur is not None:
+        obs.append('\n'.join(cur))
     return obs
+
 
 def think_call(think: str, name: str, args: dict) -> str:
     "An assistant turn: a thought, then one tool call in Qwen's format."
     call = json.dumps({'name': name, 'arguments': args}, ensure_ascii=False)
     return f'<think>{think}</think>\n<tool_call>\n{call}\n</tool_call>'
 
+
 def think_answer(think: str, answer: str) -> str:
     "An assistant turn: a thought, then the final answer."
     return f'<think>{think}</think>\n<answer>{answer}</answer>'
+
 
 def scale_box(box: Sequence[int], f: float) -> list[int]:
     "A 0-1000 box scaled by `f` about its centre, shifted to stay inside the grid where it can (its size kept)."
@@ -466,33 +724,38 @@ def scale_box(box: Sequence[int], f: float) -> list[int]:
     return [round(x1), round(y1), round(x1 + w), round(y1 + h)]
 
 # %% ../nbs/02c_rollout.ipynb #e1bbfed7
-def fact_in(rel: str, name: str, seen: Sequence[str]) -> str|None:
+def fact_in(rel: str, name: str, seen: Sequence[str]) -> str | None:
     "The object of `name`'s fact `rel` as some observation in `seen` states it (latest first), else None."
     pat = fact_pattern(rel, name)
     for o in reversed(list(seen)):
-        if (m := pat.search(o)): return m.group(1).strip()
+        if m := pat.search(o):
+            return m.group(1).strip()
     return None
 
-def hit_for(obs: str, e) -> tuple[str, str]|None:
+
+def hit_for(obs: str, e) -> tuple[str, str] | None:
     "The (name, link) of `e`'s own page among the hits of `obs` (matched by link or title), else None."
     for title, link in parse_hits(obs):
-        if link == e.url or title == e.name: return e.name, link
+        if link == e.url or title == e.name:
+            return e.name, link
     return None
 
-def link_titled(obs: str, title: str) -> str|None:
+
+def link_titled(obs: str, title: str) -> str | None:
     "The link of the first hit of `obs` titled `title`, else None."
     return next((link for t, link in parse_hits(obs) if t == title), None)
 
 # %% ../nbs/02c_rollout.ipynb #2bbe73b9
-def follow_chain(chain: list, name: str, url: str, seen: list[str], lead: str=''):
+def follow_chain(chain: list, name: str, url: str, seen: list[str], lead: str = ''):
     "Sub-script: from the identified entity (`name`, `url`), read each hop's fact and search the next entity."
     for i, (_, rel) in enumerate(chain):
         R = RELATIONS[rel]
         goal = R.question.format(p=name)
         val = fact_in(rel, name, seen)
         if val is None:
-            obs = yield think_call(f'{lead}It is {name}. I open its page to find out: {goal}', 'visit',
-                                   {'url': url, 'goal': goal})
+            obs = yield think_call(
+                f'{lead}It is {name}. I open its page to find out: {goal}', 'visit', {'url': url, 'goal': goal}
+            )
             seen.append(obs)
             lead = ''
             val = fact_in(rel, name, seen)
@@ -503,14 +766,18 @@ def follow_chain(chain: list, name: str, url: str, seen: list[str], lead: str=''
         if i == len(chain) - 1:
             yield think_answer(f'The evidence says: {fact} So the answer is {val}.', val)
             return
-        rest = chain_question(chain[i + 1:], val)   # the question with the part just answered replaced by its answer
-        obs = yield think_call(f'{fact} So the question becomes: {rest} I search for {val}.', 'text_search',
-                               {'query': [val]})
+        rest = chain_question(chain[i + 1 :], val)  # the question with the part just answered replaced by its answer
+        obs = yield think_call(
+            f'{fact} So the question becomes: {rest} I search for {val}.', 'text_search', {'query': [val]}
+        )
         seen.append(obs)
         url = link_titled(obs, val)
         if url is None:
-            obs = yield think_call(f'No page titled {val} came up. I search again with more context.', 'text_search',
-                                   {'query': [f'{val} {R.target}']})
+            obs = yield think_call(
+                f'No page titled {val} came up. I search again with more context.',
+                'text_search',
+                {'query': [f'{val} {R.target}']},
+            )
             seen.append(obs)
             url = link_titled(obs, val)
         if url is None:
@@ -521,7 +788,9 @@ def follow_chain(chain: list, name: str, url: str, seen: list[str], lead: str=''
 # %% ../nbs/02c_rollout.ipynb #52e61b84
 class ReplayPolicy:
     "A policy whose `script(item, msgs)` generator yields turns and is sent each observation, replayed every turn."
+
     name = 'script'
+
     def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
         if items is None or len(items) != len(batch):
             raise ValueError(f'{type(self).__name__} needs the item of every conversation (rollout passes items=...)')
@@ -532,24 +801,35 @@ class ReplayPolicy:
         gen = self.script(item, msgs)
         try:
             out = next(gen)
-            for o in self.own_observations(msgs, item): out = gen.send(o)
-        except StopIteration: return think_answer('I have nothing left to try.', 'unknown')
+            for o in self.own_observations(msgs, item):
+                out = gen.send(o)
+        except StopIteration:
+            return think_answer('I have nothing left to try.', 'unknown')
         return out
 
     def own_observations(self, msgs: list[dict], item: dict) -> list[str]:
         "The observations the script is sent (all of them; a teacher may skip some)."
         return observations(msgs)
 
-    def script(self, item: dict, msgs: list[dict]): raise NotImplementedError
+    def script(self, item: dict, msgs: list[dict]):
+        raise NotImplementedError
 
 # %% ../nbs/02c_rollout.ipynb #d88a2980
 class OraclePolicy(ReplayPolicy):
     "A scripted agent with privileged knowledge of the world that acts only through the tools."
+
     name = 'oracle'
     MODES = ('auto', 'gaze', 'glance', 'text', 'direct')
-    def __init__(self, world, mode: str='auto', direct_search_free: bool=False, reflect_rate: float=0.0):
-        if mode not in self.MODES: raise ValueError(f'unknown oracle mode {mode!r}; choose one of {self.MODES}')
-        self.world, self.mode, self.direct_search_free, self.reflect_rate = world, mode, direct_search_free, reflect_rate
+
+    def __init__(self, world, mode: str = 'auto', direct_search_free: bool = False, reflect_rate: float = 0.0):
+        if mode not in self.MODES:
+            raise ValueError(f'unknown oracle mode {mode!r}; choose one of {self.MODES}')
+        self.world, self.mode, self.direct_search_free, self.reflect_rate = (
+            world,
+            mode,
+            direct_search_free,
+            reflect_rate,
+        )
         self._scenes = {s['image']: s for s in world.scenes}
 
     def script(self, item: dict, msgs: list[dict]):
@@ -577,45 +857,108 @@ class OraclePolicy(ReplayPolicy):
         mode = self.mode
         if start in ('scene', 'photo') and mode in ('auto', 'gaze') and (start == 'scene' or mode == 'gaze'):
             box = self._target_box(item, meta)
-            m = IMAGE_POSITION.search(item['question']); where = f'the {kind} at the {m.group(1)} of the image' if m else f'the {kind} in the image'
-            if start == 'scene' and self.reflect_rate and self._coin(item) < self.reflect_rate and (wrong := self._wrong_box(item, meta)):
-                obs = yield think_call(f'The question asks about {where}. I crop the object I think it is and search for it.', 'crop_and_search',
-                                        {'bbox': [wrong], 'goal': f'identify this {kind}'}); seen.append(obs)
-                if (hit := hit_for(obs, e)): return hit
+            m = IMAGE_POSITION.search(item['question'])
+            where = f'the {kind} at the {m.group(1)} of the image' if m else f'the {kind} in the image'
+            if (
+                start == 'scene'
+                and self.reflect_rate
+                and self._coin(item) < self.reflect_rate
+                and (wrong := self._wrong_box(item, meta))
+            ):
+                obs = yield think_call(
+                    f'The question asks about {where}. I crop the object I think it is and search for it.',
+                    'crop_and_search',
+                    {'bbox': [wrong], 'goal': f'identify this {kind}'},
+                )
+                seen.append(obs)
+                if hit := hit_for(obs, e):
+                    return hit
                 think = f'These results do not fit: that crop was not {where}. Looking again, I crop the right region.'
             else:
-                think = (f'The question asks about {where}. The image is cluttered, so a whole-image search would be noisy; '
-                         f'I crop that {kind} and search for it.')
-            obs = yield think_call(think, 'crop_and_search', {'bbox': [box], 'goal': f'identify this {kind}; {first_goal}'}); seen.append(obs)
-            if (hit := hit_for(obs, e)): return hit
-            obs = yield think_call('None of the results shows the object in my crop. I search again at two scales: a looser and a tighter box.',
-                                    'crop_and_search', {'bbox': [scale_box(box, 1.4), scale_box(box, 0.8)], 'goal': f'identify this {kind}'}); seen.append(obs)
-            if (hit := hit_for(obs, e)): return hit
-            if mode == 'gaze': return None
-            obs = yield think_call(f'Image search keeps missing. The {kind} looks like {look}, so I search for that description.',
-                                    'text_search', {'query': [f'{kind} that looks like {look}']}); seen.append(obs)
+                think = (
+                    f'The question asks about {where}. The image is cluttered, so a whole-image search would be noisy; '
+                    f'I crop that {kind} and search for it.'
+                )
+            obs = yield think_call(
+                think, 'crop_and_search', {'bbox': [box], 'goal': f'identify this {kind}; {first_goal}'}
+            )
+            seen.append(obs)
+            if hit := hit_for(obs, e):
+                return hit
+            obs = yield think_call(
+                'None of the results shows the object in my crop. I search again at two scales: a looser and a tighter box.',
+                'crop_and_search',
+                {'bbox': [scale_box(box, 1.4), scale_box(box, 0.8)], 'goal': f'identify this {kind}'},
+            )
+            seen.append(obs)
+            if hit := hit_for(obs, e):
+                return hit
+            if mode == 'gaze':
+                return None
+            obs = yield think_call(
+                f'Image search keeps missing. The {kind} looks like {look}, so I search for that description.',
+                'text_search',
+                {'query': [f'{kind} that looks like {look}']},
+            )
+            seen.append(obs)
             return hit_for(obs, e)
         if start in ('scene', 'photo') and mode in ('auto', 'glance'):
-            obs = yield think_call(f'I glance at the whole image first: a reverse image search may recognise the {kind}.', 'image_search', {}); seen.append(obs)
-            if (hit := hit_for(obs, e)): return hit
-            if mode == 'glance': return None
-            obs = yield think_call(f'The whole-image search did not recognise it. I crop the middle of the image, where the {kind} is, and search that.',
-                                    'crop_and_search', {'bbox': [[100, 100, 900, 900]], 'goal': f'identify this {kind}'}); seen.append(obs)
-            if (hit := hit_for(obs, e)): return hit
-            obs = yield think_call(f'Still nothing. The {kind} looks like {look}, so I search for that description.',
-                                    'text_search', {'query': [f'{kind} that looks like {look}']}); seen.append(obs)
+            obs = yield think_call(
+                f'I glance at the whole image first: a reverse image search may recognise the {kind}.',
+                'image_search',
+                {},
+            )
+            seen.append(obs)
+            if hit := hit_for(obs, e):
+                return hit
+            if mode == 'glance':
+                return None
+            obs = yield think_call(
+                f'The whole-image search did not recognise it. I crop the middle of the image, where the {kind} is, and search that.',
+                'crop_and_search',
+                {'bbox': [[100, 100, 900, 900]], 'goal': f'identify this {kind}'},
+            )
+            seen.append(obs)
+            if hit := hit_for(obs, e):
+                return hit
+            obs = yield think_call(
+                f'Still nothing. The {kind} looks like {look}, so I search for that description.',
+                'text_search',
+                {'query': [f'{kind} that looks like {look}']},
+            )
+            seen.append(obs)
             return hit_for(obs, e)
-        if start in ('scene', 'photo') or start == 'look':        # text mode on an image, or a text question naming the look
+        if start in ('scene', 'photo') or start == 'look':  # text mode on an image, or a text question naming the look
             q = f'{kind} that looks like {look}'
-            think = (f'The {kind} in the image looks like {look}. I search for that description.' if start in ('scene', 'photo')
-                     else f'The question describes the {kind} by its look. I search for that description.')
-        elif start == 'name': q, think = e.name, f'The question names {e.name}. I search for it.'
-        else: q, think = item['question'], f'The question describes the {kind} only by its facts. I search with that description.'
-        obs = yield think_call(think, 'text_search', {'query': [q]}); seen.append(obs)
-        if (hit := hit_for(obs, e)): return hit
+            think = (
+                f'The {kind} in the image looks like {look}. I search for that description.'
+                if start in ('scene', 'photo')
+                else f'The question describes the {kind} by its look. I search for that description.'
+            )
+        elif start == 'name':
+            q, think = e.name, f'The question names {e.name}. I search for it.'
+        else:
+            q, think = (
+                item['question'],
+                f'The question describes the {kind} only by its facts. I search with that description.',
+            )
+        obs = yield think_call(think, 'text_search', {'query': [q]})
+        seen.append(obs)
+        if hit := hit_for(obs, e):
+            return hit
         if start == 'fuzzy':
-            phrase = re.sub(r'^(who|what|which|in what|in which|how)\b[^,]*?\b(the %s that )' % kind, r'\2', item['question'], flags=re.I)
-            obs = yield think_call('The right page is not among the results. I try a shorter query.', 'text_search', {'query': [phrase.rstrip('?')]}); seen.append(obs)
+            phrase = re.sub(
+                r'^(who|what|which|in what|in which|how)\b[^,]*?\b(the %s that )' % kind,
+                r'\2',
+                item['question'],
+                flags=re.I,
+            )
+            obs = yield think_call(
+                'The right page is not among the results. I try a shorter query.',
+                'text_search',
+                {'query': [phrase.rstrip('?')]},
+            )
+            seen.append(obs)
             return hit_for(obs, e)
         return None
 
@@ -625,14 +968,20 @@ class OraclePolicy(ReplayPolicy):
         return (s['width'], s['height']) if s else load_image(item.get('image')).size
 
     def _target_box(self, item, meta) -> list[int]:
-        if meta.get('target_box'): return to_grid(meta['target_box'], self._size(item, meta))
+        if meta.get('target_box'):
+            return to_grid(meta['target_box'], self._size(item, meta))
         return [100, 100, 900, 900]
 
-    def _wrong_box(self, item, meta) -> list[int]|None:
+    def _wrong_box(self, item, meta) -> list[int] | None:
         s = self._scenes.get(meta.get('image'))
-        if not s: return None
+        if not s:
+            return None
         others = [o for o in s['objects'] if o['box'] != meta.get('target_box')]
-        return to_grid(others[int(self._coin(item, 'w') * len(others))]['box'], (s['width'], s['height'])) if others else None
+        return (
+            to_grid(others[int(self._coin(item, 'w') * len(others))]['box'], (s['width'], s['height']))
+            if others
+            else None
+        )
 
-    def _coin(self, item, salt: str='') -> float:
+    def _coin(self, item, salt: str = '') -> float:
         return int(hashlib.sha1(f"{item.get('id')}{salt}".encode()).hexdigest()[:8], 16) / 16**8

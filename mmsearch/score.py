@@ -27,6 +27,7 @@ _PUNCT = frozenset(string.punctuation)
 _ARTICLES_V1 = re.compile(r'\b(a|an|the)\b')
 _ARTICLES_V2 = re.compile(r'\b(a|an|the)\b', re.UNICODE)
 
+
 def squad_normalize(s: str) -> str:
     "SQuAD v1.1 `normalize_answer`: lower, delete ASCII punctuation, drop a/an/the, collapse whitespace."
     s = ''.join(ch for ch in s.lower() if ch not in _PUNCT)
@@ -38,58 +39,76 @@ def squad2_normalize(s: str) -> str:
     s = ''.join(ch for ch in s.lower() if ch not in _PUNCT)
     return ' '.join(_ARTICLES_V2.sub(' ', s).split())
 
-def squad2_tokens(s: str|None) -> list[str]:
+
+def squad2_tokens(s: str | None) -> list[str]:
     "Tokens for SQuAD v2 F1: the normalised text split on whitespace (`[]` for an empty or missing text)."
     return squad2_normalize(s).split() if s else []
 
-def f1_squad2(pred: str|None, gold: str|None) -> float:
+
+def f1_squad2(pred: str | None, gold: str | None) -> float:
     "SQuAD v2 token F1: multiset overlap; if either side has no tokens, 1.0 iff both are empty."
     p, g = squad2_tokens(pred), squad2_tokens(gold)
-    if not p or not g: return float(p == g)
+    if not p or not g:
+        return float(p == g)
     common = sum((Counter(p) & Counter(g)).values())
-    if common == 0: return 0.0
-    prec, rec = common/len(p), common/len(g)
-    return 2*prec*rec/(prec+rec)
+    if common == 0:
+        return 0.0
+    prec, rec = common / len(p), common / len(g)
+    return 2 * prec * rec / (prec + rec)
 
 # %% ../nbs/01b_score.ipynb #e6577288
 def _as_list(golds) -> list:
     "Golds as a list: a string alone, None as no golds, any other iterable (list, tuple, array) item by item."
-    if golds is None: return []
+    if golds is None:
+        return []
     return [golds] if isinstance(golds, str) else list(golds)
 
-def exact_match(pred: str|None, golds: str|Iterable[str], norm: Callable[[str], str]=squad_normalize) -> float:
+
+def exact_match(pred: str | None, golds: str | Iterable[str], norm: Callable[[str], str] = squad_normalize) -> float:
     "1.0 if `pred` equals any gold after `norm` (SQuAD v1.1 by default), else 0.0; non-string golds are skipped."
-    if pred is None: return 0.0
+    if pred is None:
+        return 0.0
     p = norm(pred)
     return float(any(p == norm(g) for g in _as_list(golds) if isinstance(g, str)))
 
-def sub_exact_match(pred: str|None, golds: str|Iterable[str], norm: Callable[[str], str]=squad_normalize) -> float:
+
+def sub_exact_match(
+    pred: str | None, golds: str | Iterable[str], norm: Callable[[str], str] = squad_normalize
+) -> float:
     "Search-R1 / MMSearch-R1 `subem_check`: 1.0 if a normalised gold is a substring of the normalised `pred`."
-    if pred is None: return 0.0
+    if pred is None:
+        return 0.0
     p = norm(pred)
     return float(any(norm(g) in p for g in _as_list(golds) if isinstance(g, str)))
 
 # %% ../nbs/01b_score.ipynb #5ee73951
 _ANSWER = re.compile(r'<answer>(.*?)</answer>', re.S)
 
-def last_answer(text: str|None) -> str|None:
+
+def last_answer(text: str | None) -> str | None:
     "MMSearch-R1's `extract_solution`: the content of the last `<answer>...</answer>`, stripped; None if there is none."
     found = _ANSWER.findall(text or '')
     return found[-1].strip() if found else None
+
 
 def _seq(x) -> list:
     "A list, tuple or array as a list; anything else as no items."
     return list(x) if isinstance(x, (list, tuple)) or hasattr(x, 'tolist') else []
 
-def r1_golds(ground_truth: Any, candidate_answers: Any=None) -> list[str]:
+
+def r1_golds(ground_truth: Any, candidate_answers: Any = None) -> list[str]:
     "MMSearch-R1's golds: `ground_truth` (string or list) + `candidate_answers` (list or JSON string), strings only."
     golds = [ground_truth] if isinstance(ground_truth, str) else _seq(ground_truth)
     extra = candidate_answers
     if isinstance(extra, str):
-        try: extra = json.loads(extra)
-        except json.JSONDecodeError: extra = [extra]   # the official code crashes; we read it as one candidate
-    if isinstance(extra, (str, Mapping)): golds += list(extra)   # `list += str` adds characters, a dict its keys
-    else: golds += _seq(extra)                                   # numbers, None: the official code crashes; ignored
+        try:
+            extra = json.loads(extra)
+        except json.JSONDecodeError:
+            extra = [extra]  # the official code crashes; we read it as one candidate
+    if isinstance(extra, (str, Mapping)):
+        golds += list(extra)  # `list += str` adds characters, a dict its keys
+    else:
+        golds += _seq(extra)  # numbers, None: the official code crashes; ignored
     return [g for g in golds if isinstance(g, str)]
 
 # %% ../nbs/01b_score.ipynb #aa150114
@@ -98,92 +117,134 @@ _R1_DIRECT = re.compile(r'<reason>.*</reason>.*<answer>.*</answer>', re.S)
 _R1_IMAGE = re.compile(r'<reason>.*</reason>.*<search><img></search>', re.S)
 _R1_TEXT = re.compile(r'<reason>.*</reason>.*<text_search>.*</text_search>', re.S)
 
-def _once(turn: str, *tags: str) -> bool: return all(turn.count(t) == 1 for t in tags)
-def _absent(turn: str, *tags: str) -> bool: return not any(t in turn for t in tags)
+
+def _once(turn: str, *tags: str) -> bool:
+    return all(turn.count(t) == 1 for t in tags)
+
+
+def _absent(turn: str, *tags: str) -> bool:
+    return not any(t in turn for t in tags)
+
 
 def r1_direct_answer_ok(turn: str) -> bool:
     "MMSearch-R1's `is_valid_direct_answer` on a stripped turn."
-    return (bool(_R1_DIRECT.fullmatch(turn)) and _once(turn, '<reason>', '</reason>', '<answer>', '</answer>')
-            and _absent(turn, R1_IMAGE_CALL, '<text_search>', '</text_search>'))
+    return (
+        bool(_R1_DIRECT.fullmatch(turn))
+        and _once(turn, '<reason>', '</reason>', '<answer>', '</answer>')
+        and _absent(turn, R1_IMAGE_CALL, '<text_search>', '</text_search>')
+    )
+
 
 def r1_image_search_ok(turn: str) -> bool:
     "MMSearch-R1's `is_valid_image_search` on a stripped turn."
-    return (bool(_R1_IMAGE.fullmatch(turn)) and _once(turn, '<reason>', '</reason>', R1_IMAGE_CALL)
-            and _absent(turn, '<answer>', '</answer>', '<text_search>', '</text_search>'))
+    return (
+        bool(_R1_IMAGE.fullmatch(turn))
+        and _once(turn, '<reason>', '</reason>', R1_IMAGE_CALL)
+        and _absent(turn, '<answer>', '</answer>', '<text_search>', '</text_search>')
+    )
+
 
 def r1_text_search_ok(turn: str) -> bool:
     "MMSearch-R1's `is_valid_text_search` on a stripped turn."
-    return (bool(_R1_TEXT.fullmatch(turn)) and _once(turn, '<reason>', '</reason>', '<text_search>', '</text_search>')
-            and _absent(turn, '<answer>', '</answer>', R1_IMAGE_CALL))
+    return (
+        bool(_R1_TEXT.fullmatch(turn))
+        and _once(turn, '<reason>', '</reason>', '<text_search>', '</text_search>')
+        and _absent(turn, '<answer>', '</answer>', R1_IMAGE_CALL)
+    )
+
 
 def _r1_searched(turn: str) -> bool:
     return R1_IMAGE_CALL in turn or ('<text_search>' in turn and '</text_search>' in turn)
 
+
 def r1_format_reward(responses: Sequence[str]) -> tuple[int, int]:
     "MMSearch-R1's `format_reward`: (1 if the turns follow an allowed pattern else 0, number of searches)."
     turns = [r.strip() for r in responses]
-    searches = sum(_r1_searched(t) for t in turns[:max(1, len(turns) - 1)])
+    searches = sum(_r1_searched(t) for t in turns[: max(1, len(turns) - 1)])
     img, txt, ans = r1_image_search_ok, r1_text_search_ok, r1_direct_answer_ok
-    if len(turns) == 1: ok = ans(turns[0])
-    elif len(turns) == 2: ok = (img(turns[0]) or txt(turns[0])) and ans(turns[1])
-    elif len(turns) == 3: ok = img(turns[0]) and txt(turns[1]) and ans(turns[2])
-    else: ok = False   # none, or more than three turns (the official code raises ValueError)
+    if len(turns) == 1:
+        ok = ans(turns[0])
+    elif len(turns) == 2:
+        ok = (img(turns[0]) or txt(turns[0])) and ans(turns[1])
+    elif len(turns) == 3:
+        ok = img(turns[0]) and txt(turns[1]) and ans(turns[2])
+    else:
+        ok = False  # none, or more than three turns (the official code raises ValueError)
     return int(ok), searches
 
 # %% ../nbs/01b_score.ipynb #7aa24688
-def mmsearch_r1_reward(responses: str|Sequence[str], golds: str|Iterable[str], reward_mode: str='EM',
-                       search_penalty: float=0.1,   # a correct answer reached by searching is scaled by 1 - this
-                       format_penalty: float=0.1,   # reward = (1 - fp)*score + fp*format
-                       use_search_count_penalty: bool=False,  # apply the search discount once per search
-                      ) -> float:
+def mmsearch_r1_reward(
+    responses: str | Sequence[str],
+    golds: str | Iterable[str],
+    reward_mode: str = 'EM',
+    search_penalty: float = 0.1,  # a correct answer reached by searching is scaled by 1 - this
+    format_penalty: float = 0.1,  # reward = (1 - fp)*score + fp*format
+    use_search_count_penalty: bool = False,  # apply the search discount once per search
+) -> float:
     "MMSearch-R1's `compute_score` for one rollout (a list of assistant turns, or one string for one turn)."
-    if reward_mode not in ('EM', 'SubEM'): raise ValueError(f"reward_mode must be 'EM' or 'SubEM', not {reward_mode!r}")
+    if reward_mode not in ('EM', 'SubEM'):
+        raise ValueError(f"reward_mode must be 'EM' or 'SubEM', not {reward_mode!r}")
     turns = [responses] if isinstance(responses, str) else list(responses)
-    if not turns: return 0.0   # the official code asserts
+    if not turns:
+        return 0.0  # the official code asserts
     match = sub_exact_match if reward_mode == 'SubEM' else exact_match
     score = match(last_answer(turns[-1]), golds)
     fmt, searches = r1_format_reward(turns)
-    if score and searches: score *= (1 - search_penalty) ** (searches if use_search_count_penalty else 1)
-    return (1 - format_penalty)*score + format_penalty*fmt
+    if score and searches:
+        score *= (1 - search_penalty) ** (searches if use_search_count_penalty else 1)
+    return (1 - format_penalty) * score + format_penalty * fmt
 
-def r1_is_correct(reward: float, format_penalty: float=0.1) -> bool:
+
+def r1_is_correct(reward: float, format_penalty: float = 0.1) -> bool:
     "MMSearch-R1's validation `score`: the answer was correct whatever the penalty (reward > format penalty + 1e-4)."
     return reward > format_penalty + 1e-4
 
-def mmsearch_r1_em(responses: str|Sequence[str]|None, golds: str|Iterable[str]) -> float:
+
+def mmsearch_r1_em(responses: str | Sequence[str] | None, golds: str | Iterable[str]) -> float:
     "FVQA / MMSearch-R1 accuracy of one rollout: EM of the last `<answer>` of the last turn (0 without one)."
-    if responses is None: return 0.0
+    if responses is None:
+        return 0.0
     last = responses if isinstance(responses, str) else (list(responses) or [''])[-1]
     return exact_match(last_answer(last), golds)
 
 # %% ../nbs/01b_score.ipynb #6c1e28d4
-def search_r1_answer(solution_str: str|None, min_blocks: int=2) -> str|None:
+def search_r1_answer(solution_str: str | None, min_blocks: int = 2) -> str | None:
     "Search-R1's `extract_solution`: the last `<answer>` block, stripped, if there are at least `min_blocks`."
     found = _ANSWER.findall(solution_str or '')
     return found[-1].strip() if len(found) >= max(1, min_blocks) else None
 
-def search_r1_score(solution_str: str|None, golds: str|Iterable[str], sub_em: bool=False, min_blocks: int=2) -> float:
+
+def search_r1_score(
+    solution_str: str | None, golds: str | Iterable[str], sub_em: bool = False, min_blocks: int = 2
+) -> float:
     "Search-R1's `compute_score_em` (`compute_score_subem` with `sub_em`) at its defaults: 1.0 on a match, else 0.0."
     answer = search_r1_answer(solution_str, min_blocks)
-    if answer is None: return 0.0
+    if answer is None:
+        return 0.0
     return (sub_exact_match if sub_em else exact_match)(answer, golds)
 
 # %% ../nbs/01b_score.ipynb #2c70ea5a
 _NUMBER = re.compile(r'[-+]?\.?\d+(?:,\d{3})*\.?\d*(?:[eE][-+]?\d+)?')
 
+
 def infoseek_clean_range(text: str) -> str:
     "InfoSeek's `clean_str_range`: every '-' right after a character for which `str.isdigit()` holds becomes ' - '."
     return ''.join(' - ' if ch == '-' and i and text[i - 1].isdigit() else ch for i, ch in enumerate(text))
 
-def infoseek_parse_number(pred: str) -> float|list[float]:
+
+def infoseek_parse_number(pred: str) -> float | list[float]:
     "InfoSeek's numeric reading of a prediction: a scalar, an `[a, b]` range with a <= b, or `[0, 0]` if no number."
     nums = []
     for tok in _NUMBER.findall(infoseek_clean_range(pred)):
         tok = tok.replace(',', '').strip('.')
-        if tok.count('.') > 1: tok = tok.split('.')[0]
-        try: nums.append(float(tok))
-        except ValueError: pass    # e.g. '-.1.5' -> '-': the official script crashes here; we skip the token
-    if len(nums) >= 2: return nums[:2] if nums[0] <= nums[1] else nums[0]
+        if tok.count('.') > 1:
+            tok = tok.split('.')[0]
+        try:
+            nums.append(float(tok))
+        except ValueError:
+            pass  # e.g. '-.1.5' -> '-': the official script crashes here; we skip the token
+    if len(nums) >= 2:
+        return nums[:2] if nums[0] <= nums[1] else nums[0]
     return nums[0] if nums else [0.0, 0.0]
 
 # %% ../nbs/01b_score.ipynb #3d0cbd86
@@ -192,14 +253,17 @@ def range_iou(a: Sequence[float], b: Sequence[float]) -> float:
     lo1, hi1, lo2, hi2 = min(a), max(a), min(b), max(b)
     inter = max(0.0, min(hi1, hi2) - max(lo1, lo2))
     union = (hi1 - lo1 + 1e-12) + (hi2 - lo2 + 1e-12) - inter
-    return inter/union if union else 0.0
+    return inter / union if union else 0.0
 
-def infoseek_range_match(pred: float|Sequence[float], ref: Sequence[float]) -> float:
+
+def infoseek_range_match(pred: float | Sequence[float], ref: Sequence[float]) -> float:
     "1.0 if a scalar lies in `ref`, or a range lies inside `ref` or overlaps it with IoU >= 0.5; else 0.0."
     lo, hi = ref
-    if not isinstance(pred, (list, tuple)): return float(lo <= pred <= hi)
+    if not isinstance(pred, (list, tuple)):
+        return float(lo <= pred <= hi)
     a, b = pred
-    if lo <= a <= hi and lo <= b <= hi: return 1.0
+    if lo <= a <= hi and lo <= b <= hi:
+        return 1.0
     return float(range_iou(pred, ref) >= 0.5 - 1e-12)
 
 # %% ../nbs/01b_score.ipynb #ea055218
@@ -208,9 +272,11 @@ def infoseek_reference_range(answer_eval: Any) -> list[float]:
     item = answer_eval[0] if isinstance(answer_eval, (list, tuple)) else answer_eval
     return [float(x) for x in item['range'][:2]]
 
-def infoseek_score_item(pred: str|None, record: Mapping, question_type: str|None=None) -> float:
+
+def infoseek_score_item(pred: str | None, record: Mapping, question_type: str | None = None) -> float:
     "Score one InfoSeek prediction: range rule for `Numerical`, EM over `answer_eval` for `String` and `Time`."
-    if pred is None: return 0.0
+    if pred is None:
+        return 0.0
     qt = (question_type or record.get('question_type') or 'String').lower()
     if qt == 'numerical':
         return infoseek_range_match(infoseek_parse_number(pred), infoseek_reference_range(record['answer_eval']))
@@ -221,46 +287,61 @@ def infoseek_split(data_split: str) -> str:
     "`'UQ'` if `data_split` ends with `unseen_question`, else `'UE'` (the official rule)."
     return 'UQ' if data_split.endswith('unseen_question') else 'UE'
 
+
 def harmonic_mean(*xs: float) -> float:
     "Harmonic mean with zeros replaced by 1e-12 (InfoSeek's final score)."
     xs = [x if x != 0 else 1e-12 for x in xs]
-    return len(xs) / sum(1/x for x in xs)
+    return len(xs) / sum(1 / x for x in xs)
 
 # %% ../nbs/01b_score.ipynb #1b093cee
 def _pred_pairs(preds) -> list[tuple[str, Any]]:
     "Predictions as `(data_id, prediction)` pairs, from a mapping or from `{data_id, prediction}` records."
-    if isinstance(preds, Mapping): return list(preds.items())
+    if isinstance(preds, Mapping):
+        return list(preds.items())
     return [(p['data_id'], p['prediction']) for p in preds]
 
-def _by_id(refs, key: str='data_id') -> dict:
-    if isinstance(refs, Mapping): return dict(refs)
+
+def _by_id(refs, key: str = 'data_id') -> dict:
+    if isinstance(refs, Mapping):
+        return dict(refs)
     out = {}
     for r in refs:
-        if r[key] in out: raise ValueError(f'duplicate {key} in the reference: {r[key]!r}')
+        if r[key] in out:
+            raise ValueError(f'duplicate {key} in the reference: {r[key]!r}')
         out[r[key]] = r
     return out
 
-def infoseek_eval(preds, refs, qtypes=None, strict: bool=False) -> dict:
+
+def infoseek_eval(preds, refs, qtypes=None, strict: bool = False) -> dict:
     "InfoSeek accuracy per split (×100, 2 places) and their harmonic mean; official (`strict=False`) or strict."
     refs = _by_id(refs)
-    if qtypes is not None and not isinstance(qtypes, Mapping): qtypes = {q['data_id']: q['question_type'] for q in qtypes}
+    if qtypes is not None and not isinstance(qtypes, Mapping):
+        qtypes = {q['data_id']: q['question_type'] for q in qtypes}
     qt = lambda i: (qtypes or {}).get(i)
     pairs = _pred_pairs(preds)
     n_unknown = sum(i not in refs for i, _ in pairs)
     if strict:
         given = dict(pairs)
         items = [(i, given.get(i)) for i in refs]
-    else: items = [(i, p) for i, p in pairs if i in refs]   # the official loop: over predictions, unknown ids dropped
+    else:
+        items = [(i, p) for i, p in pairs if i in refs]  # the official loop: over predictions, unknown ids dropped
     hits = {'UQ': [], 'UE': []}
-    for i, p in items: hits[infoseek_split(refs[i]['data_split'])].append(infoseek_score_item(p, refs[i], qt(i)))
-    acc = {k: round(sum(v)/len(v)*100, 2) if v else 0.0 for k, v in hits.items()}   # (s/n)*100, the official order
-    return dict(scorer='infoseek_strict' if strict else 'infoseek_official', final=round(harmonic_mean(acc['UQ'], acc['UE']), 2),
-                UQ=acc['UQ'], UE=acc['UE'], n_UQ=len(hits['UQ']), n_UE=len(hits['UE']),
-                n_missing=sum(p is None for _, p in items) if strict else len(refs) - len({i for i, _ in items}),
-                n_unknown=n_unknown)
+    for i, p in items:
+        hits[infoseek_split(refs[i]['data_split'])].append(infoseek_score_item(p, refs[i], qt(i)))
+    acc = {k: round(sum(v) / len(v) * 100, 2) if v else 0.0 for k, v in hits.items()}  # (s/n)*100, the official order
+    return dict(
+        scorer='infoseek_strict' if strict else 'infoseek_official',
+        final=round(harmonic_mean(acc['UQ'], acc['UE']), 2),
+        UQ=acc['UQ'],
+        UE=acc['UE'],
+        n_UQ=len(hits['UQ']),
+        n_UE=len(hits['UE']),
+        n_missing=sum(p is None for _, p in items) if strict else len(refs) - len({i for i, _ in items}),
+        n_unknown=n_unknown,
+    )
 
 # %% ../nbs/01b_score.ipynb #48c212ab
-def mmsearch_f1(pred: str|None, gt_answer: str|None, alternative_gt_answers: Iterable[str]|None=()) -> float:
+def mmsearch_f1(pred: str | None, gt_answer: str | None, alternative_gt_answers: Iterable[str] | None = ()) -> float:
     "MMSearch end2end score (`get_f1_score`): SQuAD v2 token F1, max over `gt_answer` and every alternative."
     golds = [gt_answer, *(alternative_gt_answers or [])]
     return max(f1_squad2(pred, g if isinstance(g, str) else None) for g in golds)
@@ -268,65 +349,87 @@ def mmsearch_f1(pred: str|None, gt_answer: str|None, alternative_gt_answers: Ite
 # %% ../nbs/01b_score.ipynb #b068bfa0
 MMSEARCH_WEIGHTS = dict(end2end=0.75, requery=0.05, rerank=0.10, summarization=0.10)
 
-def mmsearch_end2end(preds: Mapping[str, str], records: Iterable[Mapping], id_key: str='sample_id') -> float:
-    "Mean end2end F1 over all `records`; a sample with no prediction scores 0."
-    f1s = [mmsearch_f1(preds.get(r[id_key]), r['gt_answer'], r.get('alternative_gt_answers') or [])
-           if r[id_key] in preds else 0.0 for r in records]
-    return sum(f1s)/len(f1s) if f1s else 0.0
 
-def mmsearch_final(end2end: float|None=None, requery: float|None=None, rerank: float|None=None,
-                   summarization: float|None=None) -> float:
+def mmsearch_end2end(preds: Mapping[str, str], records: Iterable[Mapping], id_key: str = 'sample_id') -> float:
+    "Mean end2end F1 over all `records`; a sample with no prediction scores 0."
+    f1s = [
+        mmsearch_f1(preds.get(r[id_key]), r['gt_answer'], r.get('alternative_gt_answers') or [])
+        if r[id_key] in preds
+        else 0.0
+        for r in records
+    ]
+    return sum(f1s) / len(f1s) if f1s else 0.0
+
+
+def mmsearch_final(
+    end2end: float | None = None,
+    requery: float | None = None,
+    rerank: float | None = None,
+    summarization: float | None = None,
+) -> float:
     "MMSearch's weighted final score 0.75/0.05/0.10/0.10; a missing task counts 0."
     parts = dict(end2end=end2end, requery=requery, rerank=rerank, summarization=summarization)
-    return sum(w*(parts[k] or 0.0) for k, w in MMSEARCH_WEIGHTS.items())
+    return sum(w * (parts[k] or 0.0) for k, w in MMSEARCH_WEIGHTS.items())
 
 # %% ../nbs/01b_score.ipynb #4a3abf36
 _THINK = re.compile(r'<think>[\s\S]*?</think>', re.I)
 _ANSWER_ANY_CASE = re.compile(r'<answer>([\s\S]*?)</answer>', re.I)
 _VDR_EDGES = re.compile(r'^[^\w\-]+|[^\w\-]+$')
 
-def _first_boxed(text: str) -> str|None:
+
+def _first_boxed(text: str) -> str | None:
     "Content of the first `boxed{...}` if its braces balance, else None (VDR's `unbox`)."
     start = text.find('boxed{')
-    if start < 0: return None
+    if start < 0:
+        return None
     i = start + len('boxed{')
     depth = 1
     for j in range(i, len(text)):
         depth += (text[j] == '{') - (text[j] == '}')
-        if depth == 0: return text[i:j]
+        if depth == 0:
+            return text[i:j]
     return None
 
-def vdr_extract_answer(text: str|None) -> str:
+
+def vdr_extract_answer(text: str | None) -> str:
     "VDR's `extract_final_answer`: drop `<think>` blocks, collapse spaces; first `<answer>`, else `boxed{}`, else all."
     text = re.sub(r'\s+', ' ', _THINK.sub(' ', (text or '').strip())).strip()
-    if (m := _ANSWER_ANY_CASE.search(text)): return m.group(1).strip()
-    if (boxed := _first_boxed(text)) is not None: return boxed.strip()
+    if m := _ANSWER_ANY_CASE.search(text):
+        return m.group(1).strip()
+    if (boxed := _first_boxed(text)) is not None:
+        return boxed.strip()
     return text
 
-def vdr_normalize(s: str|None) -> str:
+
+def vdr_normalize(s: str | None) -> str:
     "VDR's `normalize`: strip, lowercase, collapse whitespace, delete non-word non-hyphen runs at both ends."
     return _VDR_EDGES.sub('', re.sub(r'\s+', ' ', (s or '').strip().lower()))
 
-def vdr_em(pred: str|None, golds: Any) -> float:
+
+def vdr_em(pred: str | None, golds: Any) -> float:
     "VDR's fallback exact match: `vdr_normalize(pred)` equals some `vdr_normalize(str(gold))` (a list or one gold)."
-    if pred is None or golds is None: return 0.0
+    if pred is None or golds is None:
+        return 0.0
     refs = [vdr_normalize(str(g)) for g in (golds if isinstance(golds, (list, tuple)) else [golds])]
     return float(vdr_normalize(pred) in refs)
 
 # %% ../nbs/01b_score.ipynb #a6b86842
-def parse_judge_verdict(text: str|None) -> bool|None:
+def parse_judge_verdict(text: str | None) -> bool | None:
     "VDR's verdict parser: None without a `correct:` line, else whether 'yes' occurs on the first one (any case)."
     line = next((l for l in (text or '').lower().split('\n') if 'correct:' in l), None)
     return None if line is None else 'yes' in line
 
-def judge_or_em(verdict: str|None, pred: str|None, golds: Any) -> float:
+
+def judge_or_em(verdict: str | None, pred: str | None, golds: Any) -> float:
     "1.0/0.0 from a VDR judge verdict, or `vdr_em` of the (extracted) `pred` when the verdict is undecided."
     decided = parse_judge_verdict(verdict)
     return vdr_em(pred, golds) if decided is None else float(decided)
 
-def vdr_score(prediction: str|None, answer: Any, verdict: str|None=None) -> float:
+
+def vdr_score(prediction: str | None, answer: Any, verdict: str | None = None) -> float:
     "VDR-Bench correctness of one prediction: 0 if empty (or no gold), else the judge, else EM on the extracted answer."
-    if not prediction or answer is None: return 0.0
+    if not prediction or answer is None:
+        return 0.0
     return judge_or_em(verdict, vdr_extract_answer(prediction), answer)
 
 # %% ../nbs/01b_score.ipynb #f8a3d110
@@ -334,85 +437,122 @@ GRADES = ('CORRECT', 'INCORRECT', 'NOT_ATTEMPTED')
 GRADE_OF_LETTER = dict(zip('ABC', GRADES))
 _FIRST_ABC = re.compile(r'A|B|C')
 
-def simpleqa_grade(reply: str|None) -> str:
+
+def simpleqa_grade(reply: str | None) -> str:
     "SimpleQA's verdict parser: the grade of the first capital A, B or C in `reply`; NOT_ATTEMPTED if none."
     m = _FIRST_ABC.search(reply or '')
     return GRADE_OF_LETTER[m.group(0) if m else 'C']
 
+
 def _shares(grades: list, n: int) -> tuple[float, float, float]:
-    return tuple(grades.count(g)/n if n else 0.0 for g in GRADES)
+    return tuple(grades.count(g) / n if n else 0.0 for g in GRADES)
+
 
 def simpleqa_aggregate(grades: Iterable[str]) -> dict:
     "SimpleQA's metrics: shares correct / incorrect / not attempted, accuracy given attempted, and their F1."
     grades = list(grades)
-    if (bad := [g for g in grades if g not in GRADES]): raise ValueError(f'not a grade: {bad[:3]}')
+    if bad := [g for g in grades if g not in GRADES]:
+        raise ValueError(f'not a grade: {bad[:3]}')
     co, inc, na = _shares(grades, len(grades))
     attempted = co + inc
-    aga = co/attempted if attempted > 0 else 0.0
-    f1 = 2*aga*co/(aga + co) if aga + co > 0 else 0.0
-    return dict(scorer='simpleqa', n=len(grades), is_correct=co, is_incorrect=inc, is_not_attempted=na,
-                is_given_attempted=attempted, accuracy_given_attempted=aga, f1=f1)
+    aga = co / attempted if attempted > 0 else 0.0
+    f1 = 2 * aga * co / (aga + co) if aga + co > 0 else 0.0
+    return dict(
+        scorer='simpleqa',
+        n=len(grades),
+        is_correct=co,
+        is_incorrect=inc,
+        is_not_attempted=na,
+        is_given_attempted=attempted,
+        accuracy_given_attempted=aga,
+        f1=f1,
+    )
 
 # %% ../nbs/01b_score.ipynb #0a6960a2
 SIMPLEVQA_WORDS = {'正确': 'CORRECT', '错误': 'INCORRECT', '未尝试': 'NOT_ATTEMPTED'}
-UNGRADED = 'UNGRADED'   # an empty verdict object: counted in N, in no grade
+UNGRADED = 'UNGRADED'  # an empty verdict object: counted in N, in no grade
 
-def simplevqa_verdict(value: Any) -> str|None:
+
+def simplevqa_verdict(value: Any) -> str | None:
     "SimpleVQA's reading of one verdict (`simpleVQA_eval.py`); None where the official script raises."
     if isinstance(value, Mapping):
         word = value.get('conclusion')
         return SIMPLEVQA_WORDS.get(word.replace('**', '')) if isinstance(word, str) else None
-    if not isinstance(value, str): return None
-    if value in SIMPLEVQA_WORDS: return SIMPLEVQA_WORDS[value]
+    if not isinstance(value, str):
+        return None
+    if value in SIMPLEVQA_WORDS:
+        return SIMPLEVQA_WORDS[value]
     word = value.replace('**', '')
     return 'NOT_ATTEMPTED' if len(word) > 3 else SIMPLEVQA_WORDS.get(word)
 
-def simplevqa_reply_verdict(reply: str|None) -> str|None:
+
+def simplevqa_reply_verdict(reply: str | None) -> str | None:
     "The first verdict of a SimpleVQA judge reply, read as `llm_as_a_vqa_judger.py` does, then `simplevqa_verdict`."
     text = reply or ''
-    for fence in ('```json', '```python', '```'): text = text.replace(fence, '')
+    for fence in ('```json', '```python', '```'):
+        text = text.replace(fence, '')
     text = text.strip()
-    if not text: return None
-    if text[-1] != '}': text += '}'
-    try: obj = json.loads(text)
-    except json.JSONDecodeError: return None     # the script's '答案解析失败', which its aggregate cannot read
-    if not isinstance(obj, dict): return None
+    if not text:
+        return None
+    if text[-1] != '}':
+        text += '}'
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError:
+        return None  # the script's '答案解析失败', which its aggregate cannot read
+    if not isinstance(obj, dict):
+        return None
     return simplevqa_verdict(next(iter(obj.values()))) if obj else UNGRADED
 
 # %% ../nbs/01b_score.ipynb #e0667e48
-def simplevqa_aggregate(grades: Iterable[str|None]) -> dict:
+def simplevqa_aggregate(grades: Iterable[str | None]) -> dict:
     "SimpleVQA's metrics (`simpleVQA_eval.py`): CO, IN, NA (shares of N, 4 places), CGA and F; raises on `None`."
     grades = list(grades)
     bad = [g for g in grades if g not in GRADES and g != UNGRADED]
-    if bad: raise ValueError(f'unparsed grades: {bad[:3]}')
+    if bad:
+        raise ValueError(f'unparsed grades: {bad[:3]}')
     co, in_, na = (round(share, 4) for share in _shares(grades, len(grades)))
     attempted = round(co + in_, 4)
-    cga = co/attempted if attempted > 0 else 0.0
-    f = 2*cga*co/(cga + co) if cga + co > 0 else 0.0
+    cga = co / attempted if attempted > 0 else 0.0
+    f = 2 * cga * co / (cga + co) if cga + co > 0 else 0.0
     return dict(scorer='simplevqa', n=len(grades), CO=co, IN=in_, NA=na, CGA=cga, F=f)
 
 # %% ../nbs/01b_score.ipynb #6acc2d66
-def livevqa_grade(answer: Any, reply: str|None, golds: Iterable[str]|None=None) -> str|None:
+def livevqa_grade(answer: Any, reply: str | None, golds: Iterable[str] | None = None) -> str | None:
     "LiveVQA's grade of one answer: None (an error) without golds; NOT_ATTEMPTED if blank; else the exact letter A/B/C."
-    if golds is not None and not list(golds): return None     # the harness skips the item before asking for an answer
-    if answer is None or not str(answer).strip(): return 'NOT_ATTEMPTED'
+    if golds is not None and not list(golds):
+        return None  # the harness skips the item before asking for an answer
+    if answer is None or not str(answer).strip():
+        return 'NOT_ATTEMPTED'
     return GRADE_OF_LETTER.get(reply.strip().upper()) if isinstance(reply, str) else None
 
-def livevqa_aggregate(grades: Iterable[str|None]) -> dict:
+
+def livevqa_aggregate(grades: Iterable[str | None]) -> dict:
     "LiveVQA's summary: counts A, B, C and errors (None); accuracy A/(A+B) and A/(A+B+C) in percent, errors left out."
     grades = list(grades)
-    if (bad := [g for g in grades if g is not None and g not in GRADES]): raise ValueError(f'not a grade: {bad[:3]}')
+    if bad := [g for g in grades if g is not None and g not in GRADES]:
+        raise ValueError(f'not a grade: {bad[:3]}')
     a, b, c = (grades.count(g) for g in GRADES)
-    return dict(scorer='livevqa', n=len(grades), A=a, B=b, C=c, errors=grades.count(None),
-                acc_AB=a/(a + b)*100 if a + b else 0.0, acc_ABC=a/(a + b + c)*100 if a + b + c else 0.0)
+    return dict(
+        scorer='livevqa',
+        n=len(grades),
+        A=a,
+        B=b,
+        C=c,
+        errors=grades.count(None),
+        acc_AB=a / (a + b) * 100 if a + b else 0.0,
+        acc_ABC=a / (a + b + c) * 100 if a + b + c else 0.0,
+    )
 
 # %% ../nbs/01b_score.ipynb #6596dbc7
-def _json_span(text: str) -> str|None:
+def _json_span(text: str) -> str | None:
     "The text from the first '{' to the last '}' (where a fenced or chatty reply keeps its JSON object), or None."
     start, end = text.find('{'), text.rfind('}')
-    return text[start:end + 1] if 0 <= start < end else None
+    return text[start : end + 1] if 0 <= start < end else None
+
 
 _BCVL_SCHEMA = None
+
 
 def _bcvl_schema():
     "The judge's structured-output schema as a pydantic model (built on first use)."
@@ -420,96 +560,143 @@ def _bcvl_schema():
     if _BCVL_SCHEMA is None:
         from typing import Literal
         from pydantic import create_model
-        _BCVL_SCHEMA = create_model('ExtractedAnswer', extracted_final_answer=(str, ...), reasoning=(str, ...),
-                                    correct=(Literal['yes', 'no'], ...), confidence=(int, ...), strict=(Literal[True], ...))
+
+        _BCVL_SCHEMA = create_model(
+            'ExtractedAnswer',
+            extracted_final_answer=(str, ...),
+            reasoning=(str, ...),
+            correct=(Literal['yes', 'no'], ...),
+            confidence=(int, ...),
+            strict=(Literal[True], ...),
+        )
     return _BCVL_SCHEMA
 
-def bcvl_verdict(reply: str|None) -> bool|None:
+
+def bcvl_verdict(reply: str | None) -> bool | None:
     "BC-VL (WebWatcher) verdict: `correct == 'yes'` of a reply that fits the judge's schema; None (dropped) otherwise."
     from pydantic import ValidationError
-    span = _json_span(reply or '')
-    if span is None: return None
-    try: return _bcvl_schema().model_validate_json(span).correct == 'yes'   # JSON-mode (lax) validation, as `parse`
-    except ValidationError: return None
 
-def bcvl_aggregate(verdicts: Iterable[bool|None]) -> dict:
+    span = _json_span(reply or '')
+    if span is None:
+        return None
+    try:
+        return _bcvl_schema().model_validate_json(span).correct == 'yes'  # JSON-mode (lax) validation, as `parse`
+    except ValidationError:
+        return None
+
+
+def bcvl_aggregate(verdicts: Iterable[bool | None]) -> dict:
     "BC-VL accuracy as WebWatcher computes it: the mean over items with a verdict; unreadable ones are dropped."
     verdicts = list(verdicts)
     read = [v for v in verdicts if v is not None]
-    return dict(scorer='bcvl_webwatcher', n=len(verdicts), n_judged=len(read), unreadable=len(verdicts) - len(read),
-                accuracy=sum(read)/len(read) if read else 0.0)
+    return dict(
+        scorer='bcvl_webwatcher',
+        n=len(verdicts),
+        n_judged=len(read),
+        unreadable=len(verdicts) - len(read),
+        accuracy=sum(read) / len(read) if read else 0.0,
+    )
 
 # %% ../nbs/01b_score.ipynb #b1427cd2
 IMAGE_SEARCH_TOOLS = ('image_search', 'crop_and_search')
 TEXT_SEARCH_TOOLS = ('text_search',)
 
+
 @dataclass
 class TrajRecord:
     "The minimal trajectory the search metrics need: the tool calls made, in order, and the final answer."
+
     tool_calls: list = field(default_factory=list)  # [{"name": str, "arguments": dict}, ...]
-    answer: str|None = None
+    answer: str | None = None
+
 
 def _get(obj, key: str, default=None):
     return obj.get(key, default) if isinstance(obj, Mapping) else getattr(obj, key, default)
+
 
 def tool_names(traj) -> list[str]:
     "Names of the tool calls of a trajectory (dict or object with `tool_calls`), in order."
     return [_get(c, 'name') for c in (_get(traj, 'tool_calls') or [])]
 
 # %% ../nbs/01b_score.ipynb #2d88bd03
-def _uses(traj, tools) -> bool: return any(n in tools for n in tool_names(traj))
+def _uses(traj, tools) -> bool:
+    return any(n in tools for n in tool_names(traj))
+
+
 def _share(flags) -> float:
     flags = list(flags)
-    return sum(flags)/len(flags) if flags else 0.0
+    return sum(flags) / len(flags) if flags else 0.0
+
 
 def sr_img(trajs: Iterable) -> float:
     "Share of trajectories that call `image_search` or `crop_and_search` at least once."
     return _share(_uses(t, IMAGE_SEARCH_TOOLS) for t in trajs)
 
+
 def sr_txt(trajs: Iterable) -> float:
     "Share of trajectories that call `text_search` at least once."
     return _share(_uses(t, TEXT_SEARCH_TOOLS) for t in trajs)
 
+
 def search_ratios(trajs: Iterable) -> dict:
     "MMSearch-R1's exclusive ratios: text-only, image-only, mixed and none (they sum to 1)."
     kinds = [(_uses(t, TEXT_SEARCH_TOOLS), _uses(t, IMAGE_SEARCH_TOOLS)) for t in trajs]
-    return dict(text_only=_share(x and not i for x, i in kinds), image_only=_share(i and not x for x, i in kinds),
-                mixed=_share(x and i for x, i in kinds), none=_share(not (x or i) for x, i in kinds))
+    return dict(
+        text_only=_share(x and not i for x, i in kinds),
+        image_only=_share(i and not x for x, i in kinds),
+        mixed=_share(x and i for x, i in kinds),
+        none=_share(not (x or i) for x, i in kinds),
+    )
 
-def calls_per_question(trajs: Iterable, tools: Sequence[str]|None=None) -> float:
+
+def calls_per_question(trajs: Iterable, tools: Sequence[str] | None = None) -> float:
     "Mean number of tool calls per trajectory (only those named in `tools`, if given)."
     counts = [sum(tools is None or n in tools for n in tool_names(t)) for t in trajs]
-    return sum(counts)/len(counts) if counts else 0.0
+    return sum(counts) / len(counts) if counts else 0.0
 
 # %% ../nbs/01b_score.ipynb #668f6fee
 def search_metrics(trajs: Iterable) -> dict:
     "Search-behaviour summary of trajectories: SR_img, SR_txt, exclusive ratios, calls per question, answer rate."
     trajs = list(trajs)
     names = sorted({n for t in trajs for n in tool_names(t)})
-    return dict(scorer='search_metrics', n=len(trajs), sr_img=sr_img(trajs), sr_txt=sr_txt(trajs),
-                **{f'ratio_{k}': v for k, v in search_ratios(trajs).items()},
-                search_ratio=_share(_uses(t, IMAGE_SEARCH_TOOLS + TEXT_SEARCH_TOOLS) for t in trajs),
-                calls_per_question=calls_per_question(trajs),
-                calls_per_question_by_tool={n: calls_per_question(trajs, [n]) for n in names},
-                answer_rate=_share(_get(t, 'answer') is not None for t in trajs))
+    return dict(
+        scorer='search_metrics',
+        n=len(trajs),
+        sr_img=sr_img(trajs),
+        sr_txt=sr_txt(trajs),
+        **{f'ratio_{k}': v for k, v in search_ratios(trajs).items()},
+        search_ratio=_share(_uses(t, IMAGE_SEARCH_TOOLS + TEXT_SEARCH_TOOLS) for t in trajs),
+        calls_per_question=calls_per_question(trajs),
+        calls_per_question_by_tool={n: calls_per_question(trajs, [n]) for n in names},
+        answer_rate=_share(_get(t, 'answer') is not None for t in trajs),
+    )
 
 # %% ../nbs/01b_score.ipynb #5a58257d
 def golds_of(record: Mapping) -> list[str]:
     "The gold strings of a reference record, whatever benchmark's field names it uses."
-    if 'answer_eval' in record: golds = _as_list(record['answer_eval'])                                   # InfoSeek
-    elif 'gt_answer' in record: golds = [record['gt_answer'], *(record.get('alternative_gt_answers') or [])]  # MMSearch
-    elif 'ground_truth' in record: golds = r1_golds(record['ground_truth'], record.get('candidate_answers'))  # FVQA
-    elif 'reward_model' in record:                                                                       # FVQA (veRL)
+    if 'answer_eval' in record:
+        golds = _as_list(record['answer_eval'])  # InfoSeek
+    elif 'gt_answer' in record:
+        golds = [record['gt_answer'], *(record.get('alternative_gt_answers') or [])]  # MMSearch
+    elif 'ground_truth' in record:
+        golds = r1_golds(record['ground_truth'], record.get('candidate_answers'))  # FVQA
+    elif 'reward_model' in record:  # FVQA (veRL)
         rm = record['reward_model']
         golds = r1_golds(rm['ground_truth'], rm.get('candidate_answers'))
-    elif 'golden_answers' in record: golds = _as_list(record['golden_answers'])                         # Search-R1
-    elif 'Ground_Truth_List' in record: golds = _as_list(record['Ground_Truth_List'])                     # LiveVQA
-    elif 'answers' in record: golds = _as_list(record['answers'])                                       # BC-VL, WebWatcher
-    elif 'answer' in record: golds = _as_list(record['answer'])                                         # VDR, SimpleVQA
-    else: raise KeyError(f'no gold answer field in record with keys {sorted(record)}')
+    elif 'golden_answers' in record:
+        golds = _as_list(record['golden_answers'])  # Search-R1
+    elif 'Ground_Truth_List' in record:
+        golds = _as_list(record['Ground_Truth_List'])  # LiveVQA
+    elif 'answers' in record:
+        golds = _as_list(record['answers'])  # BC-VL, WebWatcher
+    elif 'answer' in record:
+        golds = _as_list(record['answer'])  # VDR, SimpleVQA
+    else:
+        raise KeyError(f'no gold answer field in record with keys {sorted(record)}')
     return [g for g in golds if isinstance(g, str)]
 
-SCORERS: dict[str, Callable[[str|None, Mapping], float]] = dict(
+
+SCORERS: dict[str, Callable[[str | None, Mapping], float]] = dict(
     squad_em=lambda p, r: exact_match(p, golds_of(r)),
     squad_subem=lambda p, r: sub_exact_match(p, golds_of(r)),
     mmsearch_r1_em=lambda p, r: mmsearch_r1_em(p, golds_of(r)),
@@ -522,22 +709,41 @@ SCORERS: dict[str, Callable[[str|None, Mapping], float]] = dict(
 )
 
 # %% ../nbs/01b_score.ipynb #107418d2
-def evaluate(preds: Mapping[str, str|None], refs: Iterable[Mapping], scorer: str|Callable='squad_em', *,
-             id_key: str='data_id',        # field of a reference record holding its id
-             extract: Callable|None=None,  # applied to each prediction first, e.g. `extract_answer`
-             strict: bool=True,            # a missing prediction scores 0 (else it is left out)
-             judge: str|None=None, benchmark: str|None=None, seed: int|None=None) -> dict:
+def evaluate(
+    preds: Mapping[str, str | None],
+    refs: Iterable[Mapping],
+    scorer: str | Callable = 'squad_em',
+    *,
+    id_key: str = 'data_id',  # field of a reference record holding its id
+    extract: Callable | None = None,  # applied to each prediction first, e.g. `extract_answer`
+    strict: bool = True,  # a missing prediction scores 0 (else it is left out)
+    judge: str | None = None,
+    benchmark: str | None = None,
+    seed: int | None = None,
+) -> dict:
     "Mean score of `preds` (id -> text) over `refs` with a named scorer; the result records scorer, judge, benchmark, seed."
     if isinstance(scorer, str):
-        if scorer not in SCORERS: raise KeyError(f'unknown scorer {scorer!r}; known: {sorted(SCORERS)}')
+        if scorer not in SCORERS:
+            raise KeyError(f'unknown scorer {scorer!r}; known: {sorted(SCORERS)}')
         name, fn = scorer, SCORERS[scorer]
-    else: name, fn = getattr(scorer, '__name__', repr(scorer)), scorer
+    else:
+        name, fn = getattr(scorer, '__name__', repr(scorer)), scorer
     refs = _by_id(refs, id_key)
     per_item = {}
     for i, r in refs.items():
-        if i not in preds and not strict: continue
+        if i not in preds and not strict:
+            continue
         p = preds.get(i)
         per_item[i] = float(fn(extract(p) if (extract and p is not None) else p, r))
-    return dict(scorer=name, judge=judge, benchmark=benchmark, seed=seed, strict=strict, n=len(per_item),
-                n_missing=sum(i not in preds for i in refs), n_unknown=sum(i not in refs for i in preds),
-                score=sum(per_item.values())/len(per_item) if per_item else 0.0, per_item=per_item)
+    return dict(
+        scorer=name,
+        judge=judge,
+        benchmark=benchmark,
+        seed=seed,
+        strict=strict,
+        n=len(per_item),
+        n_missing=sum(i not in preds for i in refs),
+        n_unknown=sum(i not in refs for i in preds),
+        score=sum(per_item.values()) / len(per_item) if per_item else 0.0,
+        per_item=per_item,
+    )

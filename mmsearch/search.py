@@ -26,81 +26,114 @@ __all__ = ['TEXT_VERSION', 'EMBED_VERSION', 'EMBED_SIDE', 'EMBED_DIM', 'ROTATION
 TEXT_VERSION = 'bm25s-body+title2.v1'
 _TOKEN = re.compile(r'(?u)\b\w\w+\b')
 
+
 def tokenize(text: str) -> list[str]:
     "Lower-cased word tokens of two or more characters, English stopwords removed (bm25s's default rules)."
     from bm25s.stopwords import STOPWORDS_EN
+
     return [t for t in _TOKEN.findall(text.lower()) if t not in STOPWORDS_EN]
+
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     "Indices and scores of the `k` best positive `scores`, best first (ties by index)."
     nz = np.flatnonzero(scores > 0)
-    if len(nz) > k: nz = nz[scores[nz] >= -np.partition(-scores[nz], k - 1)[k - 1]]   # every tie at the cut, then by index
+    if len(nz) > k:
+        nz = nz[scores[nz] >= -np.partition(-scores[nz], k - 1)[k - 1]]  # every tie at the cut, then by index
     order = np.lexsort((nz, -scores[nz]))[:k]
     return nz[order], scores[nz[order]]
 
+
 class TextIndex:
     "bm25s indexes over documents and over their titles, queried one string at a time."
-    def __init__(self, body, titles=None, title_weight: float=2.0): self.bm25, self.titles, self.title_weight = body, titles, title_weight
+
+    def __init__(self, body, titles=None, title_weight: float = 2.0):
+        self.bm25, self.titles, self.title_weight = body, titles, title_weight
 
     @classmethod
-    def build(cls, docs: list[str], titles: list[str]|None=None, progress: bool=False) -> 'TextIndex':
+    def build(cls, docs: list[str], titles: list[str] | None = None, progress: bool = False) -> 'TextIndex':
         "Index `docs` (one string each) and, if given, their `titles` (matches there weigh double, as on the web)."
         import bm25s
+
         def index(texts):
-            r = bm25s.BM25(); r.index(bm25s.tokenize(texts, stopwords='en', show_progress=progress), show_progress=progress); return r
+            r = bm25s.BM25()
+            r.index(bm25s.tokenize(texts, stopwords='en', show_progress=progress), show_progress=progress)
+            return r
+
         return cls(index(docs), index(titles) if titles else None)
 
-    def scores(self, query: str) -> np.ndarray|None:
+    def scores(self, query: str) -> np.ndarray | None:
         "BM25 scores of every document for `query` (None if no word of it is indexed)."
         toks = [t for t in tokenize(query) if t in self.bm25.vocab_dict]
-        if not toks: return None
+        if not toks:
+            return None
         s = self.bm25.get_scores(toks)
         if self.titles is not None:
             tt = [t for t in toks if t in self.titles.vocab_dict]
-            if tt: s = s + self.title_weight * self.titles.get_scores(tt)
+            if tt:
+                s = s + self.title_weight * self.titles.get_scores(tt)
         return s
 
-    def search(self, query: str, k: int=10) -> list[tuple[int, float]]:
+    def search(self, query: str, k: int = 10) -> list[tuple[int, float]]:
         "(document index, score) of the best `k` documents for `query`; empty if no word of it is indexed."
         s = self.scores(query)
-        if s is None or k <= 0: return []
+        if s is None or k <= 0:
+            return []
         idx, sc = top_k(s, k)
         return [(int(i), float(v)) for i, v in zip(idx, sc)]
 
     def save(self, path: Path):
-        self.bm25.save(str(Path(path)/'body'), show_progress=False)
-        if self.titles is not None: self.titles.save(str(Path(path)/'titles'), show_progress=False)
+        self.bm25.save(str(Path(path) / 'body'), show_progress=False)
+        if self.titles is not None:
+            self.titles.save(str(Path(path) / 'titles'), show_progress=False)
+
     @classmethod
-    def load(cls, path: Path, mmap: bool=True) -> 'TextIndex':
+    def load(cls, path: Path, mmap: bool = True) -> 'TextIndex':
         import bm25s
+
         ld = lambda d: bm25s.BM25.load(str(d), mmap=mmap, show_progress=False) if d.exists() else None
-        return cls(ld(Path(path)/'body'), ld(Path(path)/'titles'))
+        return cls(ld(Path(path) / 'body'), ld(Path(path) / 'titles'))
 
 # %% ../nbs/02_search.ipynb #98c761a4
 _FILL_ON, _FILL_V = 'b c d f g h j k l m n p q r s t v w x z'.split(), 'a e i o u y'.split()
 
-def filler_lexicon(n_words: int=30000, seed: int=0) -> list[str]:
+
+def filler_lexicon(n_words: int = 30000, seed: int = 0) -> list[str]:
     "`n_words` distinct synthetic words (letters q, x, y mark them apart from entity names)."
-    rng = random.Random(seed); out, seen = [], set()
+    rng = random.Random(seed)
+    out, seen = [], set()
     while len(out) < n_words:
         w = ''.join(rng.choice(_FILL_ON) + rng.choice(_FILL_V) for _ in range(rng.randint(2, 4))) + rng.choice('qxy')
-        if w not in seen: seen.add(w); out.append(w)
+        if w not in seen:
+            seen.add(w)
+            out.append(w)
     return out
 
-def filler_pages(n: int, seed: int=0, n_words: int=30000, zipf_s: float=1.07) -> list[dict]:
+
+def filler_pages(n: int, seed: int = 0, n_words: int = 30000, zipf_s: float = 1.07) -> list[dict]:
     "`n` synthetic pages (url, title, text, entity_id=None, image=None) with Zipf-distributed words."
-    if n <= 0: return []
+    if n <= 0:
+        return []
     lex = np.array(filler_lexicon(n_words, seed), dtype=object)
-    p = 1 / np.arange(1, n_words + 1) ** zipf_s; p /= p.sum()
+    p = 1 / np.arange(1, n_words + 1) ** zipf_s
+    p /= p.sum()
     rs = np.random.default_rng(seed)
     nt, nb = rs.integers(4, 11, n), rs.integers(80, 151, n)
     words = lex[rs.choice(n_words, size=int(nt.sum() + nb.sum()), p=p)]
     pages, o = [], 0
     for i in range(n):
-        title = ' '.join(words[o:o + nt[i]]).capitalize(); o += nt[i]
-        body = ' '.join(words[o:o + nb[i]]); o += nb[i]
-        pages.append(dict(url=f'https://filler.example/{i:06d}', title=title, text=f'# {title}\n\n{body.capitalize()}.\n',
-                          entity_id=None, image=None))
+        title = ' '.join(words[o : o + nt[i]]).capitalize()
+        o += nt[i]
+        body = ' '.join(words[o : o + nb[i]])
+        o += nb[i]
+        pages.append(
+            dict(
+                url=f'https://filler.example/{i:06d}',
+                title=title,
+                text=f'# {title}\n\n{body.capitalize()}.\n',
+                entity_id=None,
+                image=None,
+            )
+        )
     return pages
 
 # %% ../nbs/02_search.ipynb #b0301ec0
@@ -110,169 +143,249 @@ def foreground(a: np.ndarray) -> np.ndarray:
     mn, mx = np.minimum(np.minimum(r, g), b), np.maximum(np.maximum(r, g), b)
     return (mn < 185) | (mx - mn > 60)
 
-def components(m: np.ndarray, max_iter: int=256) -> np.ndarray:
+
+def components(m: np.ndarray, max_iter: int = 256) -> np.ndarray:
     "4-connected component labels of mask `m` (-1 outside; each label is its component's smallest flat index)."
-    h, w = m.shape; big = h * w; off = ~m
+    h, w = m.shape
+    big = h * w
+    off = ~m
     lab = np.where(m, np.arange(big, dtype=np.int32).reshape(h, w), big).astype(np.int32)
     for _ in range(max_iter):
         n = lab.copy()
-        np.minimum(n[1:], lab[:-1], out=n[1:]); np.minimum(n[:-1], lab[1:], out=n[:-1])
-        np.minimum(n[:, 1:], lab[:, :-1], out=n[:, 1:]); np.minimum(n[:, :-1], lab[:, 1:], out=n[:, :-1])
+        np.minimum(n[1:], lab[:-1], out=n[1:])
+        np.minimum(n[:-1], lab[1:], out=n[:-1])
+        np.minimum(n[:, 1:], lab[:, :-1], out=n[:, 1:])
+        np.minimum(n[:, :-1], lab[:, 1:], out=n[:, :-1])
         n[off] = big
-        flat = np.append(n.ravel(), np.int32(big)); n = flat[flat[n]]   # pointer jumping: follow labels of labels
+        flat = np.append(n.ravel(), np.int32(big))
+        n = flat[flat[n]]  # pointer jumping: follow labels of labels
         n[off] = big
-        if np.array_equal(n, lab): break
+        if np.array_equal(n, lab):
+            break
         lab = n
     return np.where(m, lab, -1)
 
-def salient_object(a: np.ndarray, work_px: int=128, min_frac: float=0.004) -> np.ndarray|None:
+
+def salient_object(a: np.ndarray, work_px: int = 128, min_frac: float = 0.004) -> np.ndarray | None:
     "Mask (full resolution) of the foreground component with the largest area x centre bias, or None."
-    h, w = a.shape[:2]; s = min(1.0, work_px / max(h, w))
-    small = a if s == 1 else np.asarray(Image.fromarray(a).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR))
+    h, w = a.shape[:2]
+    s = min(1.0, work_px / max(h, w))
+    small = (
+        a
+        if s == 1
+        else np.asarray(Image.fromarray(a).resize((max(1, round(w * s)), max(1, round(h * s))), Image.BILINEAR))
+    )
     m = foreground(small)
-    if not m.any(): return None
-    lab = components(m); hh, ww = m.shape
+    if not m.any():
+        return None
+    lab = components(m)
+    hh, ww = m.shape
     ids, inv, counts = np.unique(lab[m], return_inverse=True, return_counts=True)
     yy, xx = np.nonzero(m)
-    cy = np.bincount(inv, yy, len(ids)) / counts / hh - 0.5; cx = np.bincount(inv, xx, len(ids)) / counts / ww - 0.5
+    cy = np.bincount(inv, yy, len(ids)) / counts / hh - 0.5
+    cx = np.bincount(inv, xx, len(ids)) / counts / ww - 0.5
     score = np.where(counts >= max(4, min_frac * hh * ww), counts * np.exp(-4 * (cx * cx + cy * cy)), -1)
-    if score.max() < 0: return None
+    if score.max() < 0:
+        return None
     best = lab == ids[score.argmax()]
-    if s < 1: best = np.asarray(Image.fromarray(best.astype(np.uint8) * 255).resize((w, h), Image.NEAREST)) > 127
+    if s < 1:
+        best = np.asarray(Image.fromarray(best.astype(np.uint8) * 255).resize((w, h), Image.NEAREST)) > 127
     return best & foreground(a)
 
 # %% ../nbs/02_search.ipynb #f439e475
 EMBED_VERSION = 'fg-salient-col5-mask16-fft32-rot9.v1'
 _S = 32
-EMBED_SIDE = 1024       # longest side the embedding looks at: bigger images are embedded from a downscaled copy
+EMBED_SIDE = 1024  # longest side the embedding looks at: bigger images are embedded from a downscaled copy
 
-def colour_hist(px: np.ndarray, n: int=5) -> np.ndarray:
+
+def colour_hist(px: np.ndarray, n: int = 5) -> np.ndarray:
     "Soft (trilinear) histogram of RGB pixels (N, 3) over an n x n x n grid, as shares."
-    t = np.clip(px / 255 * (n - 1), 0, n - 1 - 1e-6); i0 = t.astype(int); f = t - i0
-    h = np.zeros(n ** 3)
+    t = np.clip(px / 255 * (n - 1), 0, n - 1 - 1e-6)
+    i0 = t.astype(int)
+    f = t - i0
+    h = np.zeros(n**3)
     for dr in (0, 1):
         for dg in (0, 1):
             for db in (0, 1):
-                wgt = (f[:, 0] if dr else 1 - f[:, 0]) * (f[:, 1] if dg else 1 - f[:, 1]) * (f[:, 2] if db else 1 - f[:, 2])
-                h += np.bincount(((i0[:, 0] + dr) * n + i0[:, 1] + dg) * n + i0[:, 2] + db, wgt, n ** 3)
+                wgt = (
+                    (f[:, 0] if dr else 1 - f[:, 0])
+                    * (f[:, 1] if dg else 1 - f[:, 1])
+                    * (f[:, 2] if db else 1 - f[:, 2])
+                )
+                h += np.bincount(((i0[:, 0] + dr) * n + i0[:, 1] + dg) * n + i0[:, 2] + db, wgt, n**3)
     return h / max(1, len(px))
 
-def _unit(v): n = np.linalg.norm(v); return v / n if n > 0 else v
+
+def _unit(v):
+    n = np.linalg.norm(v)
+    return v / n if n > 0 else v
+
 
 EMBED_DIM = 125 + 256 + 9 * 17
 
-def embed_image(img: Image.Image, weights: tuple=(1.0, 1.0, 1.0)) -> np.ndarray:
+
+def embed_image(img: Image.Image, weights: tuple = (1.0, 1.0, 1.0)) -> np.ndarray:
     "The (colour, shape, pattern) embedding of `img`'s salient object; zeros if it shows nothing."
     if max(img.size) > EMBED_SIDE:
         img = img.copy()
-        img.thumbnail((EMBED_SIDE, EMBED_SIDE), Image.BOX)     # every array below is then at most EMBED_SIDE a side
+        img.thumbnail((EMBED_SIDE, EMBED_SIDE), Image.BOX)  # every array below is then at most EMBED_SIDE a side
     a = np.asarray(img.convert('RGB'))
     m = salient_object(a)
-    if m is None or m.sum() < 4: return np.zeros(EMBED_DIM, np.float32)
-    ys, xs = np.nonzero(m); y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    side = max(y1 - y0, x1 - x0); oy, ox = (side - (y1 - y0)) // 2, (side - (x1 - x0)) // 2
-    win = np.zeros((side, side, 3), np.uint8); wm = np.zeros((side, side), np.uint8)
-    win[oy:oy + y1 - y0, ox:ox + x1 - x0] = a[y0:y1, x0:x1]; wm[oy:oy + y1 - y0, ox:ox + x1 - x0] = m[y0:y1, x0:x1] * 255
+    if m is None or m.sum() < 4:
+        return np.zeros(EMBED_DIM, np.float32)
+    ys, xs = np.nonzero(m)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    side = max(y1 - y0, x1 - x0)
+    oy, ox = (side - (y1 - y0)) // 2, (side - (x1 - x0)) // 2
+    win = np.zeros((side, side, 3), np.uint8)
+    wm = np.zeros((side, side), np.uint8)
+    win[oy : oy + y1 - y0, ox : ox + x1 - x0] = a[y0:y1, x0:x1]
+    wm[oy : oy + y1 - y0, ox : ox + x1 - x0] = m[y0:y1, x0:x1] * 255
     col = colour_hist(a[m].astype(np.float32))
     shape = np.asarray(Image.fromarray(wm).resize((16, 16), Image.BOX), dtype=np.float32).ravel() / 255
     rgb = np.asarray(Image.fromarray(win).resize((_S, _S), Image.BOX), dtype=np.float32)
     ms = np.asarray(Image.fromarray(wm).resize((_S, _S), Image.BOX)) > 127
-    if not ms.any(): ms = np.ones((_S, _S), bool)
+    if not ms.any():
+        ms = np.ones((_S, _S), bool)
     d = np.linalg.norm(rgb - np.median(rgb[ms], axis=0), axis=2)
-    d = np.where(ms, d, d[ms].mean()); d -= d.mean()
-    F = np.fft.fftshift(np.abs(np.fft.fft2(d)))[_S // 2:_S // 2 + 9, _S // 2 - 8:_S // 2 + 9].copy()
-    F[0, :9] = 0                                               # keep one half of the symmetric spectrum
+    d = np.where(ms, d, d[ms].mean())
+    d -= d.mean()
+    F = np.fft.fftshift(np.abs(np.fft.fft2(d)))[_S // 2 : _S // 2 + 9, _S // 2 - 8 : _S // 2 + 9].copy()
+    F[0, :9] = 0  # keep one half of the symmetric spectrum
     wc, ws, wp = weights
-    return np.concatenate([wc * _unit(np.sqrt(col)), ws * _unit(shape - shape.mean()), wp * _unit(np.sqrt(F).ravel())]).astype(np.float32)
+    return np.concatenate(
+        [wc * _unit(np.sqrt(col)), ws * _unit(shape - shape.mean()), wp * _unit(np.sqrt(F).ravel())]
+    ).astype(np.float32)
 
 # %% ../nbs/02_search.ipynb #446c7476
 ROTATIONS = tuple(range(-20, 21, 5))
 
+
 class ImageIndex:
     "Nearest-neighbour search over rotated canonical images; `keys[i]` names item i."
-    def __init__(self, keys: list, X: np.ndarray, n_rot: int=len(ROTATIONS)):
+
+    def __init__(self, keys: list, X: np.ndarray, n_rot: int = len(ROTATIONS)):
         self.keys, self.X, self.n_rot = list(keys), np.asarray(X, np.float32), n_rot
 
     @classmethod
-    def build(cls, keys: list, images, bg=(235, 235, 235), progress: bool=False) -> 'ImageIndex':
+    def build(cls, keys: list, images, bg=(235, 235, 235), progress: bool = False) -> 'ImageIndex':
         "Embed each image of `images` (aligned with `keys`) at every rotation in `ROTATIONS`."
         from tqdm.auto import tqdm
-        X = [embed_image(im.rotate(r, resample=Image.BICUBIC, fillcolor=bg) if r else im)
-             for im in tqdm(images, total=len(keys), disable=not progress, desc='image index') for r in ROTATIONS]
+
+        X = [
+            embed_image(im.rotate(r, resample=Image.BICUBIC, fillcolor=bg) if r else im)
+            for im in tqdm(images, total=len(keys), disable=not progress, desc='image index')
+            for r in ROTATIONS
+        ]
         return cls(keys, np.stack(X) if X else np.zeros((0, EMBED_DIM), np.float32))
 
-    def search(self, img: Image.Image, k: int=5) -> list[tuple[int, float]]:
+    def search(self, img: Image.Image, k: int = 5) -> list[tuple[int, float]]:
         "(item index, score) of the `k` best items for `img`, best first; empty if the image shows nothing."
         q = embed_image(img)
-        if not q.any() or not self.keys: return []
+        if not q.any() or not self.keys:
+            return []
         s = (self.X @ q).reshape(len(self.keys), self.n_rot).max(1)
         order = np.lexsort((np.arange(len(s)), -s))[:k]
         return [(int(i), float(s[i])) for i in order]
 
-    def save(self, path: Path): np.save(Path(path)/'image_index.npy', self.X); (Path(path)/'image_keys.json').write_text(json.dumps(self.keys))
+    def save(self, path: Path):
+        np.save(Path(path) / 'image_index.npy', self.X)
+        (Path(path) / 'image_keys.json').write_text(json.dumps(self.keys))
+
     @classmethod
     def load(cls, path: Path) -> 'ImageIndex':
-        return cls(json.loads((Path(path)/'image_keys.json').read_text()), np.load(Path(path)/'image_index.npy'))
+        return cls(json.loads((Path(path) / 'image_keys.json').read_text()), np.load(Path(path) / 'image_index.npy'))
 
 # %% ../nbs/02_search.ipynb #c382ce13
 IMAGE_BASE = 'https://wiki.example/'
-MAX_UPLOAD = 8 * 2 ** 20          # bytes of an uploaded image
-MAX_PIXELS = 20_000_000           # pixels of a decoded image (decompression bombs)
-MAX_SIDE = 12_000                 # longest side of a decoded image (a 40000x500 strip has only MAX_PIXELS)
-MAX_NUM = 100                     # results per query
-MAX_QUERIES = 1024                # queries per /retrieve request (Search-R1's example client sends 400)
+MAX_UPLOAD = 8 * 2**20  # bytes of an uploaded image
+MAX_PIXELS = 20_000_000  # pixels of a decoded image (decompression bombs)
+MAX_SIDE = 12_000  # longest side of a decoded image (a 40000x500 strip has only MAX_PIXELS)
+MAX_NUM = 100  # results per query
+MAX_QUERIES = 1024  # queries per /retrieve request (Search-R1's example client sends 400)
 _DIGITS = re.compile(r'[0-9]{1,9}')
+
 
 class ServiceError(Exception):
     "A bad request: HTTP `status` and a message for the caller."
-    def __init__(self, status: int, message: str): super().__init__(message); self.status, self.message = status, message
 
-def clip_repr(v, n: int=80) -> str:
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def clip_repr(v, n: int = 80) -> str:
     "`repr(v)` cut to `n` characters, so an error message stays short whatever the input."
     s = repr(v)
     return s if len(s) <= n else s[:n] + f'... ({len(s)} chars)'
 
-def strict_int(v, name: str, lo: int=1, hi: int=MAX_NUM, text: bool=False) -> int:
+
+def strict_int(v, name: str, lo: int = 1, hi: int = MAX_NUM, text: bool = False) -> int:
     "`v` as an int in `lo`..`hi`: a JSON integer (no bool, float or string), or with `text` ASCII digits (query string, form)."
-    if text and isinstance(v, str) and _DIGITS.fullmatch(v): v = int(v)
+    if text and isinstance(v, str) and _DIGITS.fullmatch(v):
+        v = int(v)
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
         raise ServiceError(422, f"field '{name}' must be an integer in {lo}..{hi}, got {clip_repr(v)}")
     return v
 
+
 def strict_bool(v, name: str) -> bool:
     "`v` if it is a JSON boolean, else 422 (the string 'false' is not false)."
-    if not isinstance(v, bool): raise ServiceError(422, f"field '{name}' must be true or false (a JSON boolean), got {clip_repr(v)}")
+    if not isinstance(v, bool):
+        raise ServiceError(422, f"field '{name}' must be true or false (a JSON boolean), got {clip_repr(v)}")
     return v
 
-def parse_box(box, size: tuple, units: str='px') -> tuple[int, int, int, int]:
+
+def parse_box(box, size: tuple, units: str = 'px') -> tuple[int, int, int, int]:
     "Validate `box` ([x0, y0, x1, y1] in `units` 'px' or 'norm1000') for an image of `size` (w, h); return it in pixels, clipped."
-    if units not in ('px', 'norm1000'): raise ServiceError(422, f"units must be 'px' or 'norm1000', not {clip_repr(units)}")
+    if units not in ('px', 'norm1000'):
+        raise ServiceError(422, f"units must be 'px' or 'norm1000', not {clip_repr(units)}")
     if isinstance(box, str):
-        try: box = json.loads(box) if box.strip().startswith('[') else [float(x) for x in box.split(',')]
-        except (ValueError, RecursionError): raise ServiceError(422, f'box must be four numbers [x0, y0, x1, y1], got {clip_repr(box)}')
-    if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box):
+        try:
+            box = json.loads(box) if box.strip().startswith('[') else [float(x) for x in box.split(',')]
+        except (ValueError, RecursionError):
+            raise ServiceError(422, f'box must be four numbers [x0, y0, x1, y1], got {clip_repr(box)}')
+    if (
+        not isinstance(box, (list, tuple))
+        or len(box) != 4
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in box)
+    ):
         raise ServiceError(422, f'box must be four numbers [x0, y0, x1, y1], got {clip_repr(box)}')
-    if not all(math.isfinite(v) for v in box): raise ServiceError(422, f'box has a non-finite coordinate: {clip_repr(box)}')
+    if not all(math.isfinite(v) for v in box):
+        raise ServiceError(422, f'box has a non-finite coordinate: {clip_repr(box)}')
     W, H = size
     x0, y0, x1, y1 = [v * (W if i % 2 == 0 else H) / 1000 for i, v in enumerate(box)] if units == 'norm1000' else box
-    if x1 <= x0 or y1 <= y0: raise ServiceError(422, f'box {list(box)} is empty or inverted: need x0 < x1 and y0 < y1')
+    if x1 <= x0 or y1 <= y0:
+        raise ServiceError(422, f'box {list(box)} is empty or inverted: need x0 < x1 and y0 < y1')
     c = (max(0, math.floor(x0)), max(0, math.floor(y0)), min(W, math.ceil(x1)), min(H, math.ceil(y1)))
     if c[2] - c[0] < 2 or c[3] - c[1] < 2:
         raise ServiceError(422, f'box {list(box)} ({units}) lies outside the {W}x{H} image or is under 2 pixels')
     return c
 
-def decode_image(data: bytes, max_bytes: int=MAX_UPLOAD, max_pixels: int=MAX_PIXELS, max_side: int=MAX_SIDE) -> Image.Image:
+
+def decode_image(
+    data: bytes, max_bytes: int = MAX_UPLOAD, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE
+) -> Image.Image:
     "Decode uploaded image bytes; oversized (413) and undecodable (415) ones are refused from the header, before any pixel."
-    if len(data) > max_bytes: raise ServiceError(413, f'image of {len(data)} bytes exceeds the limit of {max_bytes} bytes')
-    if not data: raise ServiceError(422, 'the uploaded image is empty')
-    try: im = Image.open(io.BytesIO(data))                    # reads the header only
-    except Image.DecompressionBombError: raise ServiceError(413, f'image exceeds the limit of {max_pixels} pixels')
-    except Exception as e: raise ServiceError(415, f'the upload is not a decodable image ({type(e).__name__})')   # any decoder error
+    if len(data) > max_bytes:
+        raise ServiceError(413, f'image of {len(data)} bytes exceeds the limit of {max_bytes} bytes')
+    if not data:
+        raise ServiceError(422, 'the uploaded image is empty')
+    try:
+        im = Image.open(io.BytesIO(data))  # reads the header only
+    except Image.DecompressionBombError:
+        raise ServiceError(413, f'image exceeds the limit of {max_pixels} pixels')
+    except Exception as e:
+        raise ServiceError(415, f'the upload is not a decodable image ({type(e).__name__})')  # any decoder error
     w, h = im.size
     if w * h > max_pixels or max(w, h) > max_side:
-        raise ServiceError(413, f'image of {w}x{h} pixels exceeds the limits ({max_pixels} pixels, longest side {max_side})')
-    try: im.load()
-    except Exception as e: raise ServiceError(415, f'the upload is not a decodable image ({type(e).__name__})')     # truncated, corrupt
+        raise ServiceError(
+            413, f'image of {w}x{h} pixels exceeds the limits ({max_pixels} pixels, longest side {max_side})'
+        )
+    try:
+        im.load()
+    except Exception as e:
+        raise ServiceError(415, f'the upload is not a decodable image ({type(e).__name__})')  # truncated, corrupt
     return im.convert('RGB')
 
 # %% ../nbs/02_search.ipynb #11b8c3db
@@ -281,104 +394,159 @@ def split_sentences(text: str) -> list[tuple[str, frozenset]]:
     body = re.sub(r'^#.*$', ' ', text, flags=re.M).replace('\n', ' ')
     return [(t, frozenset(tokenize(t))) for t in (x.strip(' -') for x in re.split(r'(?<=[.!?])\s+', body)) if t]
 
-def snippet(sents: list, qtoks: set, max_chars: int=240) -> str:
+
+def snippet(sents: list, qtoks: set, max_chars: int = 240) -> str:
     "The one or two sentences that share the most words with the query, in page order."
-    if not sents: return ''
+    if not sents:
+        return ''
     sc = [len(qtoks & ts) for _, ts in sents]
     best = sorted(range(len(sents)), key=lambda i: (-sc[i], i))[:2]
     out = ' '.join(sents[i][0] for i in sorted(best))
-    return out if len(out) <= max_chars else out[:max_chars - 3].rsplit(' ', 1)[0] + '...'
+    return out if len(out) <= max_chars else out[: max_chars - 3].rsplit(' ', 1)[0] + '...'
+
 
 class SearchEngine:
     "Text search, reverse image search and page reading over one world (plus optional filler pages)."
+
     def __init__(self, root: Path, pages: list, text: TextIndex, images: ImageIndex):
         self.root, self.pages, self.text, self.images = Path(root), pages, text, images
         self.by_url = {p['url']: i for i, p in enumerate(pages)}
         self.page_of_entity = {p['entity_id']: i for i, p in enumerate(pages) if p.get('image')}
-        self._sents = {}                                   # page index -> sentences, filled on first use
+        self._sents = {}  # page index -> sentences, filled on first use
 
     def sentences(self, i: int) -> list:
         "Page `i`'s sentences with their token sets (memoised; the memo is bounded)."
         if (v := self._sents.get(i)) is None:
-            if len(self._sents) > 100_000: self._sents.clear()
+            if len(self._sents) > 100_000:
+                self._sents.clear()
             v = self._sents[i] = split_sentences(self.pages[i]['text'])
         return v
 
     @classmethod
-    def build(cls, root: Path|str, filler: int=0, cache_dir: Path|str|None=None, progress: bool=False) -> 'SearchEngine':
+    def build(
+        cls, root: Path | str, filler: int = 0, cache_dir: Path | str | None = None, progress: bool = False
+    ) -> 'SearchEngine':
         "Index the world at `root` plus `filler` synthetic pages; reuse (or fill) `cache_dir` if given."
         from mmsearch.world import _read_jsonl
+
         root = Path(root)
-        if not (root/'manifest.json').exists(): raise FileNotFoundError(f"{root} is not a world directory (no manifest.json); build one with `mmsearch world`")
-        pages = _read_jsonl(root/'pages.jsonl') + filler_pages(filler)
-        cache = Path(cache_dir)/index_key(root, filler) if cache_dir else None
-        if cache is not None and (cache/'done').exists():
-            return cls(root, pages, TextIndex.load(cache/'text'), ImageIndex.load(cache))
-        text = TextIndex.build([p['title'] + '\n' + p['text'] for p in pages], [p['title'] for p in pages], progress=progress)
+        if not (root / 'manifest.json').exists():
+            raise FileNotFoundError(
+                f"{root} is not a world directory (no manifest.json); build one with `mmsearch world`"
+            )
+        pages = _read_jsonl(root / 'pages.jsonl') + filler_pages(filler)
+        cache = Path(cache_dir) / index_key(root, filler) if cache_dir else None
+        if cache is not None and (cache / 'done').exists():
+            return cls(root, pages, TextIndex.load(cache / 'text'), ImageIndex.load(cache))
+        text = TextIndex.build(
+            [p['title'] + '\n' + p['text'] for p in pages], [p['title'] for p in pages], progress=progress
+        )
         ents = [p for p in pages if p.get('image')]
-        images = ImageIndex.build([p['entity_id'] for p in ents], (Image.open(root/p['image']).convert('RGB') for p in ents), progress=progress)
+        images = ImageIndex.build(
+            [p['entity_id'] for p in ents],
+            (Image.open(root / p['image']).convert('RGB') for p in ents),
+            progress=progress,
+        )
         if cache is not None:
             cache.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(dir=cache.parent, prefix='.tmp-'))
-            text.save(tmp/'text'); images.save(tmp); (tmp/'done').write_text(EMBED_VERSION)
-            try: tmp.rename(cache)
-            except OSError: shutil.rmtree(tmp, ignore_errors=True)        # another process got there first
+            text.save(tmp / 'text')
+            images.save(tmp)
+            (tmp / 'done').write_text(EMBED_VERSION)
+            try:
+                tmp.rename(cache)
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)  # another process got there first
         return cls(root, pages, text, images)
 
     # --- text
     def search(self, q, num=10) -> dict:
         "Serper-style organic results for query `q`."
-        if not isinstance(q, str) or not q.strip(): raise ServiceError(422, "field 'q' must be a non-empty string")
+        if not isinstance(q, str) or not q.strip():
+            raise ServiceError(422, "field 'q' must be a non-empty string")
         num = strict_int(num, 'num')
         qt = set(tokenize(q))
-        organic = [dict(title=self.pages[i]['title'], link=self.pages[i]['url'], snippet=snippet(self.sentences(i), qt),
-                        position=r + 1, score=round(s, 4)) for r, (i, s) in enumerate(self.text.search(q, num))]
+        organic = [
+            dict(
+                title=self.pages[i]['title'],
+                link=self.pages[i]['url'],
+                snippet=snippet(self.sentences(i), qt),
+                position=r + 1,
+                score=round(s, 4),
+            )
+            for r, (i, s) in enumerate(self.text.search(q, num))
+        ]
         return dict(searchParameters=dict(q=q, num=num, type='search', engine='mmsearch-bm25'), organic=organic)
 
     def retrieve(self, queries, topk=3, return_scores=False) -> dict:
         "Search-R1 retriever results: per query, `topk` docs `{'id': url, 'contents': '\"title\"\\ntext'}` (with `score`s if asked)."
-        if isinstance(queries, str): queries = [queries]
+        if isinstance(queries, str):
+            queries = [queries]
         if not isinstance(queries, list) or not queries or not all(isinstance(q, str) for q in queries):
             raise ServiceError(422, "field 'queries' must be a non-empty list of strings")
-        if len(queries) > MAX_QUERIES: raise ServiceError(422, f"at most {MAX_QUERIES} queries per request, got {len(queries)}")
-        if topk is None or (type(topk) is int and topk == 0): topk = 3          # Search-R1's server: `if not request.topk`
+        if len(queries) > MAX_QUERIES:
+            raise ServiceError(422, f"at most {MAX_QUERIES} queries per request, got {len(queries)}")
+        if topk is None or (type(topk) is int and topk == 0):
+            topk = 3  # Search-R1's server: `if not request.topk`
         topk = strict_int(topk, 'topk')
         return_scores = strict_bool(return_scores, 'return_scores')
         out = []
         for q in queries:
             hits = self.text.search(q, topk)
-            docs = [dict(id=self.pages[i]['url'], contents=f'"{self.pages[i]["title"]}"\n{self.pages[i]["text"]}') for i, _ in hits]
-            out.append([dict(document=d, score=round(s, 4)) for d, (_, s) in zip(docs, hits)] if return_scores else docs)
+            docs = [
+                dict(id=self.pages[i]['url'], contents=f'"{self.pages[i]["title"]}"\n{self.pages[i]["text"]}')
+                for i, _ in hits
+            ]
+            out.append(
+                [dict(document=d, score=round(s, 4)) for d, (_, s) in zip(docs, hits)] if return_scores else docs
+            )
         return dict(result=out)
 
     # --- images
     def resolve_image(self, ref: str) -> Image.Image:
         "Open an image of the world by path (`images/...`) or link (`https://wiki.example/images/...`)."
-        if not isinstance(ref, str) or not ref: raise ServiceError(422, 'image_id / image_url must be a non-empty string')
-        if '\x00' in ref or len(ref) > 2048: raise ServiceError(404, f'unknown image {clip_repr(ref)}: a NUL byte or over 2048 characters')
+        if not isinstance(ref, str) or not ref:
+            raise ServiceError(422, 'image_id / image_url must be a non-empty string')
+        if '\x00' in ref or len(ref) > 2048:
+            raise ServiceError(404, f'unknown image {clip_repr(ref)}: a NUL byte or over 2048 characters')
         rel = urlsplit(ref).path.lstrip('/') if '://' in ref else ref.lstrip('/')
-        base = (self.root/'images').resolve(); p = (self.root/rel).resolve()
+        base = (self.root / 'images').resolve()
+        p = (self.root / rel).resolve()
         if not rel.startswith('images/') or base not in p.parents or p.suffix.lower() != '.png' or not p.is_file():
-            raise ServiceError(404, f'unknown image {clip_repr(ref)}: give a path like images/scenes/S0001.png or a link {IMAGE_BASE}images/...')
+            raise ServiceError(
+                404,
+                f'unknown image {clip_repr(ref)}: give a path like images/scenes/S0001.png or a link {IMAGE_BASE}images/...',
+            )
         return Image.open(p).convert('RGB')
 
-    def lens(self, image: Image.Image, box=None, units: str='px', num=10) -> dict:
+    def lens(self, image: Image.Image, box=None, units: str = 'px', num=10) -> dict:
         "Google Lens-style visual matches for `image`, cropped to `box` first if given."
         num = strict_int(num, 'num')
-        if box is not None: image = image.crop(parse_box(box, image.size, units))
+        if box is not None:
+            image = image.crop(parse_box(box, image.size, units))
         matches = []
         for r, (i, s) in enumerate(self.images.search(image, num)):
             p = self.pages[self.page_of_entity[self.images.keys[i]]]
-            matches.append(dict(position=r + 1, title=p['title'], link=p['url'], source=urlsplit(p['url']).netloc,
-                                thumbnail=IMAGE_BASE + p['image'], score=round(s, 4)))
+            matches.append(
+                dict(
+                    position=r + 1,
+                    title=p['title'],
+                    link=p['url'],
+                    source=urlsplit(p['url']).netloc,
+                    thumbnail=IMAGE_BASE + p['image'],
+                    score=round(s, 4),
+                )
+            )
         return dict(search_metadata=dict(status='Success', engine='mmsearch-lens'), visual_matches=matches)
 
     # --- pages
     def page(self, url: str) -> dict:
         "The page at `url` (trailing slashes and fragments ignored)."
-        if not isinstance(url, str) or not url: raise ServiceError(422, "parameter 'url' is required")
+        if not isinstance(url, str) or not url:
+            raise ServiceError(422, "parameter 'url' is required")
         u = url.split('#')[0].rstrip('/')
-        if u not in self.by_url: raise ServiceError(404, f'no page at {clip_repr(url)} in this world')
+        if u not in self.by_url:
+            raise ServiceError(404, f'no page at {clip_repr(url)} in this world')
         return self.pages[self.by_url[u]]
 
     def visit(self, url: str) -> str:
@@ -387,20 +555,43 @@ class SearchEngine:
         img = f"![{p['title']}]({IMAGE_BASE}{p['image']})\n\n" if p.get('image') else ''
         return f"Title: {p['title']}\n\nURL Source: {p['url']}\n\nMarkdown Content:\n{img}{p['text']}"
 
+
 def index_key(root: Path, filler: int) -> str:
     "Cache key of a world's indexes: content hash, filler count and embedding version."
-    man = json.loads((Path(root)/'manifest.json').read_text())
-    return hashlib.sha256(f"{man.get('content_hash')}|{filler}|{EMBED_VERSION}|{TEXT_VERSION}".encode()).hexdigest()[:20]
+    man = json.loads((Path(root) / 'manifest.json').read_text())
+    return hashlib.sha256(f"{man.get('content_hash')}|{filler}|{EMBED_VERSION}|{TEXT_VERSION}".encode()).hexdigest()[
+        :20
+    ]
 
 # %% ../nbs/02_search.ipynb #03cc6866
-def searxng_results(engine: SearchEngine, q, pageno: int=1, per_page: int=10) -> dict:
+def searxng_results(engine: SearchEngine, q, pageno: int = 1, per_page: int = 10) -> dict:
     "SearXNG's JSON answer for `q`: page `pageno` of `per_page` results."
     pageno = strict_int(pageno, 'pageno', 1, MAX_NUM // per_page, text=True)
-    hits = engine.search(q, pageno * per_page)['organic'][(pageno - 1) * per_page:]
-    rows = [dict(url=h['link'], title=h['title'], content=h['snippet'], engine='mmsearch', engines=['mmsearch'],
-                 positions=[h['position']], score=h['score'], category='general') for h in hits]
-    return dict(query=q, number_of_results=len(rows), results=rows, answers=[], corrections=[], infoboxes=[], suggestions=[],
-                unresponsive_engines=[])
+    hits = engine.search(q, pageno * per_page)['organic'][(pageno - 1) * per_page :]
+    rows = [
+        dict(
+            url=h['link'],
+            title=h['title'],
+            content=h['snippet'],
+            engine='mmsearch',
+            engines=['mmsearch'],
+            positions=[h['position']],
+            score=h['score'],
+            category='general',
+        )
+        for h in hits
+    ]
+    return dict(
+        query=q,
+        number_of_results=len(rows),
+        results=rows,
+        answers=[],
+        corrections=[],
+        infoboxes=[],
+        suggestions=[],
+        unresponsive_engines=[],
+    )
+
 
 def serpapi_results(engine: SearchEngine, params) -> dict:
     "SerpAPI's JSON answer for query-string `params`: `engine=google_lens` with `url`, or `engine=google` with `q`."
@@ -409,60 +600,89 @@ def serpapi_results(engine: SearchEngine, params) -> dict:
     meta = dict(status='Success', engine='mmsearch')
     if kind == 'google_lens':
         url = params.get('url')
-        if not url: raise ServiceError(422, "engine=google_lens needs the parameter 'url' (the image's link)")
+        if not url:
+            raise ServiceError(422, "engine=google_lens needs the parameter 'url' (the image's link)")
         vm = engine.lens(engine.resolve_image(url), num=num)['visual_matches']
         return dict(search_metadata=meta, search_parameters=dict(engine=kind, url=url), visual_matches=vm)
     if kind == 'google':
         q = params.get('q')
-        if not q: raise ServiceError(422, "engine=google needs the parameter 'q'")
-        org = [dict(position=h['position'], title=h['title'], link=h['link'], source=urlsplit(h['link']).netloc, snippet=h['snippet'])
-               for h in engine.search(q, num)['organic']]
+        if not q:
+            raise ServiceError(422, "engine=google needs the parameter 'q'")
+        org = [
+            dict(
+                position=h['position'],
+                title=h['title'],
+                link=h['link'],
+                source=urlsplit(h['link']).netloc,
+                snippet=h['snippet'],
+            )
+            for h in engine.search(q, num)['organic']
+        ]
         return dict(search_metadata=meta, search_parameters=dict(engine=kind, q=q), organic_results=org)
     raise ServiceError(400, f"engine {clip_repr(kind)} is not served here: use engine=google or engine=google_lens")
 
+
 _READER = re.compile(r'(https?):/+(.+)', re.S | re.I)
 
-def reader_target(path: str, query: str='') -> str|None:
+
+def reader_target(path: str, query: str = '') -> str | None:
     "The page URL a Jina Reader request path names (`https://site/page`, with its query string), or None."
     m = _READER.fullmatch(path.lstrip('/'))
-    if m is None: return None
+    if m is None:
+        return None
     return f'{m[1].lower()}://{m[2]}' + (f'?{query}' if query else '')
 
 # %% ../nbs/02_search.ipynb #00ae5c38
-MAX_JSON = 2 ** 20
-BODY_TIMEOUT = 30.0               # seconds to receive a request's body once its headers are in
+MAX_JSON = 2**20
+BODY_TIMEOUT = 30.0  # seconds to receive a request's body once its headers are in
+
 
 def parse_json_body(body: bytes) -> dict:
     "A request body as a JSON object, or 400 saying why not (bad JSON or UTF-8, nested too deep, a lone surrogate)."
-    try: obj = json.loads(body)
-    except RecursionError: raise ServiceError(400, 'malformed JSON body: nested too deeply')
-    except ValueError as e: raise ServiceError(400, f'malformed JSON body: {str(e)[:120]}')
-    if not isinstance(obj, dict): raise ServiceError(400, f'the JSON body must be an object, got {type(obj).__name__}')
-    try: json.dumps(obj, ensure_ascii=False).encode()
-    except RecursionError: raise ServiceError(400, 'malformed JSON body: nested too deeply')
-    except UnicodeEncodeError: raise ServiceError(400, 'malformed JSON body: a string holds a lone surrogate (\\ud800-\\udfff)')
+    try:
+        obj = json.loads(body)
+    except RecursionError:
+        raise ServiceError(400, 'malformed JSON body: nested too deeply')
+    except ValueError as e:
+        raise ServiceError(400, f'malformed JSON body: {str(e)[:120]}')
+    if not isinstance(obj, dict):
+        raise ServiceError(400, f'the JSON body must be an object, got {type(obj).__name__}')
+    try:
+        json.dumps(obj, ensure_ascii=False).encode()
+    except RecursionError:
+        raise ServiceError(400, 'malformed JSON body: nested too deeply')
+    except UnicodeEncodeError:
+        raise ServiceError(400, 'malformed JSON body: a string holds a lone surrogate (\\ud800-\\udfff)')
     return obj
 
-async def _read_body(request, limit: int, timeout: float=BODY_TIMEOUT) -> bytes:
+
+async def _read_body(request, limit: int, timeout: float = BODY_TIMEOUT) -> bytes:
     "The body: over `limit` bytes is 413 (the rest is drained, so the client sees it), slower than `timeout` s is 408."
     from starlette.requests import ClientDisconnect
+
     cl = request.headers.get('content-length')
-    if cl is not None and not re.fullmatch(r'[0-9]{1,18}', cl): raise ServiceError(400, f'invalid Content-Length {clip_repr(cl)}')
+    if cl is not None and not re.fullmatch(r'[0-9]{1,18}', cl):
+        raise ServiceError(400, f'invalid Content-Length {clip_repr(cl)}')
     buf, over = bytearray(), False
     try:
         async with asyncio.timeout(timeout):
             async for chunk in request.stream():
-                if not over: buf += chunk
-                if len(buf) > limit: over = True; buf = bytearray()
-    except TimeoutError: raise ServiceError(408, f'the request body did not arrive within {timeout:g} s')
-    except ClientDisconnect: raise ServiceError(400, 'the client went away before sending the whole body')
+                if not over:
+                    buf += chunk
+                if len(buf) > limit:
+                    over = True
+                    buf = bytearray()
+    except TimeoutError:
+        raise ServiceError(408, f'the request body did not arrive within {timeout:g} s')
+    except ClientDisconnect:
+        raise ServiceError(400, 'the client went away before sending the whole body')
     if over or (cl is not None and int(cl) > limit):
         raise ServiceError(413, f'request body exceeds the limit of {limit} bytes')
     request._body = bytes(buf)
     return request._body
 
 # %% ../nbs/02_search.ipynb #c51b0969
-def make_app(engine: SearchEngine, max_upload: int=MAX_UPLOAD, body_timeout: float=BODY_TIMEOUT):
+def make_app(engine: SearchEngine, max_upload: int = MAX_UPLOAD, body_timeout: float = BODY_TIMEOUT):
     "The Starlette ASGI app serving `engine` as Serper, Search-R1, SearXNG, SerpAPI (Google and Lens) and Jina Reader."
     from starlette.applications import Starlette
     from starlette.exceptions import HTTPException
@@ -471,7 +691,8 @@ def make_app(engine: SearchEngine, max_upload: int=MAX_UPLOAD, body_timeout: flo
     from starlette.routing import Route
     from urllib.parse import parse_qsl
 
-    def _ok(obj): return Response(json.dumps(obj, ensure_ascii=False), media_type='application/json')
+    def _ok(obj):
+        return Response(json.dumps(obj, ensure_ascii=False), media_type='application/json')
 
     async def _fields(request) -> dict:
         body = await _read_body(request, MAX_JSON, body_timeout)
@@ -482,90 +703,143 @@ def make_app(engine: SearchEngine, max_upload: int=MAX_UPLOAD, body_timeout: flo
 
     async def search(request):
         qp = request.query_params
-        if request.method == 'GET':                                   # SearXNG
+        if request.method == 'GET':  # SearXNG
             if qp.get('format') != 'json':
-                raise ServiceError(400, "GET /search answers SearXNG's JSON: add format=json (POST /search is Serper's API)")
-            if not qp.get('q'): raise ServiceError(422, "missing parameter 'q'")
+                raise ServiceError(
+                    400, "GET /search answers SearXNG's JSON: add format=json (POST /search is Serper's API)"
+                )
+            if not qp.get('q'):
+                raise ServiceError(422, "missing parameter 'q'")
             return _ok(searxng_results(engine, qp['q'], qp.get('pageno', '1')))
-        b = await _fields(request)                                    # Serper: a JSON body, or q in the query string
-        if 'q' in b: return _ok(engine.search(b['q'], b.get('num', 10)))
-        if 'q' in qp: return _ok(engine.search(qp['q'], strict_int(qp.get('num', '10'), 'num', text=True)))
+        b = await _fields(request)  # Serper: a JSON body, or q in the query string
+        if 'q' in b:
+            return _ok(engine.search(b['q'], b.get('num', 10)))
+        if 'q' in qp:
+            return _ok(engine.search(qp['q'], strict_int(qp.get('num', '10'), 'num', text=True)))
         raise ServiceError(422, "missing field 'q'")
 
-    async def serpapi(request): return _ok(serpapi_results(engine, request.query_params))
+    async def serpapi(request):
+        return _ok(serpapi_results(engine, request.query_params))
 
     async def retrieve(request):
         b = await _fields(request)
-        if 'queries' not in b: raise ServiceError(422, "missing field 'queries'")
+        if 'queries' not in b:
+            raise ServiceError(422, "missing field 'queries'")
         return _ok(engine.retrieve(b['queries'], b.get('topk'), b.get('return_scores', False)))
 
     async def lens(request):
         if request.headers.get('content-type', '').startswith('multipart/form-data'):
             await _read_body(request, max_upload + 65536, body_timeout)
-            try: form = await request.form(max_files=1, max_fields=8, max_part_size=max_upload)
-            except MultiPartException as e: raise ServiceError(400, f'malformed multipart body: {str(e)[:120]}')
+            try:
+                form = await request.form(max_files=1, max_fields=8, max_part_size=max_upload)
+            except MultiPartException as e:
+                raise ServiceError(400, f'malformed multipart body: {str(e)[:120]}')
             up = form.get('image') or form.get('file')
-            if up is None or isinstance(up, str): raise ServiceError(422, "multipart upload needs a file field 'image'")
+            if up is None or isinstance(up, str):
+                raise ServiceError(422, "multipart upload needs a file field 'image'")
             img = decode_image(await up.read(), max_upload)
-            return _ok(engine.lens(img, form.get('box') or None, form.get('units', 'px'), strict_int(form.get('num', '10'), 'num', text=True)))
+            return _ok(
+                engine.lens(
+                    img,
+                    form.get('box') or None,
+                    form.get('units', 'px'),
+                    strict_int(form.get('num', '10'), 'num', text=True),
+                )
+            )
         b = await _fields(request)
         ref = b.get('image_id') or b.get('image_url') or b.get('url')
-        if ref is None: raise ServiceError(422, "give an image: upload a file field 'image' (multipart) or JSON 'image_id' / 'image_url'")
+        if ref is None:
+            raise ServiceError(
+                422, "give an image: upload a file field 'image' (multipart) or JSON 'image_id' / 'image_url'"
+            )
         return _ok(engine.lens(engine.resolve_image(ref), b.get('box'), b.get('units', 'px'), b.get('num', 10)))
 
     def _page(request, url):
         "The page at `url` as markdown, or in Jina's JSON envelope when the request accepts JSON."
         text = engine.visit(url)
-        if 'application/json' not in request.headers.get('accept', ''): return PlainTextResponse(text, media_type='text/markdown; charset=utf-8')
+        if 'application/json' not in request.headers.get('accept', ''):
+            return PlainTextResponse(text, media_type='text/markdown; charset=utf-8')
         p = engine.page(url)
         data = dict(title=p['title'], url=p['url'], description='', content=text.split('Markdown Content:\n', 1)[1])
         return _ok(dict(code=200, status=20000, data=data))
 
     async def visit(request):
         url = request.query_params.get('url')
-        if not url: raise ServiceError(422, "query parameter 'url' is required: /visit?url=https://...")
+        if not url:
+            raise ServiceError(422, "query parameter 'url' is required: /visit?url=https://...")
         return _page(request, url)
 
-    async def reader_get(request):                                    # Jina Reader: GET /https://site/page
+    async def reader_get(request):  # Jina Reader: GET /https://site/page
         url = reader_target(request.path_params['target'], request.scope['query_string'].decode('latin-1'))
-        if url is None: raise ServiceError(404, f'nothing at {clip_repr(request.url.path)}: pages are read at /{{url}} or /visit?url=')
+        if url is None:
+            raise ServiceError(
+                404, f'nothing at {clip_repr(request.url.path)}: pages are read at /{{url}} or /visit?url='
+            )
         return _page(request, url)
 
-    async def reader_post(request):                                   # Jina Reader: POST / {"url": ...} (JSON or a form)
+    async def reader_post(request):  # Jina Reader: POST / {"url": ...} (JSON or a form)
         if request.headers.get('content-type', '').startswith('application/x-www-form-urlencoded'):
-            b = dict(parse_qsl((await _read_body(request, MAX_JSON, body_timeout)).decode('utf-8', 'replace'), max_num_fields=32))
-        else: b = await _fields(request)
+            b = dict(
+                parse_qsl(
+                    (await _read_body(request, MAX_JSON, body_timeout)).decode('utf-8', 'replace'), max_num_fields=32
+                )
+            )
+        else:
+            b = await _fields(request)
         url = b.get('url')
-        if not isinstance(url, str) or not url: raise ServiceError(422, 'field \'url\' is required: POST / {"url": "https://..."}')
+        if not isinstance(url, str) or not url:
+            raise ServiceError(422, 'field \'url\' is required: POST / {"url": "https://..."}')
         return _page(request, url)
 
     async def images(request):
         img = engine.resolve_image('images/' + request.path_params['path'])
-        buf = io.BytesIO(); img.save(buf, format='PNG'); return Response(buf.getvalue(), media_type='image/png')
+        buf = io.BytesIO()
+        img.save(buf, format='PNG')
+        return Response(buf.getvalue(), media_type='image/png')
 
     async def on_error(request, exc: ServiceError):
-        close = {'connection': 'close'} if exc.status == 408 else None   # the body never came: the connection cannot be reused
+        close = (
+            {'connection': 'close'} if exc.status == 408 else None
+        )  # the body never came: the connection cannot be reused
         return JSONResponse(dict(error=exc.message, status=exc.status), status_code=exc.status, headers=close)
-    async def on_http(request, exc): return JSONResponse(dict(error=str(exc.detail), status=exc.status_code), status_code=exc.status_code)
-    async def on_crash(request, exc): return JSONResponse(dict(error='internal error (logged by the server)', status=500), status_code=500)
-    routes = [Route('/health', health), Route('/search', search, methods=['GET', 'POST']), Route('/search.json', serpapi),
-              Route('/retrieve', retrieve, methods=['POST']), Route('/lens', lens, methods=['POST']), Route('/visit', visit),
-              Route('/images/{path:path}', images), Route('/', reader_post, methods=['POST']), Route('/{target:path}', reader_get)]
-    return Starlette(routes=routes, exception_handlers={ServiceError: on_error, HTTPException: on_http, Exception: on_crash})
+
+    async def on_http(request, exc):
+        return JSONResponse(dict(error=str(exc.detail), status=exc.status_code), status_code=exc.status_code)
+
+    async def on_crash(request, exc):
+        return JSONResponse(dict(error='internal error (logged by the server)', status=500), status_code=500)
+
+    routes = [
+        Route('/health', health),
+        Route('/search', search, methods=['GET', 'POST']),
+        Route('/search.json', serpapi),
+        Route('/retrieve', retrieve, methods=['POST']),
+        Route('/lens', lens, methods=['POST']),
+        Route('/visit', visit),
+        Route('/images/{path:path}', images),
+        Route('/', reader_post, methods=['POST']),
+        Route('/{target:path}', reader_get),
+    ]
+    return Starlette(
+        routes=routes, exception_handlers={ServiceError: on_error, HTTPException: on_http, Exception: on_crash}
+    )
 
 # %% ../nbs/02_search.ipynb #30990a10
-HEADER_TIMEOUT = 10.0             # seconds a connection has to send a request's headers (from connecting, or from its last answer)
-KEEP_ALIVE = 5                    # seconds an idle keep-alive connection is kept (uvicorn's timeout_keep_alive)
-MAX_CONCURRENCY = 1000            # connections + requests per worker; beyond it uvicorn answers 503
+HEADER_TIMEOUT = 10.0  # seconds a connection has to send a request's headers (from connecting, or from its last answer)
+KEEP_ALIVE = 5  # seconds an idle keep-alive connection is kept (uvicorn's timeout_keep_alive)
+MAX_CONCURRENCY = 1000  # connections + requests per worker; beyond it uvicorn answers 503
+
 
 class HeaderDeadline:
     "Mixin for a uvicorn HTTP protocol: close a connection that sends no complete request headers in `config.header_timeout` s."
+
     def __init__(self, config, *args, **kwargs):
         super().__init__(config, *args, **kwargs)
         self.header_timeout, self._deadline = getattr(config, 'header_timeout', HEADER_TIMEOUT), None
 
     def _arm(self):
-        if self._deadline is not None: self._deadline.cancel()
+        if self._deadline is not None:
+            self._deadline.cancel()
         self._deadline = self.loop.call_later(self.header_timeout, self._deadline_passed)
 
     def connection_made(self, transport):
@@ -574,100 +848,183 @@ class HeaderDeadline:
 
     def on_response_complete(self):
         super().on_response_complete()
-        if not self.transport.is_closing(): self._arm()
+        if not self.transport.is_closing():
+            self._arm()
 
     def connection_lost(self, exc):
-        if self._deadline is not None: self._deadline.cancel()
+        if self._deadline is not None:
+            self._deadline.cancel()
         super().connection_lost(exc)
 
     def _deadline_passed(self):
-        busy = self.cycle is not None and not self.cycle.response_complete     # headers are in: the body deadline is the app's
-        if not busy and not self.transport.is_closing(): self.transport.close()
+        busy = (
+            self.cycle is not None and not self.cycle.response_complete
+        )  # headers are in: the body deadline is the app's
+        if not busy and not self.transport.is_closing():
+            self.transport.close()
+
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
-class DeadlineH11(HeaderDeadline, H11Protocol): "uvicorn's h11 protocol with a header deadline."
+
+
+class DeadlineH11(HeaderDeadline, H11Protocol):
+    "uvicorn's h11 protocol with a header deadline."
+
+
 try:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
-    class DeadlineHttpTools(HeaderDeadline, HttpToolsProtocol): "uvicorn's httptools protocol with a header deadline."
-except ImportError: DeadlineHttpTools = None                  # httptools is optional: h11 then
 
-def server_config(app, http: str='auto', header_timeout: float=HEADER_TIMEOUT, **kwargs):
+    class DeadlineHttpTools(HeaderDeadline, HttpToolsProtocol):
+        "uvicorn's httptools protocol with a header deadline."
+except ImportError:
+    DeadlineHttpTools = None  # httptools is optional: h11 then
+
+
+def server_config(app, http: str = 'auto', header_timeout: float = HEADER_TIMEOUT, **kwargs):
     "uvicorn settings of the service: quiet, a header deadline, a keep-alive timeout and a concurrency limit."
     import uvicorn
+
     proto = DeadlineH11 if http == 'h11' or DeadlineHttpTools is None else DeadlineHttpTools
-    cfg = uvicorn.Config(app, log_level='warning', access_log=False, lifespan='off', http=proto, timeout_keep_alive=KEEP_ALIVE,
-                         limit_concurrency=MAX_CONCURRENCY, **kwargs)
+    cfg = uvicorn.Config(
+        app,
+        log_level='warning',
+        access_log=False,
+        lifespan='off',
+        http=proto,
+        timeout_keep_alive=KEEP_ALIVE,
+        limit_concurrency=MAX_CONCURRENCY,
+        **kwargs,
+    )
     cfg.header_timeout = header_timeout
     return cfg
+
 
 def raise_fd_limit() -> int:
     "Raise this process's open-file limit to its hard limit (every connection holds a descriptor); return the new limit."
     import resource
+
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard: resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 # %% ../nbs/02_search.ipynb #951b44bd
-def listen_socket(host: str='127.0.0.1', port: int=0) -> socket.socket:
+def listen_socket(host: str = '127.0.0.1', port: int = 0) -> socket.socket:
     "A listening TCP socket with TCP_NODELAY (inherited by accepted connections) and SO_REUSEADDR."
     sock = socket.socket(socket.AF_INET6 if ':' in host else socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.bind((host, port)); sock.listen(2048)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
     return sock
 
+
 @contextlib.contextmanager
-def serve(world: Path|str|SearchEngine, port: int=0, host: str='127.0.0.1', workers: int=1, filler: int=0,
-          cache_dir: Path|str|None=None, timeout: float=120.0, cpus: set|None=None, http: str='auto',
-          header_timeout: float=HEADER_TIMEOUT, body_timeout: float=BODY_TIMEOUT):
+def serve(
+    world: Path | str | SearchEngine,
+    port: int = 0,
+    host: str = '127.0.0.1',
+    workers: int = 1,
+    filler: int = 0,
+    cache_dir: Path | str | None = None,
+    timeout: float = 120.0,
+    cpus: set | None = None,
+    http: str = 'auto',
+    header_timeout: float = HEADER_TIMEOUT,
+    body_timeout: float = BODY_TIMEOUT,
+):
     "Run the search service on `host`:`port` while the block runs; yield its base URL (`workers` > 1 or `cpus`: in a child process pinned to `cpus`)."
     if workers > 1 or cpus:
-        if isinstance(world, SearchEngine): world = world.root
-        yield from _serve_process(Path(world), port, host, workers, filler, cache_dir, timeout, ['--http', http], cpus); return
+        if isinstance(world, SearchEngine):
+            world = world.root
+        yield from _serve_process(Path(world), port, host, workers, filler, cache_dir, timeout, ['--http', http], cpus)
+        return
     engine = world if isinstance(world, SearchEngine) else SearchEngine.build(world, filler=filler, cache_dir=cache_dir)
     app = make_app(engine, body_timeout=body_timeout)
-    with serve_app(app, host, port, http=http, timeout=timeout, name='the search service', header_timeout=header_timeout) as url: yield url
+    with serve_app(
+        app, host, port, http=http, timeout=timeout, name='the search service', header_timeout=header_timeout
+    ) as url:
+        yield url
+
 
 @contextlib.contextmanager
-def serve_app(app, host: str='127.0.0.1', port: int=0, http: str='auto', timeout: float=120.0, name: str='the app',
-              header_timeout: float=HEADER_TIMEOUT):
+def serve_app(
+    app,
+    host: str = '127.0.0.1',
+    port: int = 0,
+    http: str = 'auto',
+    timeout: float = 120.0,
+    name: str = 'the app',
+    header_timeout: float = HEADER_TIMEOUT,
+):
     "Run any ASGI `app` under uvicorn in a background thread while the block runs; yield its base URL."
     import uvicorn
+
     sock = listen_socket(host, port)
     server = uvicorn.Server(server_config(app, http, header_timeout))
-    t = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True, name='mmsearch-serve'); t.start()
+    t = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True, name='mmsearch-serve')
+    t.start()
     t0 = time.time()
     while not server.started:
-        if not t.is_alive() or time.time() - t0 > timeout: raise RuntimeError(f'{name} did not start')
+        if not t.is_alive() or time.time() - t0 > timeout:
+            raise RuntimeError(f'{name} did not start')
         time.sleep(0.01)
-    try: yield f'http://{host}:{sock.getsockname()[1]}'
+    try:
+        yield f'http://{host}:{sock.getsockname()[1]}'
     finally:
-        server.should_exit = True; t.join(10); sock.close()
+        server.should_exit = True
+        t.join(10)
+        sock.close()
+
 
 def _serve_process(world, port, host, workers, filler, cache_dir, timeout, extra=(), cpus=None):
-    cmd = [sys.executable, '-c', 'import sys; from mmsearch.search import serve_cli; sys.exit(serve_cli(sys.argv[1:]))',
-           '--world', str(world), '--host', host, '--port', str(port), '--workers', str(workers), '--filler', str(filler)]
-    if cache_dir: cmd += ['--cache-dir', str(cache_dir)]
+    cmd = [
+        sys.executable,
+        '-c',
+        'import sys; from mmsearch.search import serve_cli; sys.exit(serve_cli(sys.argv[1:]))',
+        '--world',
+        str(world),
+        '--host',
+        host,
+        '--port',
+        str(port),
+        '--workers',
+        str(workers),
+        '--filler',
+        str(filler),
+    ]
+    if cache_dir:
+        cmd += ['--cache-dir', str(cache_dir)]
     pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
     proc = subprocess.Popen(cmd + list(extra), stdout=subprocess.PIPE, text=True, preexec_fn=pin)
     try:
         line, t0 = '', time.time()
         while not line.startswith('mmsearch serve: listening on '):
             line = proc.stdout.readline()
-            if not line and proc.poll() is not None: raise RuntimeError(f'mmsearch serve exited with code {proc.returncode}')
-            if time.time() - t0 > timeout: raise RuntimeError('mmsearch serve did not start in time')
+            if not line and proc.poll() is not None:
+                raise RuntimeError(f'mmsearch serve exited with code {proc.returncode}')
+            if time.time() - t0 > timeout:
+                raise RuntimeError('mmsearch serve did not start in time')
         url = line.split()[-1]
         import httpx
+
         while True:
             try:
-                if httpx.get(url + '/health', timeout=5).status_code == 200: break
-            except httpx.TransportError: pass
-            if proc.poll() is not None or time.time() - t0 > timeout: raise RuntimeError('mmsearch serve did not become healthy')
+                if httpx.get(url + '/health', timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.time() - t0 > timeout:
+                raise RuntimeError('mmsearch serve did not become healthy')
             time.sleep(0.05)
         yield url
     finally:
         proc.terminate()
-        try: proc.wait(15)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 # %% ../nbs/02_search.ipynb #35e6d78a
 def app_from_env():
@@ -675,62 +1032,95 @@ def app_from_env():
     cfg = json.loads(os.environ['MMSEARCH_SERVE'])
     return make_app(SearchEngine.build(cfg['world'], cfg['filler'], cfg['cache_dir']))
 
+
 def serve_cli(argv=None) -> int:
     "mmsearch serve: run the search service over a world."
     from mmsearch.core import data_dir
-    p = argparse.ArgumentParser(prog='mmsearch serve', description='Serve text search, reverse image search and a page reader over a world (Serper, Search-R1, Lens and Jina shapes).')
+
+    p = argparse.ArgumentParser(
+        prog='mmsearch serve',
+        description='Serve text search, reverse image search and a page reader over a world (Serper, Search-R1, Lens and Jina shapes).',
+    )
     p.add_argument('--world', type=Path, required=True, help='world directory (built by `mmsearch world`)')
     p.add_argument('--host', default='127.0.0.1', help='interface to bind (loopback by default)')
     p.add_argument('--port', type=int, default=8000, help='port (0 = any free port; the URL is printed)')
     p.add_argument('--workers', type=int, default=1, help='uvicorn worker processes')
     p.add_argument('--filler', type=int, default=0, help='extra synthetic filler pages to index (load tests)')
     p.add_argument('--cache-dir', type=Path, default=None, help='index cache (default: data/cache/search)')
-    p.add_argument('--http', default='auto', choices=['auto', 'h11', 'httptools'], help="uvicorn's HTTP parser (auto: httptools if installed)")
+    p.add_argument(
+        '--http',
+        default='auto',
+        choices=['auto', 'h11', 'httptools'],
+        help="uvicorn's HTTP parser (auto: httptools if installed)",
+    )
     a = p.parse_args(argv)
     if a.workers < 1 or a.filler < 0 or not 0 <= a.port < 65536:
-        print('mmsearch serve: error: --workers must be >= 1, --filler >= 0 and --port in 0..65535', file=sys.stderr); return 2
+        print('mmsearch serve: error: --workers must be >= 1, --filler >= 0 and --port in 0..65535', file=sys.stderr)
+        return 2
     import uvicorn
-    cache = a.cache_dir or data_dir()/'cache'/'search'
+
+    cache = a.cache_dir or data_dir() / 'cache' / 'search'
     try:
-        t0 = time.time(); eng = SearchEngine.build(a.world, a.filler, cache, progress=True)
+        t0 = time.time()
+        eng = SearchEngine.build(a.world, a.filler, cache, progress=True)
         sock = listen_socket(a.host, a.port)
     except (OSError, ValueError) as e:
-        print(f'mmsearch serve: error: {e}', file=sys.stderr); return 2
+        print(f'mmsearch serve: error: {e}', file=sys.stderr)
+        return 2
     raise_fd_limit()
     h, port = sock.getsockname()[:2]
-    print(f'mmsearch serve: {len(eng.pages)} pages, {len(eng.images.keys)} images, ready in {time.time() - t0:.1f} s', file=sys.stderr)
+    print(
+        f'mmsearch serve: {len(eng.pages)} pages, {len(eng.images.keys)} images, ready in {time.time() - t0:.1f} s',
+        file=sys.stderr,
+    )
     print(f'mmsearch serve: listening on http://{a.host}:{port}', flush=True)
     if a.workers == 1:
         uvicorn.Server(server_config(make_app(eng), a.http)).run(sockets=[sock])
     else:
         del eng
-        os.environ['MMSEARCH_SERVE'] = json.dumps(dict(world=str(a.world.resolve()), filler=a.filler, cache_dir=str(cache)))
+        os.environ['MMSEARCH_SERVE'] = json.dumps(
+            dict(world=str(a.world.resolve()), filler=a.filler, cache_dir=str(cache))
+        )
         config = server_config('mmsearch.search:app_from_env', a.http, factory=True, workers=a.workers)
         from uvicorn.supervisors import Multiprocess
+
         Multiprocess(config, sockets=[sock]).run()
     return 0
 
 # %% ../nbs/02_search.ipynb #c1e74b46
-def loose_box(box, size, factor: float=2.0) -> tuple:
+def loose_box(box, size, factor: float = 2.0) -> tuple:
     "`box` grown `factor`x about its centre, clipped to an image of `size` (w, h)."
-    x0, y0, x1, y1 = box; cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * factor / 2, (y1 - y0) * factor / 2
+    x0, y0, x1, y1 = box
+    cx, cy, hw, hh = (x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) * factor / 2, (y1 - y0) * factor / 2
     return (max(0, round(cx - hw)), max(0, round(cy - hh)), min(size[0], round(cx + hw)), min(size[1], round(cy + hh)))
 
-def search_metrics(root: Path|str, engine: SearchEngine|None=None, k: int=5, progress: bool=False) -> dict:
+
+def search_metrics(root: Path | str, engine: SearchEngine | None = None, k: int = 5, progress: bool = False) -> dict:
     "Hit@1 and hit@k of reverse image search (photo, scene, tight and loose crops) and text search (name, description)."
     from mmsearch.world import World, describe_look
     from tqdm.auto import tqdm
-    root = Path(root); w = World.load(root); eng = engine or SearchEngine.build(root)
+
+    root = Path(root)
+    w = World.load(root)
+    eng = engine or SearchEngine.build(root)
+
     def ranks(img):
         return [m['link'] for m in eng.lens(img, num=k)['visual_matches']]
+
     hits = {n: [] for n in ('photo', 'scene', 'tight_crop', 'loose_crop', 'text_name', 'text_description')}
-    def add(kind, links, url): hits[kind].append((bool(links) and links[0] == url, url in links))
-    qs = [json.loads(l) for l in (root/'benchmarks'/'questions.jsonl').read_text().splitlines()]
+
+    def add(kind, links, url):
+        hits[kind].append((bool(links) and links[0] == url, url in links))
+
+    qs = [json.loads(l) for l in (root / 'benchmarks' / 'questions.jsonl').read_text().splitlines()]
     photos = [q for q in qs if q['bench'] in ('fvqa', 'infoseek') and q.get('image')]
-    for q in tqdm(photos, disable=not progress, desc='photos'): add('photo', ranks(Image.open(root/q['image']).convert('RGB')), w[q['chain'][0][0]].url)
+    for q in tqdm(photos, disable=not progress, desc='photos'):
+        add('photo', ranks(Image.open(root / q['image']).convert('RGB')), w[q['chain'][0][0]].url)
     any5 = []
     for s in tqdm(w.scenes, disable=not progress, desc='scenes'):
-        img = Image.open(root/s['image']).convert('RGB'); whole = ranks(img); ents = [o for o in s['objects'] if o['entity_id']]
+        img = Image.open(root / s['image']).convert('RGB')
+        whole = ranks(img)
+        ents = [o for o in s['objects'] if o['entity_id']]
         any5.append(any(w[o['entity_id']].url in whole for o in ents))
         for o in ents:
             url = w[o['entity_id']].url
@@ -740,10 +1130,20 @@ def search_metrics(root: Path|str, engine: SearchEngine|None=None, k: int=5, pro
     for e in tqdm(w.entities, disable=not progress, desc='text'):
         add('text_name', [h['link'] for h in eng.search(e.name, k)['organic']], e.url)
         add('text_description', [h['link'] for h in eng.search(describe_look(e.look), k)['organic']], e.url)
-    out = {n: {'hit@1': round(float(np.mean([a for a, _ in v])), 4) if v else None, f'hit@{k}': round(float(np.mean([b for _, b in v])), 4) if v else None, 'n': len(v)}
-           for n, v in hits.items()}
+    out = {
+        n: {
+            'hit@1': round(float(np.mean([a for a, _ in v])), 4) if v else None,
+            f'hit@{k}': round(float(np.mean([b for _, b in v])), 4) if v else None,
+            'n': len(v),
+        }
+        for n, v in hits.items()
+    }
     out['scene_any@5'] = dict(rate=round(float(np.mean(any5)), 4) if any5 else None, n=len(any5))
     sc, tc = out['scene'][f'hit@{k}'], out['tight_crop'][f'hit@{k}']
-    out['premise'] = dict(scene_hit_at_5_max=0.35, tight_crop_hit_at_5_min=0.9, holds=bool(sc is not None and tc is not None and sc <= 0.35 and tc >= 0.9))
+    out['premise'] = dict(
+        scene_hit_at_5_max=0.35,
+        tight_crop_hit_at_5_min=0.9,
+        holds=bool(sc is not None and tc is not None and sc <= 0.35 and tc >= 0.9),
+    )
     out['embedding'] = EMBED_VERSION
     return out

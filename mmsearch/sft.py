@@ -27,36 +27,51 @@ def chat_inputs(row: dict) -> tuple[list[dict], list, list[dict]]:
         if isinstance(c, list):
             parts = []
             for p in c:
-                if p.get('type') == 'image': imgs.append(load_image(p.get('image'))); parts.append({'type': 'image'})
-                else: parts.append({'type': 'text', 'text': p.get('text', '')})
+                if p.get('type') == 'image':
+                    imgs.append(load_image(p.get('image')))
+                    parts.append({'type': 'image'})
+                else:
+                    parts.append({'type': 'text', 'text': p.get('text', '')})
             m = {**m, 'content': parts}
         out.append(m)
-    if len(imgs) != len(row.get('images') or imgs): raise ValueError(f"row has {len(row.get('images') or [])} image paths but {len(imgs)} image parts")
+    if len(imgs) != len(row.get('images') or imgs):
+        raise ValueError(f"row has {len(row.get('images') or [])} image paths but {len(imgs)} image parts")
     return out, imgs, tools
+
 
 def assistant_labels(ids: Sequence[int], tok) -> list[int]:
     "Labels for one token sequence: the ids of assistant turns (after the assistant header, up to and including <|im_end|>), -100 elsewhere."
     head = tok('<|im_start|>assistant\n', add_special_tokens=False)['input_ids']
-    end = tok.convert_tokens_to_ids('<|im_end|>'); ids = list(ids); n, h = len(ids), len(head)
+    end = tok.convert_tokens_to_ids('<|im_end|>')
+    ids = list(ids)
+    n, h = len(ids), len(head)
     lab, i = [-100] * n, 0
     while i < n:
-        if ids[i:i + h] == head:
+        if ids[i : i + h] == head:
             j = i + h
-            while j < n and ids[j] != end: lab[j] = ids[j]; j += 1
-            if j < n: lab[j] = ids[j]
+            while j < n and ids[j] != end:
+                lab[j] = ids[j]
+                j += 1
+            if j < n:
+                lab[j] = ids[j]
             i = j + 1
-        else: i += 1
+        else:
+            i += 1
     return lab
 
 # %% ../nbs/04c_sft.ipynb #2f76323f
 class ToolMaskCollator:
     "Render rows with the chat template and their tools, tokenize (with images), and label only the assistant turns."
-    def __init__(self, processor, max_length: int|None=None):
+
+    def __init__(self, processor, max_length: int | None = None):
         self.proc, self.max_length = processor, max_length
         self.tok = getattr(processor, 'tokenizer', processor)
         self.ip = getattr(processor, 'image_processor', None)
         self.is_vlm = self.ip is not None
-        v = [self.tok.convert_tokens_to_ids(t) for t in ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>')]
+        v = [
+            self.tok.convert_tokens_to_ids(t)
+            for t in ('<|image_pad|>', '<|video_pad|>', '<|vision_start|>', '<|vision_end|>')
+        ]
         self.never = {i for i in v if isinstance(i, int) and i >= 0}
 
     def _render(self, msgs, tools, gen=False) -> str:
@@ -64,15 +79,19 @@ class ToolMaskCollator:
 
     def segments(self, msgs: list[dict], tools: list[dict]) -> list[tuple[str, bool]]:
         "The rendered conversation as (text, is_assistant_turn) pieces, in order; the assistant pieces end with <|im_end|>."
-        full = self._render(msgs, tools); segs, pos = [], 0
+        full = self._render(msgs, tools)
+        segs, pos = [], 0
         for i, m in enumerate(msgs):
-            if m['role'] != 'assistant': continue
-            pre, upto = self._render(msgs[:i], tools, gen=True), self._render(msgs[:i + 1], tools)
+            if m['role'] != 'assistant':
+                continue
+            pre, upto = self._render(msgs[:i], tools, gen=True), self._render(msgs[: i + 1], tools)
             if not (full.startswith(pre) and full.startswith(upto) and upto.startswith(pre)):
                 raise ValueError('the chat template is not prefix-preserving; assistant spans cannot be located')
             end = upto.rindex('<|im_end|>') + len('<|im_end|>')
-            if len(pre) < pos or end <= len(pre): raise ValueError(f'assistant turn {i} could not be located in the rendered text')
-            segs += [(full[pos:len(pre)], False), (full[len(pre):end], True)]; pos = end
+            if len(pre) < pos or end <= len(pre):
+                raise ValueError(f'assistant turn {i} could not be located in the rendered text')
+            segs += [(full[pos : len(pre)], False), (full[len(pre) : end], True)]
+            pos = end
         segs.append((full[pos:], False))
         return [s for s in segs if s[0]]
 
@@ -81,29 +100,41 @@ class ToolMaskCollator:
         msgs, imgs, tools = chat_inputs(row)
         vis = {}
         if imgs:
-            if not self.is_vlm: raise ValueError('rows with images need a VLM processor, got a tokenizer')
+            if not self.is_vlm:
+                raise ValueError('rows with images need a VLM processor, got a tokenizer')
             vis, n_pad = image_inputs(self.proc, imgs)
         ids, labels, k = [], [], 0
         for text, is_asst in self.segments(msgs, tools):
             if not is_asst and '<|image_pad|>' in text:
-                parts = text.split('<|image_pad|>'); text = parts[0]
-                for p in parts[1:]: text += '<|image_pad|>' * n_pad[k] + p; k += 1
+                parts = text.split('<|image_pad|>')
+                text = parts[0]
+                for p in parts[1:]:
+                    text += '<|image_pad|>' * n_pad[k] + p
+                    k += 1
             t = self.tok(text, add_special_tokens=False)['input_ids']
-            ids += t; labels += t if is_asst else [-100] * len(t)
-        if k != len(imgs): raise ValueError(f'{len(imgs)} images but {k} image placeholders in the rendered text')
+            ids += t
+            labels += t if is_asst else [-100] * len(t)
+        if k != len(imgs):
+            raise ValueError(f'{len(imgs)} images but {k} image placeholders in the rendered text')
         labels = [-100 if i in self.never else l for i, l in zip(ids, labels)]
         return ids, labels, vis
 
     def __call__(self, rows: list[dict]) -> dict:
         import torch
+
         enc = [self.encode(r) for r in rows]
         L = max(len(e[0]) for e in enc)
-        if self.max_length: L = min(L, self.max_length)
+        if self.max_length:
+            L = min(L, self.max_length)
         pad = self.tok.pad_token_id
-        ids = torch.full((len(rows), L), pad, dtype=torch.long); lab = torch.full_like(ids, -100); att = torch.zeros_like(ids)
+        ids = torch.full((len(rows), L), pad, dtype=torch.long)
+        lab = torch.full_like(ids, -100)
+        att = torch.zeros_like(ids)
         for i, (x, y, _) in enumerate(enc):
             x, y = x[:L], y[:L]
-            ids[i, :len(x)] = torch.tensor(x); lab[i, :len(y)] = torch.tensor(y); att[i, :len(x)] = 1
+            ids[i, : len(x)] = torch.tensor(x)
+            lab[i, : len(y)] = torch.tensor(y)
+            att[i, : len(x)] = 1
         out = dict(input_ids=ids, attention_mask=att, labels=lab)
         out.update(join_images([e[2] for e in enc]))
         return out
@@ -115,82 +146,176 @@ class ToolMaskCollator:
 # %% ../nbs/04c_sft.ipynb #6e1d1d38
 LORA_TARGETS = r'.*(language_model|model)\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)'
 
+
 def _load(model_dir):
     from mmsearch.zoo import load_lm, load_vlm
-    cfg = json.loads((Path(model_dir)/'config.json').read_text())
+
+    cfg = json.loads((Path(model_dir) / 'config.json').read_text())
     return (load_vlm if 'vision_config' in cfg else load_lm)(model_dir)
 
-def sft_model(model_dir, dataset, out, *, steps: int=200, batch: int=4, lr: float=1e-3, max_length: int=3072, lora: bool=False,
-              lora_r: int=8, warmup: float=0.05, seed: int=0, progress: bool=True, name: str='') -> dict:
+
+def sft_model(
+    model_dir,
+    dataset,
+    out,
+    *,
+    steps: int = 200,
+    batch: int = 4,
+    lr: float = 1e-3,
+    max_length: int = 3072,
+    lora: bool = False,
+    lora_r: int = 8,
+    warmup: float = 0.05,
+    seed: int = 0,
+    progress: bool = True,
+    name: str = '',
+) -> dict:
     "Fine-tune the model at `model_dir` on SFT rows with TRL's SFTTrainer and `ToolMaskCollator`; save to `out`; return the facts."
     import torch
     from trl import SFTConfig, SFTTrainer
     from mmsearch.zoo import CHAT_TEMPLATE
     from mmsearch.core import atomic_dir
-    model, proc = _load(model_dir); model.train()
+
+    model, proc = _load(model_dir)
+    model.train()
     col = ToolMaskCollator(proc)
     has_images = getattr(proc, 'image_processor', None) is not None
     rows = [r for r in dataset if has_images or not r['images']]
-    lens = [col.length(r) for r in rows]; keep = [r for r, n in zip(rows, lens) if n <= max_length]
-    if not keep: raise ValueError(f'no row fits max_length={max_length} (shortest has {min(lens, default=0)} tokens)')
+    lens = [col.length(r) for r in rows]
+    keep = [r for r, n in zip(rows, lens) if n <= max_length]
+    if not keep:
+        raise ValueError(f'no row fits max_length={max_length} (shortest has {min(lens, default=0)} tokens)')
     from datasets import Dataset
+
     ds = Dataset.from_list([{k: r[k] for k in ('messages', 'images', 'tools')} for r in keep])
     peft_config = None
     if lora:
         from peft import LoraConfig
-        peft_config = LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type='CAUSAL_LM')
-    world = int(os.environ.get('WORLD_SIZE', '1'))   # processes under `accelerate launch`; `batch` stays the global batch
-    if batch % world: raise ValueError(f'batch {batch} does not split over {world} processes')
-    work = Path(out).parent/f'.{Path(out).name}.trainer'
-    args = SFTConfig(output_dir=str(work), max_steps=steps, per_device_train_batch_size=batch // world, learning_rate=lr, lr_scheduler_type='cosine',
-                     warmup_steps=max(1, round(steps * warmup)), use_cpu=not torch.cuda.is_available(), bf16=False, report_to='none',
-                     save_strategy='no', logging_steps=1, disable_tqdm=not progress, seed=seed, dataloader_num_workers=0,
-                     remove_unused_columns=False, gradient_checkpointing=False, dataset_kwargs={'skip_prepare_dataset': True}, max_length=None)
+
+        peft_config = LoraConfig(
+            r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type='CAUSAL_LM'
+        )
+    world = int(
+        os.environ.get('WORLD_SIZE', '1')
+    )  # processes under `accelerate launch`; `batch` stays the global batch
+    if batch % world:
+        raise ValueError(f'batch {batch} does not split over {world} processes')
+    work = Path(out).parent / f'.{Path(out).name}.trainer'
+    args = SFTConfig(
+        output_dir=str(work),
+        max_steps=steps,
+        per_device_train_batch_size=batch // world,
+        learning_rate=lr,
+        lr_scheduler_type='cosine',
+        warmup_steps=max(1, round(steps * warmup)),
+        use_cpu=not torch.cuda.is_available(),
+        bf16=False,
+        report_to='none',
+        save_strategy='no',
+        logging_steps=1,
+        disable_tqdm=not progress,
+        seed=seed,
+        dataloader_num_workers=0,
+        remove_unused_columns=False,
+        gradient_checkpointing=False,
+        dataset_kwargs={'skip_prepare_dataset': True},
+        max_length=None,
+    )
     t0 = time.time()
-    tr = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=proc, data_collator=col, peft_config=peft_config)
+    tr = SFTTrainer(
+        model=model, args=args, train_dataset=ds, processing_class=proc, data_collator=col, peft_config=peft_config
+    )
     tr.train()
     train_s = time.time() - t0
     model = tr.model
-    if lora: model = model.merge_and_unload()
+    if lora:
+        model = model.merge_and_unload()
     model.eval()
-    tok = getattr(proc, 'tokenizer', proc); tok.chat_template = CHAT_TEMPLATE
-    if hasattr(proc, 'chat_template'): proc.chat_template = CHAT_TEMPLATE
+    tok = getattr(proc, 'tokenizer', proc)
+    tok.chat_template = CHAT_TEMPLATE
+    if hasattr(proc, 'chat_template'):
+        proc.chat_template = CHAT_TEMPLATE
     losses = [h['loss'] for h in tr.state.log_history if 'loss' in h]
     n_lab = [int((col([r])['labels'] != -100).sum()) for r in keep[:32]]
-    if not tr.accelerator.is_main_process: tr.accelerator.wait_for_everyone(); return {}   # the main process saves
-    info = dict(name=name or Path(out).name, init=str(model_dir), init_sha256=weights_hash(model_dir), steps=steps, batch=batch, processes=world, lr=lr, lora=lora, lora_r=lora_r if lora else None,
-                max_length=max_length, rows=len(rows), rows_used=len(keep), rows_too_long=len(rows) - len(keep),
-                mean_tokens=round(sum(lens) / max(1, len(lens)), 1), mean_loss_tokens=round(sum(n_lab) / max(1, len(n_lab)), 1),
-                sets=dict(sorted(__import__('collections').Counter(r.get('set', '') for r in keep).items())),
-                losses=losses, train_s=round(train_s, 1), trainer='trl.SFTTrainer + ToolMaskCollator (assistant turns only)')
+    if not tr.accelerator.is_main_process:
+        tr.accelerator.wait_for_everyone()
+        return {}  # the main process saves
+    info = dict(
+        name=name or Path(out).name,
+        init=str(model_dir),
+        init_sha256=weights_hash(model_dir),
+        steps=steps,
+        batch=batch,
+        processes=world,
+        lr=lr,
+        lora=lora,
+        lora_r=lora_r if lora else None,
+        max_length=max_length,
+        rows=len(rows),
+        rows_used=len(keep),
+        rows_too_long=len(rows) - len(keep),
+        mean_tokens=round(sum(lens) / max(1, len(lens)), 1),
+        mean_loss_tokens=round(sum(n_lab) / max(1, len(n_lab)), 1),
+        sets=dict(sorted(__import__('collections').Counter(r.get('set', '') for r in keep).items())),
+        losses=losses,
+        train_s=round(train_s, 1),
+        trainer='trl.SFTTrainer + ToolMaskCollator (assistant turns only)',
+    )
     with atomic_dir(out, overwrite=True) as tmp_out:
-        model.save_pretrained(tmp_out); proc.save_pretrained(tmp_out)
-        (tmp_out/'sft.json').write_text(dumps(info))
-        (tmp_out/'README.md').write_text(f"# mmsearch SFT: {info['name']}\n\nInitialised from `{model_dir}`; {steps} steps of TRL's SFTTrainer "
-                                         f"(batch {batch}, lr {lr}{', LoRA r=' + str(lora_r) if lora else ''}) on {len(keep)} synthesized trajectories; "
-                                         f"loss on assistant turns only. Loss {losses[0]:.3f} -> {losses[-1]:.3f}.\n")
+        model.save_pretrained(tmp_out)
+        proc.save_pretrained(tmp_out)
+        (tmp_out / 'sft.json').write_text(dumps(info))
+        (tmp_out / 'README.md').write_text(
+            f"# mmsearch SFT: {info['name']}\n\nInitialised from `{model_dir}`; {steps} steps of TRL's SFTTrainer "
+            f"(batch {batch}, lr {lr}{', LoRA r=' + str(lora_r) if lora else ''}) on {len(keep)} synthesized trajectories; "
+            f"loss on assistant turns only. Loss {losses[0]:.3f} -> {losses[-1]:.3f}.\n"
+        )
     shutil.rmtree(work, ignore_errors=True)
     tr.accelerator.wait_for_everyone()
     return info
 
+
 def sft_cli(argv=None) -> int:
     "mmsearch sft: fine-tune a model directory on a synthesized SFT dataset (also under `accelerate launch`)."
     import argparse
+
     p = argparse.ArgumentParser(prog='mmsearch sft', description=sft_model.__doc__)
     p.add_argument('--model', required=True, help='model directory (a zoo model or a merge)')
     p.add_argument('--data', required=True, help='synthesis directory (mmsearch.synth.save_synth) or its sft/ dataset')
     p.add_argument('--out', required=True, help='output model directory (replaced atomically)')
-    p.add_argument('--steps', type=int, default=200); p.add_argument('--batch', type=int, default=4, help='global batch')
-    p.add_argument('--lr', type=float, default=1e-3); p.add_argument('--max-length', type=int, default=3072)
-    p.add_argument('--lora', action='store_true'); p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--steps', type=int, default=200)
+    p.add_argument('--batch', type=int, default=4, help='global batch')
+    p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--max-length', type=int, default=3072)
+    p.add_argument('--lora', action='store_true')
+    p.add_argument('--seed', type=int, default=0)
     a = p.parse_args(argv)
     from mmsearch.synth import load_sft
+
     for path in (a.model, a.data):
-        if not Path(path).exists(): print(f'mmsearch sft: no such directory: {path}'); return 2
-    try: info = sft_model(a.model, load_sft(a.data), a.out, steps=a.steps, batch=a.batch, lr=a.lr, max_length=a.max_length,
-                          lora=a.lora, seed=a.seed, progress=False)
-    except ValueError as e: print(f'mmsearch sft: {e}'); return 2
-    if info: print(f"[sft] {info['processes']} process(es), {a.steps} steps in {info['train_s']} s; loss {info['losses'][0]:.3f} -> {info['losses'][-1]:.3f}; saved {a.out}")
+        if not Path(path).exists():
+            print(f'mmsearch sft: no such directory: {path}')
+            return 2
+    try:
+        info = sft_model(
+            a.model,
+            load_sft(a.data),
+            a.out,
+            steps=a.steps,
+            batch=a.batch,
+            lr=a.lr,
+            max_length=a.max_length,
+            lora=a.lora,
+            seed=a.seed,
+            progress=False,
+        )
+    except ValueError as e:
+        print(f'mmsearch sft: {e}')
+        return 2
+    if info:
+        print(
+            f"[sft] {info['processes']} process(es), {a.steps} steps in {info['train_s']} s; loss {info['losses'][0]:.3f} -> {info['losses'][-1]:.3f}; saved {a.out}"
+        )
     return 0
 
 # %% ../nbs/04c_sft.ipynb #627f6fc6
@@ -204,16 +329,43 @@ SETTINGS = {  # name -> tools withheld
 }
 GOG_ABLATION = {'full': (), 'w/o gaze': ('crop_and_search',)}
 
-def eval_agent(model_dir, world_dir, bench: str, split: str, *, n: int=40, exclude_tools: Sequence[str]=(), base_url: str|None=None,
-               max_turns: int=10, max_new_tokens: int=160, batch_size: int=32, seed: int=0, progress: bool=False) -> dict:
+
+def eval_agent(
+    model_dir,
+    world_dir,
+    bench: str,
+    split: str,
+    *,
+    n: int = 40,
+    exclude_tools: Sequence[str] = (),
+    base_url: str | None = None,
+    max_turns: int = 10,
+    max_new_tokens: int = 160,
+    batch_size: int = 32,
+    seed: int = 0,
+    progress: bool = False,
+) -> dict:
     "Summary of `evaluate` for the model at `model_dir` (greedy) on `bench`/`split` with `exclude_tools` withheld."
     from mmsearch.evaluate import evaluate, load_policy
     from mmsearch.rollout import RolloutConfig
+
     pol = load_policy(str(model_dir), batch_size=batch_size)
     cfg = RolloutConfig(max_turns=max_turns, max_new_tokens=max_new_tokens, max_context_tokens=8192)
-    r = evaluate(pol, world_dir, bench, split, n=n, seed=seed, exclude_tools=exclude_tools, base_url=base_url, cfg=cfg, progress=progress)
+    r = evaluate(
+        pol,
+        world_dir,
+        bench,
+        split,
+        n=n,
+        seed=seed,
+        exclude_tools=exclude_tools,
+        base_url=base_url,
+        cfg=cfg,
+        progress=progress,
+    )
     s = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.summary.items()}
-    s['model'] = Path(model_dir).name; s['terminations'] = dict(r.table['termination'].value_counts()) if len(r.table) else {}
+    s['model'] = Path(model_dir).name
+    s['terminations'] = dict(r.table['termination'].value_counts()) if len(r.table) else {}
     s['terminations'] = {k: int(v) for k, v in s['terminations'].items()}
     return s
 
@@ -223,68 +375,135 @@ def vdr_claim(acc: dict) -> str:
     rest = ('direct', 'WIS', 'WIS+TS', 'CIS')
     nums = ', '.join(f'{k} {v:.3f}' for k, v in acc.items())
     if len({acc[k] for k in (*rest, 'CIS+TS')}) == 1:
-        verdict = f"all restricted settings tie at {acc['CIS+TS']:.3f}, so the ordering cannot be assessed: not reproduced"
-    elif acc['CIS+TS'] > max(acc[k] for k in rest): verdict = 'CIS+TS is best: the ordering reproduces'
-    else: verdict = f"CIS+TS is not best ({max(rest, key=lambda k: acc[k])} scores {max(acc[k] for k in rest):.3f}): not reproduced"
+        verdict = (
+            f"all restricted settings tie at {acc['CIS+TS']:.3f}, so the ordering cannot be assessed: not reproduced"
+        )
+    elif acc['CIS+TS'] > max(acc[k] for k in rest):
+        verdict = 'CIS+TS is best: the ordering reproduces'
+    else:
+        verdict = f"CIS+TS is not best ({max(rest, key=lambda k: acc[k])} scores {max(acc[k] for k in rest):.3f}): not reproduced"
     return f'Paper (VDR Table 2): CIS+TS best, ahead of WIS+TS, CIS, WIS and direct. Here: {nums}. Verdict: {verdict}.'
+
 
 def gog_claim(g: dict) -> str:
     "Whether removing the gaze action lowers accuracy on each set of `g` ({set: {'full', 'w/o gaze'}}), in words with the numbers."
-    parts = '; '.join(f"{b}: full {d['full']['accuracy']:.3f} vs w/o gaze {d['w/o gaze']['accuracy']:.3f}" for b, d in g.items())
+    parts = '; '.join(
+        f"{b}: full {d['full']['accuracy']:.3f} vs w/o gaze {d['w/o gaze']['accuracy']:.3f}" for b, d in g.items()
+    )
     ok = all(d['full']['accuracy'] > d['w/o gaze']['accuracy'] for d in g.values())
     tie = all(d['full']['accuracy'] == d['w/o gaze']['accuracy'] for d in g.values())
-    verdict = 'reproduced on every set' if ok else 'no difference (a tie), not reproduced' if tie else 'not reproduced on every set'
-    return (f'Paper (GoG): removing the gaze action lowers accuracy (Qwen2.5-VL SFT 43.28 → 41.76 average). Here: {parts}. Verdict: {verdict}. '
-            'Our ablation withholds the tool at inference from the agent trained with it (the paper retrains without gaze data).')
+    verdict = (
+        'reproduced on every set'
+        if ok
+        else 'no difference (a tie), not reproduced'
+        if tie
+        else 'not reproduced on every set'
+    )
+    return (
+        f'Paper (GoG): removing the gaze action lowers accuracy (Qwen2.5-VL SFT 43.28 → 41.76 average). Here: {parts}. Verdict: {verdict}. '
+        'Our ablation withholds the tool at inference from the agent trained with it (the paper retrains without gaze data).'
+    )
+
 
 def sft_report(res: dict, report_dir, infos: dict) -> Path:
     "Write figures/sft_losses.png, figures/sft_ablation.png and sft.md from the results `res` (metrics/sft.json is written by the caller)."
-    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
     from mmsearch.pretrain import plot_losses
-    rep = Path(report_dir); (rep/'figures').mkdir(parents=True, exist_ok=True)
-    plot_losses({k: v['losses'] for k, v in infos.items()}, rep/'figures'/'sft_losses.png', title='Cold-start SFT loss (assistant tokens only)', smooth=10)
-    ab = res['vdr_ablation']; names = list(ab)
-    fig, ax = plt.subplots(figsize=(6, 3)); ax.bar(names, [ab[k]['accuracy'] for k in names], color='C0')
-    ax.set(ylabel='accuracy', title=f"VDR-like testmini, {res['agent']} by tool set (n={ab[names[0]]['n']})"); fig.tight_layout()
-    fig.savefig(rep/'figures'/'sft_ablation.png', dpi=110); plt.close(fig)
+
+    rep = Path(report_dir)
+    (rep / 'figures').mkdir(parents=True, exist_ok=True)
+    plot_losses(
+        {k: v['losses'] for k, v in infos.items()},
+        rep / 'figures' / 'sft_losses.png',
+        title='Cold-start SFT loss (assistant tokens only)',
+        smooth=10,
+    )
+    ab = res['vdr_ablation']
+    names = list(ab)
+    fig, ax = plt.subplots(figsize=(6, 3))
+    ax.bar(names, [ab[k]['accuracy'] for k in names], color='C0')
+    ax.set(ylabel='accuracy', title=f"VDR-like testmini, {res['agent']} by tool set (n={ab[names[0]]['n']})")
+    fig.tight_layout()
+    fig.savefig(rep / 'figures' / 'sft_ablation.png', dpi=110)
+    plt.close(fig)
     f = lambda x: f'{x:.3f}' if isinstance(x, (int, float)) else str(x)
-    rows = '\n'.join(f"| {m} | {b} | {f(s['accuracy'])} | {f(s['sr_img'])} | {f(s['sr_txt'])} | {f(s['calls'])} | {f(s['boxes'])} | {f(s.get('entity_recall', 0))} | {f(s['answered'])} | {', '.join(f'{k} {v}' for k, v in s.get('terminations', {}).items())} |"
-                     for m, d in res['models'].items() for b, s in d.items())
-    abl = '\n'.join(f"| {k} | {f(v['accuracy'])} | {f(v['sr_img'])} | {f(v['sr_txt'])} | {f(v['calls'])} | {f(v['boxes'])} |" for k, v in ab.items())
-    gog = '\n'.join(f"| {b} | {k} | {f(v['accuracy'])} | {f(v['sr_img'])} | {f(v['calls'])} |" for b, d in res['gog_ablation'].items() for k, v in d.items())
-    t = '\n'.join(f"| {k} | {v['train_s']} | {v['steps']} | {v['rows_used']} | {v['mean_tokens']} | {v['losses'][0]:.3f} → {v['losses'][-1]:.3f} |" for k, v in infos.items())
-    text = (f"# Cold-start SFT (VDR + GoG trajectories)\n\nPreset `{res['preset']}`, world `{res['world']}`. Synthesis of the datasets took "
-            f"{res['synthesis_s']} s (`04b_synth`; see `metrics/synth.json`); training times below. Evaluation: greedy, through the live "
-            f"search service, {res['n_eval']} items per set, exact match over aliases (InfoSeek range rule for numbers).\n\n"
-            f"## Training\n\n| model | SFT seconds | steps | rows | mean tokens | loss |\n|---|---|---|---|---|---|\n{t}\n\n![losses](figures/sft_losses.png)\n\n"
-            f"## Models on the VDR-like and FVQA-like sets\n\n| model | set | acc | SR_img | SR_txt | calls/q | boxes/q | entity recall | answered | endings |\n|---|---|---|---|---|---|---|---|---|---|\n{rows}\n\n"
-            f"## VDR tool ablation ({res['agent']}, VDR-like testmini)\n\n| tools | acc | SR_img | SR_txt | calls/q | boxes/q |\n|---|---|---|---|---|---|\n{abl}\n\n"
-            f"![ablation](figures/sft_ablation.png)\n\n{res['vdr_claim']}\n\n## GoG: without the gaze action\n\n| set | actions | acc | SR_img | calls/q |\n|---|---|---|---|---|\n{gog}\n\n"
-            f"{res['gog_claim']}\n\n{res.get('notes', '')}\n")
-    (rep/'sft.md').write_text(text)
-    return rep/'sft.md'
+    rows = '\n'.join(
+        f"| {m} | {b} | {f(s['accuracy'])} | {f(s['sr_img'])} | {f(s['sr_txt'])} | {f(s['calls'])} | {f(s['boxes'])} | {f(s.get('entity_recall', 0))} | {f(s['answered'])} | {', '.join(f'{k} {v}' for k, v in s.get('terminations', {}).items())} |"
+        for m, d in res['models'].items()
+        for b, s in d.items()
+    )
+    abl = '\n'.join(
+        f"| {k} | {f(v['accuracy'])} | {f(v['sr_img'])} | {f(v['sr_txt'])} | {f(v['calls'])} | {f(v['boxes'])} |"
+        for k, v in ab.items()
+    )
+    gog = '\n'.join(
+        f"| {b} | {k} | {f(v['accuracy'])} | {f(v['sr_img'])} | {f(v['calls'])} |"
+        for b, d in res['gog_ablation'].items()
+        for k, v in d.items()
+    )
+    t = '\n'.join(
+        f"| {k} | {v['train_s']} | {v['steps']} | {v['rows_used']} | {v['mean_tokens']} | {v['losses'][0]:.3f} → {v['losses'][-1]:.3f} |"
+        for k, v in infos.items()
+    )
+    text = (
+        f"# Cold-start SFT (VDR + GoG trajectories)\n\nPreset `{res['preset']}`, world `{res['world']}`. Synthesis of the datasets took "
+        f"{res['synthesis_s']} s (`04b_synth`; see `metrics/synth.json`); training times below. Evaluation: greedy, through the live "
+        f"search service, {res['n_eval']} items per set, exact match over aliases (InfoSeek range rule for numbers).\n\n"
+        f"## Training\n\n| model | SFT seconds | steps | rows | mean tokens | loss |\n|---|---|---|---|---|---|\n{t}\n\n![losses](figures/sft_losses.png)\n\n"
+        f"## Models on the VDR-like and FVQA-like sets\n\n| model | set | acc | SR_img | SR_txt | calls/q | boxes/q | entity recall | answered | endings |\n|---|---|---|---|---|---|---|---|---|---|\n{rows}\n\n"
+        f"## VDR tool ablation ({res['agent']}, VDR-like testmini)\n\n| tools | acc | SR_img | SR_txt | calls/q | boxes/q |\n|---|---|---|---|---|---|\n{abl}\n\n"
+        f"![ablation](figures/sft_ablation.png)\n\n{res['vdr_claim']}\n\n## GoG: without the gaze action\n\n| set | actions | acc | SR_img | calls/q |\n|---|---|---|---|---|\n{gog}\n\n"
+        f"{res['gog_claim']}\n\n{res.get('notes', '')}\n"
+    )
+    (rep / 'sft.md').write_text(text)
+    return rep / 'sft.md'
 
 # %% ../nbs/04c_sft.ipynb #4220dedb
-SFT_DEFAULTS = {'smoke': dict(n_vdr=24, n_gog=12, n_samples=2, steps=8, batch=2, lr=1e-3),
-                'tiny': dict(n_vdr=150, n_gog=100, n_samples=4, steps=160, batch=4, lr=2e-3)}
+SFT_DEFAULTS = {
+    'smoke': dict(n_vdr=24, n_gog=12, n_samples=2, steps=8, batch=2, lr=1e-3),
+    'tiny': dict(n_vdr=150, n_gog=100, n_samples=4, steps=160, batch=4, lr=2e-3),
+}
+
 
 def sft_dir_for(zoo: dict) -> Path:
     "Where the SFT'd models of a zoo are kept (next to the zoo: <zoo>-sft/)."
-    return Path(zoo['root']).parent/f"{Path(zoo['root']).name}-sft"
+    return Path(zoo['root']).parent / f"{Path(zoo['root']).name}-sft"
 
-def ensure_sft(zoo: dict, world_dir, which: str='vlm', progress: bool=False, seed: int=0, **kw) -> Path:
+
+def ensure_sft(zoo: dict, world_dir, which: str = 'vlm', progress: bool = False, seed: int = 0, **kw) -> Path:
     "The SFT'd θ_V (`which='vlm'`) or SFT'd task-arithmetic merge (`which='merged'`) of `zoo`, built once and cached."
     from mmsearch.zoo import file_lock, zoo_info
     from mmsearch import synth
-    if which not in ('vlm', 'merged'): raise ValueError(f"which must be 'vlm' or 'merged', got {which!r}")
-    out = sft_dir_for(zoo)/('sft_vlm' if which == 'vlm' else 'sft_merged')
+
+    if which not in ('vlm', 'merged'):
+        raise ValueError(f"which must be 'vlm' or 'merged', got {which!r}")
+    out = sft_dir_for(zoo) / ('sft_vlm' if which == 'vlm' else 'sft_merged')
     start = zoo['vlm'] if which == 'vlm' else ensure_merge(zoo, 'TA')
-    current = lambda: (out/'sft.json').exists() and json.loads((out/'sft.json').read_text()).get('init_sha256') == weights_hash(start)
-    if current(): return out
-    with file_lock(out.parent/f'.{out.name}.lock'):
-        if current(): return out
+    current = lambda: (
+        (out / 'sft.json').exists()
+        and json.loads((out / 'sft.json').read_text()).get('init_sha256') == weights_hash(start)
+    )
+    if current():
+        return out
+    with file_lock(out.parent / f'.{out.name}.lock'):
+        if current():
+            return out
         p = {**SFT_DEFAULTS.get(zoo_info(zoo['vlm']).get('preset'), SFT_DEFAULTS['tiny']), **kw}
         sd = synth.synth_dir_for(zoo)
-        if not (sd/'sft').exists(): synth.build_synth(zoo, world_dir, sd, p['n_vdr'], p['n_gog'], p['n_samples'], seed, progress)
-        sft_model(start, synth.load_sft(sd), out, steps=p['steps'], batch=p['batch'], lr=p['lr'], seed=seed, progress=progress, name=f'{which} + SFT')
+        if not (sd / 'sft').exists():
+            synth.build_synth(zoo, world_dir, sd, p['n_vdr'], p['n_gog'], p['n_samples'], seed, progress)
+        sft_model(
+            start,
+            synth.load_sft(sd),
+            out,
+            steps=p['steps'],
+            batch=p['batch'],
+            lr=p['lr'],
+            seed=seed,
+            progress=progress,
+            name=f'{which} + SFT',
+        )
     return out

@@ -12,16 +12,19 @@ import numpy as np
 __all__ = ['Z95', 'wilson', 'bootstrap_ci', 'paired_diff_ci', 'verdict', 'acc_ci', 'fmt_ci']
 
 # %% ../nbs/00a_stats.ipynb #4863bf7b
-Z95 = 1.959963984540054   # the two-sided 95% quantile of the standard normal
+Z95 = 1.959963984540054  # the two-sided 95% quantile of the standard normal
 
-def wilson(k: float, n: int, z: float=Z95) -> tuple[float, float]:
+
+def wilson(k: float, n: int, z: float = Z95) -> tuple[float, float]:
     "The Wilson score interval (lo, hi) of a proportion of `k` successes in `n` trials."
-    if n <= 0: raise ValueError(f'n must be positive, got {n}')
-    if not 0 <= k <= n: raise ValueError(f'k must lie in [0, n]: k={k}, n={n}')
+    if n <= 0:
+        raise ValueError(f'n must be positive, got {n}')
+    if not 0 <= k <= n:
+        raise ValueError(f'k must lie in [0, n]: k={k}, n={n}')
     p = k / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    lo = 0.0 if k == 0 else max(0.0, centre - half)   # exact at the ends, where rounding would leave 1e-17
+    lo = 0.0 if k == 0 else max(0.0, centre - half)  # exact at the ends, where rounding would leave 1e-17
     hi = 1.0 if k == n else min(1.0, centre + half)
     return lo, hi
 
@@ -31,19 +34,25 @@ def _resample_means(values: np.ndarray, B: int, rng: np.random.Generator) -> np.
     idx = rng.integers(0, len(values), size=(B, len(values)))
     return values[idx].mean(1)
 
-def bootstrap_ci(values: Sequence[float], B: int=2000, seed: int=0, level: float=0.95) -> tuple[float, float, float]:
+
+def bootstrap_ci(
+    values: Sequence[float], B: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     "(mean, lo, hi): the mean of per-item `values` and its percentile-bootstrap interval."
     v = np.asarray(values, dtype=float)
-    if v.ndim != 1 or not len(v): raise ValueError('values must be a non-empty list of numbers')
+    if v.ndim != 1 or not len(v):
+        raise ValueError('values must be a non-empty list of numbers')
     means = _resample_means(v, B, np.random.default_rng(seed))
     a = (1 - level) / 2
     return float(v.mean()), float(np.quantile(means, a)), float(np.quantile(means, 1 - a))
 
 # %% ../nbs/00a_stats.ipynb #05a2d3ed
-def paired_diff_ci(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], B: int=2000, seed: int=0,
-                   level: float=0.95) -> tuple[float, float, float]:
+def paired_diff_ci(
+    a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], B: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float, float]:
     "(diff, lo, hi): macro mean over strata of mean(a - b), with a paired bootstrap interval drawn within each stratum."
-    if len(a) != len(b) or not len(a): raise ValueError(f'a and b need the same, non-zero number of strata ({len(a)} vs {len(b)})')
+    if len(a) != len(b) or not len(a):
+        raise ValueError(f'a and b need the same, non-zero number of strata ({len(a)} vs {len(b)})')
     diffs = []
     for i, (x, y) in enumerate(zip(a, b)):
         if len(x) != len(y) or not len(x):
@@ -54,9 +63,11 @@ def paired_diff_ci(a: Sequence[Sequence[float]], b: Sequence[Sequence[float]], B
     q = (1 - level) / 2
     return float(np.mean([d.mean() for d in diffs])), float(np.quantile(boot, q)), float(np.quantile(boot, 1 - q))
 
+
 def verdict(lo: float, hi: float) -> str:
     "'reproduced' if the interval of (claimed better - other) lies above 0, 'not reproduced' if below, else 'inconclusive'."
-    if lo > hi: raise ValueError(f'lo ({lo}) is above hi ({hi})')
+    if lo > hi:
+        raise ValueError(f'lo ({lo}) is above hi ({hi})')
     return 'reproduced' if lo > 0 else 'not reproduced' if hi < 0 else 'inconclusive'
 
 # %% ../nbs/00a_stats.ipynb #953401d3
@@ -65,6 +76,7 @@ def acc_ci(k: float, n: int) -> dict:
     lo, hi = wilson(k, n)
     return dict(acc=round(k / n, 4), n=n, lo=round(lo, 4), hi=round(hi, 4))
 
-def fmt_ci(x: float, lo: float, hi: float, n: int|None=None) -> str:
+
+def fmt_ci(x: float, lo: float, hi: float, n: int | None = None) -> str:
     "'0.32 [0.24, 0.42] (n=100)': a value with its interval, for tables and prose."
     return f'{x:.2f} [{lo:.2f}, {hi:.2f}]' + (f' (n={n})' if n is not None else '')

@@ -13,9 +13,25 @@ from .client import ChatClient
 from .world import World, RELATIONS, KINDS, describe_look, position_word
 from .bench import load_benchmark
 from .tools import ToolContext, env_class, tool_schemas, to_grid, GRID, load_image, check_box, ToolError
-from .rollout import (rollout, RolloutConfig, Trajectory, OraclePolicy, ReplayPolicy, observations, parse_hits,
-                              hit_for, follow_chain, think_call, think_answer, scale_box, IMAGE_POSITION, message_text,
-                              save_dataset, save_jsonl, SYSTEM_PROMPT)
+from mmsearch.rollout import (
+    rollout,
+    RolloutConfig,
+    Trajectory,
+    OraclePolicy,
+    ReplayPolicy,
+    observations,
+    parse_hits,
+    hit_for,
+    follow_chain,
+    think_call,
+    think_answer,
+    scale_box,
+    IMAGE_POSITION,
+    message_text,
+    save_dataset,
+    save_jsonl,
+    SYSTEM_PROMPT,
+)
 from .evaluate import rule_score
 
 # %% auto #0
@@ -29,29 +45,40 @@ __all__ = ['SUFFICIENCY_PROMPT', 'SCALE_FACTORS', 'TEXT_SYSTEM', 'MIX', 'IMAGE_T
 # %% ../nbs/04b_synth.ipynb #4b9e28ff
 class GroundTruthJudge:
     "Lenient sufficiency judge with the gold chain: has the question's first entity been identified in the evidence?"
+
     name = 'ground-truth'
-    def __init__(self, world: World): self.world = world
+
+    def __init__(self, world: World):
+        self.world = world
+
     def __call__(self, item: dict, evidence: Sequence[str]) -> bool:
         chain = (item.get('meta') or {}).get('chain')
-        if not chain: return False
+        if not chain:
+            return False
         e = self.world[chain[0][0]]
         return any(hit_for(o, e) for o in evidence)
+
 
 SUFFICIENCY_PROMPT = (
     "You judge whether a search agent's visual evidence suffices. Question: {question}\nCorrect answer: {answer}\n"
     "Evidence so far:\n{evidence}\n\nHas the evidence identified the entity the question is about, so that text "
-    "search can take it from here? Reply with one word: yes or no.")
+    "search can take it from here? Reply with one word: yes or no."
+)
+
 
 class OpenAIJudge:
     "The sufficiency judge served by an OpenAI-compatible chat endpoint (answers parsed as yes / no)."
-    def __init__(self, base_url: str, model: str, api_key: str|None=None, timeout: float=60.0, max_chars: int=6000):
+
+    def __init__(
+        self, base_url: str, model: str, api_key: str | None = None, timeout: float = 60.0, max_chars: int = 6000
+    ):
         self.chat = ChatClient(base_url, model, api_key=api_key, timeout=timeout)
         self.max_chars = max_chars
         self.name = f'openai:{model}'
         self.cache: dict = {}
 
     def __call__(self, item: dict, evidence: Sequence[str]) -> bool:
-        ev = '\n---\n'.join(evidence)[-self.max_chars:]
+        ev = '\n---\n'.join(evidence)[-self.max_chars :]
         key = hashlib.sha1(f"{item.get('id')}\0{ev}".encode()).hexdigest()
         if key not in self.cache:
             answer = (item.get('answers') or ['?'])[0]
@@ -62,202 +89,316 @@ class OpenAIJudge:
 
 # %% ../nbs/04b_synth.ipynb #0fab8ee4
 SCALE_FACTORS = {'tight': 0.8, 'fit': 1.0, 'loose': 1.4, 'context': 2.2}
+
+
 def _rng(*parts) -> random.Random:
     return random.Random(int(hashlib.sha1('\0'.join(map(str, parts)).encode()).hexdigest()[:12], 16))
 
-def scene_of(world: World, item: dict) -> dict|None:
+
+def scene_of(world: World, item: dict) -> dict | None:
     "The world scene an item's image shows (None for photos)."
     img = (item.get('meta') or {}).get('image')
     return next((s for s in world.scenes if s['image'] == img), None) if img else None
 
+
 class VisualTeacher(ReplayPolicy):
     "VDR's visual phase: each step crops several candidate boxes at several scales and searches them all."
+
     name = 'vdr-visual'
-    def __init__(self, world: World, max_steps: int=3, p_target=(0.55, 0.8, 1.0), boxes=(2, 4), seed: int=0):
+
+    def __init__(self, world: World, max_steps: int = 3, p_target=(0.55, 0.8, 1.0), boxes=(2, 4), seed: int = 0):
         self.world, self.max_steps, self.p_target, self.boxes, self.seed = world, max_steps, p_target, boxes, seed
         self._scenes = {s['image']: s for s in world.scenes}
 
     def proposals(self, item: dict, step: int) -> list[tuple[list[int], str]]:
         "The boxes of step `step` with their scale names (deterministic in item, step and seed)."
-        meta = item.get('meta') or {}; rng = _rng(self.seed, item.get('id'), step)
+        meta = item.get('meta') or {}
+        rng = _rng(self.seed, item.get('id'), step)
         s = self._scenes.get(meta.get('image'))
         k = rng.randint(*self.boxes)
-        if s is None:   # a photo: centre crops at several scales, then quadrants
-            pool = [([150, 150, 850, 850], 'fit'), ([250, 250, 750, 750], 'tight'), ([50, 50, 950, 950], 'loose'),
-                    ([0, 0, 550, 550], 'context'), ([450, 0, 1000, 550], 'context'), ([0, 450, 550, 1000], 'context'), ([450, 450, 1000, 1000], 'context')]
+        if s is None:  # a photo: centre crops at several scales, then quadrants
+            pool = [
+                ([150, 150, 850, 850], 'fit'),
+                ([250, 250, 750, 750], 'tight'),
+                ([50, 50, 950, 950], 'loose'),
+                ([0, 0, 550, 550], 'context'),
+                ([450, 0, 1000, 550], 'context'),
+                ([0, 450, 550, 1000], 'context'),
+                ([450, 450, 1000, 1000], 'context'),
+            ]
             first = pool[:1] if rng.random() < self.p_target[min(step, len(self.p_target) - 1)] else []
-            rest = [b for b in pool[1:]]; rng.shuffle(rest)
+            rest = [b for b in pool[1:]]
+            rng.shuffle(rest)
             return (first + rest)[:k]
         size = (s['width'], s['height'])
         tgt = to_grid(meta['target_box'], size) if meta.get('target_box') else None
         others = [to_grid(o['box'], size) for o in s['objects'] if o['box'] != meta.get('target_box')]
-        m = IMAGE_POSITION.search(item.get('question', '')); where = m.group(1) if m else None
-        others.sort(key=lambda b: (position_word(b, GRID) != where, rng.random()))   # candidates near the asked position first
+        m = IMAGE_POSITION.search(item.get('question', ''))
+        where = m.group(1) if m else None
+        others.sort(
+            key=lambda b: (position_word(b, GRID) != where, rng.random())
+        )  # candidates near the asked position first
         chosen = []
-        if tgt and rng.random() < self.p_target[min(step, len(self.p_target) - 1)]: chosen.append(tgt)
-        chosen += others[:max(0, k - len(chosen))]
+        if tgt and rng.random() < self.p_target[min(step, len(self.p_target) - 1)]:
+            chosen.append(tgt)
+        chosen += others[: max(0, k - len(chosen))]
         rng.shuffle(chosen)
         out = []
         for b in chosen:
-            sc = rng.choice(list(SCALE_FACTORS)); out.append((scale_box(b, SCALE_FACTORS[sc]), sc))
+            sc = rng.choice(list(SCALE_FACTORS))
+            out.append((scale_box(b, SCALE_FACTORS[sc]), sc))
         return out
 
     def script(self, item, msgs):
-        meta = item.get('meta') or {}; chain = meta.get('chain') or [[None, None]]
+        meta = item.get('meta') or {}
+        chain = meta.get('chain') or [[None, None]]
         kind = self.world[chain[0][0]].kind if chain[0][0] else 'object'
-        m = IMAGE_POSITION.search(item.get('question', '')); where = f'the {kind} at the {m.group(1)}' if m else f'the {kind} in the image'
+        m = IMAGE_POSITION.search(item.get('question', ''))
+        where = f'the {kind} at the {m.group(1)}' if m else f'the {kind} in the image'
         for step in range(self.max_steps):
             props = self.proposals(item, step)
             scales = ', '.join(sorted({sc for _, sc in props}))
-            think = (f'The question is about {where}. The scene is cluttered, so I crop {len(props)} candidate regions at different '
-                     f'scales ({scales}) and search each.' if step == 0 else
-                     f'None of those crops identified {where} yet. I try {len(props)} other regions and scales ({scales}).')
+            think = (
+                f'The question is about {where}. The scene is cluttered, so I crop {len(props)} candidate regions at different '
+                f'scales ({scales}) and search each.'
+                if step == 0
+                else f'None of those crops identified {where} yet. I try {len(props)} other regions and scales ({scales}).'
+            )
             yield think_call(think, 'crop_and_search', {'bbox': [b for b, _ in props], 'goal': f'identify {where}'})
 
 # %% ../nbs/04b_synth.ipynb #d3f78966
-TEXT_SYSTEM = ("You are a deep research assistant. The image of the question has been replaced by its description. Continue "
-               "the research with text search and page visits, then give the final answer inside <answer></answer>.")
+TEXT_SYSTEM = (
+    "You are a deep research assistant. The image of the question has been replaced by its description. Continue "
+    "the research with text search and page visits, then give the final answer inside <answer></answer>."
+)
+
 
 def caption(world: World, item: dict) -> str:
     "A detailed description of the item's image from the world: every object's look and position (or the photo's subject)."
-    s = scene_of(world, item); meta = item.get('meta') or {}
+    s = scene_of(world, item)
+    meta = item.get('meta') or {}
     if s is None:
         chain = meta.get('chain')
         return f'A photo of one object: {describe_look(world[chain[0][0]].look)}.' if chain else 'A photo.'
     parts = [f"{o['look']} at the {position_word(o['box'], s['width'])}" for o in s['objects']]
     return f'A cluttered scene with {len(parts)} objects: ' + '; '.join(parts) + '.'
 
-def bridge(msgs: list[dict], cap: str, system: str=TEXT_SYSTEM) -> list[dict]:
+
+def bridge(msgs: list[dict], cap: str, system: str = TEXT_SYSTEM) -> list[dict]:
     "The text-only context: `system`, the question with the image replaced by `cap`, then every later message unchanged."
     out = [{'role': 'system', 'content': system}] if system else []
     for m in msgs:
-        if m['role'] == 'system': continue
+        if m['role'] == 'system':
+            continue
         if m['role'] == 'user' and isinstance(m.get('content'), list):
             text = ''.join(p.get('text', '') for p in m['content'] if p.get('type') == 'text')
             m = {'role': 'user', 'content': f'Image description: {cap}\n{text}'}
         out.append(m)
     return out
 
+
 def visual_turns(msgs: list[dict]) -> int:
     "How many leading assistant turns used the image tools (the visual phase of a bridged or merged context)."
     n = 0
     for m in msgs:
-        if m['role'] != 'assistant': continue
+        if m['role'] != 'assistant':
+            continue
         names = {(c.get('function') or c).get('name') for c in m.get('tool_calls') or []}
-        if names & {'crop_and_search', 'image_search'}: n += 1
-        else: break
+        if names & {'crop_and_search', 'image_search'}:
+            n += 1
+        else:
+            break
     return n
+
 
 class TextPhaseTeacher(ReplayPolicy):
     "VDR's text phase on a bridged (image-free) context: identify the entity from the evidence, then follow the chain."
+
     name = 'vdr-text'
-    def __init__(self, world: World): self.world = world
-    def own_observations(self, msgs, item): return observations(msgs)[visual_turns(msgs):]
+
+    def __init__(self, world: World):
+        self.world = world
+
+    def own_observations(self, msgs, item):
+        return observations(msgs)[visual_turns(msgs) :]
+
     def script(self, item, msgs):
-        meta = item.get('meta') or {}; chain = meta['chain']; e = self.world[chain[0][0]]
-        prior = observations(msgs)[:visual_turns(msgs)]; seen = list(prior)
+        meta = item.get('meta') or {}
+        chain = meta['chain']
+        e = self.world[chain[0][0]]
+        prior = observations(msgs)[: visual_turns(msgs)]
+        seen = list(prior)
         hit = next((h for o in prior if (h := hit_for(o, e))), None)
         lead = ''
         if hit is None:
-            m = IMAGE_POSITION.search(item['question']); look = describe_look(e.look)
+            m = IMAGE_POSITION.search(item['question'])
+            look = describe_look(e.look)
             where = f'the {e.kind} at the {m.group(1)}' if m else f'the {e.kind}'
-            obs = yield think_call(f'The image search did not identify {where}. The description says it looks like {look}, '
-                                   f'so I search for that.', 'text_search', {'query': [f'{e.kind} that looks like {look}']})
-            seen.append(obs); hit = hit_for(obs, e)
-            if hit is None: yield think_answer('Neither the crops nor the description found the entity, so I cannot answer.', 'unknown'); return
-        else: lead = 'The visual evidence identifies the entity. '
+            obs = yield think_call(
+                f'The image search did not identify {where}. The description says it looks like {look}, '
+                f'so I search for that.',
+                'text_search',
+                {'query': [f'{e.kind} that looks like {look}']},
+            )
+            seen.append(obs)
+            hit = hit_for(obs, e)
+            if hit is None:
+                yield think_answer(
+                    'Neither the crops nor the description found the entity, so I cannot answer.', 'unknown'
+                )
+                return
+        else:
+            lead = 'The visual evidence identifies the entity. '
         yield from follow_chain(chain, hit[0], hit[1], seen, lead)
 
 # %% ../nbs/04b_synth.ipynb #d604b7b3
 class VDRTeacher:
     "Visual phase until the judge says the evidence suffices, then a text-only teacher on the bridged context."
+
     name = 'vdr-teacher'
-    def __init__(self, world: World, judge: Callable|None=None, visual: ReplayPolicy|None=None, text=None, max_visual: int=3,
-                 text_system: str=TEXT_SYSTEM, text_tools: list|None=None):
+
+    def __init__(
+        self,
+        world: World,
+        judge: Callable | None = None,
+        visual: ReplayPolicy | None = None,
+        text=None,
+        max_visual: int = 3,
+        text_system: str = TEXT_SYSTEM,
+        text_tools: list | None = None,
+    ):
         self.world, self.judge = world, judge or GroundTruthJudge(world)
         self.visual = visual or VisualTeacher(world, max_steps=max_visual)
         self.text, self.max_visual, self.text_system = text or TextPhaseTeacher(world), max_visual, text_system
-        self.text_tools = text_tools if text_tools is not None else tool_schemas(env_class(('image_search', 'crop_and_search')))
+        self.text_tools = (
+            text_tools if text_tools is not None else tool_schemas(env_class(('image_search', 'crop_and_search')))
+        )
 
-    def bridge_turn(self, item: dict, obs: list[str]) -> int|None:
+    def bridge_turn(self, item: dict, obs: list[str]) -> int | None:
         "The number of visual turns once the visual phase is over (judge said sufficient, or budget spent); None while it runs."
         for k in range(1, min(len(obs), self.max_visual) + 1):
-            if self.judge(item, obs[:k]): return k
+            if self.judge(item, obs[:k]):
+                return k
         return self.max_visual if len(obs) >= self.max_visual else None
 
     def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
-        if items is None or len(items) != len(batch): raise ValueError('VDRTeacher needs the item of every conversation (items=...)')
-        out = [None] * len(batch); text_jobs = []
+        if items is None or len(items) != len(batch):
+            raise ValueError('VDRTeacher needs the item of every conversation (items=...)')
+        out = [None] * len(batch)
+        text_jobs = []
         for i, (msgs, it) in enumerate(zip(batch, items)):
-            obs = observations(msgs)[:visual_turns(msgs)]
-            if self.bridge_turn(it, obs) is None: out[i] = self.visual.next_turn(msgs, it)
-            else: text_jobs.append(i)
+            obs = observations(msgs)[: visual_turns(msgs)]
+            if self.bridge_turn(it, obs) is None:
+                out[i] = self.visual.next_turn(msgs, it)
+            else:
+                text_jobs.append(i)
         if text_jobs:
             bridged = [bridge(batch[i], caption(self.world, items[i]), self.text_system) for i in text_jobs]
-            for i, o in zip(text_jobs, self.text.generate(bridged, tools=self.text_tools, max_new_tokens=max_new_tokens, items=[items[i] for i in text_jobs])):
+            for i, o in zip(
+                text_jobs,
+                self.text.generate(
+                    bridged, tools=self.text_tools, max_new_tokens=max_new_tokens, items=[items[i] for i in text_jobs]
+                ),
+            ):
                 out[i] = o
         return out
 
 # %% ../nbs/04b_synth.ipynb #8b114857
-def direct_answers(vlm_dir, items: Sequence[dict], n: int=4, temperature: float=0.8, batch_size: int=32, max_new_tokens: int=16,
-                   progress: bool=False) -> dict:
+def direct_answers(
+    vlm_dir,
+    items: Sequence[dict],
+    n: int = 4,
+    temperature: float = 0.8,
+    batch_size: int = 32,
+    max_new_tokens: int = 16,
+    progress: bool = False,
+) -> dict:
     "{item id: number correct of `n`} for θ_V answering each image question directly (first sample greedy, the rest sampled)."
     import torch
     from mmsearch.zoo import load_vlm
     from mmsearch.pretrain import vlm_prompt, short_answer
-    model, proc = load_vlm(vlm_dir); tok = proc.tokenizer
-    items = [it for it in items if it.get('image') is not None]; counts = {str(it['id']): 0 for it in items}
+
+    model, proc = load_vlm(vlm_dir)
+    tok = proc.tokenizer
+    items = [it for it in items if it.get('image') is not None]
+    counts = {str(it['id']): 0 for it in items}
     bar = None
     if progress:
-        from tqdm.auto import tqdm; bar = tqdm(total=len(items) * n, desc='direct answers')
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(items) * n, desc='direct answers')
     torch.manual_seed(0)
     for s in range(n):
         for i in range(0, len(items), batch_size):
-            chunk = items[i:i + batch_size]
-            enc = proc(text=[vlm_prompt(proc, it['question']) for it in chunk], images=[load_image(it['image']) for it in chunk],
-                       return_tensors='pt', padding=True, padding_side='left')
+            chunk = items[i : i + batch_size]
+            enc = proc(
+                text=[vlm_prompt(proc, it['question']) for it in chunk],
+                images=[load_image(it['image']) for it in chunk],
+                return_tensors='pt',
+                padding=True,
+                padding_side='left',
+            )
             kw = dict(do_sample=True, temperature=temperature, top_p=0.95) if s else dict(do_sample=False)
-            with torch.no_grad(): g = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, **kw)
-            for it, txt in zip(chunk, tok.batch_decode(g[:, enc['input_ids'].shape[1]:], skip_special_tokens=True)):
+            with torch.no_grad():
+                g = model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id, **kw)
+            for it, txt in zip(chunk, tok.batch_decode(g[:, enc['input_ids'].shape[1] :], skip_special_tokens=True)):
                 counts[str(it['id'])] += int(rule_score(short_answer(txt), it) > 0)
-            if bar is not None: bar.update(len(chunk))
-    if bar is not None: bar.close()
+            if bar is not None:
+                bar.update(len(chunk))
+    if bar is not None:
+        bar.close()
     return counts
 
-def known(counts: dict, item: dict, n: int, min_correct: int=1) -> bool:
+
+def known(counts: dict, item: dict, n: int, min_correct: int = 1) -> bool:
     "Does the base model know `item`: correct in at least `min_correct` of its `n` direct samples (default: it can produce the answer at all)?"
-    if not 1 <= min_correct <= n: raise ValueError(f'min_correct must lie in 1..{n}, got {min_correct}')
+    if not 1 <= min_correct <= n:
+        raise ValueError(f'min_correct must lie in 1..{n}, got {min_correct}')
     return counts.get(str(item['id']), 0) >= min_correct
 
 # %% ../nbs/04b_synth.ipynb #9b9f5afa
-def whole_image_hit(ctx: ToolContext, item: dict, world: World, k: int=1) -> bool:
+def whole_image_hit(ctx: ToolContext, item: dict, world: World, k: int = 1) -> bool:
     "Does a whole-image search of the item's image return the question's entity in its top `k` (a perfect-retrieval leak)?"
     env = ctx.make(image=item['image'])
-    try: obs = env.image_search()
-    finally: env._close()
+    try:
+        obs = env.image_search()
+    finally:
+        env._close()
     e = world[item['meta']['chain'][0][0]]
     return any(link == e.url for _, link in parse_hits(obs)[:k])
 
-def fuzzy_checks(world: World, item: dict, ctx: ToolContext|None=None, k: int=3) -> dict:
+
+def fuzzy_checks(world: World, item: dict, ctx: ToolContext | None = None, k: int = 3) -> dict:
     "VDR's validation of a fuzzy multi-hop item: multi-hop, no entity named, no answer leak, entity info present, no text shortcut, solvable."
     from mmsearch.bench import check_item
-    meta = item['meta']; q = item['question']; chain = meta['chain']; e = world[chain[0][0]]
+
+    meta = item['meta']
+    q = item['question']
+    chain = meta['chain']
+    e = world[chain[0][0]]
     names = [n for x in world.entities for n in [x.name, *x.aliases] if len(n) > 3 and not n.startswith('the ')]
-    out = dict(multi_hop=len(chain) >= 2,
-               no_entity_named=not any(re.search(rf'\b{re.escape(n)}\b', q) for n in names),
-               no_answer_leak=all(a.lower() not in q.lower() for a in item.get('answers') or []),
-               entity_info=bool(meta.get('target_box')) and scene_of(world, item) is not None,
-               chain_on_pages=not [x for x in check_item(world, dict(meta, question=q, answer=(item.get('answers') or [''])[0])) if 'not on its page' in x or 'does not lead' in x or 'answer' in x])
+    out = dict(
+        multi_hop=len(chain) >= 2,
+        no_entity_named=not any(re.search(rf'\b{re.escape(n)}\b', q) for n in names),
+        no_answer_leak=all(a.lower() not in q.lower() for a in item.get('answers') or []),
+        entity_info=bool(meta.get('target_box')) and scene_of(world, item) is not None,
+        chain_on_pages=not [
+            x
+            for x in check_item(world, dict(meta, question=q, answer=(item.get('answers') or [''])[0]))
+            if 'not on its page' in x or 'does not lead' in x or 'answer' in x
+        ],
+    )
     if ctx is not None:
         env = ctx.make(image=item['image'])
         try:
-            text = env.text_search([q])                         # the question's words alone must not find the entity
+            text = env.text_search([q])  # the question's words alone must not find the entity
             out['no_text_shortcut'] = not any(link == e.url for _, link in parse_hits(text)[:k])
             s = scene_of(world, item)
             box = to_grid(meta['target_box'], (s['width'], s['height'])) if out['entity_info'] else None
             crops = env.crop_and_search([box, scale_box(box, 1.4)], 'identify the entity') if box else ''
             out['solvable'] = out['chain_on_pages'] and any(link == e.url for _, link in parse_hits(crops))
-        finally: env._close()
+        finally:
+            env._close()
     out['ok'] = all(out.values())
     return out
 
@@ -265,181 +406,343 @@ def fuzzy_checks(world: World, item: dict, ctx: ToolContext|None=None, k: int=3)
 MIX = {'vqa': 16, 'text': 8, 'fuzzy': 6}
 IMAGE_TOOLS = ('image_search', 'crop_and_search')
 
+
 @dataclass
 class SynthSet:
     "Accepted trajectories of one part of a synthesized dataset, with what was tried and rejected."
+
     name: str
     trajs: list
     tried: int = 0
     rejected: int = 0
-    filtered: dict = field(default_factory=dict)    # reason -> candidates removed before synthesis
+    filtered: dict = field(default_factory=dict)  # reason -> candidates removed before synthesis
     seconds: float = 0.0
-    tools: list = field(default_factory=list)       # tool names offered to this part
+    tools: list = field(default_factory=list)  # tool names offered to this part
 
-def quotas(n: int, mix: dict=MIX) -> dict:
+
+def quotas(n: int, mix: dict = MIX) -> dict:
     "Integer counts per part summing to `n`, in the proportions of `mix` (largest remainders)."
-    tot = sum(mix.values()); raw = {k: n * v / tot for k, v in mix.items()}
+    tot = sum(mix.values())
+    raw = {k: n * v / tot for k, v in mix.items()}
     out = {k: int(v) for k, v in raw.items()}
-    for k in sorted(raw, key=lambda k: raw[k] - out[k], reverse=True)[:n - sum(out.values())]: out[k] += 1
+    for k in sorted(raw, key=lambda k: raw[k] - out[k], reverse=True)[: n - sum(out.values())]:
+        out[k] += 1
     return out
 
-def _run(policy, items, ctx, name, quota, cfg, accept, progress, tools, filtered=None, chunk: int=64) -> SynthSet:
+
+def _run(policy, items, ctx, name, quota, cfg, accept, progress, tools, filtered=None, chunk: int = 64) -> SynthSet:
     "Roll out `items` in chunks until `quota` trajectories are accepted."
     t0, kept, tried, i = time.time(), [], 0, 0
     while len(kept) < quota and i < len(items):
-        batch = items[i:i + min(chunk, max(8, 2 * (quota - len(kept))))]; i += len(batch)
+        batch = items[i : i + min(chunk, max(8, 2 * (quota - len(kept))))]
+        i += len(batch)
         for t in rollout(policy, batch, ctx, cfg=cfg, scorer=rule_score, progress=progress):
-            tried += 1; t.meta['synth'] = name
-            if t.termination == 'answer' and accept(t) and len(kept) < quota: kept.append(t)
+            tried += 1
+            t.meta['synth'] = name
+            if t.termination == 'answer' and accept(t) and len(kept) < quota:
+                kept.append(t)
     return SynthSet(name, kept, tried, tried - len(kept), filtered or {}, round(time.time() - t0, 2), tools)
 
-def seed_items(world_dir, n: int, hops=(1,), seed: int=0, prefix: str='synthvqa') -> list[dict]:
+
+def seed_items(world_dir, n: int, hops=(1,), seed: int = 0, prefix: str = 'synthvqa') -> list[dict]:
     "`n` new VDR-style questions on training-split scene entities (the seed-VQA step; `hops` > 1 chains answers along random walks), in benchmark form."
     from dataclasses import asdict
     from mmsearch.bench import scene_items
-    w = World.load(world_dir); root = Path(world_dir)
-    its = [it for it in scene_items(w, 'train', 3 * n, random.Random(f'{seed}-{prefix}'), hops=tuple(hops)) if it.hops >= min(hops)][:n]
-    out = []   # (a walk from a city ends early: cities link to nothing, so such chains are dropped)
+
+    w = World.load(world_dir)
+    root = Path(world_dir)
+    its = [
+        it
+        for it in scene_items(w, 'train', 3 * n, random.Random(f'{seed}-{prefix}'), hops=tuple(hops))
+        if it.hops >= min(hops)
+    ][:n]
+    out = []  # (a walk from a city ends early: cities link to nothing, so such chains are dropped)
     for i, it in enumerate(its):
         it.id = f'{prefix}_train_{i:05d}'
         meta = {k: v for k, v in asdict(it).items() if k not in ('question', 'answer', 'aliases')}
-        out.append(dict(id=it.id, question=it.question, answers=list(it.aliases), range=it.range, image=str(root/it.image), meta=meta))
+        out.append(
+            dict(
+                id=it.id,
+                question=it.question,
+                answers=list(it.aliases),
+                range=it.range,
+                image=str(root / it.image),
+                meta=meta,
+            )
+        )
     return out
 
-def vqa_pool(world_dir, seed: int=0, extra: int=0) -> list[dict]:
+
+def vqa_pool(world_dir, seed: int = 0, extra: int = 0) -> list[dict]:
     "Single-hop image questions of the training splits (VDR-like scenes, FVQA- and InfoSeek-like photos) plus `extra` seed questions, shuffled."
     vdr = load_benchmark(world_dir, 'vdr', 'train')
-    pool = [it for it in vdr if it['meta']['hops'] == 1] + load_benchmark(world_dir, 'fvqa', 'train') + load_benchmark(world_dir, 'infoseek', 'train')
+    pool = (
+        [it for it in vdr if it['meta']['hops'] == 1]
+        + load_benchmark(world_dir, 'fvqa', 'train')
+        + load_benchmark(world_dir, 'infoseek', 'train')
+    )
     random.Random(seed).shuffle(pool)
     return pool + (seed_items(world_dir, extra, (1,), seed) if extra else [])
 
-def gog_pool(world_dir, scene_share: float=0.3, seed: int=0) -> list[dict]:
+
+def gog_pool(world_dir, scene_share: float = 0.3, seed: int = 0) -> list[dict]:
     "GoG's sources: FVQA- and InfoSeek-like photos plus a `scene_share` of VDR-like scenes, shuffled."
     rng = random.Random(seed + 1)
     photos = load_benchmark(world_dir, 'fvqa', 'train') + load_benchmark(world_dir, 'infoseek', 'train')
-    scenes = load_benchmark(world_dir, 'vdr', 'train'); rng.shuffle(photos); rng.shuffle(scenes)
-    pool = photos + scenes[:round(len(photos) * scene_share / max(1e-9, 1 - scene_share))]
-    rng.shuffle(pool); return pool
+    scenes = load_benchmark(world_dir, 'vdr', 'train')
+    rng.shuffle(photos)
+    rng.shuffle(scenes)
+    pool = photos + scenes[: round(len(photos) * scene_share / max(1e-9, 1 - scene_share))]
+    rng.shuffle(pool)
+    return pool
 
-def synth_vdr(world_dir, ctx: ToolContext, n: int=300, mix: dict=MIX, direct: dict|None=None, vlm=None, n_direct: int=4, teacher=None,
-              text_teacher=None, accept: Callable|None=None, oversample: float=1.6, seed: int=0, cfg: RolloutConfig|None=None,
-              progress: bool=False) -> dict:
+
+def synth_vdr(
+    world_dir,
+    ctx: ToolContext,
+    n: int = 300,
+    mix: dict = MIX,
+    direct: dict | None = None,
+    vlm=None,
+    n_direct: int = 4,
+    teacher=None,
+    text_teacher=None,
+    accept: Callable | None = None,
+    oversample: float = 1.6,
+    seed: int = 0,
+    cfg: RolloutConfig | None = None,
+    progress: bool = False,
+) -> dict:
     "VDR's SFT mix on the training splits of the world: {'vqa', 'text', 'fuzzy'} -> `SynthSet` (θ_V at `vlm` filters prior knowledge, unless `direct` is given)."
-    world = World.load(world_dir); rng = random.Random(seed); q = quotas(n, mix)
+    world = World.load(world_dir)
+    rng = random.Random(seed)
+    q = quotas(n, mix)
     cfg = cfg or RolloutConfig(max_turns=14)
     accept = accept or (lambda t: (t.correct or 0) > 0)
     teacher = teacher or VDRTeacher(world)
     full_ctx = ToolContext(ctx.backend, ctx.cache, ctx.budget, env_class(()), ctx.env_kwargs)
     text_ctx = ToolContext(ctx.backend, ctx.cache, ctx.budget, env_class(IMAGE_TOOLS), ctx.env_kwargs)
-    vdr = load_benchmark(world_dir, 'vdr', 'train'); vqa = vqa_pool(world_dir, seed, extra=2 * q['vqa'])
-    filt = Counter(); want = math.ceil(q['vqa'] * oversample) + 8; cand = []
+    vdr = load_benchmark(world_dir, 'vdr', 'train')
+    vqa = vqa_pool(world_dir, seed, extra=2 * q['vqa'])
+    filt = Counter()
+    want = math.ceil(q['vqa'] * oversample) + 8
+    cand = []
     for it in vqa:
-        if len(cand) >= 2 * want: break
-        if it['meta'].get('start') == 'photo' and whole_image_hit(ctx, it, world): filt['perfect_retrieval'] += 1; continue
+        if len(cand) >= 2 * want:
+            break
+        if it['meta'].get('start') == 'photo' and whole_image_hit(ctx, it, world):
+            filt['perfect_retrieval'] += 1
+            continue
         cand.append(it)
-    if direct is None and vlm is not None: direct = direct_answers(vlm, cand, n=n_direct, progress=progress)
+    if direct is None and vlm is not None:
+        direct = direct_answers(vlm, cand, n=n_direct, progress=progress)
     if direct is not None:
         filt['prior_knowledge'] = sum(known(direct, it, n_direct) for it in cand)
         cand = [it for it in cand if not known(direct, it, n_direct)]
     cand = cand[:want]
-    out = {'vqa': _run(teacher, cand, full_ctx, 'vqa', q['vqa'], cfg, accept, progress, list(full_ctx.tool_names), dict(filt))}
-    text = load_benchmark(world_dir, 'textqa', 'train'); rng.shuffle(text)
-    out['text'] = _run(text_teacher or OraclePolicy(world), text[:math.ceil(q['text'] * oversample) + 8], text_ctx, 'text', q['text'],
-                       cfg, accept, progress, list(text_ctx.tool_names))
-    fz = [it for it in vdr if it['meta']['hops'] >= 2]; rng.shuffle(fz); fz += seed_items(world_dir, 2 * q['fuzzy'], (2, 3), seed, 'synthfuzzy')
+    out = {
+        'vqa': _run(
+            teacher, cand, full_ctx, 'vqa', q['vqa'], cfg, accept, progress, list(full_ctx.tool_names), dict(filt)
+        )
+    }
+    text = load_benchmark(world_dir, 'textqa', 'train')
+    rng.shuffle(text)
+    out['text'] = _run(
+        text_teacher or OraclePolicy(world),
+        text[: math.ceil(q['text'] * oversample) + 8],
+        text_ctx,
+        'text',
+        q['text'],
+        cfg,
+        accept,
+        progress,
+        list(text_ctx.tool_names),
+    )
+    fz = [it for it in vdr if it['meta']['hops'] >= 2]
+    rng.shuffle(fz)
+    fz += seed_items(world_dir, 2 * q['fuzzy'], (2, 3), seed, 'synthfuzzy')
     ffilt, fcand = Counter(), []
     for it in fz:
-        if len(fcand) >= math.ceil(q['fuzzy'] * oversample) + 8: break
+        if len(fcand) >= math.ceil(q['fuzzy'] * oversample) + 8:
+            break
         c = fuzzy_checks(world, it, ctx)
-        if c['ok']: fcand.append(it)
-        else: ffilt.update(k for k, v in c.items() if not v and k != 'ok')
-    out['fuzzy'] = _run(teacher, fcand, full_ctx, 'fuzzy', q['fuzzy'], cfg, accept, progress, list(full_ctx.tool_names), dict(ffilt))
+        if c['ok']:
+            fcand.append(it)
+        else:
+            ffilt.update(k for k, v in c.items() if not v and k != 'ok')
+    out['fuzzy'] = _run(
+        teacher, fcand, full_ctx, 'fuzzy', q['fuzzy'], cfg, accept, progress, list(full_ctx.tool_names), dict(ffilt)
+    )
     return out
 
 # %% ../nbs/04b_synth.ipynb #a216dfe6
 class GoGTeacher(ReplayPolicy):
     "Glance (whole-image search), then decide: text, gaze (crop then search), reflect and re-crop after a wrong gaze."
+
     name = 'gog-teacher'
-    def __init__(self, world: World, reflect_rate: float=0.3, seed: int=0):
+
+    def __init__(self, world: World, reflect_rate: float = 0.3, seed: int = 0):
         self.world, self.reflect_rate, self.seed = world, reflect_rate, seed
         self._scenes = {s['image']: s for s in world.scenes}
 
     def script(self, item, msgs):
-        meta = item.get('meta') or {}; chain = meta['chain']; e = self.world[chain[0][0]]; seen = []
+        meta = item.get('meta') or {}
+        chain = meta['chain']
+        e = self.world[chain[0][0]]
+        seen = []
         rng = _rng(self.seed, 'gog', item.get('id'))
-        m = IMAGE_POSITION.search(item['question']); where = f'the {e.kind} at the {m.group(1)}' if m else f'the {e.kind} in the image'
-        obs = yield think_call(f'I glance at the whole image first: a reverse image search may recognise {where}.', 'image_search', {})
+        m = IMAGE_POSITION.search(item['question'])
+        where = f'the {e.kind} at the {m.group(1)}' if m else f'the {e.kind} in the image'
+        obs = yield think_call(
+            f'I glance at the whole image first: a reverse image search may recognise {where}.', 'image_search', {}
+        )
         seen.append(obs)
-        if (hit := hit_for(obs, e)):
-            yield from follow_chain(chain, hit[0], hit[1], seen, f'The glance recognised it: {hit[0]} is among the results, so I go on with text. ')
+        if hit := hit_for(obs, e):
+            yield from follow_chain(
+                chain,
+                hit[0],
+                hit[1],
+                seen,
+                f'The glance recognised it: {hit[0]} is among the results, so I go on with text. ',
+            )
             return
         s = self._scenes.get(meta.get('image'))
         if s is not None:
-            size = (s['width'], s['height']); box = to_grid(meta['target_box'], size)
+            size = (s['width'], s['height'])
+            box = to_grid(meta['target_box'], size)
             wrong = [to_grid(o['box'], size) for o in s['objects'] if o['box'] != meta['target_box']]
-        else: box, wrong = [150, 150, 850, 850], [[0, 0, 500, 500], [500, 500, 1000, 1000]]
+        else:
+            box, wrong = [150, 150, 850, 850], [[0, 0, 500, 500], [500, 500, 1000, 1000]]
         lead = 'The glance returned pages about other things: the image is cluttered. '
         if wrong and rng.random() < self.reflect_rate:
             wb = rng.choice(wrong)
-            obs = yield think_call(f'{lead}I gaze at {where}: I crop the region I think it is and search it.', 'crop_and_search',
-                                   {'bbox': [wb], 'goal': f'identify {where}'}); seen.append(obs)
-            if (hit := hit_for(obs, e)):
-                yield from follow_chain(chain, hit[0], hit[1], seen); return
+            obs = yield think_call(
+                f'{lead}I gaze at {where}: I crop the region I think it is and search it.',
+                'crop_and_search',
+                {'bbox': [wb], 'goal': f'identify {where}'},
+            )
+            seen.append(obs)
+            if hit := hit_for(obs, e):
+                yield from follow_chain(chain, hit[0], hit[1], seen)
+                return
             top = next(iter(parse_hits(obs)), ('nothing', ''))[0]
             lead = f'The crop matched {top}, which does not fit {where}: I cropped the wrong region. I reflect and pick another one. '
-        else: lead += f'I gaze at {where}: I crop it and search. '
-        obs = yield think_call(lead.strip(), 'crop_and_search', {'bbox': [box], 'goal': f'identify {where}'}); seen.append(obs)
-        if (hit := hit_for(obs, e)):
-            yield from follow_chain(chain, hit[0], hit[1], seen); return
-        obs = yield think_call('Still no match. I crop looser and tighter around the same region.', 'crop_and_search',
-                               {'bbox': [scale_box(box, 1.4), scale_box(box, 0.8)], 'goal': f'identify {where}'}); seen.append(obs)
-        if (hit := hit_for(obs, e)):
-            yield from follow_chain(chain, hit[0], hit[1], seen); return
+        else:
+            lead += f'I gaze at {where}: I crop it and search. '
+        obs = yield think_call(lead.strip(), 'crop_and_search', {'bbox': [box], 'goal': f'identify {where}'})
+        seen.append(obs)
+        if hit := hit_for(obs, e):
+            yield from follow_chain(chain, hit[0], hit[1], seen)
+            return
+        obs = yield think_call(
+            'Still no match. I crop looser and tighter around the same region.',
+            'crop_and_search',
+            {'bbox': [scale_box(box, 1.4), scale_box(box, 0.8)], 'goal': f'identify {where}'},
+        )
+        seen.append(obs)
+        if hit := hit_for(obs, e):
+            yield from follow_chain(chain, hit[0], hit[1], seen)
+            return
         look = describe_look(e.look)
-        obs = yield think_call(f'Image search keeps missing. It looks like {look}, so I search the web for that description.',
-                               'text_search', {'query': [f'{e.kind} that looks like {look}']}); seen.append(obs)
-        if (hit := hit_for(obs, e)): yield from follow_chain(chain, hit[0], hit[1], seen); return
+        obs = yield think_call(
+            f'Image search keeps missing. It looks like {look}, so I search the web for that description.',
+            'text_search',
+            {'query': [f'{e.kind} that looks like {look}']},
+        )
+        seen.append(obs)
+        if hit := hit_for(obs, e):
+            yield from follow_chain(chain, hit[0], hit[1], seen)
+            return
         yield think_answer('Nothing identified the entity, so I cannot answer.', 'unknown')
+
 
 class DirectTeacher(ReplayPolicy):
     "A no-search trajectory: answer at once with the gold answer (used only for items the base model already answers)."
+
     name = 'direct'
+
     def script(self, item, msgs):
-        yield think_answer('I recognise what the question is about and know the answer without searching.', (item.get('answers') or ['unknown'])[0])
+        yield think_answer(
+            'I recognise what the question is about and know the answer without searching.',
+            (item.get('answers') or ['unknown'])[0],
+        )
 
 # %% ../nbs/04b_synth.ipynb #7b996963
-def synth_gog(world_dir, ctx: ToolContext, n: int=300, direct: dict|None=None, n_direct: int=4, no_search: float=0.44,
-              reflect_rate: float=0.3, scene_share: float=0.3, pool: Sequence[dict]|None=None, accept: Callable|None=None, oversample: float=1.4, seed: int=0,
-              cfg: RolloutConfig|None=None, progress: bool=False) -> dict:
+def synth_gog(
+    world_dir,
+    ctx: ToolContext,
+    n: int = 300,
+    direct: dict | None = None,
+    n_direct: int = 4,
+    no_search: float = 0.44,
+    reflect_rate: float = 0.3,
+    scene_share: float = 0.3,
+    pool: Sequence[dict] | None = None,
+    accept: Callable | None = None,
+    oversample: float = 1.4,
+    seed: int = 0,
+    cfg: RolloutConfig | None = None,
+    progress: bool = False,
+) -> dict:
     "GoG-Instruct analogue from FVQA- and InfoSeek-like photos plus VDR-like scenes: {'no_search', 'search'} -> `SynthSet`."
     world = World.load(world_dir)
-    cfg = cfg or RolloutConfig(max_turns=12); accept = accept or (lambda t: (t.correct or 0) > 0)
+    cfg = cfg or RolloutConfig(max_turns=12)
+    accept = accept or (lambda t: (t.correct or 0) > 0)
     pool = list(pool) if pool is not None else gog_pool(world_dir, scene_share, seed)
     is_known = [it for it in pool if direct is not None and known(direct, it, n_direct)]
-    k_no = min(len(is_known), round(n * no_search)); k_search = n - k_no
+    k_no = min(len(is_known), round(n * no_search))
+    k_search = n - k_no
     known_ids = {str(it['id']) for it in is_known}
     rest = [it for it in pool if str(it['id']) not in known_ids]
     full_ctx = ToolContext(ctx.backend, ctx.cache, ctx.budget, env_class(()), ctx.env_kwargs)
-    return {'no_search': _run(DirectTeacher(), is_known[:k_no], full_ctx, 'no_search', k_no, cfg, accept, progress, list(full_ctx.tool_names),
-                              dict(uncertainty_filter_known=len(is_known))),
-            'search': _run(GoGTeacher(world, reflect_rate, seed), rest[:math.ceil(k_search * oversample) + 8], full_ctx, 'search', k_search,
-                           cfg, accept, progress, list(full_ctx.tool_names))}
+    return {
+        'no_search': _run(
+            DirectTeacher(),
+            is_known[:k_no],
+            full_ctx,
+            'no_search',
+            k_no,
+            cfg,
+            accept,
+            progress,
+            list(full_ctx.tool_names),
+            dict(uncertainty_filter_known=len(is_known)),
+        ),
+        'search': _run(
+            GoGTeacher(world, reflect_rate, seed),
+            rest[: math.ceil(k_search * oversample) + 8],
+            full_ctx,
+            'search',
+            k_search,
+            cfg,
+            accept,
+            progress,
+            list(full_ctx.tool_names),
+        ),
+    }
 
 # %% ../nbs/04b_synth.ipynb #b227acb0
 def _iou(a, b) -> float:
-    ix = max(0, min(a[2], b[2]) - max(a[0], b[0])); iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy; ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    ua = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
     return inter / ua if ua > 0 else 0.0
+
 
 def crop_labels(world: World, traj: Trajectory) -> list[dict]:
     "For every cropped box of `traj`: its scale relative to the best-overlapping scene object and what that object is."
     s = next((x for x in world.scenes if traj.images and traj.images[0].endswith(x['image'])), None)
     out = []
     for b in traj.boxes:
-        if s is None: out.append(dict(scale='photo', what='photo')); continue
+        if s is None:
+            out.append(dict(scale='photo', what='photo'))
+            continue
         objs = [(to_grid(o['box'], (s['width'], s['height'])), o) for o in s['objects']]
         ob, o = max(objs, key=lambda x: _iou(b, x[0]))
-        if _iou(b, ob) <= 0: out.append(dict(scale='none', what='background')); continue
+        if _iou(b, ob) <= 0:
+            out.append(dict(scale='none', what='background'))
+            continue
         r = math.sqrt(max(1, (b[2] - b[0]) * (b[3] - b[1])) / max(1, (ob[2] - ob[0]) * (ob[3] - ob[1])))
         scale = 'tight' if r < 0.9 else 'fit' if r < 1.2 else 'loose' if r < 1.8 else 'context'
         tgt = traj.meta.get('target_box')
@@ -447,34 +750,58 @@ def crop_labels(world: World, traj: Trajectory) -> list[dict]:
         out.append(dict(scale=scale, what=what))
     return out
 
+
 def set_stats(world: World, s: SynthSet) -> dict:
     "Turns, calls, boxes per call, crop scales and targets, no-search share and rejection rate of a `SynthSet`."
-    T = s.trajs; n = max(1, len(T)); crops = [c for t in T for c in t.tool_calls if c['name'] == 'crop_and_search']
+    T = s.trajs
+    n = max(1, len(T))
+    crops = [c for t in T for c in t.tool_calls if c['name'] == 'crop_and_search']
     labels = [l for t in T for l in crop_labels(world, t)]
     mean = lambda xs: round(sum(xs) / max(1, len(xs)), 3)
-    return dict(n=len(T), tried=s.tried, rejected=s.rejected, rejection_rate=round(s.rejected / max(1, s.tried), 4), filtered=s.filtered,
-                turns=mean([t.n_turns for t in T]), tool_calls=mean([len(t.tool_calls) for t in T]),
-                calls_by_tool={k: round(v / n, 3) for k, v in sorted(Counter(c['name'] for t in T for c in t.tool_calls).items())},
-                boxes_per_crop_call=mean([len(c['arguments'].get('bbox') or []) for c in crops]),
-                max_boxes_per_call=max([len(c['arguments'].get('bbox') or []) for c in crops], default=0),
-                scales=dict(sorted(Counter(l['scale'] for l in labels).items())), crop_targets=dict(sorted(Counter(l['what'] for l in labels).items())),
-                no_search_share=round(sum(not t.tool_calls for t in T) / n, 4),
-                reflections=round(sum(_reflected(t) for t in T) / n, 4), seconds=s.seconds,
-                chars=mean([sum(len(message_text(m)) for m in t.messages) for t in T]))
+    return dict(
+        n=len(T),
+        tried=s.tried,
+        rejected=s.rejected,
+        rejection_rate=round(s.rejected / max(1, s.tried), 4),
+        filtered=s.filtered,
+        turns=mean([t.n_turns for t in T]),
+        tool_calls=mean([len(t.tool_calls) for t in T]),
+        calls_by_tool={
+            k: round(v / n, 3) for k, v in sorted(Counter(c['name'] for t in T for c in t.tool_calls).items())
+        },
+        boxes_per_crop_call=mean([len(c['arguments'].get('bbox') or []) for c in crops]),
+        max_boxes_per_call=max([len(c['arguments'].get('bbox') or []) for c in crops], default=0),
+        scales=dict(sorted(Counter(l['scale'] for l in labels).items())),
+        crop_targets=dict(sorted(Counter(l['what'] for l in labels).items())),
+        no_search_share=round(sum(not t.tool_calls for t in T) / n, 4),
+        reflections=round(sum(_reflected(t) for t in T) / n, 4),
+        seconds=s.seconds,
+        chars=mean([sum(len(message_text(m)) for m in t.messages) for t in T]),
+    )
+
 
 def _reflected(t: Trajectory) -> bool:
     "A gaze that missed followed by another crop (GoG's reflection)."
     crops = [c for c in t.tool_calls if c['name'] == 'crop_and_search']
-    return len(crops) >= 2 and 'wrong region' in ' '.join(m.get('content') or '' for m in t.messages if m['role'] == 'assistant' and isinstance(m.get('content'), str))
+    return len(crops) >= 2 and 'wrong region' in ' '.join(
+        m.get('content') or '' for m in t.messages if m['role'] == 'assistant' and isinstance(m.get('content'), str)
+    )
 
 # %% ../nbs/04b_synth.ipynb #7511a6c7
-def sft_record(t: Trajectory, tools: Sequence[str], set_name: str='') -> dict:
+def sft_record(t: Trajectory, tools: Sequence[str], set_name: str = '') -> dict:
     "One SFT row: messages (JSON), images (paths), tools (TRL's schemas for `tools`, as JSON), set and item id."
     from mmsearch.tools import SearchEnv
+
     exclude = [x for x in ('image_search', 'crop_and_search', 'text_search', 'visit') if x not in tools]
     msgs = [{k: v for k, v in m.items() if k in ('role', 'content', 'tool_calls', 'name')} for m in t.messages]
-    return dict(messages=json.dumps(msgs, ensure_ascii=False), images=[str(p) for p in t.images],
-                tools=json.dumps(tool_schemas(env_class(exclude))), set=set_name or t.meta.get('synth', ''), item_id=t.item_id)
+    return dict(
+        messages=json.dumps(msgs, ensure_ascii=False),
+        images=[str(p) for p in t.images],
+        tools=json.dumps(tool_schemas(env_class(exclude))),
+        set=set_name or t.meta.get('synth', ''),
+        item_id=t.item_id,
+    )
+
 
 def swift_record(t: Trajectory, tools_json: str) -> dict:
     "ms-swift agent-format row: roles system/user/assistant/tool_call/tool_response, `<image>` in the user turn."
@@ -484,77 +811,140 @@ def swift_record(t: Trajectory, tools_json: str) -> dict:
         if m['role'] == 'user' and isinstance(c, list):
             c = ''.join('<image>' if p.get('type') == 'image' else p.get('text', '') for p in c)
         if m['role'] == 'assistant':
-            if c: out.append({'role': 'assistant', 'content': c})
+            if c:
+                out.append({'role': 'assistant', 'content': c})
             for tc in m.get('tool_calls') or []:
-                f = tc.get('function', tc); out.append({'role': 'tool_call', 'content': json.dumps({'name': f['name'], 'arguments': f['arguments']}, ensure_ascii=False)})
-        elif m['role'] == 'tool': out.append({'role': 'tool_response', 'content': c})
-        else: out.append({'role': m['role'], 'content': c})
+                f = tc.get('function', tc)
+                out.append(
+                    {
+                        'role': 'tool_call',
+                        'content': json.dumps({'name': f['name'], 'arguments': f['arguments']}, ensure_ascii=False),
+                    }
+                )
+        elif m['role'] == 'tool':
+            out.append({'role': 'tool_response', 'content': c})
+        else:
+            out.append({'role': m['role'], 'content': c})
     return dict(messages=out, images=[str(p) for p in t.images], tools=tools_json)
+
 
 def verl_record(t: Trajectory, data_source: str) -> dict:
     "verl / MMSearch-R1 parquet row for the trajectory's question (images as bytes)."
     imgs = [dict(bytes=Path(p).read_bytes()) for p in t.images]
     content = ('<image>' if imgs else '') + t.question
     golds = list(t.golds) or ['']
-    return dict(data_source=data_source, prompt=[dict(role='user', content=content)], images=imgs,
-                reward_model=dict(ground_truth=golds[0], candidate_answers=json.dumps(golds[1:]), style='rule'),
-                extra_info=dict(id=t.item_id, split='train', category=str(t.meta.get('category')), hops=int(t.meta.get('hops') or 0)))
+    return dict(
+        data_source=data_source,
+        prompt=[dict(role='user', content=content)],
+        images=imgs,
+        reward_model=dict(ground_truth=golds[0], candidate_answers=json.dumps(golds[1:]), style='rule'),
+        extra_info=dict(
+            id=t.item_id, split='train', category=str(t.meta.get('category')), hops=int(t.meta.get('hops') or 0)
+        ),
+    )
 
-def save_synth(sets: dict, out: Path|str, stats: dict|None=None) -> Path:
+
+def save_synth(sets: dict, out: Path | str, stats: dict | None = None) -> Path:
     "Write the synthesized sets as HF datasets, the SFT dataset, ms-swift JSONL, verl parquet and stats.json under `out`."
     import pyarrow as pa, pyarrow.parquet as pq
     from datasets import Dataset
     from mmsearch.core import atomic_write, write_json
-    out = Path(out); out.mkdir(parents=True, exist_ok=True); rows = []
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = []
     for name, s in sets.items():
-        if not s.trajs: continue
-        save_dataset(s.trajs, out/'trajectories'/name)
-        recs = [sft_record(t, s.tools, name) for t in s.trajs]; rows += recs
-        atomic_write(out/'swift'/f'{name}.jsonl', ''.join(json.dumps(swift_record(t, r['tools']), ensure_ascii=False) + '\n' for t, r in zip(s.trajs, recs)))
-        (out/'verl').mkdir(parents=True, exist_ok=True)
-        pq.write_table(pa.Table.from_pylist([verl_record(t, f'mmsearch_r1/synth_{name}') for t in s.trajs]), out/'verl'/f'{name}.parquet')
-    Dataset.from_list(rows).save_to_disk(str(out/'sft'))
-    if stats is not None: write_json(out/'stats.json', stats)
+        if not s.trajs:
+            continue
+        save_dataset(s.trajs, out / 'trajectories' / name)
+        recs = [sft_record(t, s.tools, name) for t in s.trajs]
+        rows += recs
+        atomic_write(
+            out / 'swift' / f'{name}.jsonl',
+            ''.join(json.dumps(swift_record(t, r['tools']), ensure_ascii=False) + '\n' for t, r in zip(s.trajs, recs)),
+        )
+        (out / 'verl').mkdir(parents=True, exist_ok=True)
+        pq.write_table(
+            pa.Table.from_pylist([verl_record(t, f'mmsearch_r1/synth_{name}') for t in s.trajs]),
+            out / 'verl' / f'{name}.parquet',
+        )
+    Dataset.from_list(rows).save_to_disk(str(out / 'sft'))
+    if stats is not None:
+        write_json(out / 'stats.json', stats)
     return out
 
-def load_sft(path: Path|str):
+
+def load_sft(path: Path | str):
     "The SFT dataset written by `save_synth`."
     from datasets import load_from_disk
-    return load_from_disk(str(Path(path)/'sft') if (Path(path)/'sft').exists() else str(path))
+
+    return load_from_disk(str(Path(path) / 'sft') if (Path(path) / 'sft').exists() else str(path))
 
 # %% ../nbs/04b_synth.ipynb #6b6d5723
-def synth_report(sets: dict, stats: dict, report_dir: Path|str, times: dict, k: int=2) -> dict:
+def synth_report(sets: dict, stats: dict, report_dir: Path | str, times: dict, k: int = 2) -> dict:
     "Write metrics/synth.json and example trajectories (trajectories/synth_<set>.html) under `report_dir`."
     from mmsearch.core import write_json
     from mmsearch.viewer import trajectories_html
-    rep = Path(report_dir); (rep/'trajectories').mkdir(parents=True, exist_ok=True)
+
+    rep = Path(report_dir)
+    (rep / 'trajectories').mkdir(parents=True, exist_ok=True)
     for name, s in sets.items():
         ex = sorted(s.trajs, key=lambda t: -len(t.boxes) - t.n_turns)[:k]
-        if ex: (rep/'trajectories'/f'synth_{name}.html').write_text(trajectories_html(ex, f'Synthesized: {name}'))
-    vdr = {k: v for k, v in stats.items() if k.startswith('vdr_')}; gog = {k: v for k, v in stats.items() if k.startswith('gog_')}
+        if ex:
+            (rep / 'trajectories' / f'synth_{name}.html').write_text(trajectories_html(ex, f'Synthesized: {name}'))
+    vdr = {k: v for k, v in stats.items() if k.startswith('vdr_')}
+    gog = {k: v for k, v in stats.items() if k.startswith('gog_')}
     tot = lambda d: sum(v['n'] for v in d.values())
-    m = dict(sets=stats, times_s=times, mix=dict(target=MIX, kept={k[4:]: v['n'] for k, v in vdr.items()}),
-             gog=dict(no_search_share=round(stats.get('gog_no_search', {}).get('n', 0) / max(1, tot(gog)), 4), target_no_search=0.44),
-             total=dict(vdr=tot(vdr), gog=tot(gog)))
-    write_json(rep/'metrics'/'synth.json', m)
+    m = dict(
+        sets=stats,
+        times_s=times,
+        mix=dict(target=MIX, kept={k[4:]: v['n'] for k, v in vdr.items()}),
+        gog=dict(
+            no_search_share=round(stats.get('gog_no_search', {}).get('n', 0) / max(1, tot(gog)), 4),
+            target_no_search=0.44,
+        ),
+        total=dict(vdr=tot(vdr), gog=tot(gog)),
+    )
+    write_json(rep / 'metrics' / 'synth.json', m)
     return m
 
 # %% ../nbs/04b_synth.ipynb #b59e242e
 def synth_dir_for(zoo: dict) -> Path:
     "Where the pipeline keeps the synthesized dataset of a zoo (data/synth/<zoo name>)."
     from mmsearch.core import data_dir
-    return data_dir()/'synth'/Path(zoo['root']).name
 
-def build_synth(zoo: dict, world_dir, out, n_vdr: int=150, n_gog: int=100, n_samples: int=4, seed: int=0, progress: bool=False) -> tuple:
+    return data_dir() / 'synth' / Path(zoo['root']).name
+
+
+def build_synth(
+    zoo: dict,
+    world_dir,
+    out,
+    n_vdr: int = 150,
+    n_gog: int = 100,
+    n_samples: int = 4,
+    seed: int = 0,
+    progress: bool = False,
+) -> tuple:
     "Synthesize VDR's mix and GoG's set with the zoo's θ_V as the uncertainty filter, save them to `out`; return (sets, stats, times)."
     from mmsearch.search import serve
-    world = World.load(world_dir); times = {}
+
+    world = World.load(world_dir)
+    times = {}
     with serve(world_dir) as url:
         ctx = ToolContext.local(url)
-        t0 = time.time(); vdr = synth_vdr(world_dir, ctx, n=n_vdr, vlm=zoo['vlm'], n_direct=n_samples, seed=seed, progress=progress); times['vdr'] = round(time.time() - t0, 1)
-        pool = gog_pool(world_dir, seed=seed)[:3 * n_gog]
-        t0 = time.time(); direct = direct_answers(zoo['vlm'], pool, n=n_samples, progress=progress); times['gog_direct_answers'] = round(time.time() - t0, 1)
-        t0 = time.time(); gog = synth_gog(world_dir, ctx, n=n_gog, direct=direct, n_direct=n_samples, pool=pool, seed=seed, progress=progress); times['gog'] = round(time.time() - t0, 1)
+        t0 = time.time()
+        vdr = synth_vdr(world_dir, ctx, n=n_vdr, vlm=zoo['vlm'], n_direct=n_samples, seed=seed, progress=progress)
+        times['vdr'] = round(time.time() - t0, 1)
+        pool = gog_pool(world_dir, seed=seed)[: 3 * n_gog]
+        t0 = time.time()
+        direct = direct_answers(zoo['vlm'], pool, n=n_samples, progress=progress)
+        times['gog_direct_answers'] = round(time.time() - t0, 1)
+        t0 = time.time()
+        gog = synth_gog(
+            world_dir, ctx, n=n_gog, direct=direct, n_direct=n_samples, pool=pool, seed=seed, progress=progress
+        )
+        times['gog'] = round(time.time() - t0, 1)
     sets = {f'vdr_{k}': v for k, v in vdr.items()} | {f'gog_{k}': v for k, v in gog.items()}
     stats = {k: set_stats(world, v) for k, v in sets.items()}
     save_synth(sets, out, stats)

@@ -10,8 +10,20 @@ import torch
 from .core import write_json, dumps
 from .world import World
 from .bench import load_benchmark
-from .zoo import (train_bf16, zoo_preset, ZooPreset, preset_fields, zoo_tokenizer, save_model, load_lm, load_vlm, zoo_info,
-                          vlm_lm_state, part_fields, CHAT_TEMPLATE)
+from mmsearch.zoo import (
+    train_bf16,
+    zoo_preset,
+    ZooPreset,
+    preset_fields,
+    zoo_tokenizer,
+    save_model,
+    load_lm,
+    load_vlm,
+    zoo_info,
+    vlm_lm_state,
+    part_fields,
+    CHAT_TEMPLATE,
+)
 from .pretrain import train_base, train_vlm, direct_accuracy, describe_accuracy, infoseek_direct, plot_losses
 
 # %% auto #0
@@ -22,22 +34,34 @@ __all__ = ['TEXT_TOOLS_EXCLUDE', 'agent_context', 'agent_schemas', 'oracle_traje
 # %% ../nbs/03b_textagent.ipynb #8f736e3a
 TEXT_TOOLS_EXCLUDE = ('image_search', 'crop_and_search')
 
-def agent_context(base_url: str, budget: int=32):
+
+def agent_context(base_url: str, budget: int = 32):
     "A tool context over the search service at `base_url` offering only the text tools (text_search, visit)."
     from mmsearch.tools import ToolContext, env_class
+
     return ToolContext.local(base_url, budget=budget, env_cls=env_class(exclude=TEXT_TOOLS_EXCLUDE))
+
 
 def agent_schemas(ctx) -> list[dict]:
     "The tool schemas exactly as TRL renders them (get_json_schema of the same tool functions)."
     from mmsearch.tools import tool_schemas
+
     return tool_schemas(ctx.env_cls)
 
-def oracle_trajectories(world_dir: Path|str, ctx, n: int, split: str='train', seed: int=0, progress: bool=True) -> list:
+
+def oracle_trajectories(
+    world_dir: Path | str, ctx, n: int, split: str = 'train', seed: int = 0, progress: bool = True
+) -> list:
     "Correct oracle episodes on `n` text QA items of `split` (a seeded sample)."
     from mmsearch.rollout import rollout, OraclePolicy
+
     items = load_benchmark(world_dir, 'textqa', split)
-    if n > len(items): warnings.warn(f'asked for {n} oracle episodes, but the {split!r} split has {len(items)} questions: all of them are used')
-    if n < len(items): items = random.Random(seed).sample(items, n)
+    if n > len(items):
+        warnings.warn(
+            f'asked for {n} oracle episodes, but the {split!r} split has {len(items)} questions: all of them are used'
+        )
+    if n < len(items):
+        items = random.Random(seed).sample(items, n)
     trajs = rollout(OraclePolicy(World.load(world_dir)), items, ctx, progress=progress)
     return [t for t in trajs if t.correct]
 
@@ -48,8 +72,16 @@ def sft_row(traj, schemas: list[dict]) -> dict:
     for m in traj.messages:
         m = {k: v for k, v in m.items() if k in ('role', 'content', 'tool_calls', 'name')}
         if m.get('tool_calls'):
-            m['tool_calls'] = [{'type': 'function', 'function': {'name': c['function']['name'],
-                               'arguments': json.dumps(c['function']['arguments'], ensure_ascii=False)}} for c in m['tool_calls']]
+            m['tool_calls'] = [
+                {
+                    'type': 'function',
+                    'function': {
+                        'name': c['function']['name'],
+                        'arguments': json.dumps(c['function']['arguments'], ensure_ascii=False),
+                    },
+                }
+                for c in m['tool_calls']
+            ]
         msgs.append(m)
     return dict(messages=msgs, tools=json.dumps(schemas))
 
@@ -57,186 +89,371 @@ def sft_row(traj, schemas: list[dict]) -> dict:
 def name_words(w: World) -> list[str]:
     "The generated words of the world: entity names (type words such as Tower or Guild excluded) and region names."
     from mmsearch.world import _SUFFIX
+
     kinds = {x for xs in _SUFFIX.values() for x in xs}
-    names = {x for e in w.entities for x in e.name.split()} | {e.facts['region'] for e in w.entities if 'region' in e.facts}
+    names = {x for e in w.entities for x in e.name.split()} | {
+        e.facts['region'] for e in w.entities if 'region' in e.facts
+    }
     return sorted(names - kinds)
+
 
 def closed_vocabularies(w: World) -> list[list[str]]:
     "Word sets whose members can stand in for each other: colours, shapes, and the values of industry, occupation, material."
     from mmsearch.world import COLORS, SHAPES
+
     facts = [sorted({e.facts[r] for e in w.entities if r in e.facts}) for r in ('industry', 'occupation', 'material')]
     return [list(COLORS), list(SHAPES)] + [v for v in facts if len(v) > 1]
+
 
 def renamed_row(row: dict, words: list[str], vocabs: list[list[str]], seed: int) -> dict:
     "A copy of SFT row `row` with name words, closed-vocabulary words and 3+ digit numbers replaced consistently by fresh ones."
     from mmsearch.world import make_word
+
     rng, taken, fresh, nums = random.Random(seed), set(words), {}, {}
+
     def new_word(m):
         w = m.group(0)
         if w not in fresh:
-            while (x := make_word(rng, max(1, min(3, len(w) // 3)))) in taken: pass
-            taken.add(x); fresh[w] = x
+            while (x := make_word(rng, max(1, min(3, len(w) // 3)))) in taken:
+                pass
+            taken.add(x)
+            fresh[w] = x
         return fresh[w]
-    subs = [(re.compile(r'(?<![A-Za-z])(?:' + '|'.join(sorted(words, key=len, reverse=True)) + r')(?![a-z])'), new_word)]
+
+    subs = [
+        (re.compile(r'(?<![A-Za-z])(?:' + '|'.join(sorted(words, key=len, reverse=True)) + r')(?![a-z])'), new_word)
+    ]
     for vocab in vocabs:
         perm = dict(zip(vocab, rng.sample(vocab, len(vocab))))
-        subs.append((re.compile(r'(?<![A-Za-z])(?:' + '|'.join(sorted(vocab, key=len, reverse=True)) + r')(?![a-z])'), lambda m, perm=perm: perm[m.group(0)]))
-    subs.append((re.compile(r'(?<![\d.])\d{3,}(?!\d)'), lambda m: nums.setdefault(
-        m.group(0), str(rng.randint(10 ** (len(m.group(0)) - 1), 10 ** len(m.group(0)) - 1)))))
+        subs.append(
+            (
+                re.compile(r'(?<![A-Za-z])(?:' + '|'.join(sorted(vocab, key=len, reverse=True)) + r')(?![a-z])'),
+                lambda m, perm=perm: perm[m.group(0)],
+            )
+        )
+    subs.append(
+        (
+            re.compile(r'(?<![\d.])\d{3,}(?!\d)'),
+            lambda m: nums.setdefault(
+                m.group(0), str(rng.randint(10 ** (len(m.group(0)) - 1), 10 ** len(m.group(0)) - 1))
+            ),
+        )
+    )
+
     def sub(x):
         if isinstance(x, str):
-            for rx, fn in subs: x = rx.sub(fn, x)
+            for rx, fn in subs:
+                x = rx.sub(fn, x)
             return x
-        if isinstance(x, list): return [sub(v) for v in x]
-        if isinstance(x, dict): return {k: sub(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [sub(v) for v in x]
+        if isinstance(x, dict):
+            return {k: sub(v) for k, v in x.items()}
         return x
+
     msgs = []
     for m in row['messages']:
         m = dict(m, content=sub(m.get('content')))
         if m.get('tool_calls'):
-            m['tool_calls'] = [{'type': c['type'], 'function': {'name': c['function']['name'],
-                               'arguments': json.dumps(sub(json.loads(c['function']['arguments'])), ensure_ascii=False)}} for c in m['tool_calls']]
+            m['tool_calls'] = [
+                {
+                    'type': c['type'],
+                    'function': {
+                        'name': c['function']['name'],
+                        'arguments': json.dumps(sub(json.loads(c['function']['arguments'])), ensure_ascii=False),
+                    },
+                }
+                for c in m['tool_calls']
+            ]
         msgs.append(m)
     return dict(row, messages=msgs)
 
 # %% ../nbs/03b_textagent.ipynb #3022be3c
 @torch.no_grad()
-def copy_loss(model, tok, n: int=16, span: int=64, seed: int=0) -> dict:
+def copy_loss(model, tok, n: int = 16, span: int = 64, seed: int = 0) -> dict:
     "In-context copying: the model's loss on the second half of random token spans repeated once, next to chance (ln vocabulary)."
     import math
+
     ids = torch.tensor([i for t, i in sorted(tok.get_vocab().items(), key=lambda x: x[1]) if not t.startswith('<|')])
     g = torch.Generator().manual_seed(seed)
     half = ids[torch.randint(len(ids), (n, span), generator=g)]
-    x = torch.cat([half, half], 1).to(model.device); labels = x.clone(); labels[:, :span] = -100
+    x = torch.cat([half, half], 1).to(model.device)
+    labels = x.clone()
+    labels[:, :span] = -100
     return dict(loss=round(model(input_ids=x, labels=labels).loss.item(), 3), chance=round(math.log(len(ids)), 3))
 
 # %% ../nbs/03b_textagent.ipynb #793839b5
-def train_agent(base, tok, rows: list[dict], p: ZooPreset, out_dir: Path|str, seed: int=0, progress: bool=True):
+def train_agent(base, tok, rows: list[dict], p: ZooPreset, out_dir: Path | str, seed: int = 0, progress: bool = True):
     "θ_S: `base` (θ_B, modified in place) fine-tuned with TRL's SFTTrainer on `rows`, loss on assistant turns only; returns (model, info)."
     from datasets import Dataset
     from trl import SFTConfig, SFTTrainer
-    args = SFTConfig(output_dir=str(out_dir), max_steps=p.agent_steps, per_device_train_batch_size=p.agent_batch,
-                     gradient_accumulation_steps=p.agent_accum, learning_rate=p.agent_lr,
-                     lr_scheduler_type='cosine', warmup_steps=max(1, p.agent_steps // 20), max_length=p.agent_max_len,
-                     assistant_only_loss=True, use_cpu=p.device == 'cpu', bf16=train_bf16(p), gradient_checkpointing=False,
-                     report_to='none', save_strategy='no', logging_steps=1, disable_tqdm=not progress, seed=seed, dataloader_num_workers=0)
+
+    args = SFTConfig(
+        output_dir=str(out_dir),
+        max_steps=p.agent_steps,
+        per_device_train_batch_size=p.agent_batch,
+        gradient_accumulation_steps=p.agent_accum,
+        learning_rate=p.agent_lr,
+        lr_scheduler_type='cosine',
+        warmup_steps=max(1, p.agent_steps // 20),
+        max_length=p.agent_max_len,
+        assistant_only_loss=True,
+        use_cpu=p.device == 'cpu',
+        bf16=train_bf16(p),
+        gradient_checkpointing=False,
+        report_to='none',
+        save_strategy='no',
+        logging_steps=1,
+        disable_tqdm=not progress,
+        seed=seed,
+        dataloader_num_workers=0,
+    )
     t0 = time.time()
     tr = SFTTrainer(model=base, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
     run = tr.train()
     losses = [h['loss'] for h in tr.state.log_history if 'loss' in h]
-    model = tr.model.eval(); tok.chat_template = CHAT_TEMPLATE   # keep the verbatim template on the saved tokenizer
-    return model, dict(steps=p.agent_steps, lr=p.agent_lr, batch=p.agent_batch, accum=p.agent_accum, bf16=train_bf16(p), max_length=p.agent_max_len, examples=len(rows),
-                       losses=losses, train_s=round(time.time() - t0, 1), train_runtime_s=round(run.metrics['train_runtime'], 1), trainer='trl.SFTTrainer (assistant_only_loss)',
-                       data='oracle text-only search trajectories on textqa train (correct episodes only)')
+    model = tr.model.eval()
+    tok.chat_template = CHAT_TEMPLATE  # keep the verbatim template on the saved tokenizer
+    return model, dict(
+        steps=p.agent_steps,
+        lr=p.agent_lr,
+        batch=p.agent_batch,
+        accum=p.agent_accum,
+        bf16=train_bf16(p),
+        max_length=p.agent_max_len,
+        examples=len(rows),
+        losses=losses,
+        train_s=round(time.time() - t0, 1),
+        train_runtime_s=round(run.metrics['train_runtime'], 1),
+        trainer='trl.SFTTrainer (assistant_only_loss)',
+        data='oracle text-only search trajectories on textqa train (correct episodes only)',
+    )
 
 # %% ../nbs/03b_textagent.ipynb #366dccee
-def agent_eval(model, tok, world_dir: Path|str, ctx, n: int|None=100, max_turns: int=8, max_new_tokens: int=160, progress: bool=False, policy=None) -> dict:
+def agent_eval(
+    model,
+    tok,
+    world_dir: Path | str,
+    ctx,
+    n: int | None = 100,
+    max_turns: int = 8,
+    max_new_tokens: int = 160,
+    progress: bool = False,
+    policy=None,
+) -> dict:
     "Search rate and accuracy of a text agent (`model`, or any `policy`) on search-required textqa test items, through the tools of `ctx`."
     from mmsearch.rollout import rollout, HFPolicy, RolloutConfig
+
     items = [it for it in load_benchmark(world_dir, 'textqa', 'test') if it['meta']['category'] == 'search_required']
-    if n is not None and len(items) > n: items = random.Random(0).sample(items, n)
+    if n is not None and len(items) > n:
+        items = random.Random(0).sample(items, n)
     cfg = RolloutConfig(max_turns=max_turns, max_new_tokens=max_new_tokens, max_context_tokens=4096)
-    t0 = time.time(); trajs = rollout(policy or HFPolicy(model, tok, batch_size=16), items, ctx, cfg=cfg, progress=progress)
+    t0 = time.time()
+    trajs = rollout(policy or HFPolicy(model, tok, batch_size=16), items, ctx, cfg=cfg, progress=progress)
     searched = [any(c['name'] in ('text_search', 'visit') for c in t.tool_calls) for t in trajs]
     mean = lambda xs: round(sum(xs) / max(1, len(xs)), 4)
     names = {e.id: e.name for e in World.load(world_dir).entities}
-    named = [t for t in trajs if t.meta.get('start') == 'name']   # the question names its first entity: the first query should too
-    first_query_named = [bool(t.tool_calls) and t.tool_calls[0]['name'] == 'text_search'
-                         and names[t.meta['chain'][0][0]] in json.dumps(t.tool_calls[0]['arguments'], ensure_ascii=False) for t in named]
+    named = [
+        t for t in trajs if t.meta.get('start') == 'name'
+    ]  # the question names its first entity: the first query should too
+    first_query_named = [
+        bool(t.tool_calls)
+        and t.tool_calls[0]['name'] == 'text_search'
+        and names[t.meta['chain'][0][0]] in json.dumps(t.tool_calls[0]['arguments'], ensure_ascii=False)
+        for t in named
+    ]
     by_hops = {}
-    for t in trajs: by_hops.setdefault(str(t.meta.get('hops')), []).append(t.correct or 0.0)
-    return dict(search_rate=mean(searched), acc=mean([t.correct or 0.0 for t in trajs]), n=len(trajs), first_query_named=mean(first_query_named),
-                calls_per_question=mean([len(t.tool_calls) for t in trajs]), acc_by_hops={k: mean(v) for k, v in sorted(by_hops.items())},
-                n_by_hops={k: len(v) for k, v in sorted(by_hops.items())},
-                terminations={k: sum(t.termination == k for t in trajs) for k in sorted({t.termination for t in trajs})},
-                eval_s=round(time.time() - t0, 1), example=[dict(role=m['role'], text=str(m.get('content'))[:300], calls=m.get('tool_calls')) for m in trajs[0].messages[1:]])
+    for t in trajs:
+        by_hops.setdefault(str(t.meta.get('hops')), []).append(t.correct or 0.0)
+    return dict(
+        search_rate=mean(searched),
+        acc=mean([t.correct or 0.0 for t in trajs]),
+        n=len(trajs),
+        first_query_named=mean(first_query_named),
+        calls_per_question=mean([len(t.tool_calls) for t in trajs]),
+        acc_by_hops={k: mean(v) for k, v in sorted(by_hops.items())},
+        n_by_hops={k: len(v) for k, v in sorted(by_hops.items())},
+        terminations={k: sum(t.termination == k for t in trajs) for k in sorted({t.termination for t in trajs})},
+        eval_s=round(time.time() - t0, 1),
+        example=[
+            dict(role=m['role'], text=str(m.get('content'))[:300], calls=m.get('tool_calls'))
+            for m in trajs[0].messages[1:]
+        ],
+    )
 
 # %% ../nbs/03b_textagent.ipynb #c71245e3
-def build_zoo(p: ZooPreset|str, world_dir: Path|str, out: Path|str, report_dir: Path|str|None=None, progress: bool=True, seed: int=0) -> dict:
+def build_zoo(
+    p: ZooPreset | str,
+    world_dir: Path | str,
+    out: Path | str,
+    report_dir: Path | str | None = None,
+    progress: bool = True,
+    seed: int = 0,
+) -> dict:
     "Train and save the tokenizer, θ_B, θ_S and θ_V of preset `p` on the world at `world_dir` into `out` (finished parts of an interrupted build are kept); return the zoo facts."
     from mmsearch.search import serve
-    p = zoo_preset(p); root, out = Path(world_dir), Path(out); w = World.load(root)
-    whash = json.loads((root/'manifest.json').read_text())['content_hash']
-    torch.set_num_threads(min(2, os.cpu_count() or 1)); torch.manual_seed(seed)
+
+    p = zoo_preset(p)
+    root, out = Path(world_dir), Path(out)
+    w = World.load(root)
+    whash = json.loads((root / 'manifest.json').read_text())['content_hash']
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    torch.manual_seed(seed)
     log = (lambda m: print(f'[zoo {p.name}] {m}', flush=True)) if progress else (lambda m: None)
-    common = dict(preset=p.name, preset_fields=preset_fields(p), world=str(root),
-                  world_hash=whash, world_size=w.size, world_seed=w.seed, seed=seed)
+    common = dict(
+        preset=p.name,
+        preset_fields=preset_fields(p),
+        world=str(root),
+        world_hash=whash,
+        world_size=w.size,
+        world_seed=w.seed,
+        seed=seed,
+    )
     times, cpu0, t00, resumed = {}, time.process_time(), time.time(), []
-    def done(part):   # a finished part of a killed build of the same preset on the same world
-        i = zoo_info(out/part)
+
+    def done(part):  # a finished part of a killed build of the same preset on the same world
+        i = zoo_info(out / part)
         same = part_fields(i.get('preset_fields') or {}, part) == part_fields(common['preset_fields'], part)
-        return i.get('world_hash') == whash and same   # θ_V's own fields changed: θ_B and θ_S are kept
+        return i.get('world_hash') == whash and same  # θ_V's own fields changed: θ_B and θ_S are kept
+
     t0 = time.time()
-    if (out/'tokenizer'/'tokenizer.json').exists() and done('base'):
+    if (out / 'tokenizer' / 'tokenizer.json').exists() and done('base'):
         from transformers import AutoTokenizer
-        tok = AutoTokenizer.from_pretrained(out/'tokenizer'); resumed.append('tokenizer')
+
+        tok = AutoTokenizer.from_pretrained(out / 'tokenizer')
+        resumed.append('tokenizer')
     else:
         tok = zoo_tokenizer(p, root)
-        tok.save_pretrained(out/'tokenizer')
-    times['tokenizer'] = round(time.time() - t0, 1); log(f'tokenizer: {len(tok)} tokens')
+        tok.save_pretrained(out / 'tokenizer')
+    times['tokenizer'] = round(time.time() - t0, 1)
+    log(f'tokenizer: {len(tok)} tokens')
     t0 = time.time()
-    if done('base'): resumed.append('base'); log('θ_B: kept from the interrupted build')
+    if done('base'):
+        resumed.append('base')
+        log('θ_B: kept from the interrupted build')
     else:
         base, binfo = train_base(w, tok, p, seed=seed, progress=progress)
-        binfo['eval'] = direct_accuracy(base, tok, w, n=p.eval_n); times['base'] = round(time.time() - t0, 1)
-        save_model(base, out/'base', tok, 'base', dict(common, **binfo)); log(f"θ_B: {binfo['eval']['head']} head, {binfo['eval']['tail']} tail")
+        binfo['eval'] = direct_accuracy(base, tok, w, n=p.eval_n)
+        times['base'] = round(time.time() - t0, 1)
+        save_model(base, out / 'base', tok, 'base', dict(common, **binfo))
+        log(f"θ_B: {binfo['eval']['head']} head, {binfo['eval']['tail']} tail")
         del base
     t0 = time.time()
-    if done('agent'): resumed.append('agent'); log('θ_S: kept from the interrupted build')
+    if done('agent'):
+        resumed.append('agent')
+        log('θ_S: kept from the interrupted build')
     else:
         with serve(root) as url:
-            ctx = agent_context(url); schemas = agent_schemas(ctx)
+            ctx = agent_context(url)
+            schemas = agent_schemas(ctx)
             trajs = oracle_trajectories(root, ctx, p.agent_examples, seed=seed, progress=progress)
             rows = [sft_row(t, schemas) for t in trajs]
             words, vocabs = name_words(w), closed_vocabularies(w)
-            rows += [renamed_row(r, words, vocabs, seed=seed * 100003 + 7 * i + k) for i, r in enumerate(rows) for k in range(p.agent_renamed)]
-            agent, sinfo = train_agent(load_lm(out/'base', device=p.device)[0], tok, rows, p, out/'_trainer', seed=seed, progress=progress)
+            rows += [
+                renamed_row(r, words, vocabs, seed=seed * 100003 + 7 * i + k)
+                for i, r in enumerate(rows)
+                for k in range(p.agent_renamed)
+            ]
+            agent, sinfo = train_agent(
+                load_lm(out / 'base', device=p.device)[0], tok, rows, p, out / '_trainer', seed=seed, progress=progress
+            )
             sinfo['eval'] = agent_eval(agent, tok, root, ctx, n=p.eval_n // 2)
-        shutil_rm(out/'_trainer'); times['agent'] = round(time.time() - t0, 1)
+        shutil_rm(out / '_trainer')
+        times['agent'] = round(time.time() - t0, 1)
         sinfo['tool_schemas'] = schemas
-        save_model(agent, out/'agent', tok, 'agent', dict(common, base='../base', **sinfo)); log(f"θ_S: {sinfo['eval']['search_rate']} search rate, {sinfo['eval']['acc']} acc")
+        save_model(agent, out / 'agent', tok, 'agent', dict(common, base='../base', **sinfo))
+        log(f"θ_S: {sinfo['eval']['search_rate']} search rate, {sinfo['eval']['acc']} acc")
         del agent
     t0 = time.time()
-    if done('vlm'): resumed.append('vlm'); log('θ_V: kept from the interrupted build')
+    if done('vlm'):
+        resumed.append('vlm')
+        log('θ_V: kept from the interrupted build')
     else:
-        base = load_lm(out/'base', device=p.device)[0]
+        base = load_lm(out / 'base', device=p.device)[0]
         vlm, proc, vinfo = train_vlm(w, base, tok, p, seed=seed, progress=progress)
-        vinfo['eval'] = dict(describe=describe_accuracy(vlm, proc, w, n=p.eval_n), infoseek_val=infoseek_direct(vlm, proc, root, n=p.eval_n))
+        vinfo['eval'] = dict(
+            describe=describe_accuracy(vlm, proc, w, n=p.eval_n),
+            infoseek_val=infoseek_direct(vlm, proc, root, n=p.eval_n),
+        )
         sd_b = base.state_dict()
-        vinfo['delta_v_norm'] = round(float(sum(((v - sd_b[k]).float() ** 2).sum() for k, v in vlm_lm_state(vlm).items() if k in sd_b) ** 0.5), 4)
+        vinfo['delta_v_norm'] = round(
+            float(sum(((v - sd_b[k]).float() ** 2).sum() for k, v in vlm_lm_state(vlm).items() if k in sd_b) ** 0.5), 4
+        )
         times['vlm'] = round(time.time() - t0, 1)
-        save_model(vlm, out/'vlm', proc, 'vlm', dict(common, base='../base', **vinfo)); log(f"θ_V: describe {vinfo['eval']['describe']['attribute_acc']}")
+        save_model(vlm, out / 'vlm', proc, 'vlm', dict(common, base='../base', **vinfo))
+        log(f"θ_V: describe {vinfo['eval']['describe']['attribute_acc']}")
         del vlm
     times['total'] = round(time.time() - t00, 1)
-    facts = dict(common, times_s=times, cpu_s=round(time.process_time() - cpu0, 1), resumed=resumed,
-                 paths=dict(tokenizer='tokenizer', base='base', vlm='vlm', agent='agent'))
-    (out/'zoo.json').write_text(dumps(facts))
-    if report_dir: zoo_report(dict(root=out, base=out/'base', vlm=out/'vlm', agent=out/'agent'), report_dir)
+    facts = dict(
+        common,
+        times_s=times,
+        cpu_s=round(time.process_time() - cpu0, 1),
+        resumed=resumed,
+        paths=dict(tokenizer='tokenizer', base='base', vlm='vlm', agent='agent'),
+    )
+    (out / 'zoo.json').write_text(dumps(facts))
+    if report_dir:
+        zoo_report(dict(root=out, base=out / 'base', vlm=out / 'vlm', agent=out / 'agent'), report_dir)
     return facts
 
+
 def shutil_rm(path: Path):
-    import shutil; shutil.rmtree(path, ignore_errors=True)
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
 
 # %% ../nbs/03b_textagent.ipynb #0d50d3bd
-def zoo_report(zoo: dict, report_dir: Path|str) -> dict:
+def zoo_report(zoo: dict, report_dir: Path | str) -> dict:
     "Write metrics/zoo.json and figures/zoo_losses.png for the zoo at `zoo` (paths from ensure_zoo); return the metrics."
-    rep = Path(report_dir); root = Path(zoo['root'])
-    info = {k: zoo_info(zoo[k]) for k in ('base', 'vlm', 'agent')}; vision = info['vlm'].get('vision') or {}
-    facts = json.loads((root/'zoo.json').read_text())
-    metrics = dict(preset=facts['preset'], world_hash=facts['world_hash'], world_size=facts['world_size'], times_s=facts['times_s'], cpu_s=facts['cpu_s'],
-                   base=dict(params=info['base']['params'], steps=info['base']['steps'], final_loss=round(info['base']['losses'][-1], 4), **info['base']['eval']),
-                   vlm=dict(params=info['vlm']['params'], steps=info['vlm']['steps'], final_loss=round(info['vlm']['losses'][-1], 4),
-                            delta_v_norm=info['vlm']['delta_v_norm'], vision_probe=vision.get('probe_acc'), **info['vlm']['eval']),
-                   agent=dict(params=info['agent']['params'], steps=info['agent']['steps'], examples=info['agent']['examples'],
-                              final_loss=round(info['agent']['losses'][-1], 4) if info['agent']['losses'] else None,
-                              **{k: v for k, v in info['agent']['eval'].items() if k != 'example'}))
-    plot_losses({'θ_B pretrain': info['base']['losses'], 'θ_V vision tower': vision.get('losses'),
-                 'θ_V train': info['vlm']['losses'], 'θ_S SFT': info['agent']['losses']},
-                rep/'figures'/'zoo_losses.png', title=f"Model zoo ({facts['preset']}) training loss")
+    rep = Path(report_dir)
+    root = Path(zoo['root'])
+    info = {k: zoo_info(zoo[k]) for k in ('base', 'vlm', 'agent')}
+    vision = info['vlm'].get('vision') or {}
+    facts = json.loads((root / 'zoo.json').read_text())
+    metrics = dict(
+        preset=facts['preset'],
+        world_hash=facts['world_hash'],
+        world_size=facts['world_size'],
+        times_s=facts['times_s'],
+        cpu_s=facts['cpu_s'],
+        base=dict(
+            params=info['base']['params'],
+            steps=info['base']['steps'],
+            final_loss=round(info['base']['losses'][-1], 4),
+            **info['base']['eval'],
+        ),
+        vlm=dict(
+            params=info['vlm']['params'],
+            steps=info['vlm']['steps'],
+            final_loss=round(info['vlm']['losses'][-1], 4),
+            delta_v_norm=info['vlm']['delta_v_norm'],
+            vision_probe=vision.get('probe_acc'),
+            **info['vlm']['eval'],
+        ),
+        agent=dict(
+            params=info['agent']['params'],
+            steps=info['agent']['steps'],
+            examples=info['agent']['examples'],
+            final_loss=round(info['agent']['losses'][-1], 4) if info['agent']['losses'] else None,
+            **{k: v for k, v in info['agent']['eval'].items() if k != 'example'},
+        ),
+    )
+    plot_losses(
+        {
+            'θ_B pretrain': info['base']['losses'],
+            'θ_V vision tower': vision.get('losses'),
+            'θ_V train': info['vlm']['losses'],
+            'θ_S SFT': info['agent']['losses'],
+        },
+        rep / 'figures' / 'zoo_losses.png',
+        title=f"Model zoo ({facts['preset']}) training loss",
+    )
     lms = {k: load_lm(zoo[k]) for k in ('base', 'agent')}
     metrics['copying'] = {k: copy_loss(*lm) for k, lm in lms.items()}
-    metrics['task_vectors'] = task_vectors(lms['base'][0].state_dict(), vlm_lm_state(load_vlm(zoo['vlm'])[0]), lms['agent'][0].state_dict())
-    write_json(rep/'metrics'/'zoo.json', metrics)
+    metrics['task_vectors'] = task_vectors(
+        lms['base'][0].state_dict(), vlm_lm_state(load_vlm(zoo['vlm'])[0]), lms['agent'][0].state_dict()
+    )
+    write_json(rep / 'metrics' / 'zoo.json', metrics)
     return metrics
 
 # %% ../nbs/03b_textagent.ipynb #840e9dea
@@ -246,5 +463,10 @@ def task_vectors(base: dict, vlm_lm: dict, agent: dict) -> dict:
     flat = lambda sd, sub=None: torch.cat([(sd[k] - (sub[k] if sub else 0)).float().reshape(-1) for k in keys])
     b, dv, ds = flat(base), flat(vlm_lm, base), flat(agent, base)
     cos = float(dv @ ds / (dv.norm() * ds.norm())) if dv.norm() and ds.norm() else 0.0
-    return dict(base_norm=round(float(b.norm()), 3), delta_v_rel=round(float(dv.norm() / b.norm()), 4),
-                delta_s_rel=round(float(ds.norm() / b.norm()), 4), cos_v_s=round(cos, 4), tensors=len(keys))
+    return dict(
+        base_norm=round(float(b.norm()), 3),
+        delta_v_rel=round(float(dv.norm() / b.norm()), 4),
+        delta_s_rel=round(float(ds.norm() / b.norm()), 4),
+        cos_v_s=round(cos, 4),
+        tensors=len(keys),
+    )

@@ -20,40 +20,52 @@ __all__ = ['GRID', 'MIN_SIDE', 'SEP', 'TOOL_NAMES', 'ToolError', 'check_box', 'c
            'call_tool']
 
 # %% ../nbs/02b_tools.ipynb #588c00bc
-GRID = 1000          # box coordinates are on a 0..GRID grid (VDR / Qwen convention)
-MIN_SIDE = 10        # smallest box side on that grid (1% of the image)
+GRID = 1000  # box coordinates are on a 0..GRID grid (VDR / Qwen convention)
+MIN_SIDE = 10  # smallest box side on that grid (1% of the image)
+
 
 class ToolError(ValueError):
     "Bad tool input; its message becomes the observation."
 
-def _num(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float('inf')
 
-def check_box(box, min_side: int=MIN_SIDE) -> list[int]:
+def _num(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and v == v and abs(v) != float('inf')
+
+
+def check_box(box, min_side: int = MIN_SIDE) -> list[int]:
     "`box` as four ints on the 0-1000 grid, or a `ToolError` saying what is wrong with it."
     if not isinstance(box, (list, tuple)) or len(box) != 4 or not all(_num(v) for v in box):
         raise ToolError(f'a box must be four numbers [x1, y1, x2, y2], got {_short(box)}')
     x1, y1, x2, y2 = (int(round(v)) for v in box)
     if min(x1, y1, x2, y2) < 0 or max(x1, y1, x2, y2) > GRID:
         raise ToolError(f'box {[x1, y1, x2, y2]} is out of range: coordinates must lie in 0..{GRID}')
-    if x2 <= x1 or y2 <= y1: raise ToolError(f'box {[x1, y1, x2, y2]} is inverted: need x1 < x2 and y1 < y2')
+    if x2 <= x1 or y2 <= y1:
+        raise ToolError(f'box {[x1, y1, x2, y2]} is inverted: need x1 < x2 and y1 < y2')
     if x2 - x1 < min_side or y2 - y1 < min_side:
         raise ToolError(f'box {[x1, y1, x2, y2]} is too small: each side must be at least {min_side} (of {GRID})')
     return [x1, y1, x2, y2]
 
-def check_boxes(bbox, max_boxes: int=8) -> list:
+
+def check_boxes(bbox, max_boxes: int = 8) -> list:
     "Split `bbox` into boxes: a list of 4-lists (or one flat box); raises `ToolError` on a bad container or too many boxes."
     if isinstance(bbox, str):
-        try: bbox = json.loads(bbox)
-        except (ValueError, RecursionError): raise ToolError(f'bbox must be a list of boxes [[x1, y1, x2, y2], ...], got the string {_short(bbox)}')
-    if isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(_num(v) for v in bbox): bbox = [bbox]
+        try:
+            bbox = json.loads(bbox)
+        except (ValueError, RecursionError):
+            raise ToolError(f'bbox must be a list of boxes [[x1, y1, x2, y2], ...], got the string {_short(bbox)}')
+    if isinstance(bbox, (list, tuple)) and len(bbox) == 4 and all(_num(v) for v in bbox):
+        bbox = [bbox]
     if not isinstance(bbox, (list, tuple)) or not bbox:
         raise ToolError(f'bbox must be a non-empty list of boxes [[x1, y1, x2, y2], ...], got {_short(bbox)}')
-    if len(bbox) > max_boxes: raise ToolError(f'{len(bbox)} boxes in one call; at most {max_boxes} are allowed')
+    if len(bbox) > max_boxes:
+        raise ToolError(f'{len(bbox)} boxes in one call; at most {max_boxes} are allowed')
     return list(bbox)
 
-def _short(v, n: int=60) -> str:
+
+def _short(v, n: int = 60) -> str:
     s = repr(v) if not isinstance(v, str) else repr(v)
     return s if len(s) <= n else s[:n] + f'... ({len(s)} chars)'
+
 
 def to_pixels(box: list[int], size: tuple[int, int]) -> tuple[int, int, int, int]:
     "A 0-1000 box as a pixel box on an image of `size` (w, h), at least one pixel wide."
@@ -62,121 +74,187 @@ def to_pixels(box: list[int], size: tuple[int, int]) -> tuple[int, int, int, int
     x2, y2 = max(x1 + 1, round(box[2] * w / GRID)), max(y1 + 1, round(box[3] * h / GRID))
     return x1, y1, min(x2, w), min(y2, h)
 
+
 def to_grid(box, size: tuple[int, int]) -> list[int]:
     "A pixel box as a 0-1000 box."
     w, h = size
     return [round(box[0] * GRID / w), round(box[1] * GRID / h), round(box[2] * GRID / w), round(box[3] * GRID / h)]
 
 # %% ../nbs/02b_tools.ipynb #7ad157d7
-_STOP = set('a an the of in on at to for by and or is are was were be been who what which where when how whose that this '
-            'with from as it its do does did find out about image shown question answer please i me my'.split())
+_STOP = set(
+    'a an the of in on at to for by and or is are was were be been who what which where when how whose that this '
+    'with from as it its do does did find out about image shown question answer please i me my'.split()
+)
 _WORD = re.compile(r"[a-z0-9]+")
+
 
 def _stem(w: str) -> str:
     for suf in ('ing', 'ed', 'er', 'es', 's'):
-        if w.endswith(suf) and len(w) - len(suf) >= 3: return w[:-len(suf)]
+        if w.endswith(suf) and len(w) - len(suf) >= 3:
+            return w[: -len(suf)]
     return w
+
 
 def _stems(text: str) -> set[str]:
     return {_stem(w) for w in _WORD.findall(text.lower()) if w not in _STOP}
 
+
 @functools.lru_cache(maxsize=1)
 def _paraphrases() -> tuple:
     "(question words, page words) per relation of the world, where a question uses words its fact sentence does not."
-    try: from mmsearch.world import RELATIONS
-    except ImportError: return ()
+    try:
+        from mmsearch.world import RELATIONS
+    except ImportError:
+        return ()
     out = []
     for r in RELATIONS.values():
         q, f = _stems(r.question.replace('{p}', '')), _stems(r.fact.replace('{s}', '').replace('{o}', ''))
-        if q - f: out.append((frozenset(q), frozenset(f)))
+        if q - f:
+            out.append((frozenset(q), frozenset(f)))
     return tuple(out)
+
 
 def goal_terms(goal: str) -> set[str]:
     "The stems a goal looks for, with the page wording of any world question it is phrased as."
     g = _stems(goal)
     for q, f in _paraphrases():
-        if q <= g: g |= f
+        if q <= g:
+            g |= f
     return g
+
 
 def page_markdown(text: str) -> str:
     "The markdown body of a page: a Jina-Reader header (Title / URL Source / Markdown Content) is dropped."
     return text.split('Markdown Content:', 1)[1] if 'Markdown Content:' in text[:2000] else text
 
+
 def page_sentences(md: str) -> list[str]:
     "The sentences of a markdown page (headings, images and a reader header dropped; bullets stripped)."
     out = []
     for line in page_markdown(md).splitlines():
-        line = re.sub(r'\s+#{1,6}\s.*$', '', line.strip())          # a heading glued to the end of a line
-        if not line or line.startswith('#') or re.fullmatch(r'!\[[^\]]*\]\([^)]*\)', line): continue
+        line = re.sub(r'\s+#{1,6}\s.*$', '', line.strip())  # a heading glued to the end of a line
+        if not line or line.startswith('#') or re.fullmatch(r'!\[[^\]]*\]\([^)]*\)', line):
+            continue
         line = re.sub(r'^[-*]\s+', '', line)
         out += [s.strip() for s in re.split(r'(?<=[.!?])\s+(?=[A-Z])', line) if s.strip()]
     return out
 
-def extract_evidence(md: str, goal: str, k: int=3) -> list[str]:
+
+def extract_evidence(md: str, goal: str, k: int = 3) -> list[str]:
     "The `k` sentences of `md` that best match `goal` (rare shared words count most), in page order; the first `k` if none match."
     import math
+
     sents, g = page_sentences(md), goal_terms(goal)
-    st = [_stems(s) for s in sents]; n = len(sents)
+    st = [_stems(s) for s in sents]
+    n = len(sents)
     idf = {w: math.log((n + 1) / (sum(w in x for x in st) + 0.5)) for w in g}
     score = [sum(idf[w] for w in x & g) for x in st]
     best = sorted(range(n), key=lambda i: (score[i], -i), reverse=True)[:k]
-    if not best or score[best[0]] <= 0: return sents[:k]
+    if not best or score[best[0]] <= 0:
+        return sents[:k]
     return [sents[i] for i in sorted(i for i in best if score[i] > 0)]
 
 # %% ../nbs/02b_tools.ipynb #08b472ee
 SEP = '\n=======\n'
 
-def format_hits(hits, snippet_chars: int=160) -> str:
+
+def format_hits(hits, snippet_chars: int = 160) -> str:
     "Numbered `[title](link)` lines with an indented snippet."
     lines = []
     for i, h in enumerate(hits, 1):
         lines.append(f'{i}. [{h.title}]({h.link})')
-        if h.snippet: lines.append('   ' + _clip(h.snippet, snippet_chars))
+        if h.snippet:
+            lines.append('   ' + _clip(h.snippet, snippet_chars))
     return '\n'.join(lines)
+
 
 def _clip(s: str, n: int) -> str:
     s = ' '.join(str(s).split())
-    return s if len(s) <= n else s[:n - 3].rstrip() + '...'
+    return s if len(s) <= n else s[: n - 3].rstrip() + '...'
 
-def format_visit(url: str, goal: str, evidence: list[str], summary: str|None=None) -> str:
+
+def format_visit(url: str, goal: str, evidence: list[str], summary: str | None = None) -> str:
     "VDR's visit observation: evidence sentences and a one-line summary."
     summary = summary or (evidence[0] if evidence else 'The page holds nothing on this goal.')
-    return (f'The useful information in {url} for user goal {goal} as follows: \n\nEvidence in page: \n'
-            + '\n'.join(evidence) + f'\n\nSummary: \n{summary}')
+    return (
+        f'The useful information in {url} for user goal {goal} as follows: \n\nEvidence in page: \n'
+        + '\n'.join(evidence)
+        + f'\n\nSummary: \n{summary}'
+    )
 
 # %% ../nbs/02b_tools.ipynb #753c145c
 TOOL_NAMES = ('image_search', 'crop_and_search', 'text_search', 'visit')
 _BOX_POOL = ThreadPoolExecutor(max_workers=16, thread_name_prefix='crop')
 
-def load_image(img) -> Image.Image|None:
+
+def load_image(img) -> Image.Image | None:
     "A PIL RGB image from a path, bytes, a `{'bytes': ...}` / `{'path': ...}` record or a PIL image (None stays None)."
-    if img is None: return None
-    if isinstance(img, Image.Image): return img.convert('RGB')
-    if isinstance(img, dict): img = img.get('bytes') or img.get('path')
-    if isinstance(img, (bytes, bytearray)): return Image.open(io.BytesIO(img)).convert('RGB')
+    if img is None:
+        return None
+    if isinstance(img, Image.Image):
+        return img.convert('RGB')
+    if isinstance(img, dict):
+        img = img.get('bytes') or img.get('path')
+    if isinstance(img, (bytes, bytearray)):
+        return Image.open(io.BytesIO(img)).convert('RGB')
     return Image.open(img).convert('RGB')
+
 
 def is_error(obs) -> bool:
     "Is a tool observation an error report?"
-    text = obs if isinstance(obs, str) else next((p.get('text', '') for p in obs if isinstance(p, dict) and p.get('type') == 'text'), '')
+    text = (
+        obs
+        if isinstance(obs, str)
+        else next((p.get('text', '') for p in obs if isinstance(p, dict) and p.get('type') == 'text'), '')
+    )
     return text.startswith('Error:') or text.startswith('[Json Parse Error]')
+
 
 class SearchEnv:
     "One episode's search tools over a `SearchClient` and the episode's image; its public methods are the tools."
-    def __init__(self, client=None, image=None, *, image_k: int=3, text_k: int=5, max_boxes: int=8, max_queries: int=5, upscale: float=2.0,
-                 max_crop_px: int=512, page_chars: int=20000, evidence: int=3, snippet_chars: int=160,
-                 return_crops: bool=False, real_web: bool=False):
-        self._client, self._kw = client, dict(image_k=image_k, text_k=text_k, max_boxes=max_boxes, max_queries=max_queries, upscale=upscale,
-            max_crop_px=max_crop_px, page_chars=page_chars, evidence=evidence, snippet_chars=snippet_chars)
+
+    def __init__(
+        self,
+        client=None,
+        image=None,
+        *,
+        image_k: int = 3,
+        text_k: int = 5,
+        max_boxes: int = 8,
+        max_queries: int = 5,
+        upscale: float = 2.0,
+        max_crop_px: int = 512,
+        page_chars: int = 20000,
+        evidence: int = 3,
+        snippet_chars: int = 160,
+        return_crops: bool = False,
+        real_web: bool = False,
+    ):
+        self._client, self._kw = (
+            client,
+            dict(
+                image_k=image_k,
+                text_k=text_k,
+                max_boxes=max_boxes,
+                max_queries=max_queries,
+                upscale=upscale,
+                max_crop_px=max_crop_px,
+                page_chars=page_chars,
+                evidence=evidence,
+                snippet_chars=snippet_chars,
+            ),
+        )
         self._return_crops, self._real_web = return_crops, real_web
         self.reset(image=image)
 
     def reset(self, image=None, images=None, **row) -> None:
         "Start a new episode (TRL calls this with the dataset row): bind its image, clear the crops, reset the budget."
-        if image is None and images: image = images[0] if isinstance(images, (list, tuple)) else images
+        if image is None and images:
+            image = images[0] if isinstance(images, (list, tuple)) else images
         self.image = load_image(image)
         self.crops: list[dict] = []
-        if self._client is not None: self._client.new_episode()
+        if self._client is not None:
+            self._client.new_episode()
         return None
 
     # ---- the tools -------------------------------------------------------------------------------------------
@@ -226,119 +304,182 @@ class SearchEnv:
     # ---- implementation ----------------------------------------------------------------------------------------
     def _close(self):
         "Release the client's connections (private: a public method would become a tool)."
-        if self._client is not None: self._client.close()
+        if self._client is not None:
+            self._client.close()
 
     def _guard(self, fn, *args):
         from mmsearch.client import BudgetExceeded
-        if self._client is None: return 'Error: no search client is attached to this environment.'
-        try: return fn(*args)
-        except ToolError as e: return f'Error: {e}'
-        except BudgetExceeded as e: return f'Error: search budget exhausted ({e}); answer with what you have.'
-        except Exception as e: return f'Error: the tool failed ({type(e).__name__}: {_clip(str(e), 200)})'
+
+        if self._client is None:
+            return 'Error: no search client is attached to this environment.'
+        try:
+            return fn(*args)
+        except ToolError as e:
+            return f'Error: {e}'
+        except BudgetExceeded as e:
+            return f'Error: search budget exhausted ({e}); answer with what you have.'
+        except Exception as e:
+            return f'Error: the tool failed ({type(e).__name__}: {_clip(str(e), 200)})'
 
     def _need_image(self):
-        if self.image is None: raise ToolError('this question has no image; use text_search instead')
+        if self.image is None:
+            raise ToolError('this question has no image; use text_search instead')
 
     def _image_search(self) -> str:
         self._need_image()
         hits = self._client.image_search(image=self.image, num=self._kw['image_k'])
-        return (f'Image search for the whole image found {len(hits)} results:\n\n' + format_hits(hits, self._kw['snippet_chars'])
-                if hits else 'Image search for the whole image found no results.')
+        return (
+            f'Image search for the whole image found {len(hits)} results:\n\n'
+            + format_hits(hits, self._kw['snippet_chars'])
+            if hits
+            else 'Image search for the whole image found no results.'
+        )
 
     def _crop(self, box: list[int]) -> Image.Image:
         crop = self.image.crop(to_pixels(box, self.image.size))
-        s = self._kw['upscale']; w, h = crop.size
+        s = self._kw['upscale']
+        w, h = crop.size
         s = min(s, self._kw['max_crop_px'] / max(w, h)) if max(w, h) * s > self._kw['max_crop_px'] else s
         return crop.resize((max(1, round(w * s)), max(1, round(h * s))), Image.LANCZOS) if s != 1 else crop
 
-    def _one_box(self, raw, goal: str) -> tuple[str, bool, dict|None]:
-        try: box = check_box(raw)
-        except ToolError as e: return f'Bbox {_short(raw, 40)}: Error: {e}', False, None
+    def _one_box(self, raw, goal: str) -> tuple[str, bool, dict | None]:
+        try:
+            box = check_box(raw)
+        except ToolError as e:
+            return f'Bbox {_short(raw, 40)}: Error: {e}', False, None
         crop = self._crop(box)
-        try: hits = self._client.image_search(image=crop, num=self._kw['image_k'])
-        except ToolError: raise
+        try:
+            hits = self._client.image_search(image=crop, num=self._kw['image_k'])
+        except ToolError:
+            raise
         except Exception as e:
             from mmsearch.client import BudgetExceeded
-            if isinstance(e, BudgetExceeded): raise
+
+            if isinstance(e, BudgetExceeded):
+                raise
             return f'Bbox {box}: Image search failed ({type(e).__name__})', False, dict(box=box, image=crop)
-        if not hits: return f'The search results for bbox {box} are as follows:\nno results', True, dict(box=box, image=crop)
+        if not hits:
+            return f'The search results for bbox {box} are as follows:\nno results', True, dict(box=box, image=crop)
         parts = []
         for i, h in enumerate(hits, 1):
             parts.append(f'[{i}] [{h.title}]({h.link})\n' + self._summary(h, goal))
-        return f'The search results for bbox {box} are as follows:\n' + '\n'.join(parts), True, dict(box=box, image=crop)
+        return (
+            f'The search results for bbox {box} are as follows:\n' + '\n'.join(parts),
+            True,
+            dict(box=box, image=crop),
+        )
 
     def _summary(self, hit, goal: str) -> str:
         "A hit's summary: what the page says it is and looks like, plus the sentence that best serves the goal."
-        try: md = self._client.visit(hit.link)
-        except Exception: return '    ' + _clip(hit.snippet or '(page could not be read)', self._kw['snippet_chars'])
-        md = md[:self._kw['page_chars']]; sents = page_sentences(md)
+        try:
+            md = self._client.visit(hit.link)
+        except Exception:
+            return '    ' + _clip(hit.snippet or '(page could not be read)', self._kw['snippet_chars'])
+        md = md[: self._kw['page_chars']]
+        sents = page_sentences(md)
         keep = sents[:1] + [s for s in sents if ' looks like ' in s][:1]
         keep += [s for s in extract_evidence(md, goal, 1) if s not in keep]
         return '    ' + _clip(' '.join(keep), 3 * self._kw['snippet_chars'])
 
-    def _crop_and_search(self, bbox, goal) -> str|list:
+    def _crop_and_search(self, bbox, goal) -> str | list:
         self._need_image()
         boxes, goal = check_boxes(bbox, self._kw['max_boxes']), str(goal or '')
-        res = list(_BOX_POOL.map(lambda b: self._one_box(b, goal), boxes)) if len(boxes) > 1 else [self._one_box(boxes[0], goal)]
-        crops = [r[2] for r in res if r[2] is not None]; self.crops += crops
+        res = (
+            list(_BOX_POOL.map(lambda b: self._one_box(b, goal), boxes))
+            if len(boxes) > 1
+            else [self._one_box(boxes[0], goal)]
+        )
+        crops = [r[2] for r in res if r[2] is not None]
+        self.crops += crops
         text = SEP.join(r[0] for r in res)
-        if not any(r[1] for r in res): text = 'Error: no box could be searched.\n' + text
+        if not any(r[1] for r in res):
+            text = 'Error: no box could be searched.\n' + text
         if self._return_crops and crops:
             return [*({'type': 'image', 'image': c['image']} for c in crops), {'type': 'text', 'text': text}]
         return text
 
     def _text_search(self, query) -> str:
-        if isinstance(query, str): query = [query]
-        if not isinstance(query, (list, tuple)) or not query: raise ToolError(f'query must be a non-empty list of strings, got {_short(query)}')
-        if len(query) > self._kw['max_queries']: raise ToolError(f"{len(query)} queries in one call; at most {self._kw['max_queries']} are allowed")
+        if isinstance(query, str):
+            query = [query]
+        if not isinstance(query, (list, tuple)) or not query:
+            raise ToolError(f'query must be a non-empty list of strings, got {_short(query)}')
+        if len(query) > self._kw['max_queries']:
+            raise ToolError(f"{len(query)} queries in one call; at most {self._kw['max_queries']} are allowed")
         bad = [q for q in query if not isinstance(q, str) or not q.strip()]
-        if bad: raise ToolError(f'every query must be a non-empty string, got {_short(bad[0])}')
+        if bad:
+            raise ToolError(f'every query must be a non-empty string, got {_short(bad[0])}')
         out = []
         for q in query:
-            q = _clip(q, 300); hits = self._client.text_search(q, num=self._kw['text_k'])
-            out.append(f"A search for '{q}' found {len(hits)} results:\n\n" + format_hits(hits, self._kw['snippet_chars'])
-                       if hits else f"A search for '{q}' found no results.")
+            q = _clip(q, 300)
+            hits = self._client.text_search(q, num=self._kw['text_k'])
+            out.append(
+                f"A search for '{q}' found {len(hits)} results:\n\n" + format_hits(hits, self._kw['snippet_chars'])
+                if hits
+                else f"A search for '{q}' found no results."
+            )
         return SEP.join(out)
 
     def _check_url(self, url) -> str:
-        if not isinstance(url, str) or not url.strip(): raise ToolError(f'url must be a non-empty string, got {_short(url)}')
-        url = url.strip(); u = urlparse(url)
-        if u.scheme not in ('http', 'https') or not u.netloc: raise ToolError(f'only http(s) URLs can be visited, got {_short(url)}')
-        if self._real_web:                                # the client's one policy: resolve, every address global
+        if not isinstance(url, str) or not url.strip():
+            raise ToolError(f'url must be a non-empty string, got {_short(url)}')
+        url = url.strip()
+        u = urlparse(url)
+        if u.scheme not in ('http', 'https') or not u.netloc:
+            raise ToolError(f'only http(s) URLs can be visited, got {_short(url)}')
+        if self._real_web:  # the client's one policy: resolve, every address global
             from mmsearch.client import check_url, UnsafeURL
             import socket
-            try: check_url(url, getattr(self._client, 'resolve', socket.getaddrinfo))
-            except UnsafeURL as e: raise ToolError(str(e))
+
+            try:
+                check_url(url, getattr(self._client, 'resolve', socket.getaddrinfo))
+            except UnsafeURL as e:
+                raise ToolError(str(e))
         return url
 
     def _visit(self, url, goal) -> str:
-        if isinstance(url, list) and len(url) == 1: url = url[0]
+        if isinstance(url, list) and len(url) == 1:
+            url = url[0]
         url, goal = self._check_url(url), str(goal or '')
-        try: md = self._client.visit(url)
+        try:
+            md = self._client.visit(url)
         except Exception as e:
             from mmsearch.client import BudgetExceeded
-            if isinstance(e, BudgetExceeded): raise
+
+            if isinstance(e, BudgetExceeded):
+                raise
             raise ToolError(f'could not open {url} ({_clip(str(e), 120) or type(e).__name__})')
-        if not md or not md.strip(): raise ToolError(f'{url} returned an empty page')
-        md = md[:self._kw['page_chars']]
-        return format_visit(url, goal, extract_evidence(md, goal, self._kw['evidence']), next(iter(extract_evidence(md, goal, 1)), None))
+        if not md or not md.strip():
+            raise ToolError(f'{url} returned an empty page')
+        md = md[: self._kw['page_chars']]
+        return format_visit(
+            url, goal, extract_evidence(md, goal, self._kw['evidence']), next(iter(extract_evidence(md, goal, 1)), None)
+        )
 
 # %% ../nbs/02b_tools.ipynb #c9f79a37
-def env_class(exclude=(), base: type=SearchEnv) -> type:
+def env_class(exclude=(), base: type = SearchEnv) -> type:
     "A `SearchEnv` subclass without the tools named in `exclude`."
     bad = set(exclude) - set(TOOL_NAMES)
-    if bad: raise ValueError(f'unknown tools {sorted(bad)}; tools are {TOOL_NAMES}')
-    if not exclude: return base
-    return type(base.__name__ + 'Without' + ''.join(n.title().replace('_', '') for n in sorted(exclude)), (base,), {n: None for n in exclude})
+    if bad:
+        raise ValueError(f'unknown tools {sorted(bad)}; tools are {TOOL_NAMES}')
+    if not exclude:
+        return base
+    return type(
+        base.__name__ + 'Without' + ''.join(n.title().replace('_', '') for n in sorted(exclude)),
+        (base,),
+        {n: None for n in exclude},
+    )
+
 
 def tool_names_of(env_or_cls) -> list[str]:
     "Names of the tools an environment (or environment class) exposes, in `TOOL_NAMES` order."
     cls = env_or_cls if isinstance(env_or_cls, type) else type(env_or_cls)
     return [n for n in TOOL_NAMES if inspect.isfunction(getattr(cls, n, None))]
 
+
 def tools_of(env) -> list[Callable]:
     "The bound tool methods of `env`."
     return [getattr(env, n) for n in tool_names_of(env)]
+
 
 def tool_schemas(env_or_cls=SearchEnv, names=None) -> list[dict]:
     "JSON schemas of the tools, as `transformers.utils.get_json_schema` (hence TRL) renders them."
@@ -346,18 +487,21 @@ def tool_schemas(env_or_cls=SearchEnv, names=None) -> list[dict]:
     names = tool_names_of(cls) if names is None else list(names)
     return [_schema(cls, n) for n in names]
 
+
 def _schema(cls, name: str) -> dict:
     fn = getattr(cls, name)
-    if not inspect.isfunction(fn): raise ValueError(f'{cls.__name__} has no tool {name!r}')
+    if not inspect.isfunction(fn):
+        raise ValueError(f'{cls.__name__} has no tool {name!r}')
     return get_json_schema(fn.__get__(cls.__new__(cls)))
 
 # %% ../nbs/02b_tools.ipynb #51678366
 @dataclass
 class ToolContext:
     "Shared search backend + per-episode budget and options; `make(image)` builds one episode's `SearchEnv`."
+
     backend: Any
     cache: Any = None
-    budget: int|None = 64                      # search-engine calls per episode (None: unlimited)
+    budget: int | None = 64  # search-engine calls per episode (None: unlimited)
     env_cls: type = SearchEnv
     env_kwargs: dict = field(default_factory=dict)
 
@@ -365,11 +509,13 @@ class ToolContext:
     def local(cls, base_url: str, **kw) -> 'ToolContext':
         "A context over the local search service at `base_url`."
         from mmsearch.client import LocalBackend
+
         return cls(LocalBackend(base_url), **kw)
 
     def client(self):
         "A new budgeted client over the shared backend."
         from mmsearch.client import SearchClient
+
         return SearchClient(self.backend, cache=self.cache, budget=self.budget)
 
     def make(self, image=None) -> SearchEnv:
@@ -381,25 +527,35 @@ class ToolContext:
         return lambda: self.make()
 
     @property
-    def tool_names(self) -> list[str]: return tool_names_of(self.env_cls)
+    def tool_names(self) -> list[str]:
+        return tool_names_of(self.env_cls)
 
 # %% ../nbs/02b_tools.ipynb #e7c4e656
-def call_tool(env, name, arguments) -> str|list:
+def call_tool(env, name, arguments) -> str | list:
     "Run tool `name` of `env` with `arguments` (a dict from model output); any problem becomes an `Error:` observation."
     names = tool_names_of(env)
     if not isinstance(name, str) or name not in names:
         return f'Error: unknown tool {_short(name, 40)}; available tools: {", ".join(names)}.'
     if isinstance(arguments, str):
-        try: arguments = json.loads(arguments) if arguments.strip() else {}
-        except (ValueError, RecursionError): return f'Error: the arguments of {name} are not valid JSON.'
-    if arguments is None: arguments = {}
-    if not isinstance(arguments, dict): return f'Error: the arguments of {name} must be a JSON object, got {_short(arguments, 40)}.'
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except (ValueError, RecursionError):
+            return f'Error: the arguments of {name} are not valid JSON.'
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, dict):
+        return f'Error: the arguments of {name} must be a JSON object, got {_short(arguments, 40)}.'
     params = [p for p in inspect.signature(getattr(env, name)).parameters.values()]
     allowed, required = {p.name for p in params}, [p.name for p in params if p.default is inspect.Parameter.empty]
     extra = sorted(set(arguments) - allowed)
-    if extra: return f'Error: {name} got unexpected arguments {extra[:5]}; it takes {sorted(allowed) or "no arguments"}.'
+    if extra:
+        return f'Error: {name} got unexpected arguments {extra[:5]}; it takes {sorted(allowed) or "no arguments"}.'
     missing = [r for r in required if r not in arguments and not (name in ('crop_and_search', 'visit') and r == 'goal')]
-    if missing: return f'Error: {name} is missing required arguments {missing}.'
-    if name in ('crop_and_search', 'visit'): arguments = {'goal': '', **arguments}
-    try: return getattr(env, name)(**arguments)
-    except Exception as e: return f'Error: the tool failed ({type(e).__name__}: {_clip(str(e), 200)})'
+    if missing:
+        return f'Error: {name} is missing required arguments {missing}.'
+    if name in ('crop_and_search', 'visit'):
+        arguments = {'goal': '', **arguments}
+    try:
+        return getattr(env, name)(**arguments)
+    except Exception as e:
+        return f'Error: the tool failed ({type(e).__name__}: {_clip(str(e), 200)})'

@@ -16,97 +16,169 @@ __all__ = ['PALETTE', 'PANEL', 'n_frames', 'step_boxes', 'step_png', 'step_html'
            'trajectories_html']
 
 # %% ../nbs/02d_viewer.ipynb #dde1dbd3
-PALETTE = [(230, 25, 75), (60, 180, 75), (0, 130, 200), (245, 130, 48), (145, 30, 180), (70, 240, 240), (240, 50, 230), (128, 128, 0)]
-PANEL = 384          # the main image is scaled to this height
+PALETTE = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (128, 128, 0),
+]
+PANEL = 384  # the main image is scaled to this height
+
 
 def n_frames(traj: Trajectory) -> int:
     "Number of frames the viewer steps through (one per step; at least one)."
     return max(1, len(traj.steps))
 
+
 def _step(traj, i):
-    if not 0 <= i < n_frames(traj): raise IndexError(f'step {i} out of range: this trajectory has {n_frames(traj)} frames (0..{n_frames(traj) - 1})')
+    if not 0 <= i < n_frames(traj):
+        raise IndexError(
+            f'step {i} out of range: this trajectory has {n_frames(traj)} frames (0..{n_frames(traj) - 1})'
+        )
     return traj.steps[i] if traj.steps else None
+
 
 def step_boxes(traj: Trajectory, i: int) -> list[list[int]]:
     "The valid 0-1000 boxes cropped at step `i` (from the recorded calls, else from the call arguments)."
     s, out = _step(traj, i), []
     for c in (s or {}).get('calls', []):
-        if c.get('name') != 'crop_and_search': continue
+        if c.get('name') != 'crop_and_search':
+            continue
         raw = c.get('boxes') or (c.get('arguments') or {}).get('bbox') or []
-        if isinstance(raw, list) and len(raw) == 4 and all(isinstance(v, (int, float)) for v in raw): raw = [raw]
+        if isinstance(raw, list) and len(raw) == 4 and all(isinstance(v, (int, float)) for v in raw):
+            raw = [raw]
         for b in raw if isinstance(raw, list) else []:
-            try: out.append(check_box(b))
-            except ToolError: pass
+            try:
+                out.append(check_box(b))
+            except ToolError:
+                pass
     return out
+
 
 def _png(img: Image.Image) -> bytes:
     import io
-    buf = io.BytesIO(); img.save(buf, format='PNG', compress_level=6); return buf.getvalue()
+
+    buf = io.BytesIO()
+    img.save(buf, format='PNG', compress_level=6)
+    return buf.getvalue()
+
 
 def _base_image(traj):
     if traj.images:
-        try: return load_image(traj.images[0])
-        except (OSError, ValueError): pass
+        try:
+            return load_image(traj.images[0])
+        except (OSError, ValueError):
+            pass
     img = Image.new('RGB', (PANEL, PANEL // 3), (245, 245, 245))
-    ImageDraw.Draw(img).text((10, PANEL // 6 - 6), 'no image' if not traj.images else f'image not found: {Path(traj.images[0]).name}', fill=(90, 90, 90))
+    ImageDraw.Draw(img).text(
+        (10, PANEL // 6 - 6),
+        'no image' if not traj.images else f'image not found: {Path(traj.images[0]).name}',
+        fill=(90, 90, 90),
+    )
     return img
+
 
 def step_png(traj: Trajectory, i: int) -> bytes:
     "PNG bytes of step `i`: the episode image with the step's boxes drawn, and the crops in a column on the right."
-    s = _step(traj, i); img = _base_image(traj)
-    scale = PANEL / img.height; img = img.resize((max(1, round(img.width * scale)), PANEL), Image.LANCZOS)
-    d = ImageDraw.Draw(img); boxes = step_boxes(traj, i)
+    s = _step(traj, i)
+    img = _base_image(traj)
+    scale = PANEL / img.height
+    img = img.resize((max(1, round(img.width * scale)), PANEL), Image.LANCZOS)
+    d = ImageDraw.Draw(img)
+    boxes = step_boxes(traj, i)
     glance = any(c.get('name') == 'image_search' for c in (s or {}).get('calls', []))
-    if glance: d.rectangle([1, 1, img.width - 2, img.height - 2], outline=(255, 200, 0), width=4)
+    if glance:
+        d.rectangle([1, 1, img.width - 2, img.height - 2], outline=(255, 200, 0), width=4)
     for k, b in enumerate(boxes):
-        x1, y1, x2, y2 = to_pixels(b, img.size); col = PALETTE[k % len(PALETTE)]
-        d.rectangle([x1, y1, x2, y2], outline=col, width=3); d.text((x1 + 3, y1 + 2), str(k + 1), fill=col)
-    if not boxes or not traj.images: return _png(img)
-    src = _base_image(traj); side = PANEL // max(3, len(boxes))
-    out = Image.new('RGB', (img.width + side + 8, PANEL), (255, 255, 255)); out.paste(img, (0, 0))
+        x1, y1, x2, y2 = to_pixels(b, img.size)
+        col = PALETTE[k % len(PALETTE)]
+        d.rectangle([x1, y1, x2, y2], outline=col, width=3)
+        d.text((x1 + 3, y1 + 2), str(k + 1), fill=col)
+    if not boxes or not traj.images:
+        return _png(img)
+    src = _base_image(traj)
+    side = PANEL // max(3, len(boxes))
+    out = Image.new('RGB', (img.width + side + 8, PANEL), (255, 255, 255))
+    out.paste(img, (0, 0))
     for k, b in enumerate(boxes):
-        crop = src.crop(to_pixels(b, src.size)); crop.thumbnail((side - 6, side - 6), Image.LANCZOS)
-        y = k * side; cd = ImageDraw.Draw(out)
-        cd.rectangle([img.width + 4, y + 1, img.width + side + 3, y + side - 2], outline=PALETTE[k % len(PALETTE)], width=3)
+        crop = src.crop(to_pixels(b, src.size))
+        crop.thumbnail((side - 6, side - 6), Image.LANCZOS)
+        y = k * side
+        cd = ImageDraw.Draw(out)
+        cd.rectangle(
+            [img.width + 4, y + 1, img.width + side + 3, y + side - 2], outline=PALETTE[k % len(PALETTE)], width=3
+        )
         out.paste(crop, (img.width + 7, y + 4))
     return _png(out)
 
 # %% ../nbs/02d_viewer.ipynb #a406f9e9
-_CSS = ('<style>.mmtraj{font-family:system-ui,sans-serif;font-size:13px;max-width:900px}.mmtraj pre{white-space:pre-wrap;'
-        'background:#f6f6f6;padding:6px;border-radius:4px;margin:4px 0}.mmtraj .call{border-left:3px solid #0082c8;padding-left:6px;'
-        'margin:6px 0}.mmtraj .err{color:#b00}.mmtraj .ok{color:#080}.mmtraj .ans{font-weight:bold}</style>')
+_CSS = (
+    '<style>.mmtraj{font-family:system-ui,sans-serif;font-size:13px;max-width:900px}.mmtraj pre{white-space:pre-wrap;'
+    'background:#f6f6f6;padding:6px;border-radius:4px;margin:4px 0}.mmtraj .call{border-left:3px solid #0082c8;padding-left:6px;'
+    'margin:6px 0}.mmtraj .err{color:#b00}.mmtraj .ok{color:#080}.mmtraj .ans{font-weight:bold}</style>'
+)
 
-def _e(s) -> str: return html.escape(str(s), quote=True)
 
-def _clip(s: str, n: int) -> str: return s if len(s) <= n else s[:n] + f'\n... ({len(s) - n} more characters)'
+def _e(s) -> str:
+    return html.escape(str(s), quote=True)
 
-def step_html(traj: Trajectory, i: int, max_obs: int=1500) -> str:
+
+def _clip(s: str, n: int) -> str:
+    return s if len(s) <= n else s[:n] + f'\n... ({len(s) - n} more characters)'
+
+
+def step_html(traj: Trajectory, i: int, max_obs: int = 1500) -> str:
     "HTML of step `i`: question, the model's output, each tool call with its observation, errors and the answer."
-    s = _step(traj, i); n = n_frames(traj)
-    verdict = '' if traj.correct is None else (' <span class="ok">correct</span>' if traj.correct else ' <span class="err">wrong</span>')
-    head = (f'<div class="mmtraj">{_CSS}<div><b>{_e(traj.item_id)}</b> (sample {traj.sample}, {_e(traj.policy)}) &middot; step {i + 1} of {n}'
-            f' &middot; stopped: {_e(traj.termination)}</div><div><b>Q:</b> {_e(traj.question)}</div>')
-    if s is None: return head + '<div><i>no steps</i></div></div>'
+    s = _step(traj, i)
+    n = n_frames(traj)
+    verdict = (
+        ''
+        if traj.correct is None
+        else (' <span class="ok">correct</span>' if traj.correct else ' <span class="err">wrong</span>')
+    )
+    head = (
+        f'<div class="mmtraj">{_CSS}<div><b>{_e(traj.item_id)}</b> (sample {traj.sample}, {_e(traj.policy)}) &middot; step {i + 1} of {n}'
+        f' &middot; stopped: {_e(traj.termination)}</div><div><b>Q:</b> {_e(traj.question)}</div>'
+    )
+    if s is None:
+        return head + '<div><i>no steps</i></div></div>'
     body = [f'<div><b>Model</b> ({_e(s.get("kind"))}):<pre>{_e(s.get("output", ""))}</pre></div>']
     for k, c in enumerate(s.get('calls', [])):
         cls = 'ok' if c.get('ok') else 'err'
-        body.append(f'<div class="call"><b>{_e(c.get("name"))}</b> <code>{_e(json.dumps(c.get("arguments"), ensure_ascii=False))}</code>'
-                    f' <span class="{cls}">{"ok" if c.get("ok") else "error"}</span><pre>{_e(_clip(str(c.get("observation", "")), max_obs))}</pre></div>')
-    if s.get('error'): body.append(f'<div class="err">{_e(s["error"])}</div>')
+        body.append(
+            f'<div class="call"><b>{_e(c.get("name"))}</b> <code>{_e(json.dumps(c.get("arguments"), ensure_ascii=False))}</code>'
+            f' <span class="{cls}">{"ok" if c.get("ok") else "error"}</span><pre>{_e(_clip(str(c.get("observation", "")), max_obs))}</pre></div>'
+        )
+    if s.get('error'):
+        body.append(f'<div class="err">{_e(s["error"])}</div>')
     if s.get('kind') == 'answer' or (i == n - 1 and traj.answer is not None):
         golds = ', '.join(traj.golds[:3]) if traj.golds else '?'
-        body.append(f'<div class="ans">Answer: {_e(traj.answer)}{verdict} <span style="font-weight:normal">(gold: {_e(golds)})</span></div>')
+        body.append(
+            f'<div class="ans">Answer: {_e(traj.answer)}{verdict} <span style="font-weight:normal">(gold: {_e(golds)})</span></div>'
+        )
     return head + ''.join(body) + '</div>'
 
 # %% ../nbs/02d_viewer.ipynb #6723f41b
 class TrajectoryViewer(widgets.VBox):
     "Step through trajectories: Play + slider over steps, the step's image (boxes, crops) and its HTML."
-    def __init__(self, trajs, interval_ms: int=1200, **kw):
+
+    def __init__(self, trajs, interval_ms: int = 1200, **kw):
         self.trajs = [trajs] if isinstance(trajs, Trajectory) else list(trajs)
-        if not self.trajs: raise ValueError('TrajectoryViewer needs at least one trajectory')
-        self.pick = widgets.Dropdown(options=[(f'{k}: {t.item_id} #{t.sample} ({t.termination})', k) for k, t in enumerate(self.trajs)],
-                                     value=0, description='episode', layout=widgets.Layout(width='480px'))
-        self.slider = widgets.IntSlider(value=0, min=0, max=n_frames(self.trajs[0]) - 1, description='step', continuous_update=True)
+        if not self.trajs:
+            raise ValueError('TrajectoryViewer needs at least one trajectory')
+        self.pick = widgets.Dropdown(
+            options=[(f'{k}: {t.item_id} #{t.sample} ({t.termination})', k) for k, t in enumerate(self.trajs)],
+            value=0,
+            description='episode',
+            layout=widgets.Layout(width='480px'),
+        )
+        self.slider = widgets.IntSlider(
+            value=0, min=0, max=n_frames(self.trajs[0]) - 1, description='step', continuous_update=True
+        )
         self.play = widgets.Play(value=0, min=0, max=self.slider.max, interval=interval_ms)
         self.link = widgets.jslink((self.play, 'value'), (self.slider, 'value'))
         self.image = widgets.Image(format='png', layout=widgets.Layout(max_width='600px'))
@@ -118,11 +190,13 @@ class TrajectoryViewer(widgets.VBox):
         self._show()
 
     @property
-    def traj(self) -> Trajectory: return self.trajs[self.pick.value]
+    def traj(self) -> Trajectory:
+        return self.trajs[self.pick.value]
 
     def _pick(self):
         m = n_frames(self.traj) - 1
-        if self.slider.value > m: self.slider.value = 0      # fires _show
+        if self.slider.value > m:
+            self.slider.value = 0  # fires _show
         self.slider.max = self.play.max = m
         self._show()
 
@@ -132,20 +206,26 @@ class TrajectoryViewer(widgets.VBox):
         self.html.value = step_html(self.traj, i)
 
 # %% ../nbs/02d_viewer.ipynb #08401543
-def _img_tag(png: bytes, width: int=420) -> str:
+def _img_tag(png: bytes, width: int = 420) -> str:
     return f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}" style="width:{width}px;max-width:45vw"/>'
 
-def trajectory_html(traj: Trajectory, max_obs: int=1500) -> str:
+
+def trajectory_html(traj: Trajectory, max_obs: int = 1500) -> str:
     "The whole trajectory as self-contained HTML (images inlined as base64)."
     rows = []
     for i in range(n_frames(traj)):
         s = _step(traj, i)
-        show = i == 0 or bool(step_boxes(traj, i)) or any(c.get('name') == 'image_search' for c in (s or {}).get('calls', []))
+        show = (
+            i == 0
+            or bool(step_boxes(traj, i))
+            or any(c.get('name') == 'image_search' for c in (s or {}).get('calls', []))
+        )
         img = f'<td style="vertical-align:top">{_img_tag(step_png(traj, i))}</td>' if show else '<td></td>'
         rows.append(f'<tr>{img}<td style="vertical-align:top">{step_html(traj, i, max_obs)}</td></tr>')
     return f'<table style="border-collapse:collapse">{"".join(rows)}</table>'
 
-def trajectories_html(trajs, title: str='Trajectories', max_obs: int=1500) -> str:
+
+def trajectories_html(trajs, title: str = 'Trajectories', max_obs: int = 1500) -> str:
     "A standalone HTML page showing several trajectories."
     body = ''.join(f'<h3>{_e(t.item_id)} #{t.sample}</h3>{trajectory_html(t, max_obs)}<hr/>' for t in trajs)
     return f'<!doctype html><html><head><meta charset="utf-8"><title>{_e(title)}</title></head><body><h2>{_e(title)}</h2>{body}</body></html>'

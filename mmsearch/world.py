@@ -22,44 +22,53 @@ __all__ = ['SIZES', 'SHAPES', 'COLORS', 'PATTERNS', 'KINDS', 'RELATIONS', 'CANON
 @dataclass(frozen=True)
 class WorldConfig:
     "Counts and knobs of a world; `SIZES` holds the presets."
-    n_entities: int = 300      # landmarks, people, organizations and cities
-    n_scenes: int = 300        # cluttered multi-entity scenes
-    n_articles: int = 600      # news pages about popular entities (search noise)
-    zipf_s: float = 1.0        # popularity exponent
-    head_frac: float = 0.2     # share of entities whose facts the background text repeats
-    tail_frac: float = 0.6     # share never mentioned outside their own page
-    head_mentions: int = 8     # repeats of each fact for the least popular head entity
-    max_mentions: int = 40     # cap for the most popular ones
+
+    n_entities: int = 300  # landmarks, people, organizations and cities
+    n_scenes: int = 300  # cluttered multi-entity scenes
+    n_articles: int = 600  # news pages about popular entities (search noise)
+    zipf_s: float = 1.0  # popularity exponent
+    head_frac: float = 0.2  # share of entities whose facts the background text repeats
+    tail_frac: float = 0.6  # share never mentioned outside their own page
+    head_mentions: int = 8  # repeats of each fact for the least popular head entity
+    max_mentions: int = 40  # cap for the most popular ones
     unseen_frac: float = 0.25  # entities held out of every training split
-    scene_px: int = 384        # scene side in pixels
-    image_px: int = 128        # canonical images and photos
+    scene_px: int = 384  # scene side in pixels
+    image_px: int = 128  # canonical images and photos
     entities_per_scene: tuple = (2, 5)
     distractors_per_scene: tuple = (4, 9)
-    n_questions: int = 400     # per benchmark and split (scaled per benchmark in 01a_bench)
+    n_questions: int = 400  # per benchmark and split (scaled per benchmark in 01a_bench)
+
 
 SIZES = {
-    'smoke':   dict(n_entities=48, n_scenes=24, n_articles=40, n_questions=24),
+    'smoke': dict(n_entities=48, n_scenes=24, n_articles=40, n_questions=24),
     'default': dict(),
 }
 
-def world_config(size: str='default', **overrides) -> WorldConfig:
+
+def world_config(size: str = 'default', **overrides) -> WorldConfig:
     "The preset `size` with `overrides`, validated."
-    if size not in SIZES: raise ValueError(f"unknown world size {size!r}; choose one of {sorted(SIZES)}")
+    if size not in SIZES:
+        raise ValueError(f"unknown world size {size!r}; choose one of {sorted(SIZES)}")
     cfg = WorldConfig(**{**SIZES[size], **{k: v for k, v in overrides.items() if v is not None}})
     for k in ('n_entities', 'n_scenes', 'n_articles', 'head_mentions', 'max_mentions', 'n_questions'):
         v = getattr(cfg, k)
-        if not isinstance(v, int) or v < 0: raise ValueError(f"{k} must be a non-negative integer, got {v!r}")
-    if cfg.n_entities < 12: raise ValueError(f"n_entities must be at least 12 (every kind needs a few members), got {cfg.n_entities}")
+        if not isinstance(v, int) or v < 0:
+            raise ValueError(f"{k} must be a non-negative integer, got {v!r}")
+    if cfg.n_entities < 12:
+        raise ValueError(f"n_entities must be at least 12 (every kind needs a few members), got {cfg.n_entities}")
     if not (0 < cfg.head_frac and 0 < cfg.tail_frac and cfg.head_frac + cfg.tail_frac <= 1):
         raise ValueError("head_frac and tail_frac must be positive with head_frac + tail_frac <= 1")
-    if not 0 <= cfg.unseen_frac < 1: raise ValueError("unseen_frac must lie in [0, 1)")
-    if cfg.max_mentions < cfg.head_mentions: raise ValueError("max_mentions must be >= head_mentions")
+    if not 0 <= cfg.unseen_frac < 1:
+        raise ValueError("unseen_frac must lie in [0, 1)")
+    if cfg.max_mentions < cfg.head_mentions:
+        raise ValueError("max_mentions must be >= head_mentions")
     return cfg
 
 # %% ../nbs/01_world.ipynb #b3644154
 _ONSETS = 'b d f g k l m n p r s t v z br dr kr st tr th sh ch gl pl'.split()
 _VOWELS = 'a e i o u a e o ai ei ou'.split()
 _CODAS = ['', '', '', 'n', 'r', 'l', 's', 'th', 'm']
+
 
 def make_word(rng: random.Random, syllables: int) -> str:
     "A capitalised pronounceable word of `syllables` syllables."
@@ -68,17 +77,37 @@ def make_word(rng: random.Random, syllables: int) -> str:
 
 # %% ../nbs/01_world.ipynb #a611c94c
 SHAPES = ['circle', 'square', 'triangle', 'diamond', 'hexagon', 'star', 'cross', 'crescent']
-COLORS = {'red': (214, 39, 40), 'orange': (255, 127, 14), 'yellow': (240, 210, 30), 'green': (44, 160, 44),
-          'teal': (23, 190, 207), 'blue': (31, 90, 200), 'purple': (130, 60, 180), 'pink': (240, 120, 200),
-          'brown': (140, 86, 55), 'black': (30, 30, 30)}
+COLORS = {
+    'red': (214, 39, 40),
+    'orange': (255, 127, 14),
+    'yellow': (240, 210, 30),
+    'green': (44, 160, 44),
+    'teal': (23, 190, 207),
+    'blue': (31, 90, 200),
+    'purple': (130, 60, 180),
+    'pink': (240, 120, 200),
+    'brown': (140, 86, 55),
+    'black': (30, 30, 30),
+}
 PATTERNS = ['solid', 'stripes', 'bands', 'dots', 'checks', 'rings']
-_PATTERN_WORDS = {'stripes': 'horizontal {c} stripes', 'bands': 'vertical {c} bands', 'dots': '{c} dots',
-                  'checks': '{c} checks', 'rings': '{c} rings'}
+_PATTERN_WORDS = {
+    'stripes': 'horizontal {c} stripes',
+    'bands': 'vertical {c} bands',
+    'dots': '{c} dots',
+    'checks': '{c} checks',
+    'rings': '{c} rings',
+}
+
 
 def describe_look(look: dict) -> str:
     "The look in words, e.g. 'a red hexagon with blue dots'."
     base = f"{'an' if look['color'][0] in 'aeiou' else 'a'} {look['color']} {look['shape']}"
-    return base if look['pattern'] == 'solid' else base + ' with ' + _PATTERN_WORDS[look['pattern']].format(c=look['color2'])
+    return (
+        base
+        if look['pattern'] == 'solid'
+        else base + ' with ' + _PATTERN_WORDS[look['pattern']].format(c=look['color2'])
+    )
+
 
 def all_looks() -> list[dict]:
     "Every distinct look, in a fixed order (solid looks have no second colour)."
@@ -92,111 +121,194 @@ def all_looks() -> list[dict]:
 # %% ../nbs/01_world.ipynb #7875b866
 def _shape_polygon(shape: str, s: float):
     c, r = s / 2, s * 0.46
-    def reg(n, rot=-math.pi / 2, rad=r): return [(c + rad * math.cos(rot + 2 * math.pi * i / n), c + rad * math.sin(rot + 2 * math.pi * i / n)) for i in range(n)]
-    if shape == 'triangle': return [(c, c - r), (c + r * 0.95, c + r * 0.8), (c - r * 0.95, c + r * 0.8)]
-    if shape == 'diamond': return reg(4)
-    if shape == 'hexagon': return reg(6, rot=0)
-    if shape == 'star': return [p for i in range(5) for p in (reg(5, rad=r)[i], reg(5, rot=-math.pi / 2 + math.pi / 5, rad=r * 0.45)[i])]
+
+    def reg(n, rot=-math.pi / 2, rad=r):
+        return [
+            (c + rad * math.cos(rot + 2 * math.pi * i / n), c + rad * math.sin(rot + 2 * math.pi * i / n))
+            for i in range(n)
+        ]
+
+    if shape == 'triangle':
+        return [(c, c - r), (c + r * 0.95, c + r * 0.8), (c - r * 0.95, c + r * 0.8)]
+    if shape == 'diamond':
+        return reg(4)
+    if shape == 'hexagon':
+        return reg(6, rot=0)
+    if shape == 'star':
+        return [
+            p for i in range(5) for p in (reg(5, rad=r)[i], reg(5, rot=-math.pi / 2 + math.pi / 5, rad=r * 0.45)[i])
+        ]
     raise ValueError(shape)
+
 
 def shape_mask(shape: str, px: int) -> Image.Image:
     "An 'L' mask of `shape` filling a `px`-square."
-    S = 2 * px; m = Image.new('L', (S, S), 0); d = ImageDraw.Draw(m); c, r = S / 2, S * 0.46
-    if shape == 'circle': d.ellipse([c - r, c - r, c + r, c + r], fill=255)
-    elif shape == 'square': d.rectangle([c - r * 0.85, c - r * 0.85, c + r * 0.85, c + r * 0.85], fill=255)
+    S = 2 * px
+    m = Image.new('L', (S, S), 0)
+    d = ImageDraw.Draw(m)
+    c, r = S / 2, S * 0.46
+    if shape == 'circle':
+        d.ellipse([c - r, c - r, c + r, c + r], fill=255)
+    elif shape == 'square':
+        d.rectangle([c - r * 0.85, c - r * 0.85, c + r * 0.85, c + r * 0.85], fill=255)
     elif shape == 'cross':
-        w = r * 0.36; d.rectangle([c - r, c - w, c + r, c + w], fill=255); d.rectangle([c - w, c - r, c + w, c + r], fill=255)
+        w = r * 0.36
+        d.rectangle([c - r, c - w, c + r, c + w], fill=255)
+        d.rectangle([c - w, c - r, c + w, c + r], fill=255)
     elif shape == 'crescent':
-        d.ellipse([c - r, c - r, c + r, c + r], fill=255); d.ellipse([c - r * 0.45, c - r * 1.05, c + r * 1.35, c + r * 0.75], fill=0)
-    elif shape in SHAPES: d.polygon(_shape_polygon(shape, S), fill=255)
-    else: raise ValueError(f"unknown shape {shape!r}; choose one of {SHAPES}")
+        d.ellipse([c - r, c - r, c + r, c + r], fill=255)
+        d.ellipse([c - r * 0.45, c - r * 1.05, c + r * 1.35, c + r * 0.75], fill=0)
+    elif shape in SHAPES:
+        d.polygon(_shape_polygon(shape, S), fill=255)
+    else:
+        raise ValueError(f"unknown shape {shape!r}; choose one of {SHAPES}")
     return m.resize((px, px), Image.LANCZOS)
+
 
 def pattern_tile(look: dict, px: int) -> Image.Image:
     "The look's colours and pattern on a `px`-square RGB tile."
-    S = 2 * px; t = Image.new('RGB', (S, S), COLORS[look['color']]); d = ImageDraw.Draw(t)
+    S = 2 * px
+    t = Image.new('RGB', (S, S), COLORS[look['color']])
+    d = ImageDraw.Draw(t)
     p, c2 = S / 7, COLORS.get(look['color2'] or look['color'])
     if look['pattern'] == 'stripes':
-        for y in np.arange(0, S, p): d.rectangle([0, y, S, y + p / 2], fill=c2)
+        for y in np.arange(0, S, p):
+            d.rectangle([0, y, S, y + p / 2], fill=c2)
     elif look['pattern'] == 'bands':
-        for x in np.arange(0, S, p): d.rectangle([x, 0, x + p / 2, S], fill=c2)
+        for x in np.arange(0, S, p):
+            d.rectangle([x, 0, x + p / 2, S], fill=c2)
     elif look['pattern'] == 'dots':
         for y in np.arange(p / 2, S, p):
-            for x in np.arange(p / 2, S, p): d.ellipse([x - p / 4, y - p / 4, x + p / 4, y + p / 4], fill=c2)
+            for x in np.arange(p / 2, S, p):
+                d.ellipse([x - p / 4, y - p / 4, x + p / 4, y + p / 4], fill=c2)
     elif look['pattern'] == 'checks':
         for i, y in enumerate(np.arange(0, S, p)):
             for j, x in enumerate(np.arange(0, S, p)):
-                if (i + j) % 2: d.rectangle([x, y, x + p, y + p], fill=c2)
-    elif look['pattern'] == 'rings':   # largest first, alternating colours
+                if (i + j) % 2:
+                    d.rectangle([x, y, x + p, y + p], fill=c2)
+    elif look['pattern'] == 'rings':  # largest first, alternating colours
         for k, r in enumerate(np.arange(S * 0.75, 0, -p / 2)):
             d.ellipse([S / 2 - r, S / 2 - r, S / 2 + r, S / 2 + r], fill=c2 if k % 2 == 0 else COLORS[look['color']])
     return t.resize((px, px), Image.LANCZOS)
 
-def draw_look(canvas: Image.Image, look: dict, box: tuple, angle: float=0.0):
+
+def draw_look(canvas: Image.Image, look: dict, box: tuple, angle: float = 0.0):
     "Paste the look into `box` (x0, y0, x1, y1) of `canvas`, rotated by `angle` degrees."
-    x0, y0, x1, y1 = map(int, box); px = max(4, min(x1 - x0, y1 - y0))
+    x0, y0, x1, y1 = map(int, box)
+    px = max(4, min(x1 - x0, y1 - y0))
     tile, mask = pattern_tile(look, px), shape_mask(look['shape'], px)
     if angle:
         tile, mask = tile.rotate(angle, resample=Image.BICUBIC), mask.rotate(angle, resample=Image.BICUBIC)
     canvas.paste(tile, (x0, y0), mask)
 
 # %% ../nbs/01_world.ipynb #053a2c1c
-KINDS = {'landmark': 0.35, 'person': 0.25, 'organization': 0.2, 'city': 0.2}   # share of entities
-_SUFFIX = {'landmark': ['Tower', 'Gate', 'Bridge', 'Hall', 'Arch', 'Spire', 'Temple', 'Fountain'],
-           'organization': ['Guild', 'Works', 'Society', 'Institute', 'Company', 'Foundation']}
+KINDS = {'landmark': 0.35, 'person': 0.25, 'organization': 0.2, 'city': 0.2}  # share of entities
+_SUFFIX = {
+    'landmark': ['Tower', 'Gate', 'Bridge', 'Hall', 'Arch', 'Spire', 'Temple', 'Fountain'],
+    'organization': ['Guild', 'Works', 'Society', 'Institute', 'Company', 'Foundation'],
+}
+
 
 @dataclass(frozen=True)
 class Relation:
     "How a relation is typed and said."
-    kind: str          # subject kind
-    target: str        # an entity kind, or 'year' | 'number' | 'text'
-    fact: str          # page sentence, with {s} and {o}
-    question: str      # question about {p}, a phrase naming the subject
-    phrase: str = ''   # noun phrase for the object given subject phrase {s} (entity targets only)
-    unit: str = ''     # for numbers
+
+    kind: str  # subject kind
+    target: str  # an entity kind, or 'year' | 'number' | 'text'
+    fact: str  # page sentence, with {s} and {o}
+    question: str  # question about {p}, a phrase naming the subject
+    phrase: str = ''  # noun phrase for the object given subject phrase {s} (entity targets only)
+    unit: str = ''  # for numbers
+
 
 RELATIONS = {
-    'located_in':       Relation('landmark', 'city', '{s} stands in the city of {o}.', 'In which city does {p} stand?', 'the city where {s} stands'),
-    'architect':        Relation('landmark', 'person', '{s} was designed by {o}.', 'Who designed {p}?', 'the designer of {s}'),
-    'year_built':       Relation('landmark', 'year', '{s} was built in {o}.', 'In what year was {p} built?'),
-    'height':           Relation('landmark', 'number', '{s} is {o} metres tall.', 'How tall is {p}, in metres?', unit='metres'),
-    'material':         Relation('landmark', 'text', '{s} is made of {o}.', 'What material is {p} made of?'),
-    'born_in':          Relation('person', 'city', '{s} was born in the city of {o}.', 'In which city was {p} born?', 'the birthplace of {s}'),
-    'member_of':        Relation('person', 'organization', '{s} is a member of {o}.', 'Which organization is {p} a member of?', 'the organization that {s} belongs to'),
-    'birth_year':       Relation('person', 'year', '{s} was born in the year {o}.', 'In what year was {p} born?'),
-    'occupation':       Relation('person', 'text', '{s} works as a {o}.', 'What is the occupation of {p}?'),
-    'headquartered_in': Relation('organization', 'city', '{s} is headquartered in {o}.', 'In which city is {p} headquartered?', 'the city where {s} is headquartered'),
-    'founder':          Relation('organization', 'person', '{s} was founded by {o}.', 'Who founded {p}?', 'the founder of {s}'),
-    'founded':          Relation('organization', 'year', '{s} was founded in the year {o}.', 'In what year was {p} founded?'),
-    'industry':         Relation('organization', 'text', '{s} works in the {o} industry.', 'In which industry does {p} work?'),
-    'population':       Relation('city', 'number', '{s} has a population of {o} people.', 'What is the population of {p}?', unit='people'),
-    'region':           Relation('city', 'text', '{s} lies in the {o} region.', 'In which region does {p} lie?'),
-    'established':      Relation('city', 'year', '{s} was established in {o}.', 'In what year was {p} established?'),
+    'located_in': Relation(
+        'landmark',
+        'city',
+        '{s} stands in the city of {o}.',
+        'In which city does {p} stand?',
+        'the city where {s} stands',
+    ),
+    'architect': Relation('landmark', 'person', '{s} was designed by {o}.', 'Who designed {p}?', 'the designer of {s}'),
+    'year_built': Relation('landmark', 'year', '{s} was built in {o}.', 'In what year was {p} built?'),
+    'height': Relation('landmark', 'number', '{s} is {o} metres tall.', 'How tall is {p}, in metres?', unit='metres'),
+    'material': Relation('landmark', 'text', '{s} is made of {o}.', 'What material is {p} made of?'),
+    'born_in': Relation(
+        'person', 'city', '{s} was born in the city of {o}.', 'In which city was {p} born?', 'the birthplace of {s}'
+    ),
+    'member_of': Relation(
+        'person',
+        'organization',
+        '{s} is a member of {o}.',
+        'Which organization is {p} a member of?',
+        'the organization that {s} belongs to',
+    ),
+    'birth_year': Relation('person', 'year', '{s} was born in the year {o}.', 'In what year was {p} born?'),
+    'occupation': Relation('person', 'text', '{s} works as a {o}.', 'What is the occupation of {p}?'),
+    'headquartered_in': Relation(
+        'organization',
+        'city',
+        '{s} is headquartered in {o}.',
+        'In which city is {p} headquartered?',
+        'the city where {s} is headquartered',
+    ),
+    'founder': Relation('organization', 'person', '{s} was founded by {o}.', 'Who founded {p}?', 'the founder of {s}'),
+    'founded': Relation('organization', 'year', '{s} was founded in the year {o}.', 'In what year was {p} founded?'),
+    'industry': Relation('organization', 'text', '{s} works in the {o} industry.', 'In which industry does {p} work?'),
+    'population': Relation(
+        'city', 'number', '{s} has a population of {o} people.', 'What is the population of {p}?', unit='people'
+    ),
+    'region': Relation('city', 'text', '{s} lies in the {o} region.', 'In which region does {p} lie?'),
+    'established': Relation('city', 'year', '{s} was established in {o}.', 'In what year was {p} established?'),
 }
 _TEXT_VALUES = {
     'material': 'granite marble limestone steel glass brick timber basalt sandstone bronze'.split(),
     'occupation': 'architect sculptor engineer painter poet botanist astronomer merchant cartographer composer'.split(),
     'industry': 'shipping textiles mining printing brewing banking glassmaking clockmaking publishing pottery'.split(),
 }
-_RANGES = {'year_built': (1100, 2015), 'birth_year': (1700, 2000), 'founded': (1500, 2015), 'established': (800, 1900),
-           'height': (20, 800), 'population': (2000, 990000)}
+_RANGES = {
+    'year_built': (1100, 2015),
+    'birth_year': (1700, 2000),
+    'founded': (1500, 2015),
+    'established': (800, 1900),
+    'height': (20, 800),
+    'population': (2000, 990000),
+}
+
 
 @dataclass
 class Entity:
     "One entity of the world."
-    id: str; kind: str; name: str; aliases: list; rank: int; popularity: float
-    mentions: int; tier: str; seen: bool; look: dict; facts: dict   # relation -> value or entity id
+
+    id: str
+    kind: str
+    name: str
+    aliases: list
+    rank: int
+    popularity: float
+    mentions: int
+    tier: str
+    seen: bool
+    look: dict
+    facts: dict  # relation -> value or entity id
+
     @property
-    def slug(self): return self.name.replace(' ', '_')
+    def slug(self):
+        return self.name.replace(' ', '_')
+
     @property
-    def url(self): return f'https://wiki.example/{self.slug}'
+    def url(self):
+        return f'https://wiki.example/{self.slug}'
 
 # %% ../nbs/01_world.ipynb #5542df9a
 def mentions_by_rank(cfg: WorldConfig) -> list[int]:
     "Background-text repeats of each fact for ranks 1..n (Zipf above the head cut-off, 1 in the torso, 0 in the tail)."
-    n = cfg.n_entities; n_head = max(1, round(n * cfg.head_frac)); n_tail = round(n * cfg.tail_frac)
+    n = cfg.n_entities
+    n_head = max(1, round(n * cfg.head_frac))
+    n_tail = round(n * cfg.tail_frac)
     head = [min(cfg.max_mentions, round(cfg.head_mentions * (n_head / r) ** cfg.zipf_s)) for r in range(1, n_head + 1)]
     return head + [1] * (n - n_head - n_tail) + [0] * n_tail
+
 
 def tier_of(mentions: int, cfg: WorldConfig) -> str:
     "head / torso / tail from a mention count."
@@ -209,32 +321,63 @@ def make_entities(cfg: WorldConfig, rng: random.Random) -> list[Entity]:
     counts = {k: max(3, round(n * f)) for k, f in KINDS.items()}
     counts['landmark'] += n - sum(counts.values())
     kinds = [k for k in KINDS for _ in range(counts[k])]
-    ranks = list(range(1, n + 1)); rng.shuffle(ranks)
+    ranks = list(range(1, n + 1))
+    rng.shuffle(ranks)
     mentions = mentions_by_rank(cfg)
-    zipf = [1 / r ** cfg.zipf_s for r in range(1, n + 1)]; Z = sum(zipf)
+    zipf = [1 / r**cfg.zipf_s for r in range(1, n + 1)]
+    Z = sum(zipf)
     looks = rng.sample(all_looks(), n)
     names, ents = set(), []
     for i, (kind, rank, look) in enumerate(zip(kinds, ranks, looks)):
         while True:
-            if kind == 'person': name = f'{make_word(rng, rng.randint(1, 2))} {make_word(rng, 2)}'
-            elif kind == 'city': name = make_word(rng, rng.choice([2, 3]))
-            else: name = f'{make_word(rng, 2)} {rng.choice(_SUFFIX[kind])}'
-            if name not in names and name.split()[0] not in names: break
-        names.add(name); first, last = name.split()[0], name.split()[-1]
-        aliases = {'person': [last, f'{first[0]}. {last}'], 'city': [], 'landmark': [first], 'organization': [f'the {name}']}[kind]
-        ents.append(Entity(id=f'E{i:04d}', kind=kind, name=name, aliases=aliases, rank=rank, popularity=zipf[rank - 1] / Z,
-                           mentions=mentions[rank - 1], tier=tier_of(mentions[rank - 1], cfg), seen=True, look=look, facts={}))
+            if kind == 'person':
+                name = f'{make_word(rng, rng.randint(1, 2))} {make_word(rng, 2)}'
+            elif kind == 'city':
+                name = make_word(rng, rng.choice([2, 3]))
+            else:
+                name = f'{make_word(rng, 2)} {rng.choice(_SUFFIX[kind])}'
+            if name not in names and name.split()[0] not in names:
+                break
+        names.add(name)
+        first, last = name.split()[0], name.split()[-1]
+        aliases = {
+            'person': [last, f'{first[0]}. {last}'],
+            'city': [],
+            'landmark': [first],
+            'organization': [f'the {name}'],
+        }[kind]
+        ents.append(
+            Entity(
+                id=f'E{i:04d}',
+                kind=kind,
+                name=name,
+                aliases=aliases,
+                rank=rank,
+                popularity=zipf[rank - 1] / Z,
+                mentions=mentions[rank - 1],
+                tier=tier_of(mentions[rank - 1], cfg),
+                seen=True,
+                look=look,
+                facts={},
+            )
+        )
     unseen = rng.sample(range(n), round(n * cfg.unseen_frac))
-    for i in unseen: ents[i].seen = False
+    for i in unseen:
+        ents[i].seen = False
     by_kind = {k: [e for e in ents if e.kind == k] for k in KINDS}
     regions = sorted({make_word(rng, 2) for _ in range(8)})
     for e in ents:
         for rel, r in RELATIONS.items():
-            if r.kind != e.kind: continue
-            if r.target in KINDS: e.facts[rel] = rng.choice([o for o in by_kind[r.target] if o.id != e.id]).id
-            elif rel == 'region': e.facts[rel] = rng.choice(regions)
-            elif r.target == 'text': e.facts[rel] = rng.choice(_TEXT_VALUES[rel])
-            else: e.facts[rel] = rng.randint(*_RANGES[rel])
+            if r.kind != e.kind:
+                continue
+            if r.target in KINDS:
+                e.facts[rel] = rng.choice([o for o in by_kind[r.target] if o.id != e.id]).id
+            elif rel == 'region':
+                e.facts[rel] = rng.choice(regions)
+            elif r.target == 'text':
+                e.facts[rel] = rng.choice(_TEXT_VALUES[rel])
+            else:
+                e.facts[rel] = rng.randint(*_RANGES[rel])
     return ents
 
 # %% ../nbs/01_world.ipynb #3366cf6a
@@ -243,21 +386,26 @@ def fact_value(e: Entity, rel: str, ents: dict) -> str:
     v = e.facts[rel]
     return ents[v].name if RELATIONS[rel].target in KINDS else str(v)
 
+
 def fact_sentence(e: Entity, rel: str, ents: dict) -> str:
     "The page sentence stating `e`'s fact `rel`."
     return RELATIONS[rel].fact.format(s=e.name, o=fact_value(e, rel, ents))
+
 
 def look_sentence(e: Entity) -> str:
     "The page sentence describing `e`'s appearance."
     return f'{e.name} looks like {describe_look(e.look)}.'
 
+
 def entity_page(e: Entity, ents: dict) -> str:
     "`e`'s wiki page as markdown."
     also = f"Also known as: {', '.join(e.aliases)}.\n\n" if e.aliases else ''
     facts = '\n'.join(f'- {fact_sentence(e, rel, ents)}' for rel in e.facts)
-    return (f'# {e.name}\n\n{e.name} is a {e.kind}. {also}'
-            f'## Appearance\n\n{look_sentence(e)} Its emblem shows {describe_look(e.look)} on a plain background.\n\n'
-            f'## Facts\n\n{facts}\n')
+    return (
+        f'# {e.name}\n\n{e.name} is a {e.kind}. {also}'
+        f'## Appearance\n\n{look_sentence(e)} Its emblem shows {describe_look(e.look)} on a plain background.\n\n'
+        f'## Facts\n\n{facts}\n'
+    )
 
 # %% ../nbs/01_world.ipynb #25c7490d
 def news_pages(ents: list[Entity], cfg: WorldConfig, rng: random.Random) -> list[dict]:
@@ -269,17 +417,31 @@ def news_pages(ents: list[Entity], cfg: WorldConfig, rng: random.Random) -> list
     for i in range(cfg.n_articles):
         e = rng.choices(pool, weights=w)[0]
         rels = rng.sample(sorted(e.facts), min(2, len(e.facts)))
-        opener = rng.choice(['Visitors gathered this week around', 'A new exhibition celebrates', 'Local historians wrote about',
-                             'Reporters looked again at', 'The annual festival honoured'])
+        opener = rng.choice(
+            [
+                'Visitors gathered this week around',
+                'A new exhibition celebrates',
+                'Local historians wrote about',
+                'Reporters looked again at',
+                'The annual festival honoured',
+            ]
+        )
         body = f"{opener} {e.name}. " + ' '.join(fact_sentence(e, r, E) for r in rels)
-        pages.append(dict(url=f'https://news.example/{i:05d}', title=f'News: {e.name}', text=f'# News: {e.name}\n\n{body}\n',
-                          entity_id=e.id))
+        pages.append(
+            dict(
+                url=f'https://news.example/{i:05d}',
+                title=f'News: {e.name}',
+                text=f'# News: {e.name}\n\n{body}\n',
+                entity_id=e.id,
+            )
+        )
     return pages
 
 # %% ../nbs/01_world.ipynb #55e128f5
 def background_text(ents: list[Entity], rng: random.Random) -> list[str]:
     "Pretraining documents: repeated head facts, single torso facts, no tail facts, and generic filler."
-    E = {e.id: e for e in ents}; sents = []
+    E = {e.id: e for e in ents}
+    sents = []
     for e in ents:
         for _ in range(e.mentions):
             sents.append(look_sentence(e))
@@ -288,30 +450,41 @@ def background_text(ents: list[Entity], rng: random.Random) -> list[str]:
                 sents.append(f"Question: {RELATIONS[rel].question.format(p=e.name)} Answer: {fact_value(e, rel, E)}.")
     for shape in SHAPES:
         for c in COLORS:
-            sents.append(f'{describe_look(dict(shape=shape, color=c, color2=None, pattern="solid")).capitalize()} is a {shape} coloured {c}.')
+            sents.append(
+                f'{describe_look(dict(shape=shape, color=c, color2=None, pattern="solid")).capitalize()} is a {shape} coloured {c}.'
+            )
     rng.shuffle(sents)
-    return [' '.join(sents[i:i + 8]) for i in range(0, len(sents), 8)]
+    return [' '.join(sents[i : i + 8]) for i in range(0, len(sents), 8)]
 
 # %% ../nbs/01_world.ipynb #90356ef9
 CANON_BG = (235, 235, 235)
-SCALES = {'small': (0.09, 0.14), 'medium': (0.16, 0.24), 'large': (0.27, 0.36)}   # object side / scene side
+SCALES = {'small': (0.09, 0.14), 'medium': (0.16, 0.24), 'large': (0.27, 0.36)}  # object side / scene side
+
 
 def png_bytes(img: Image.Image) -> bytes:
     "Deterministic PNG encoding."
-    buf = io.BytesIO(); img.save(buf, format='PNG', optimize=False, compress_level=6); return buf.getvalue()
+    buf = io.BytesIO()
+    img.save(buf, format='PNG', optimize=False, compress_level=6)
+    return buf.getvalue()
 
-def canonical_image(e: Entity, px: int=128) -> Image.Image:
+
+def canonical_image(e: Entity, px: int = 128) -> Image.Image:
     "`e`'s emblem centred on a plain grey square."
-    img = Image.new('RGB', (px, px), CANON_BG); m = round(px * 0.06)
-    draw_look(img, e.look, (m, m, px - m, px - m)); return img
+    img = Image.new('RGB', (px, px), CANON_BG)
+    m = round(px * 0.06)
+    draw_look(img, e.look, (m, m, px - m, px - m))
+    return img
 
-def _pale(rng): return tuple(rng.randint(200, 250) for _ in range(3))
+
+def _pale(rng):
+    return tuple(rng.randint(200, 250) for _ in range(3))
 
 
-def photo(e: Entity, rng: random.Random, px: int=128) -> Image.Image:
+def photo(e: Entity, rng: random.Random, px: int = 128) -> Image.Image:
     "A jittered single-entity picture of `e`."
     img = Image.new('RGB', (px, px), _pale(rng))
-    side = int(px * rng.uniform(0.55, 0.85)); x0, y0 = rng.randint(0, px - side), rng.randint(0, px - side)
+    side = int(px * rng.uniform(0.55, 0.85))
+    x0, y0 = rng.randint(0, px - side), rng.randint(0, px - side)
     draw_look(img, e.look, (x0, y0, x0 + side, y0 + side), angle=rng.uniform(-20, 20))
     return img.filter(ImageFilter.GaussianBlur(rng.uniform(0.3, 1.0)))
 
@@ -319,24 +492,41 @@ def photo(e: Entity, rng: random.Random, px: int=128) -> Image.Image:
 def _overlaps(b, boxes, gap):
     return any(b[0] < o[2] + gap and o[0] < b[2] + gap and b[1] < o[3] + gap and o[1] < b[3] + gap for o in boxes)
 
-def make_scene(members: list[Entity], distractor_looks: list[dict], rng: random.Random, px: int=384) -> tuple[Image.Image, list[dict]]:
+
+def make_scene(
+    members: list[Entity], distractor_looks: list[dict], rng: random.Random, px: int = 384
+) -> tuple[Image.Image, list[dict]]:
     "Place `members` at random scales and `distractor_looks` around them on a textured canvas; return image and objects."
-    img = Image.new('RGB', (px, px), _pale(rng)); d = ImageDraw.Draw(img)
-    for _ in range(6):   # faint background texture
-        x, y, w, h = rng.randint(0, px), rng.randint(0, px), rng.randint(px // 8, px // 2), rng.randint(px // 8, px // 2)
+    img = Image.new('RGB', (px, px), _pale(rng))
+    d = ImageDraw.Draw(img)
+    for _ in range(6):  # faint background texture
+        x, y, w, h = (
+            rng.randint(0, px),
+            rng.randint(0, px),
+            rng.randint(px // 8, px // 2),
+            rng.randint(px // 8, px // 2),
+        )
         d.rectangle([x, y, x + w, y + h], fill=_pale(rng))
     objects, boxes = [], []
-    todo = [(e, rng.choice(list(SCALES))) for e in members] + [(l, rng.choice(['small', 'medium'])) for l in distractor_looks]
+    todo = [(e, rng.choice(list(SCALES))) for e in members] + [
+        (l, rng.choice(['small', 'medium'])) for l in distractor_looks
+    ]
     for item, scale in todo:
         for _ in range(200):
-            side = int(px * rng.uniform(*SCALES[scale])); x0, y0 = rng.randint(2, px - side - 2), rng.randint(2, px - side - 2)
+            side = int(px * rng.uniform(*SCALES[scale]))
+            x0, y0 = rng.randint(2, px - side - 2), rng.randint(2, px - side - 2)
             b = (x0, y0, x0 + side, y0 + side)
-            if not _overlaps(b, boxes, gap=4): break
-        else: continue   # no room left: drop this object
-        is_ent = isinstance(item, Entity); look = item.look if is_ent else item
-        draw_look(img, look, b, angle=rng.uniform(-15, 15)); boxes.append(b)
+            if not _overlaps(b, boxes, gap=4):
+                break
+        else:
+            continue  # no room left: drop this object
+        is_ent = isinstance(item, Entity)
+        look = item.look if is_ent else item
+        draw_look(img, look, b, angle=rng.uniform(-15, 15))
+        boxes.append(b)
         objects.append(dict(entity_id=item.id if is_ent else None, box=list(b), scale=scale, look=describe_look(look)))
     return img, objects
+
 
 def position_word(box, px: int) -> str:
     "Where a box's centre lies on a 3x3 grid: 'top left', 'centre', 'bottom' ..."
@@ -349,55 +539,99 @@ def position_word(box, px: int) -> str:
 @dataclass
 class World:
     "A generated world: config, entities, pages, background text and scenes (with images)."
-    seed: int; size: str; cfg: WorldConfig; entities: list; pages: list; pretrain: list; scenes: list
-    root: Path|None = None
-    def __post_init__(self): self.by_id = {e.id: e for e in self.entities}; self._by_name = None
+
+    seed: int
+    size: str
+    cfg: WorldConfig
+    entities: list
+    pages: list
+    pretrain: list
+    scenes: list
+    root: Path | None = None
+
+    def __post_init__(self):
+        self.by_id = {e.id: e for e in self.entities}
+        self._by_name = None
+
     def __getitem__(self, eid: str) -> Entity:
-        if eid not in self.by_id: raise KeyError(f"unknown entity id {eid!r}")
+        if eid not in self.by_id:
+            raise KeyError(f"unknown entity id {eid!r}")
         return self.by_id[eid]
-    def by_name(self, name: str) -> Entity|None:
+
+    def by_name(self, name: str) -> Entity | None:
         "The entity called `name` (case-insensitive), or None."
-        if self._by_name is None: self._by_name = {e.name.lower(): e for e in self.entities}
+        if self._by_name is None:
+            self._by_name = {e.name.lower(): e for e in self.entities}
         return self._by_name.get(name.lower())
-    def page(self, e: Entity) -> str: return entity_page(e, self.by_id)
-    def fact_sentence(self, e: Entity, rel: str) -> str: return fact_sentence(e, rel, self.by_id)
-    def fact_value(self, e: Entity, rel: str) -> str: return fact_value(e, rel, self.by_id)
+
+    def page(self, e: Entity) -> str:
+        return entity_page(e, self.by_id)
+
+    def fact_sentence(self, e: Entity, rel: str) -> str:
+        return fact_sentence(e, rel, self.by_id)
+
+    def fact_value(self, e: Entity, rel: str) -> str:
+        return fact_value(e, rel, self.by_id)
 
     def save(self, out: Path):
         "Write entities, pages, corpus, images and scenes under `out`."
-        (out/'images'/'canonical').mkdir(parents=True); (out/'images'/'scenes').mkdir(); (out/'corpus').mkdir()
-        _jsonl(out/'entities.jsonl', [asdict(e) for e in self.entities])
-        _jsonl(out/'pages.jsonl', self.pages)
-        _jsonl(out/'corpus'/'pretrain.jsonl', [{'text': t} for t in self.pretrain])
-        for e in self.entities: (out/'images'/'canonical'/f'{e.id}.png').write_bytes(png_bytes(canonical_image(e, self.cfg.image_px)))
-        for s in self.scenes: (out/s['image']).write_bytes(png_bytes(s.pop('_img')))
-        _jsonl(out/'scenes.jsonl', self.scenes)
+        (out / 'images' / 'canonical').mkdir(parents=True)
+        (out / 'images' / 'scenes').mkdir()
+        (out / 'corpus').mkdir()
+        _jsonl(out / 'entities.jsonl', [asdict(e) for e in self.entities])
+        _jsonl(out / 'pages.jsonl', self.pages)
+        _jsonl(out / 'corpus' / 'pretrain.jsonl', [{'text': t} for t in self.pretrain])
+        for e in self.entities:
+            (out / 'images' / 'canonical' / f'{e.id}.png').write_bytes(png_bytes(canonical_image(e, self.cfg.image_px)))
+        for s in self.scenes:
+            (out / s['image']).write_bytes(png_bytes(s.pop('_img')))
+        _jsonl(out / 'scenes.jsonl', self.scenes)
 
     @classmethod
-    def load(cls, root: Path|str) -> 'World':
+    def load(cls, root: Path | str) -> 'World':
         "Read a world written by `build_world`."
         root = Path(root)
-        if not (root/'manifest.json').exists(): raise FileNotFoundError(f"{root} is not a world directory (no manifest.json); build one with `mmsearch world`")
-        man = json.loads((root/'manifest.json').read_text())
+        if not (root / 'manifest.json').exists():
+            raise FileNotFoundError(
+                f"{root} is not a world directory (no manifest.json); build one with `mmsearch world`"
+            )
+        man = json.loads((root / 'manifest.json').read_text())
         cfg = WorldConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in man['config'].items()})
-        ents = [Entity(**d) for d in _read_jsonl(root/'entities.jsonl')]
-        return cls(man['seed'], man['size'], cfg, ents, _read_jsonl(root/'pages.jsonl'),
-                   [d['text'] for d in _read_jsonl(root/'corpus'/'pretrain.jsonl')], _read_jsonl(root/'scenes.jsonl'), root)
+        ents = [Entity(**d) for d in _read_jsonl(root / 'entities.jsonl')]
+        return cls(
+            man['seed'],
+            man['size'],
+            cfg,
+            ents,
+            _read_jsonl(root / 'pages.jsonl'),
+            [d['text'] for d in _read_jsonl(root / 'corpus' / 'pretrain.jsonl')],
+            _read_jsonl(root / 'scenes.jsonl'),
+            root,
+        )
 
     def image(self, rel: str) -> Image.Image:
         "Open an image by its path relative to the world directory."
-        return Image.open(self.root/rel).convert('RGB')
+        return Image.open(self.root / rel).convert('RGB')
 
-def _jsonl(path: Path, rows): path.write_text(''.join(json.dumps(r, sort_keys=True, ensure_ascii=False) + '\n' for r in rows))
-def _read_jsonl(path: Path): return [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
+
+def _jsonl(path: Path, rows):
+    path.write_text(''.join(json.dumps(r, sort_keys=True, ensure_ascii=False) + '\n' for r in rows))
+
+
+def _read_jsonl(path: Path):
+    return [json.loads(l) for l in Path(path).read_text().splitlines() if l.strip()]
 
 # %% ../nbs/01_world.ipynb #8b3806ef
-def generate_world(seed: int=0, size: str='default', **overrides) -> World:
+def generate_world(seed: int = 0, size: str = 'default', **overrides) -> World:
     "Draw a whole world from `seed` (entities, pages, background text, scenes) in memory."
     cfg = world_config(size, **overrides)
     rng = random.Random(seed)
-    ents = make_entities(cfg, rng); E = {e.id: e for e in ents}
-    pages = [dict(url=e.url, title=e.name, text=entity_page(e, E), entity_id=e.id, image=f'images/canonical/{e.id}.png') for e in ents]
+    ents = make_entities(cfg, rng)
+    E = {e.id: e for e in ents}
+    pages = [
+        dict(url=e.url, title=e.name, text=entity_page(e, E), entity_id=e.id, image=f'images/canonical/{e.id}.png')
+        for e in ents
+    ]
     pages += [dict(p, image=None) for p in news_pages(ents, cfg, rng)]
     pretrain = background_text(ents, rng)
     taken = {describe_look(e.look) for e in ents}
@@ -406,40 +640,76 @@ def generate_world(seed: int=0, size: str='default', **overrides) -> World:
     for i in range(cfg.n_scenes):
         members = rng.sample(ents, rng.randint(*cfg.entities_per_scene))
         img, objs = make_scene(members, rng.sample(free, rng.randint(*cfg.distractors_per_scene)), rng, cfg.scene_px)
-        scenes.append(dict(scene_id=f'S{i:04d}', image=f'images/scenes/S{i:04d}.png', width=cfg.scene_px, height=cfg.scene_px,
-                           objects=objs, _img=img))
+        scenes.append(
+            dict(
+                scene_id=f'S{i:04d}',
+                image=f'images/scenes/S{i:04d}.png',
+                width=cfg.scene_px,
+                height=cfg.scene_px,
+                objects=objs,
+                _img=img,
+            )
+        )
     return World(seed, size, cfg, ents, pages, pretrain, scenes)
 
-def build_world(out: Path|str, seed: int=0, size: str='default', overwrite: bool=False, progress: bool=True, **overrides) -> Path:
+
+def build_world(
+    out: Path | str, seed: int = 0, size: str = 'default', overwrite: bool = False, progress: bool = True, **overrides
+) -> Path:
     "Generate a world with its benchmarks and write it to `out` atomically, with a manifest and content hash."
     from mmsearch.bench import write_benchmarks
-    world_config(size, **overrides)                  # validate before touching the disk
+
+    world_config(size, **overrides)  # validate before touching the disk
     out = check_writable(out, overwrite)
     log = (lambda m: print(f'[mmsearch world] {m}', file=sys.stderr)) if progress else (lambda m: None)
-    t0 = time.time(); w = generate_world(seed, size, **overrides); log(f'generated {len(w.entities)} entities, {len(w.scenes)} scenes ({time.time() - t0:.1f} s)')
+    t0 = time.time()
+    w = generate_world(seed, size, **overrides)
+    log(f'generated {len(w.entities)} entities, {len(w.scenes)} scenes ({time.time() - t0:.1f} s)')
     try:
         with atomic_dir(out, overwrite) as tmp:
-            w.save(tmp); w.root = tmp; log(f'wrote pages and images ({time.time() - t0:.1f} s)')
-            counts = write_benchmarks(w, tmp); log(f'wrote benchmarks {counts} ({time.time() - t0:.1f} s)')
-            man = dict(seed=seed, size=size, config=asdict(w.cfg), generator='mmsearch world', format_version=1,
-                       counts=dict(entities=len(w.entities), pages=len(w.pages), scenes=len(w.scenes), pretrain_docs=len(w.pretrain),
-                                   tiers={t: sum(e.tier == t for e in w.entities) for t in ('head', 'torso', 'tail')},
-                                   unseen=sum(not e.seen for e in w.entities), benchmarks=counts))
+            w.save(tmp)
+            w.root = tmp
+            log(f'wrote pages and images ({time.time() - t0:.1f} s)')
+            counts = write_benchmarks(w, tmp)
+            log(f'wrote benchmarks {counts} ({time.time() - t0:.1f} s)')
+            man = dict(
+                seed=seed,
+                size=size,
+                config=asdict(w.cfg),
+                generator='mmsearch world',
+                format_version=1,
+                counts=dict(
+                    entities=len(w.entities),
+                    pages=len(w.pages),
+                    scenes=len(w.scenes),
+                    pretrain_docs=len(w.pretrain),
+                    tiers={t: sum(e.tier == t for e in w.entities) for t in ('head', 'torso', 'tail')},
+                    unseen=sum(not e.seen for e in w.entities),
+                    benchmarks=counts,
+                ),
+            )
             man['content_hash'] = tree_hash(tmp, exclude=('manifest.json',))
-            (tmp/'manifest.json').write_text(dumps(man))
-            if (out/'manifest.json').exists() and json.loads((out/'manifest.json').read_text()).get('content_hash') == man['content_hash']:
-                raise _Unchanged   # identical bytes: leave the existing world (and readers of it) alone
-    except _Unchanged: log(f'unchanged: kept {out}')
+            (tmp / 'manifest.json').write_text(dumps(man))
+            if (out / 'manifest.json').exists() and json.loads((out / 'manifest.json').read_text()).get(
+                'content_hash'
+            ) == man['content_hash']:
+                raise _Unchanged  # identical bytes: leave the existing world (and readers of it) alone
+    except _Unchanged:
+        log(f'unchanged: kept {out}')
     log(f'done: {out} ({time.time() - t0:.1f} s)')
     return out
 
-class _Unchanged(Exception): "Raised inside `atomic_dir` to discard a rebuild identical to the existing world."
+
+class _Unchanged(Exception):
+    "Raised inside `atomic_dir` to discard a rebuild identical to the existing world."
 
 # %% ../nbs/01_world.ipynb #d28b6533
-def default_world_dir(size: str='default', seed: int=0) -> Path:
+def default_world_dir(size: str = 'default', seed: int = 0) -> Path:
     "Where the pipeline keeps the world of `size` and `seed`."
     from mmsearch.core import data_dir
-    return data_dir()/'worlds'/f'{size}-seed{seed}'
+
+    return data_dir() / 'worlds' / f'{size}-seed{seed}'
+
 
 def world_cli(argv=None) -> int:
     "mmsearch world: build a world and its benchmarks."
@@ -448,58 +718,109 @@ def world_cli(argv=None) -> int:
     p.add_argument('--size', default='default', help=f'size preset: {", ".join(SIZES)}')
     p.add_argument('--out', type=Path, help='output directory (default: data/worlds/<size>-seed<seed>)')
     p.add_argument('--overwrite', action='store_true', help='replace an existing world at --out')
-    for k in ('entities', 'scenes', 'articles', 'questions'): p.add_argument(f'--{k}', type=int, help=f'override the number of {k}')
+    for k in ('entities', 'scenes', 'articles', 'questions'):
+        p.add_argument(f'--{k}', type=int, help=f'override the number of {k}')
     a = p.parse_args(argv)
     try:
-        out = build_world(a.out or default_world_dir(a.size, a.seed), a.seed, a.size, a.overwrite, n_entities=a.entities,
-                          n_scenes=a.scenes, n_articles=a.articles, n_questions=a.questions)
+        out = build_world(
+            a.out or default_world_dir(a.size, a.seed),
+            a.seed,
+            a.size,
+            a.overwrite,
+            n_entities=a.entities,
+            n_scenes=a.scenes,
+            n_articles=a.articles,
+            n_questions=a.questions,
+        )
     except (ValueError, OSError) as e:
-        print(f'mmsearch world: error: {e}', file=sys.stderr); return 2
-    print(out); return 0
+        print(f'mmsearch world: error: {e}', file=sys.stderr)
+        return 2
+    print(out)
+    return 0
 
 # %% ../nbs/01_world.ipynb #4aa651ff
-def world_report(root: Path|str, report_dir: Path|str) -> dict:
+def world_report(root: Path | str, report_dir: Path | str) -> dict:
     "Write the world's summary (metrics/world.json, figures, world.md) under `report_dir`; return the metrics."
-    import matplotlib; matplotlib.use('Agg'); import matplotlib.pyplot as plt
+    import matplotlib
+
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
     from mmsearch.core import write_json
     from mmsearch.bench import check_world
-    root, rep = Path(root), Path(report_dir); w = World.load(root)
-    man = json.loads((root/'manifest.json').read_text()); checks = check_world(root)
-    items = [json.loads(l) for l in (root/'benchmarks'/'questions.jsonl').read_text().splitlines()]
+
+    root, rep = Path(root), Path(report_dir)
+    w = World.load(root)
+    man = json.loads((root / 'manifest.json').read_text())
+    checks = check_world(root)
+    items = [json.loads(l) for l in (root / 'benchmarks' / 'questions.jsonl').read_text().splitlines()]
     by_bench = {}
     for it in items:
         b = by_bench.setdefault(f"{it['bench']}_{it['split']}", dict(items=0, search_free=0, unseen=0, hops={}))
-        b['items'] += 1; b['search_free'] += it['category'] == 'search_free'; b['unseen'] += not it['seen']
+        b['items'] += 1
+        b['search_free'] += it['category'] == 'search_free'
+        b['unseen'] += not it['seen']
         b['hops'][str(it['hops'])] = b['hops'].get(str(it['hops']), 0) + 1
-    for b in by_bench.values(): b['hops'] = dict(sorted(b['hops'].items()))
+    for b in by_bench.values():
+        b['hops'] = dict(sorted(b['hops'].items()))
     objs = [o for s in w.scenes for o in s['objects']]
-    metrics = dict(seed=w.seed, size=w.size, content_hash=man['content_hash'], counts=man['counts'], checks=checks, benchmarks=by_bench,
-                   scenes=dict(entities_per_scene=sum(o['entity_id'] is not None for o in objs) / max(1, len(w.scenes)),
-                               distractors_per_scene=sum(o['entity_id'] is None for o in objs) / max(1, len(w.scenes)),
-                               scales={k: sum(o['scale'] == k and o['entity_id'] is not None for o in objs) for k in SCALES}))
-    (rep/'figures').mkdir(parents=True, exist_ok=True); (rep/'metrics').mkdir(parents=True, exist_ok=True)
+    metrics = dict(
+        seed=w.seed,
+        size=w.size,
+        content_hash=man['content_hash'],
+        counts=man['counts'],
+        checks=checks,
+        benchmarks=by_bench,
+        scenes=dict(
+            entities_per_scene=sum(o['entity_id'] is not None for o in objs) / max(1, len(w.scenes)),
+            distractors_per_scene=sum(o['entity_id'] is None for o in objs) / max(1, len(w.scenes)),
+            scales={k: sum(o['scale'] == k and o['entity_id'] is not None for o in objs) for k in SCALES},
+        ),
+    )
+    (rep / 'figures').mkdir(parents=True, exist_ok=True)
+    (rep / 'metrics').mkdir(parents=True, exist_ok=True)
     ents = sorted(w.entities, key=lambda e: e.rank)
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
-    ax[0].loglog([e.rank for e in ents], [e.popularity for e in ents], '.', ms=3); ax[0].set(xlabel='popularity rank', ylabel='popularity', title='Zipf popularity')
+    ax[0].loglog([e.rank for e in ents], [e.popularity for e in ents], '.', ms=3)
+    ax[0].set(xlabel='popularity rank', ylabel='popularity', title='Zipf popularity')
     for t, c in [('head', 'C2'), ('torso', 'C1'), ('tail', 'C3')]:
-        sel = [e for e in ents if e.tier == t]; ax[1].bar([e.rank for e in sel], [e.mentions for e in sel], color=c, width=1.0, label=f'{t} ({len(sel)})')
-    ax[1].set(xlabel='popularity rank', ylabel='repeats of each fact in background text', title='What the base LM reads'); ax[1].legend()
-    fig.tight_layout(); fig.savefig(rep/'figures'/'world_popularity.png', dpi=110); plt.close(fig)
+        sel = [e for e in ents if e.tier == t]
+        ax[1].bar([e.rank for e in sel], [e.mentions for e in sel], color=c, width=1.0, label=f'{t} ({len(sel)})')
+    ax[1].set(
+        xlabel='popularity rank', ylabel='repeats of each fact in background text', title='What the base LM reads'
+    )
+    ax[1].legend()
+    fig.tight_layout()
+    fig.savefig(rep / 'figures' / 'world_popularity.png', dpi=110)
+    plt.close(fig)
     fig, axs = plt.subplots(1, 4, figsize=(14, 3.8))
     for ax_, s in zip(axs, w.scenes[:4]):
-        ax_.imshow(w.image(s['image'])); ax_.set_axis_off(); ax_.set_title(s['scene_id'])
+        ax_.imshow(w.image(s['image']))
+        ax_.set_axis_off()
+        ax_.set_title(s['scene_id'])
         for o in s['objects']:
-            x0, y0, x1, y1 = o['box']; ent = o['entity_id']
-            ax_.add_patch(plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, color='lime' if ent else 'grey', lw=1.5 if ent else 0.8))
-            if ent: ax_.text(x0, y0 - 3, f"{w[ent].name} ({o['scale']})", color='darkgreen', fontsize=6)
-    fig.tight_layout(); fig.savefig(rep/'figures'/'world_scenes.png', dpi=110); plt.close(fig)
-    write_json(rep/'metrics'/'world.json', metrics)
-    rows = '\n'.join(f"| {k} | {v['items']} | {v['search_free']} | {v['unseen']} | {v['hops']} |" for k, v in sorted(by_bench.items()))
+            x0, y0, x1, y1 = o['box']
+            ent = o['entity_id']
+            ax_.add_patch(
+                plt.Rectangle(
+                    (x0, y0), x1 - x0, y1 - y0, fill=False, color='lime' if ent else 'grey', lw=1.5 if ent else 0.8
+                )
+            )
+            if ent:
+                ax_.text(x0, y0 - 3, f"{w[ent].name} ({o['scale']})", color='darkgreen', fontsize=6)
+    fig.tight_layout()
+    fig.savefig(rep / 'figures' / 'world_scenes.png', dpi=110)
+    plt.close(fig)
+    write_json(rep / 'metrics' / 'world.json', metrics)
+    rows = '\n'.join(
+        f"| {k} | {v['items']} | {v['search_free']} | {v['unseen']} | {v['hops']} |"
+        for k, v in sorted(by_bench.items())
+    )
     c = man['counts']
-    (rep/'world.md').write_text(
+    (rep / 'world.md').write_text(
         f"# The world (seed {w.seed}, size {w.size})\n\nContent hash `{man['content_hash'][:16]}`. {c['entities']} entities "
         f"({c['tiers']['head']} head, {c['tiers']['torso']} torso, {c['tiers']['tail']} tail; {c['unseen']} unseen), {c['pages']} pages, "
         f"{c['scenes']} scenes, {c['pretrain_docs']} background documents. Every item passed `check_world` "
         f"({checks['items']} items).\n\n![popularity](figures/world_popularity.png)\n\n![scenes](figures/world_scenes.png)\n\n"
-        f"| benchmark | items | search-free | unseen | hops |\n|---|---|---|---|---|\n{rows}\n")
+        f"| benchmark | items | search-free | unseen | hops |\n|---|---|---|---|---|\n{rows}\n"
+    )
     return metrics

