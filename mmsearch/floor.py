@@ -40,13 +40,19 @@ CATEGORIES = ('all', 'search_free', 'search_required')
 
 
 def merge_config(
-    method: str, zoo: dict, lam: float = 1.0, p: float | None = 0.5, stats: dict | None = None, seed: int = 0
+    method: str,
+    zoo: dict,
+    lam: float = 1.0,
+    p: float | None = 0.5,
+    stats: dict | None = None,
+    seed: int = 0,
+    vlm_weight: float = 1.0,
 ) -> dict:
-    "A mergekit-style config merging θ_S (weight `lam`) into θ_V (weight 1) over θ_B with `method` (a FLOOR_METHODS key)."
+    "A mergekit-style config: θ_V's task vector at `vlm_weight` plus θ_S's at `lam`, over θ_B, by `method`."
     if method not in FLOOR_METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {list(FLOOR_METHODS)}")
     mm = FLOOR_METHODS[method]
-    pv, ps_ = {'weight': 1.0}, {'weight': float(lam)}
+    pv, ps_ = {'weight': float(vlm_weight)}, {'weight': float(lam)}
     if mm != 'task_arithmetic':
         if p is None or not 0 < p <= 1:
             raise ValueError(f"{method} needs a density p in (0, 1], got {p!r}")
@@ -67,10 +73,11 @@ def merge_config(
     return cfg
 
 
-def setting_name(method: str, lam: float, p: float | None, calib: int | None = None) -> str:
+def setting_name(method: str, lam: float, p: float | None, calib: int | None = None, vlm_weight: float = 1.0) -> str:
     "A directory name for one merge setting."
     return (
         f"{method.lower()}-l{lam:g}"
+        + (f"-a{vlm_weight:g}" if vlm_weight != 1.0 else '')
         + (f"-p{p:g}" if FLOOR_METHODS[method] != 'task_arithmetic' else '')
         + (f"-c{calib}" if calib and method == 'OBM' else '')
     )
@@ -169,6 +176,7 @@ def ensure_merge(
     base_url: str | None = None,
     root: Path | str | None = None,
     progress: bool = False,
+    vlm_weight: float = 1.0,
 ) -> Path:
     "θ_S merged into θ_V by `method` at (λ, p), OBM calibrated on `calib_n` samples: made once, named by its inputs."
     if method not in FLOOR_METHODS:
@@ -182,11 +190,12 @@ def ensure_merge(
         stats = calibration_stats(zoo, world_dir, calib_n, seed, root, base_url)
     weights = {k: weights_hash(zoo[k]) for k in ('base', 'vlm', 'agent')}
     names = {k: v.name for k, v in stats.items()} if stats else None
-    key = input_key(merge_config(method, weights, lam, p, names, seed))
-    out = Path(root or merges_dir()) / f'{setting_name(method, lam, p, calib_n)}-{key}'
+    key = input_key(merge_config(method, weights, lam, p, names, seed, vlm_weight))
+    out = Path(root or merges_dir()) / f'{setting_name(method, lam, p, calib_n, vlm_weight)}-{key}'
     with file_lock(out.parent / f'.{out.name}.lock'):
         if not (out / 'merge_manifest.json').exists():
-            run_merge(merge_config(method, zoo, lam, p, stats, seed), out, overwrite=True, progress=progress)
+            config = merge_config(method, zoo, lam, p, stats, seed, vlm_weight)
+            run_merge(config, out, overwrite=True, progress=progress)
     return out
 
 # %% ../nbs/04a_floor.ipynb #ed797970
@@ -459,6 +468,7 @@ class FloorConfig:
     lams: tuple = (0.5, 1.0)
     ps: tuple = (0.3, 0.7)
     calib_n: int = 16
+    vlm_weight: float = 1.0  # θ_V's task-vector weight in every merge (1 = θ_V itself)
     calib_sizes: tuple = ()  # extra OBM calibration sizes for the ablation
     sweep_methods: tuple = ('OBM',)  # methods whose λ/p are swept (the others inherit the first's)
     agent_tools: str = 'all'  # all | text
@@ -533,7 +543,7 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
             calib = calib or fc.calib_n
             if m == 'OBM':
                 get_stats(calib)
-            return ensure_merge(zoo, m, lam, p, calib, fc.seed, world_dir, url, merge_root)
+            return ensure_merge(zoo, m, lam, p, calib, fc.seed, world_dir, url, merge_root, vlm_weight=fc.vlm_weight)
 
         def run_eval(label, policy, bench, split, k, exclude=(), system=True, exclude_ids=()):
             r = evaluate(
@@ -554,7 +564,7 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
 
         def score(m, lam, p, bench, split):  # the held-out items: the sweep split without OBM's calibration items
             pol = load_policy(str(merged(m, lam, p)), batch_size=fc.batch_size)
-            label = setting_name(m, lam, p, fc.calib_n)
+            label = setting_name(m, lam, p, fc.calib_n, fc.vlm_weight)
             r = run_eval(label, pol, bench, split, fc.n_heldout, excl, exclude_ids=calib_ids)
             return (
                 dict(r.summary, sr_any=1 - r.summary.get('none', 1.0))
@@ -575,7 +585,9 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
             pol = load_policy(str(dirs[m]), batch_size=fc.batch_size)
             results[m], outcomes[m] = {}, {}
             for b, s in fc.benches:
-                r = run_eval(setting_name(m, chosen[m]['lam'], chosen[m]['p'], fc.calib_n), pol, b, s, fc.n, excl)
+                r = run_eval(
+                    setting_name(m, chosen[m]['lam'], chosen[m]['p'], fc.calib_n, fc.vlm_weight), pol, b, s, fc.n, excl
+                )
                 results[m][b] = category_summary(r.trajs)
                 summaries[(m, b)] = r.summary
                 outcomes[m][b] = item_outcomes(r.trajs)
@@ -605,7 +617,7 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
             o = chosen['OBM']
             d = merged('OBM', o['lam'], o['p'], k)
             r = run_eval(
-                setting_name('OBM', o['lam'], o['p'], k),
+                setting_name('OBM', o['lam'], o['p'], k, fc.vlm_weight),
                 load_policy(str(d), batch_size=fc.batch_size),
                 fc.sweep_bench,
                 report_split,
