@@ -13,7 +13,7 @@ __all__ = ['project_root', 'data_dir', 'reports_dir', 'check_writable', 'atomic_
 
 # %% ../nbs/00_core.ipynb #52995644
 def project_root() -> Path:
-    "The mmsearch checkout: `$MMSEARCH_ROOT`, else the nearest parent holding `settings.ini`, else the package's parent."
+    "The mmsearch checkout: `$MMSEARCH_ROOT`, else the nearest parent with `settings.ini`, else the package's parent."
     if env := os.environ.get('MMSEARCH_ROOT'):
         return Path(env).resolve()
     for d in [Path.cwd(), *Path.cwd().parents]:
@@ -100,7 +100,7 @@ def write_json(path: Path | str, obj):
 
 
 def portable(obj, root: Path | str | None = None):
-    "`obj` with every string path inside the checkout `root` made relative to it, so reports read the same on every clone."
+    "`obj` with every string path inside the checkout `root` made relative to it: reports read the same on every clone."
     pre = str(Path(root or project_root()).resolve()) + os.sep
 
     def rel(o):
@@ -136,7 +136,7 @@ def file_hash(path: Path | str) -> str:
 
 
 def cached_file_hash(path: Path | str, cache: Path | str | None = None) -> str:
-    "`file_hash`, remembered by (path, size, mtime) in `cache` (data/cache/file_hashes.json): unchanged checkpoints are hashed once."
+    "`file_hash`, remembered by (path, size, mtime) in `cache` (data/cache/file_hashes.json) so each is hashed once."
     path = Path(path)
     st = path.stat()
     cache = Path(cache or data_dir() / 'cache' / 'file_hashes.json')
