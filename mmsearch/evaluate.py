@@ -4,17 +4,18 @@
 
 # %% ../nbs/02e_eval.ipynb #5e68ba1a
 from __future__ import annotations
-import argparse, base64, contextlib, hashlib, io, json, random, sys, time
-from dataclasses import dataclass, field, asdict
+import argparse, base64, contextlib, json, random, sys, time
+from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Sequence
 import pandas as pd
 from .bench import load_benchmark
 from .client import ChatClient
-from .core import atomic_write, data_dir, write_json, weights_hash
+from .core import atomic_write, write_json, weights_hash
 from .rollout import RolloutConfig, Trajectory, rollout, load_jsonl, OraclePolicy, HFPolicy, message_text
 from .score import exact_match, infoseek_parse_number, infoseek_range_match, sr_img, sr_txt, search_ratios
 from .tools import ToolContext, env_class, TOOL_NAMES
+from .world import World
 
 # %% auto #0
 __all__ = ['rule_score', 'entity_recall', 'OpenAIPolicy', 'load_policy', 'EvalResult', 'select_items', 'summarise', 'evaluate',
@@ -191,7 +192,6 @@ def evaluate(
 ) -> EvalResult:
     "Evaluate `policy` on `bench`/`split` of the world at `world_dir` through the live service; resumable via `out`."
     from mmsearch.search import serve
-    from mmsearch.world import World
 
     world_dir = Path(world_dir)
     items = select_items(world_dir, bench, split, n, seed, exclude_ids)
@@ -221,7 +221,8 @@ def evaluate(
         kp = Path(out) / 'run.json'
         if done and (not kp.exists() or json.loads(kp.read_text()) != key):
             print(
-                f'[evaluate] {out}: the saved trajectories belong to another run (weights or settings changed); starting afresh'
+                f'[evaluate] {out}: the saved trajectories belong to another run (weights or settings changed); '
+                'starting afresh'
             )
             done = []
         write_json(kp, key)
@@ -287,7 +288,7 @@ def evaluate(
 # %% ../nbs/02e_eval.ipynb #79354224
 def eval_cli(argv=None) -> int:
     "mmsearch eval: evaluate a policy on a benchmark of a world."
-    from mmsearch.world import World, default_world_dir
+    from mmsearch.world import default_world_dir
     from mmsearch.bench import BENCHMARKS
 
     p = argparse.ArgumentParser(prog='mmsearch eval', description=evaluate.__doc__)
