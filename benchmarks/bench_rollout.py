@@ -48,7 +48,7 @@ def run(G: int=8, turns: int=3, new_tokens: int=64, hidden: int=128, layers: int
     if threads: torch.set_num_threads(threads)
     if torch.device(device).type == 'cuda' and not torch.cuda.is_available(): raise ValueError(f'--device {device}: PyTorch sees no CUDA GPU here')
     if device != 'cpu': torch.set_default_device(device)   # the model, the policy's tensors and the tokenizer's outputs live there
-    from mmsearch.world import build_world
+    from mmsearch.pipeline import build_world
     from mmsearch.bench import load_benchmark
     from mmsearch.search import serve
     from mmsearch.tools import ToolContext, tool_schemas

@@ -21,7 +21,8 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 import torch  # noqa: E402
 from mmsearch.core import write_json, portable  # noqa: E402
-from mmsearch.world import build_world, default_world_dir  # noqa: E402
+from mmsearch.world import default_world_dir
+from mmsearch.pipeline import build_world  # noqa: E402
 from mmsearch.search import serve  # noqa: E402
 from mmsearch.zoo import zoo_preset, zoo_tokenizer, train_bf16  # noqa: E402
 from mmsearch.pretrain import initial_base  # noqa: E402

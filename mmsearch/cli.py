@@ -13,11 +13,11 @@ __all__ = ['COMMANDS', 'PIPELINE', 'main', 'run_pipeline', 'paper_claims', 'writ
 
 # %% ../nbs/10_cli.ipynb #1028b0ae
 COMMANDS = {  # command -> (module, function taking argv)
-    'world': ('mmsearch.world', 'world_cli'),
+    'world': ('mmsearch.pipeline', 'world_cli'),
     'serve': ('mmsearch.search', 'serve_cli'),
     'merge': ('mmsearch.merge', 'merge_cli'),
     'eval': ('mmsearch.evaluate', 'eval_cli'),
-    'zoo': ('mmsearch.zoo', 'zoo_cli'),
+    'zoo': ('mmsearch.pipeline', 'zoo_cli'),
     'reports': ('mmsearch.cli', 'reports_cli'),
     'docs': ('mmsearch.docs', 'docs_cli'),
     'sft': ('mmsearch.sft', 'sft_cli'),

@@ -4,32 +4,26 @@
 
 # %% ../nbs/03b_textagent.ipynb #e4c54089
 from __future__ import annotations
-import contextlib, json, os, random, re, time, warnings
+import json, random, re, time, warnings
 from pathlib import Path
 import torch
-from .core import write_json, dumps
+from .core import write_json
 from .world import World
 from .bench import load_benchmark
 from mmsearch.zoo import (
     train_bf16,
-    zoo_preset,
     ZooPreset,
-    preset_fields,
-    zoo_tokenizer,
-    save_model,
     load_lm,
     load_vlm,
     zoo_info,
     vlm_lm_state,
-    part_fields,
     CHAT_TEMPLATE,
 )
-from .pretrain import train_base, train_vlm, direct_accuracy, describe_accuracy, infoseek_direct, plot_losses
+from .pretrain import plot_losses
 
 # %% auto #0
 __all__ = ['TEXT_TOOLS_EXCLUDE', 'agent_context', 'agent_schemas', 'oracle_trajectories', 'sft_row', 'name_words',
-           'closed_vocabularies', 'renamed_row', 'copy_loss', 'train_agent', 'agent_eval', 'build_zoo', 'shutil_rm',
-           'zoo_report', 'task_vectors']
+           'closed_vocabularies', 'renamed_row', 'copy_loss', 'train_agent', 'agent_eval', 'zoo_report', 'task_vectors']
 
 # %% ../nbs/03b_textagent.ipynb #8f736e3a
 TEXT_TOOLS_EXCLUDE = ('image_search', 'crop_and_search')
@@ -280,127 +274,6 @@ def agent_eval(
             for m in trajs[0].messages[1:]
         ],
     )
-
-# %% ../nbs/03b_textagent.ipynb #c71245e3
-def build_zoo(
-    p: ZooPreset | str,
-    world_dir: Path | str,
-    out: Path | str,
-    report_dir: Path | str | None = None,
-    progress: bool = True,
-    seed: int = 0,
-) -> dict:
-    "Train and save the tokenizer, θ_B, θ_S and θ_V of preset `p` on the world at `world_dir` into `out` (finished parts of an interrupted build are kept); return the zoo facts."
-    from mmsearch.search import serve
-
-    p = zoo_preset(p)
-    root, out = Path(world_dir), Path(out)
-    w = World.load(root)
-    whash = json.loads((root / 'manifest.json').read_text())['content_hash']
-    torch.set_num_threads(min(2, os.cpu_count() or 1))
-    torch.manual_seed(seed)
-    log = (lambda m: print(f'[zoo {p.name}] {m}', flush=True)) if progress else (lambda m: None)
-    common = dict(
-        preset=p.name,
-        preset_fields=preset_fields(p),
-        world=str(root),
-        world_hash=whash,
-        world_size=w.size,
-        world_seed=w.seed,
-        seed=seed,
-    )
-    times, cpu0, t00, resumed = {}, time.process_time(), time.time(), []
-
-    def done(part):  # a finished part of a killed build of the same preset on the same world
-        i = zoo_info(out / part)
-        same = part_fields(i.get('preset_fields') or {}, part) == part_fields(common['preset_fields'], part)
-        return i.get('world_hash') == whash and same  # θ_V's own fields changed: θ_B and θ_S are kept
-
-    t0 = time.time()
-    if (out / 'tokenizer' / 'tokenizer.json').exists() and done('base'):
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(out / 'tokenizer')
-        resumed.append('tokenizer')
-    else:
-        tok = zoo_tokenizer(p, root)
-        tok.save_pretrained(out / 'tokenizer')
-    times['tokenizer'] = round(time.time() - t0, 1)
-    log(f'tokenizer: {len(tok)} tokens')
-    t0 = time.time()
-    if done('base'):
-        resumed.append('base')
-        log('θ_B: kept from the interrupted build')
-    else:
-        base, binfo = train_base(w, tok, p, seed=seed, progress=progress)
-        binfo['eval'] = direct_accuracy(base, tok, w, n=p.eval_n)
-        times['base'] = round(time.time() - t0, 1)
-        save_model(base, out / 'base', tok, 'base', dict(common, **binfo))
-        log(f"θ_B: {binfo['eval']['head']} head, {binfo['eval']['tail']} tail")
-        del base
-    t0 = time.time()
-    if done('agent'):
-        resumed.append('agent')
-        log('θ_S: kept from the interrupted build')
-    else:
-        with serve(root) as url:
-            ctx = agent_context(url)
-            schemas = agent_schemas(ctx)
-            trajs = oracle_trajectories(root, ctx, p.agent_examples, seed=seed, progress=progress)
-            rows = [sft_row(t, schemas) for t in trajs]
-            words, vocabs = name_words(w), closed_vocabularies(w)
-            rows += [
-                renamed_row(r, words, vocabs, seed=seed * 100003 + 7 * i + k)
-                for i, r in enumerate(rows)
-                for k in range(p.agent_renamed)
-            ]
-            agent, sinfo = train_agent(
-                load_lm(out / 'base', device=p.device)[0], tok, rows, p, out / '_trainer', seed=seed, progress=progress
-            )
-            sinfo['eval'] = agent_eval(agent, tok, root, ctx, n=p.eval_n // 2)
-        shutil_rm(out / '_trainer')
-        times['agent'] = round(time.time() - t0, 1)
-        sinfo['tool_schemas'] = schemas
-        save_model(agent, out / 'agent', tok, 'agent', dict(common, base='../base', **sinfo))
-        log(f"θ_S: {sinfo['eval']['search_rate']} search rate, {sinfo['eval']['acc']} acc")
-        del agent
-    t0 = time.time()
-    if done('vlm'):
-        resumed.append('vlm')
-        log('θ_V: kept from the interrupted build')
-    else:
-        base = load_lm(out / 'base', device=p.device)[0]
-        vlm, proc, vinfo = train_vlm(w, base, tok, p, seed=seed, progress=progress)
-        vinfo['eval'] = dict(
-            describe=describe_accuracy(vlm, proc, w, n=p.eval_n),
-            infoseek_val=infoseek_direct(vlm, proc, root, n=p.eval_n),
-        )
-        sd_b = base.state_dict()
-        vinfo['delta_v_norm'] = round(
-            float(sum(((v - sd_b[k]).float() ** 2).sum() for k, v in vlm_lm_state(vlm).items() if k in sd_b) ** 0.5), 4
-        )
-        times['vlm'] = round(time.time() - t0, 1)
-        save_model(vlm, out / 'vlm', proc, 'vlm', dict(common, base='../base', **vinfo))
-        log(f"θ_V: describe {vinfo['eval']['describe']['attribute_acc']}")
-        del vlm
-    times['total'] = round(time.time() - t00, 1)
-    facts = dict(
-        common,
-        times_s=times,
-        cpu_s=round(time.process_time() - cpu0, 1),
-        resumed=resumed,
-        paths=dict(tokenizer='tokenizer', base='base', vlm='vlm', agent='agent'),
-    )
-    (out / 'zoo.json').write_text(dumps(facts))
-    if report_dir:
-        zoo_report(dict(root=out, base=out / 'base', vlm=out / 'vlm', agent=out / 'agent'), report_dir)
-    return facts
-
-
-def shutil_rm(path: Path):
-    import shutil
-
-    shutil.rmtree(path, ignore_errors=True)
 
 # %% ../nbs/03b_textagent.ipynb #0d50d3bd
 def zoo_report(zoo: dict, report_dir: Path | str) -> dict:

@@ -4,8 +4,8 @@
 
 # %% ../nbs/01_world.ipynb #5c2968ff
 from __future__ import annotations
-import argparse, io, json, math, random, re, sys, time
-from dataclasses import dataclass, field, asdict, replace
+import io, json, math, random, sys, time
+from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -16,7 +16,7 @@ __all__ = ['SIZES', 'SHAPES', 'COLORS', 'PATTERNS', 'KINDS', 'RELATIONS', 'CANON
            'make_word', 'describe_look', 'all_looks', 'shape_mask', 'pattern_tile', 'draw_look', 'Relation', 'Entity',
            'mentions_by_rank', 'tier_of', 'make_entities', 'fact_value', 'fact_sentence', 'look_sentence',
            'entity_page', 'news_pages', 'background_text', 'png_bytes', 'canonical_image', 'photo', 'make_scene',
-           'position_word', 'World', 'generate_world', 'build_world', 'default_world_dir', 'world_cli', 'world_report']
+           'position_word', 'World', 'generate_world', 'write_world', 'default_world_dir', 'world_report']
 
 # %% ../nbs/01_world.ipynb #9359da75
 @dataclass(frozen=True)
@@ -589,7 +589,7 @@ class World:
 
     @classmethod
     def load(cls, root: Path | str) -> 'World':
-        "Read a world written by `build_world`."
+        "Read a world written by `write_world` (or `pipeline.build_world`)."
         root = Path(root)
         if not (root / 'manifest.json').exists():
             raise FileNotFoundError(
@@ -653,12 +653,16 @@ def generate_world(seed: int = 0, size: str = 'default', **overrides) -> World:
     return World(seed, size, cfg, ents, pages, pretrain, scenes)
 
 
-def build_world(
-    out: Path | str, seed: int = 0, size: str = 'default', overwrite: bool = False, progress: bool = True, **overrides
+def write_world(
+    out: Path | str,
+    seed: int = 0,
+    size: str = 'default',
+    overwrite: bool = False,
+    progress: bool = True,
+    extras=None,
+    **overrides,
 ) -> Path:
-    "Generate a world with its benchmarks and write it to `out` atomically, with a manifest and content hash."
-    from mmsearch.bench import write_benchmarks
-
+    "Generate a world and write it to `out` atomically with a manifest and content hash; `extras(w, tmp)` adds counts."
     world_config(size, **overrides)  # validate before touching the disk
     out = check_writable(out, overwrite)
     log = (lambda m: print(f'[mmsearch world] {m}', file=sys.stderr)) if progress else (lambda m: None)
@@ -670,8 +674,9 @@ def build_world(
             w.save(tmp)
             w.root = tmp
             log(f'wrote pages and images ({time.time() - t0:.1f} s)')
-            counts = write_benchmarks(w, tmp)
-            log(f'wrote benchmarks {counts} ({time.time() - t0:.1f} s)')
+            more = extras(w, tmp) if extras else {}
+            if more:
+                log(f'wrote {more} ({time.time() - t0:.1f} s)')
             man = dict(
                 seed=seed,
                 size=size,
@@ -685,7 +690,7 @@ def build_world(
                     pretrain_docs=len(w.pretrain),
                     tiers={t: sum(e.tier == t for e in w.entities) for t in ('head', 'torso', 'tail')},
                     unseen=sum(not e.seen for e in w.entities),
-                    benchmarks=counts,
+                    **more,
                 ),
             )
             man['content_hash'] = tree_hash(tmp, exclude=('manifest.json',))
@@ -710,48 +715,19 @@ def default_world_dir(size: str = 'default', seed: int = 0) -> Path:
 
     return data_dir() / 'worlds' / f'{size}-seed{seed}'
 
-
-def world_cli(argv=None) -> int:
-    "mmsearch world: build a world and its benchmarks."
-    p = argparse.ArgumentParser(prog='mmsearch world', description=build_world.__doc__)
-    p.add_argument('--seed', type=int, default=0, help='world seed')
-    p.add_argument('--size', default='default', help=f'size preset: {", ".join(SIZES)}')
-    p.add_argument('--out', type=Path, help='output directory (default: data/worlds/<size>-seed<seed>)')
-    p.add_argument('--overwrite', action='store_true', help='replace an existing world at --out')
-    for k in ('entities', 'scenes', 'articles', 'questions'):
-        p.add_argument(f'--{k}', type=int, help=f'override the number of {k}')
-    a = p.parse_args(argv)
-    try:
-        out = build_world(
-            a.out or default_world_dir(a.size, a.seed),
-            a.seed,
-            a.size,
-            a.overwrite,
-            n_entities=a.entities,
-            n_scenes=a.scenes,
-            n_articles=a.articles,
-            n_questions=a.questions,
-        )
-    except (ValueError, OSError) as e:
-        print(f'mmsearch world: error: {e}', file=sys.stderr)
-        return 2
-    print(out)
-    return 0
-
 # %% ../nbs/01_world.ipynb #4aa651ff
-def world_report(root: Path | str, report_dir: Path | str) -> dict:
+def world_report(root: Path | str, report_dir: Path | str, checks: dict) -> dict:
     "Write the world's summary (metrics/world.json, figures, world.md) under `report_dir`; return the metrics."
+    # checks: what bench.check_world(root) returned (the pipeline runs it; this module never imports bench)
     import matplotlib
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     from mmsearch.core import write_json
-    from mmsearch.bench import check_world
 
     root, rep = Path(root), Path(report_dir)
     w = World.load(root)
     man = json.loads((root / 'manifest.json').read_text())
-    checks = check_world(root)
     items = [json.loads(l) for l in (root / 'benchmarks' / 'questions.jsonl').read_text().splitlines()]
     by_bench = {}
     for it in items:

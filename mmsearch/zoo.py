@@ -4,8 +4,8 @@
 
 # %% ../nbs/03_zoo.ipynb #80a46c72
 from __future__ import annotations
-import contextlib, dataclasses, fcntl, hashlib, importlib.metadata, importlib.resources, json, os, shutil, time
-from dataclasses import dataclass, field, asdict
+import contextlib, dataclasses, fcntl, hashlib, importlib.metadata, importlib.resources, json, os
+from dataclasses import dataclass
 from pathlib import Path
 import torch
 from .core import data_dir, dumps, atomic_dir, cached_file_hash
@@ -20,7 +20,7 @@ __all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESET
            'zoo_tokenizer', 'mrope_section', 'padded_vocab', 'special_ids', 'text_config', 'vlm_config', 'llama_config',
            'toy_llama', 'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'image_inputs', 'join_images', 'vlm_layout',
            'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'zoo_info',
-           'preset_fields', 'part_fields', 'zoo_dir', 'file_lock', 'ensure_zoo', 'zoo_cli']
+           'preset_fields', 'part_fields', 'zoo_dir', 'file_lock']
 
 # %% ../nbs/03_zoo.ipynb #2da779b8
 from mmsearch.rollout import (
@@ -754,85 +754,3 @@ def file_lock(path: Path | str):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def ensure_zoo(
-    preset: str = 'smoke',
-    world_dir: Path | str | None = None,
-    out: Path | str | None = None,
-    report_dir: Path | str | None = None,
-    progress: bool = True,
-    **overrides,
-) -> dict:
-    "Paths {'tokenizer','base','vlm','agent','root'} of the zoo of `preset` on `world_dir`, built once (atomically, under a lock)."
-    overrides = {k: v for k, v in overrides.items() if v is not None}  # unset CLI options are not overrides
-    p = zoo_preset(preset, **overrides)
-    if p.is_real:
-        return dict(
-            tokenizer=Path(p.base_path),
-            base=Path(p.base_path),
-            vlm=Path(p.vlm_path),
-            agent=Path(p.agent_path),
-            root=None,
-        )
-    if world_dir is None:
-        raise ValueError('ensure_zoo needs world_dir (a world built by `mmsearch world`) for a trained preset')
-    root = Path(out) if out else zoo_dir(p.name if not overrides else f'{p.name}-custom', world_dir)
-    paths = lambda r: {**{k: r / k for k in ZOO_PARTS}, 'root': r}
-    current = lambda: zoo_info(root).get('preset_fields') == preset_fields(p)
-    if current():
-        return paths(root)
-    import torch
-
-    if p.device.startswith('cuda') and not torch.cuda.is_available():
-        raise ValueError(
-            f"zoo preset {p.name!r} trains on {p.device!r}, but PyTorch sees no CUDA GPU here: choose another preset or device='cpu' (--device cpu)"
-        )
-    with file_lock(root.parent / f'.{root.name}.lock'):
-        if current():
-            return paths(root)  # another process built it while we waited
-        from mmsearch.textagent import build_zoo
-
-        partial = root.parent / f'.{root.name}.partial'  # a killed build resumes from the parts it finished
-        build_zoo(p, world_dir, partial, report_dir=report_dir, progress=progress)
-        if root.exists():  # built by an older version of the preset: replaced
-            stale = root.parent / f'.{root.name}.stale'
-            shutil.rmtree(stale, ignore_errors=True)
-            root.rename(stale)
-            shutil.rmtree(stale)
-        partial.rename(root)
-    return paths(root)
-
-# %% ../nbs/03_zoo.ipynb #f9d68808
-def zoo_cli(argv=None) -> int:
-    "mmsearch zoo: build (once) the model zoo of a preset on a world and print its paths."
-    import argparse, sys
-
-    ap = argparse.ArgumentParser(prog='mmsearch zoo', description=ensure_zoo.__doc__)
-    ap.add_argument('--preset', default='tiny', help=f'one of {", ".join(PRESETS)}')
-    ap.add_argument('--world', type=Path, help='world directory (default: data/worlds/default-seed0)')
-    ap.add_argument('--out', type=Path, help='zoo directory (default: data/models/<preset>-<world hash>)')
-    ap.add_argument('--report-dir', type=Path, help='also write metrics/zoo.json and figures/zoo_losses.png here')
-    ap.add_argument('--device', help="where to train (default: the preset's, cuda for gpu and cpu for the others)")
-    for k in REAL_ENV:
-        ap.add_argument(f"--{k.replace('_', '-')}", help=f'preset real: checkpoint directory (or ${REAL_ENV[k]})')
-    a = ap.parse_args(argv)
-    try:
-        from mmsearch.world import default_world_dir
-
-        world = a.world or (None if a.preset == 'real' else default_world_dir('default', 0))
-        z = ensure_zoo(
-            a.preset,
-            world,
-            out=a.out,
-            report_dir=a.report_dir,
-            device=a.device,
-            base_path=a.base_path,
-            vlm_path=a.vlm_path,
-            agent_path=a.agent_path,
-        )
-    except (ValueError, OSError) as e:
-        print(f'mmsearch zoo: error: {e}', file=sys.stderr)
-        return 2
-    print(json.dumps({k: str(v) for k, v in z.items()}, indent=1))
-    return 0

@@ -173,7 +173,8 @@ def test_dns_rebinding_to_private_is_refused_and_nothing_is_fetched():
 # ------------------------------------------------------------------ the local service: real HTTP, record and replay
 @pytest.fixture(scope='module')
 def local(tmp_path_factory):
-    from mmsearch.world import build_world, World
+    from mmsearch.world import World
+    from mmsearch.pipeline import build_world
     from mmsearch.search import SearchEngine, serve
     root = build_world(tmp_path_factory.mktemp('w')/'w', seed=0, size='smoke', progress=False)
     with serve(SearchEngine.build(root)) as url: yield url, World.load(root)

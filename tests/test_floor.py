@@ -10,7 +10,7 @@ from mmsearch.floor import (FloorConfig, FLOOR_METHODS, BASELINES, CATEGORIES, r
                             heldout_split, DirectAnswerPolicy, baseline_policy, merge_config, calibration_items, calibration_stats,
                             ensure_merge, setting_name)
 from mmsearch.rollout import Trajectory, RolloutConfig
-from mmsearch.world import build_world
+from mmsearch.pipeline import build_world
 
 torch.set_num_threads(2)
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
@@ -117,7 +117,7 @@ def test_heldout_split_refuses_benchmarks_without_train():
 
 @pytest.fixture(scope='module')
 def zoo(world):
-    from mmsearch.zoo import ensure_zoo
+    from mmsearch.pipeline import ensure_zoo
     return ensure_zoo('smoke', world, progress=False)
 
 def test_direct_answer_baseline_through_the_live_service(zoo, world):

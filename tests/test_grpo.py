@@ -23,7 +23,8 @@ def scripted(model, proc, cfg):
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
     "A smoke world and a random tiny Qwen2.5-VL with the zoo's tokenizer, processor and chat template."
-    from mmsearch.world import build_world, World
+    from mmsearch.world import World
+    from mmsearch.pipeline import build_world
     from mmsearch.zoo import zoo_preset, train_tokenizer, vlm_config, make_processor, tokenizer_corpus
     from transformers import Qwen2_5_VLForConditionalGeneration
     root = tmp_path_factory.mktemp('grpo'); build_world(root/'w', seed=0, size='smoke', progress=False)

@@ -1,7 +1,8 @@
 "Fuzzed model outputs never crash the rollout loop: each gets a clear error observation, and episodes continue or stop by the 3-error rule."
 import json, random, string
 import pytest
-from mmsearch.world import build_world, World
+from mmsearch.world import World
+from mmsearch.pipeline import build_world
 from mmsearch.bench import load_benchmark
 from mmsearch.search import serve
 from mmsearch.tools import ToolContext, is_error

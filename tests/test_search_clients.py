@@ -2,15 +2,9 @@
 sends it, and the answer parsed the way that client parses it (requests and parsers written here from each client's
 documented format; facts from their official code, cited per test)."""
 import httpx, pytest
-from mmsearch.world import build_world, World
 from mmsearch.search import SearchEngine, serve, IMAGE_BASE
 from mmsearch.client import SearchClient, SerperBackend, SerpApiBackend, SearxngBackend, JinaReaderBackend
 
-
-@pytest.fixture(scope='module')
-def world(tmp_path_factory):
-    root = build_world(tmp_path_factory.mktemp('world')/'w', seed=0, size='smoke', progress=False)
-    return root, World.load(root)
 
 @pytest.fixture(scope='module')
 def url(world):

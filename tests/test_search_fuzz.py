@@ -5,7 +5,6 @@ import io, json, random, socket, subprocess, sys, time, zlib, struct
 from pathlib import Path
 import httpx, pytest
 from PIL import Image
-from mmsearch.world import build_world, World
 
 RSS_LIMIT_KB = 2 ** 20                 # 1 GB
 N_RANDOM = 480                         # seeded random requests, on top of the hand-written ones
@@ -27,11 +26,6 @@ def _status(pid):
     f = dict(l.split(':', 1) for l in Path(f'/proc/{pid}/status').read_text().splitlines() if ':' in l)
     return int(f['VmRSS'].split()[0]), int(f['VmHWM'].split()[0])
 
-
-@pytest.fixture(scope='module')
-def world(tmp_path_factory):
-    root = build_world(tmp_path_factory.mktemp('world')/'w', seed=0, size='smoke', progress=False)
-    return root, World.load(root)
 
 @pytest.fixture(scope='module')
 def server(world, tmp_path_factory):

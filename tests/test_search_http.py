@@ -2,14 +2,9 @@
 import io, json, os
 import httpx, pytest
 from PIL import Image
-from mmsearch.world import build_world, World, describe_look
+from mmsearch.world import describe_look
 from mmsearch.search import SearchEngine, serve, MAX_UPLOAD, IMAGE_BASE, EMBED_VERSION
 
-
-@pytest.fixture(scope='module')
-def world(tmp_path_factory):
-    root = build_world(tmp_path_factory.mktemp('world')/'w', seed=0, size='smoke', progress=False)
-    return root, World.load(root)
 
 @pytest.fixture(scope='module')
 def engine(world, tmp_path_factory):

@@ -10,8 +10,8 @@ STEPS, BATCH, LR = 16, 4, '5e-3'
 
 @pytest.fixture(scope='module')
 def setup(tmp_path_factory):
-    from mmsearch.world import build_world
-    from mmsearch.zoo import ensure_zoo
+    from mmsearch.pipeline import build_world
+    from mmsearch.pipeline import ensure_zoo
     from mmsearch.search import serve
     from mmsearch.tools import ToolContext
     from mmsearch import synth

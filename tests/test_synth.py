@@ -5,7 +5,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mmsearch.world import build_world, World
+from mmsearch.world import World
+from mmsearch.pipeline import build_world
 from mmsearch.bench import load_benchmark
 from mmsearch.search import serve, serve_app
 from mmsearch.tools import ToolContext, tool_schemas, env_class

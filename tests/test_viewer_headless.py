@@ -2,7 +2,8 @@
 import base64, io, re
 import pytest
 from PIL import Image
-from mmsearch.world import build_world, World
+from mmsearch.world import World
+from mmsearch.pipeline import build_world
 from mmsearch.bench import load_benchmark
 from mmsearch.search import serve
 from mmsearch.tools import ToolContext, to_pixels

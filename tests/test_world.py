@@ -2,7 +2,8 @@
 import json, subprocess, sys
 from pathlib import Path
 import pytest
-from mmsearch.world import build_world, World, world_config, describe_look, position_word
+from mmsearch.world import World, world_config, describe_look, position_word
+from mmsearch.pipeline import build_world
 from mmsearch.bench import check_world, load_benchmark, BENCHMARKS
 
 @pytest.fixture(scope='module')

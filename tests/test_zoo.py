@@ -2,8 +2,9 @@
 import json, os, threading, time
 from pathlib import Path
 import pytest, torch
-from mmsearch.world import build_world
-from mmsearch.zoo import (ensure_zoo, zoo_preset, load_lm, load_vlm, lm_into_vlm, vlm_lm_state, save_model, zoo_info, file_lock,
+from mmsearch.pipeline import build_world
+from mmsearch.pipeline import ensure_zoo
+from mmsearch.zoo import (zoo_preset, load_lm, load_vlm, lm_into_vlm, vlm_lm_state, save_model, zoo_info, file_lock,
                           special_ids, CHAT_TEMPLATE, ZOO_PARTS, PRESETS, make_processor)
 
 torch.set_num_threads(2)
@@ -139,7 +140,7 @@ def test_interrupted_build_resumes_from_finished_parts(zoo, tmp_path):
     "A build killed after θ_V keeps tokenizer, θ_B and θ_V and trains only θ_S."
     import shutil
     from mmsearch.core import file_hash
-    from mmsearch.textagent import build_zoo
+    from mmsearch.pipeline import build_zoo
     partial = tmp_path/'partial'
     for part in ('tokenizer', 'base', 'vlm'): shutil.copytree(zoo[part], partial/part)
     before = {part: file_hash(partial/part/'model.safetensors') for part in ('base', 'vlm')}
