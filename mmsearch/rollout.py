@@ -28,7 +28,8 @@ __all__ = ['SYSTEM_PROMPT', 'FORMAT_ERROR', 'QWEN_PRETOKENIZE', 'SPECIAL_TOKENS'
            'save_jsonl', 'load_jsonl', 'to_dataset', 'save_dataset', 'load_dataset_trajs', 'Policy', 'approx_tokens',
            'ScriptedPolicy', 'byte_level_pre_tokenizer', 'toy_tokenizer', 'toy_model', 'HFPolicy', 'RolloutConfig',
            'materialise_image', 'rollout', 'parse_hits', 'fact_pattern', 'observations', 'think_call', 'think_answer',
-           'scale_box', 'fact_in', 'hit_for', 'link_titled', 'follow_chain', 'ReplayPolicy', 'OraclePolicy']
+           'scale_box', 'fact_in', 'hit_for', 'link_titled', 'search_for', 'follow_chain', 'ReplayPolicy',
+           'OraclePolicy']
 
 # %% ../nbs/02c_rollout.ipynb #8c116caf
 SYSTEM_PROMPT = (
@@ -747,6 +748,13 @@ def link_titled(obs: str, title: str) -> str | None:
     "The link of the first hit of `obs` titled `title`, else None."
     return next((link for t, link in parse_hits(obs) if t == title), None)
 
+
+def search_for(e, seen: list[str], think: str, tool: str, args: dict):
+    "Sub-script: a thought and one call of `tool`; the observation joins `seen`; returns `e`'s hit in it, else None."
+    obs = yield think_call(think, tool, args)
+    seen.append(obs)
+    return hit_for(obs, e)
+
 # %% ../nbs/02c_rollout.ipynb #2bbe73b9
 def follow_chain(chain: list, name: str, url: str, seen: list[str], lead: str = ''):
     "Sub-script: from the identified entity (`name`, `url`), read each hop's fact and search the next entity."
@@ -867,13 +875,14 @@ class OraclePolicy(ReplayPolicy):
                 and self._coin(item) < self.reflect_rate
                 and (wrong := self._wrong_box(item, meta))
             ):
-                obs = yield think_call(
+                hit = yield from search_for(
+                    e,
+                    seen,
                     f'The question asks about {where}. I crop the object I think it is and search for it.',
                     'crop_and_search',
                     {'bbox': [wrong], 'goal': f'identify this {kind}'},
                 )
-                seen.append(obs)
-                if hit := hit_for(obs, e):
+                if hit:
                     return hit
                 think = f'These results do not fit: that crop was not {where}. Looking again, I crop the right region.'
             else:
@@ -881,57 +890,63 @@ class OraclePolicy(ReplayPolicy):
                     f'The question asks about {where}. The image is cluttered, so a whole-image search would be noisy; '
                     f'I crop that {kind} and search for it.'
                 )
-            obs = yield think_call(
-                think, 'crop_and_search', {'bbox': [box], 'goal': f'identify this {kind}; {first_goal}'}
+            hit = yield from search_for(
+                e, seen, think, 'crop_and_search', {'bbox': [box], 'goal': f'identify this {kind}; {first_goal}'}
             )
-            seen.append(obs)
-            if hit := hit_for(obs, e):
+            if hit:
                 return hit
-            obs = yield think_call(
+            hit = yield from search_for(
+                e,
+                seen,
                 'None of the results shows the object in my crop. '
                 'I search again at two scales: a looser and a tighter box.',
                 'crop_and_search',
                 {'bbox': [scale_box(box, 1.4), scale_box(box, 0.8)], 'goal': f'identify this {kind}'},
             )
-            seen.append(obs)
-            if hit := hit_for(obs, e):
+            if hit:
                 return hit
             if mode == 'gaze':
                 return None
-            obs = yield think_call(
-                f'Image search keeps missing. The {kind} looks like {look}, so I search for that description.',
-                'text_search',
-                {'query': [f'{kind} that looks like {look}']},
+            return (
+                yield from search_for(
+                    e,
+                    seen,
+                    f'Image search keeps missing. The {kind} looks like {look}, so I search for that description.',
+                    'text_search',
+                    {'query': [f'{kind} that looks like {look}']},
+                )
             )
-            seen.append(obs)
-            return hit_for(obs, e)
         if start in ('scene', 'photo') and mode in ('auto', 'glance'):
-            obs = yield think_call(
+            hit = yield from search_for(
+                e,
+                seen,
                 f'I glance at the whole image first: a reverse image search may recognise the {kind}.',
                 'image_search',
                 {},
             )
-            seen.append(obs)
-            if hit := hit_for(obs, e):
+            if hit:
                 return hit
             if mode == 'glance':
                 return None
-            obs = yield think_call(
+            hit = yield from search_for(
+                e,
+                seen,
                 f'The whole-image search did not recognise it. '
                 f'I crop the middle of the image, where the {kind} is, and search that.',
                 'crop_and_search',
                 {'bbox': [[100, 100, 900, 900]], 'goal': f'identify this {kind}'},
             )
-            seen.append(obs)
-            if hit := hit_for(obs, e):
+            if hit:
                 return hit
-            obs = yield think_call(
-                f'Still nothing. The {kind} looks like {look}, so I search for that description.',
-                'text_search',
-                {'query': [f'{kind} that looks like {look}']},
+            return (
+                yield from search_for(
+                    e,
+                    seen,
+                    f'Still nothing. The {kind} looks like {look}, so I search for that description.',
+                    'text_search',
+                    {'query': [f'{kind} that looks like {look}']},
+                )
             )
-            seen.append(obs)
-            return hit_for(obs, e)
         if start in ('scene', 'photo') or start == 'look':  # text mode on an image, or a text question naming the look
             q = f'{kind} that looks like {look}'
             think = (
@@ -946,9 +961,8 @@ class OraclePolicy(ReplayPolicy):
                 item['question'],
                 f'The question describes the {kind} only by its facts. I search with that description.',
             )
-        obs = yield think_call(think, 'text_search', {'query': [q]})
-        seen.append(obs)
-        if hit := hit_for(obs, e):
+        hit = yield from search_for(e, seen, think, 'text_search', {'query': [q]})
+        if hit:
             return hit
         if start == 'fuzzy':
             phrase = re.sub(
@@ -957,13 +971,15 @@ class OraclePolicy(ReplayPolicy):
                 item['question'],
                 flags=re.I,
             )
-            obs = yield think_call(
-                'The right page is not among the results. I try a shorter query.',
-                'text_search',
-                {'query': [phrase.rstrip('?')]},
+            return (
+                yield from search_for(
+                    e,
+                    seen,
+                    'The right page is not among the results. I try a shorter query.',
+                    'text_search',
+                    {'query': [phrase.rstrip('?')]},
+                )
             )
-            seen.append(obs)
-            return hit_for(obs, e)
         return None
 
     # ---- helpers ---------------------------------------------------------------------------------------------------
