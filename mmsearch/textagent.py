@@ -23,7 +23,7 @@ from .pretrain import plot_losses
 
 # %% auto #0
 __all__ = ['TEXT_TOOLS_EXCLUDE', 'agent_context', 'agent_schemas', 'oracle_trajectories', 'sft_row', 'name_words',
-           'closed_vocabularies', 'renamed_row', 'copy_loss', 'train_agent', 'agent_eval', 'zoo_report', 'task_vectors']
+           'closed_vocabularies', 'renamed_row', 'copy_loss', 'train_agent', 'agent_eval', 'task_vectors', 'zoo_report']
 
 # %% ../nbs/03b_textagent.ipynb #8f736e3a
 TEXT_TOOLS_EXCLUDE = ('image_search', 'crop_and_search')
@@ -275,6 +275,21 @@ def agent_eval(
         ],
     )
 
+# %% ../nbs/03b_textagent.ipynb #840e9dea
+def task_vectors(base: dict, vlm_lm: dict, agent: dict) -> dict:
+    "Norms of δ_V and δ_S relative to θ_B and their cosine, over the language-model tensors of three state dicts."
+    keys = [k for k in base if k in vlm_lm and k in agent]
+    flat = lambda sd, sub=None: torch.cat([(sd[k] - (sub[k] if sub else 0)).float().reshape(-1) for k in keys])
+    b, dv, ds = flat(base), flat(vlm_lm, base), flat(agent, base)
+    cos = float(dv @ ds / (dv.norm() * ds.norm())) if dv.norm() and ds.norm() else 0.0
+    return dict(
+        base_norm=round(float(b.norm()), 3),
+        delta_v_rel=round(float(dv.norm() / b.norm()), 4),
+        delta_s_rel=round(float(ds.norm() / b.norm()), 4),
+        cos_v_s=round(cos, 4),
+        tensors=len(keys),
+    )
+
 # %% ../nbs/03b_textagent.ipynb #0d50d3bd
 def zoo_report(zoo: dict, report_dir: Path | str) -> dict:
     "Write metrics/zoo.json and figures/zoo_losses.png for the zoo at `zoo` (paths from ensure_zoo); return the metrics."
@@ -328,18 +343,3 @@ def zoo_report(zoo: dict, report_dir: Path | str) -> dict:
     )
     write_json(rep / 'metrics' / 'zoo.json', metrics)
     return metrics
-
-# %% ../nbs/03b_textagent.ipynb #840e9dea
-def task_vectors(base: dict, vlm_lm: dict, agent: dict) -> dict:
-    "Norms of δ_V and δ_S relative to θ_B and their cosine, over the language-model tensors of three state dicts."
-    keys = [k for k in base if k in vlm_lm and k in agent]
-    flat = lambda sd, sub=None: torch.cat([(sd[k] - (sub[k] if sub else 0)).float().reshape(-1) for k in keys])
-    b, dv, ds = flat(base), flat(vlm_lm, base), flat(agent, base)
-    cos = float(dv @ ds / (dv.norm() * ds.norm())) if dv.norm() and ds.norm() else 0.0
-    return dict(
-        base_norm=round(float(b.norm()), 3),
-        delta_v_rel=round(float(dv.norm() / b.norm()), 4),
-        delta_s_rel=round(float(ds.norm() / b.norm()), 4),
-        cos_v_s=round(cos, 4),
-        tensors=len(keys),
-    )
