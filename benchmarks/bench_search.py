@@ -121,17 +121,7 @@ def bench_corpus(world_dir: Path, filler: int, workers: int, seconds: float, con
     srv = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
     cells = {}
     try:
-        line = ''
-        while not line.startswith('mmsearch serve: listening on '):
-            line = srv.stdout.readline()
-            if not line and srv.poll() is not None: raise RuntimeError('server failed to start')
-        url = line.split()[-1]
-        import httpx
-        for _ in range(600):
-            try:
-                if httpx.get(url + '/health', timeout=2).status_code == 200 and len(_workers_up(srv.pid)) >= workers: break
-            except httpx.TransportError: pass
-            time.sleep(0.1)
+        url = wait_ready(srv, workers)
         time.sleep(1.0)
         for c in conc_levels:
             out = subprocess.run([sys.executable, __file__, '--client', url, '--conc', str(c), '--seconds', str(seconds), '--warmup', '0.5',
@@ -152,6 +142,21 @@ def _workers_up(pid):
         kids += (t/'children').read_text().split()
     return kids
 
+def wait_ready(srv: subprocess.Popen, workers: int) -> str:
+    "The URL `mmsearch serve` (child `srv`, stdout piped) listens on, once /health answers and `workers` workers are up."
+    line = ''
+    while not line.startswith('mmsearch serve: listening on '):
+        line = srv.stdout.readline()
+        if not line and srv.poll() is not None: raise RuntimeError('server failed to start')
+    url = line.split()[-1]
+    import httpx
+    for _ in range(600):
+        try:
+            if httpx.get(url + '/health', timeout=2).status_code == 200 and len(_workers_up(srv.pid)) >= workers: break
+        except httpx.TransportError: pass
+        time.sleep(0.1)
+    return url
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--world', type=Path, default=None, help='world directory (default: data/worlds/default-seed0, built if missing)')
@@ -168,7 +173,8 @@ def main(argv=None):
     a = p.parse_args(argv)
     if a.client: a.conc = a.conc[0]; return client_main(a)
     if os.cpu_count() < 2: sys.exit('needs 2 cores: one for the server, one for the load client')
-    from mmsearch.world import build_world, default_world_dir
+    from mmsearch.world import default_world_dir
+    from mmsearch.pipeline import build_world
     from mmsearch.core import data_dir, portable, write_json
     import uvicorn
     wd = a.world or default_world_dir('default', 0)

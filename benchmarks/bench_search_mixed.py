@@ -16,7 +16,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT/'benchmarks'))
-from bench_search import proc_cpu_seconds, queries_for, _workers_up, CLIENT_CPU, SERVER_CPU
+from bench_search import proc_cpu_seconds, queries_for, wait_ready, CLIENT_CPU, SERVER_CPU
 
 MIX = dict(search=0.7, retrieve=0.1, visit=0.1, lens=0.1)
 
@@ -128,7 +128,8 @@ def main(argv=None):
     p.add_argument('--client'); p.add_argument('--requests-file'); p.add_argument('--server-pid', type=int)
     a = p.parse_args(argv)
     if a.client: return client_main(a)
-    from mmsearch.world import World, build_world, default_world_dir
+    from mmsearch.world import World, default_world_dir
+    from mmsearch.pipeline import build_world
     from mmsearch.search import SearchEngine
     from mmsearch.core import data_dir, write_json
     wd = a.world or default_world_dir('default', 0)
@@ -144,17 +145,7 @@ def main(argv=None):
            '--port', '0', '--workers', str(a.workers), '--cache-dir', str(cache)]
     srv = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, preexec_fn=lambda: os.sched_setaffinity(0, {SERVER_CPU}))
     try:
-        line = ''
-        while not line.startswith('mmsearch serve: listening on '):
-            line = srv.stdout.readline()
-            if not line and srv.poll() is not None: raise RuntimeError('server failed to start')
-        url = line.split()[-1]
-        import httpx
-        for _ in range(600):
-            try:
-                if httpx.get(url + '/health', timeout=2).status_code == 200 and len(_workers_up(srv.pid)) >= a.workers: break
-            except httpx.TransportError: pass
-            time.sleep(0.1)
+        url = wait_ready(srv, a.workers)
         run_client(url, workload(pool, 500, MIX, seed=1), a.conc, srv.pid, cache)          # warm-up
         mixed = run_client(url, workload(pool, a.requests, MIX), a.conc, srv.pid, cache)
         search = run_client(url, workload(pool, a.requests, dict(search=1.0)), a.conc, srv.pid, cache)

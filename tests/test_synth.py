@@ -65,8 +65,9 @@ def test_rejection_sampling(env):
     root, w, ctx = env
     items = load_benchmark(root, 'vdr', 'train')[:6]
     liar = synth.VDRTeacher(w, text=ScriptedPolicy(['<think>guess</think>\n<answer>Nobody</answer>']))
-    s = synth._run(liar, items, ctx, 'vqa', 4, None, lambda t: (t.correct or 0) > 0, False, ['crop_and_search'])
+    s = synth._run(liar, items, ctx, 'vqa', 4, cfg=None, accept=lambda t: (t.correct or 0) > 0, progress=False)
     assert s.trajs == [] and s.tried == 6 and s.rejected == 6
+    assert s.tools == list(ctx.tool_names)                                     # the tools its context offered
 
 
 def test_quotas_and_mix(env):
