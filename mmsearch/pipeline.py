@@ -92,7 +92,7 @@ def build_zoo(
     progress: bool = True,
     seed: int = 0,
 ) -> dict:
-    "Train and save the tokenizer, θ_B, θ_S and θ_V of preset `p` on the world at `world_dir` into `out` (finished parts of an interrupted build are kept); return the zoo facts."
+    "Train and save tokenizer, θ_B, θ_S, θ_V of preset `p` on `world_dir` in `out` (keeping finished parts)."
     from mmsearch.search import serve
 
     p = zoo_preset(p)
@@ -207,7 +207,7 @@ def ensure_zoo(
     progress: bool = True,
     **overrides,
 ) -> dict:
-    "Paths {'tokenizer','base','vlm','agent','root'} of the zoo of `preset` on `world_dir`, built once (atomically, under a lock)."
+    "Paths {tokenizer, base, vlm, agent, root} of the zoo of `preset` on `world_dir`, built once (atomically, locked)."
     overrides = {k: v for k, v in overrides.items() if v is not None}  # unset CLI options are not overrides
     p = zoo_preset(preset, **overrides)
     if p.is_real:
@@ -229,7 +229,8 @@ def ensure_zoo(
 
     if p.device.startswith('cuda') and not torch.cuda.is_available():
         raise ValueError(
-            f"zoo preset {p.name!r} trains on {p.device!r}, but PyTorch sees no CUDA GPU here: choose another preset or device='cpu' (--device cpu)"
+            f"zoo preset {p.name!r} trains on {p.device!r}, but PyTorch sees no CUDA GPU here: "
+            "choose another preset or device='cpu' (--device cpu)"
         )
     with file_lock(root.parent / f'.{root.name}.lock'):
         if current():
@@ -367,17 +368,18 @@ def _trend(curve: list, higher: bool = True) -> str:
 
 
 def _task_vector_note(zoo: dict | None) -> str:
-    "How far the zoo's fine-tunes moved θ_B, the premise of task arithmetic (empty if the zoo report predates the measurement)."
+    "How far the zoo's fine-tunes moved θ_B, task arithmetic's premise (empty if the zoo report predates it)."
     tv = (zoo or {}).get('task_vectors')
     return (
-        f" Task vectors of the zoo: |δ_V| = {tv['delta_v_rel']}·|θ_B|, |δ_S| = {tv['delta_s_rel']}·|θ_B|, cos(δ_V, δ_S) = {tv['cos_v_s']}."
+        f" Task vectors of the zoo: |δ_V| = {tv['delta_v_rel']}·|θ_B|, |δ_S| = {tv['delta_s_rel']}·|θ_B|, "
+        f"cos(δ_V, δ_S) = {tv['cos_v_s']}."
         if tv
         else ''
     )
 
 
 def paper_claims(rep: Path | None = None) -> list[dict]:
-    "Each paper's claim (source named) beside our numbers in reports/metrics/*.json; 'not run' where a report is missing."
+    "Each paper's claim (source named) beside our numbers in reports/metrics/*.json; 'not run' where one is missing."
     rep = Path(rep or reports_dir())
     m = rep / 'metrics'
     load = lambda n: json.loads((m / f'{n}.json').read_text()) if (m / f'{n}.json').exists() else None
@@ -391,7 +393,8 @@ def paper_claims(rep: Path | None = None) -> list[dict]:
     for key, claim in [
         (
             'floor',
-            "merging secures a floor: merged models search zero-shot and beat the base VLM's direct answers on search-required items",
+            "merging secures a floor: merged models search zero-shot and beat the base VLM's direct answers "
+            "on search-required items",
         ),
         ('search_rate', 'OBM has the highest zero-shot search rate'),
         ('dare', 'DARE degrades in the cross-modal setting'),
@@ -417,7 +420,8 @@ def paper_claims(rep: Path | None = None) -> list[dict]:
                 'VDR',
                 'grpo.md',
                 'not testable' if silent else 'reproduced' if better else 'not reproduced',
-                f"held-out accuracy of the SFT'd model {s['start']} before RL, {s['final']} after {grpo['budget']['steps']} RL steps (peak {s['peak']}).",
+                f"held-out accuracy of the SFT'd model {s['start']} before RL, "
+                f"{s['final']} after {grpo['budget']['steps']} RL steps (peak {s['peak']}).",
             )
             reward, turns = _trend(s.get('reward')), _trend(s['curves'].get('turns'))
             add(
@@ -429,7 +433,9 @@ def paper_claims(rep: Path | None = None) -> list[dict]:
                 else 'reproduced'
                 if (reward, turns) == ('up', 'down')
                 else 'not reproduced',
-                f"from the SFT'd start: training reward {reward} ({s['reward'][0][1] if s.get('reward') else '–'} → {s['reward'][-1][1] if s.get('reward') else '–'}), "
+                f"from the SFT'd start: training reward {reward} "
+                f"({s['reward'][0][1] if s.get('reward') else '–'} → "
+                f"{s['reward'][-1][1] if s.get('reward') else '–'}), "
                 f"turns per held-out question {turns}"
                 + (' (held-out accuracy 0 throughout: the reward is the format share alone).' if silent else '.'),
             )
@@ -477,13 +483,15 @@ def write_reports_index(rep: Path | None = None) -> Path:
     pages = sorted(p for p in rep.glob('*.md') if p.name != 'README.md')
     lines = [f"- [{(p.read_text().splitlines() or [p.stem])[0].lstrip('# ')}]({p.name})" for p in pages]
     claims = '\n'.join(
-        f"| {c['claim']} | {c['source']} | **{c['verdict']}** | {c['evidence'].replace('|', '/')} ([{c['page']}]({c['page']})) |"
+        f"| {c['claim']} | {c['source']} | **{c['verdict']}** | "
+        f"{c['evidence'].replace('|', '/')} ([{c['page']}]({c['page']})) |"
         for c in paper_claims(rep)
     )
     text = (
         '# Reports of the default run\n\nRegenerated by `make reports` (`mmsearch reports`); never edited by hand. '
         'Metrics are in `metrics/`, figures in `figures/`.\n\n## The papers\' claims at our scale\n\n'
-        'Each verdict is computed from the metrics of this run by the notebook that measured it; tiny models on a synthetic '
+        'Each verdict is computed from the metrics of this run by the notebook that measured it; '
+        'tiny models on a synthetic '
         'world, so a claim that does not reproduce here says nothing about the papers\' scale.\n\n'
         '| claim | paper | verdict | our numbers |\n|---|---|---|---|\n'
         + claims
