@@ -118,6 +118,13 @@ def build_zoo(
         same = part_fields(i.get('preset_fields') or {}, part) == part_fields(common['preset_fields'], part)
         return i.get('world_hash') == whash and same  # θ_V's own fields changed: θ_B and θ_S are kept
 
+    def kept(part, name):  # a finished part is reused, and said so
+        ok = done(part)
+        if ok:
+            resumed.append(part)
+            log(f'{name}: kept from the interrupted build')
+        return ok
+
     t0 = time.time()
     if (out / 'tokenizer' / 'tokenizer.json').exists() and done('base'):
         from transformers import AutoTokenizer
@@ -130,10 +137,7 @@ def build_zoo(
     times['tokenizer'] = round(time.time() - t0, 1)
     log(f'tokenizer: {len(tok)} tokens')
     t0 = time.time()
-    if done('base'):
-        resumed.append('base')
-        log('θ_B: kept from the interrupted build')
-    else:
+    if not kept('base', 'θ_B'):
         base, binfo = train_base(w, tok, p, seed=seed, progress=progress)
         binfo['eval'] = direct_accuracy(base, tok, w, n=p.eval_n)
         times['base'] = round(time.time() - t0, 1)
@@ -141,10 +145,7 @@ def build_zoo(
         log(f"θ_B: {binfo['eval']['head']} head, {binfo['eval']['tail']} tail")
         del base
     t0 = time.time()
-    if done('agent'):
-        resumed.append('agent')
-        log('θ_S: kept from the interrupted build')
-    else:
+    if not kept('agent', 'θ_S'):
         with serve(root) as url:
             ctx = agent_context(url)
             schemas = agent_schemas(ctx)
@@ -167,10 +168,7 @@ def build_zoo(
         log(f"θ_S: {sinfo['eval']['search_rate']} search rate, {sinfo['eval']['acc']} acc")
         del agent
     t0 = time.time()
-    if done('vlm'):
-        resumed.append('vlm')
-        log('θ_V: kept from the interrupted build')
-    else:
+    if not kept('vlm', 'θ_V'):
         base = load_lm(out / 'base', device=p.device)[0]
         vlm, proc, vinfo = train_vlm(w, base, tok, p, seed=seed, progress=progress)
         vinfo['eval'] = dict(
@@ -276,18 +274,18 @@ def zoo_cli(argv=None) -> int:
     return 0
 
 # %% ../nbs/09_pipeline.ipynb #9812bacc
+_RUN = dict(size='default', seed=0)  # the default run's world
+_TINY = dict(_RUN, preset='tiny')  # and its zoo
 PIPELINE = [  # (notebook, parameters of the default run)
-    ('01_world.ipynb', dict(size='default', seed=0)),
-    ('02_search.ipynb', dict(size='default', seed=0)),
-    ('02c_rollout.ipynb', dict(size='default', seed=0)),
-    ('03a_pretrain.ipynb', dict(preset='tiny', size='default', seed=0)),
-    ('03b_textagent.ipynb', dict(preset='tiny', size='default', seed=0)),
+    ('01_world.ipynb', _RUN),
+    ('02_search.ipynb', _RUN),
+    ('02c_rollout.ipynb', _RUN),
+    ('03a_pretrain.ipynb', _TINY),
+    ('03b_textagent.ipynb', _TINY),
     (
         '04a_floor.ipynb',
         dict(
-            preset='tiny',
-            size='default',
-            seed=0,
+            _TINY,
             n=12,
             n_heldout=12,
             lams='0.5,1.0',
@@ -300,14 +298,12 @@ PIPELINE = [  # (notebook, parameters of the default run)
             threads=1,
         ),
     ),
-    ('04b_synth.ipynb', dict(preset='tiny', size='default', seed=0, n_vdr=150, n_gog=100, n_samples=4)),
-    ('04c_sft.ipynb', dict(preset='tiny', size='default', seed=0, steps=160, batch=4, lr=2e-3, n_eval=24)),
+    ('04b_synth.ipynb', dict(_TINY, n_vdr=150, n_gog=100, n_samples=4)),
+    ('04c_sft.ipynb', dict(_TINY, steps=160, batch=4, lr=2e-3, n_eval=24)),
     (
         '05_grpo.ipynb',
         dict(
-            preset='tiny',
-            size='default',
-            seed=0,
+            _TINY,
             steps=12,
             init='obm',
             advantage='rloo',
