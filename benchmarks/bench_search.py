@@ -131,9 +131,7 @@ def bench_corpus(world_dir: Path, filler: int, workers: int, seconds: float, con
             log(f"  service c={c:>2}: p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  {r['rps']:7.0f} req/s  errors {r['errors']}  "
                 f"client CPU {r['client_cpu']:.0%} ({r['client_cpu_ms_per_req']:.3f} ms/req)  server CPU {r['server_cpu']:.0%} ({r['server_cpu_ms_per_req']:.3f} ms/req)")
     finally:
-        srv.terminate()
-        try: srv.wait(15)
-        except subprocess.TimeoutExpired: srv.kill(); srv.wait()
+        stop(srv)
     return dict(pages=len(w.pages) + filler, filler=filler, in_process=ip, service={str(k): v for k, v in cells.items()})
 
 def _workers_up(pid):
@@ -141,6 +139,12 @@ def _workers_up(pid):
     for t in Path(f'/proc/{pid}/task').iterdir():
         kids += (t/'children').read_text().split()
     return kids
+
+def stop(srv: subprocess.Popen):
+    "Terminate the server `srv`; kill it if it is still up after 15 s."
+    srv.terminate()
+    try: srv.wait(15)
+    except subprocess.TimeoutExpired: srv.kill(); srv.wait()
 
 def wait_ready(srv: subprocess.Popen, workers: int) -> str:
     "The URL `mmsearch serve` (child `srv`, stdout piped) listens on, once /health answers and `workers` workers are up."

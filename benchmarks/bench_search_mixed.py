@@ -16,7 +16,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT)); sys.path.insert(0, str(ROOT/'benchmarks'))
-from bench_search import proc_cpu_seconds, queries_for, wait_ready, CLIENT_CPU, SERVER_CPU
+from bench_search import proc_cpu_seconds, queries_for, wait_ready, stop, CLIENT_CPU, SERVER_CPU
 
 MIX = dict(search=0.7, retrieve=0.1, visit=0.1, lens=0.1)
 
@@ -150,9 +150,7 @@ def main(argv=None):
         mixed = run_client(url, workload(pool, a.requests, MIX), a.conc, srv.pid, cache)
         search = run_client(url, workload(pool, a.requests, dict(search=1.0)), a.conc, srv.pid, cache)
     finally:
-        srv.terminate()
-        try: srv.wait(15)
-        except subprocess.TimeoutExpired: srv.kill(); srv.wait()
+        stop(srv)
     print(f'\n| workload ({a.requests} requests, {a.conc} connections) | req/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|')
     for name, r in (('mixed 70/10/10/10', mixed), ('search only', search)):
         print(f"| {name} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['errors']} |")
