@@ -41,9 +41,12 @@ pytest:
 readme:
 	$(BIN)/python -c "import json; nb = json.load(open('nbs/index.ipynb')); open('README.md', 'w').write('\n\n'.join(''.join(c['source']) for c in nb['cells'] if c['cell_type'] == 'markdown') + '\n')"
 
-## Notebooks, library and README in sync: cleaning, exporting and rendering the README must leave no diff.
+## Notebooks, library and README in sync: cleaning, exporting and rendering the README leave no diff; ruff finds nothing.
 sync: install readme
 	PATH=$(BIN):$$PATH $(BIN)/nbdev_clean
 	PATH=$(BIN):$$PATH $(BIN)/nbdev_export
+	$(BIN)/ruff format --check nbs
+	$(BIN)/ruff check mmsearch
+	$(BIN)/ruff check nbs --select E501
 	git diff --exit-code -- nbs mmsearch README.md || { echo "nbs/, mmsearch/ or README.md out of sync: run nbdev_clean, nbdev_export, make readme and commit"; exit 1; }
 	test -z "$$(git status --porcelain -- nbs mmsearch)" || { git status --porcelain -- nbs mmsearch; echo "untracked files after export"; exit 1; }
