@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from PIL import Image
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from .world import _read_jsonl, world_manifest
 
 # %% auto #0
 __all__ = ['TEXT_VERSION', 'EMBED_VERSION', 'EMBED_SIDE', 'EMBED_DIM', 'ROTATIONS', 'IMAGE_BASE', 'MAX_UPLOAD', 'MAX_PIXELS',
@@ -427,13 +428,8 @@ class SearchEngine:
         cls, root: Path | str, filler: int = 0, cache_dir: Path | str | None = None, progress: bool = False
     ) -> 'SearchEngine':
         "Index the world at `root` plus `filler` synthetic pages; reuse (or fill) `cache_dir` if given."
-        from mmsearch.world import _read_jsonl
-
         root = Path(root)
-        if not (root / 'manifest.json').exists():
-            raise FileNotFoundError(
-                f"{root} is not a world directory (no manifest.json); build one with `mmsearch world`"
-            )
+        world_manifest(root)
         pages = _read_jsonl(root / 'pages.jsonl') + filler_pages(filler)
         cache = Path(cache_dir) / index_key(root, filler) if cache_dir else None
         if cache is not None and (cache / 'done').exists():

@@ -16,7 +16,8 @@ __all__ = ['SIZES', 'SHAPES', 'COLORS', 'PATTERNS', 'KINDS', 'RELATIONS', 'CANON
            'make_word', 'describe_look', 'all_looks', 'shape_mask', 'pattern_tile', 'draw_look', 'Relation', 'Entity',
            'mentions_by_rank', 'tier_of', 'make_entities', 'fact_value', 'fact_sentence', 'look_sentence',
            'entity_page', 'news_pages', 'background_text', 'png_bytes', 'canonical_image', 'photo', 'make_scene',
-           'position_word', 'World', 'generate_world', 'write_world', 'default_world_dir', 'world_report']
+           'position_word', 'world_manifest', 'World', 'generate_world', 'write_world', 'default_world_dir',
+           'world_report']
 
 # %% ../nbs/01_world.ipynb #9359da75
 @dataclass(frozen=True)
@@ -536,6 +537,14 @@ def position_word(box, px: int) -> str:
     h = 'left' if cx < 1 / 3 else 'right' if cx > 2 / 3 else ''
     return f'{v} {h}'.strip() or 'centre'
 
+# %% ../nbs/01_world.ipynb #7fa2dbc3
+def world_manifest(root: Path | str) -> dict:
+    "The manifest of the world at `root`; a FileNotFoundError that says how to build one if there is none."
+    man = Path(root) / 'manifest.json'
+    if not man.exists():
+        raise FileNotFoundError(f"{root} is not a world directory (no manifest.json); build one with `mmsearch world`")
+    return json.loads(man.read_text())
+
 # %% ../nbs/01_world.ipynb #bc851887
 @dataclass
 class World:
@@ -592,11 +601,7 @@ class World:
     def load(cls, root: Path | str) -> 'World':
         "Read a world written by `write_world` (or `pipeline.build_world`)."
         root = Path(root)
-        if not (root / 'manifest.json').exists():
-            raise FileNotFoundError(
-                f"{root} is not a world directory (no manifest.json); build one with `mmsearch world`"
-            )
-        man = json.loads((root / 'manifest.json').read_text())
+        man = world_manifest(root)
         cfg = WorldConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in man['config'].items()})
         ents = [Entity(**d) for d in _read_jsonl(root / 'entities.jsonl')]
         return cls(

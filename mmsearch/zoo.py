@@ -11,6 +11,7 @@ import torch
 from .core import data_dir, dumps, atomic_dir, cached_file_hash
 from .merge import MODEL_LAYOUTS, lm_name, stored_name
 from .idefics import load_idefics
+from .world import world_manifest
 from transformers import Qwen2_5_VLProcessor
 
 # %% auto #0
@@ -737,12 +738,7 @@ def part_fields(fields: dict, part: str) -> dict:
 
 def zoo_dir(preset: str, world_dir: Path | str) -> Path:
     "Where `ensure_zoo` keeps the zoo of `preset` for the world at `world_dir`."
-    man = Path(world_dir) / 'manifest.json'
-    if not man.exists():
-        raise FileNotFoundError(
-            f'{world_dir} is not a world directory (no manifest.json); build one with `mmsearch world`'
-        )
-    return data_dir() / 'models' / f"{preset}-{json.loads(man.read_text())['content_hash'][:12]}"
+    return data_dir() / 'models' / f"{preset}-{world_manifest(world_dir)['content_hash'][:12]}"
 
 
 @contextlib.contextmanager
