@@ -11,7 +11,7 @@ import pandas as pd
 from .world import World, Entity, RELATIONS, KINDS, describe_look, photo, png_bytes, position_word
 
 # %% auto #0
-__all__ = ['BENCH_SIZES', 'BENCHMARKS', 'random_chain', 'chain_answer', 'chain_question', 'Item', 'make_item',
+__all__ = ['BENCH_SIZES', 'IMAGE_SUBJECT', 'BENCHMARKS', 'random_chain', 'chain_answer', 'chain_question', 'Item', 'make_item',
            'fuzzy_description', 'photo_items', 'scene_items', 'text_items', 'infoseek_records', 'fvqa_records',
            'mmsearch_records', 'vdr_records', 'textqa_records', 'write_benchmarks', 'load_benchmark', 'check_item',
            'check_world']
@@ -139,7 +139,7 @@ BENCH_SIZES = {  # (benchmark, split) -> multiple of cfg.n_questions
     ('textqa', 'train'): 3.0,
     ('textqa', 'test'): 1.0,
 }
-_IMAGE_START = {
+IMAGE_SUBJECT = {  # how a question names the entity it shows in an image
     'landmark': 'the landmark in the image',
     'person': 'the person in the image',
     'organization': 'the organization whose emblem is shown',
@@ -183,7 +183,7 @@ def photo_items(w: World, bench: str, split: str, n: int, rng: random.Random, ho
         it = make_item(
             w,
             ch,
-            _IMAGE_START[e.kind],
+            IMAGE_SUBJECT[e.kind],
             id=f'{bench}_{split}_{i:05d}',
             bench=bench,
             split=split,

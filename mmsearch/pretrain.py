@@ -21,6 +21,7 @@ from mmsearch.world import (
     canonical_image,
     photo,
 )
+from .bench import IMAGE_SUBJECT
 from mmsearch.zoo import (
     train_bf16,
     ZooPreset,
@@ -277,12 +278,6 @@ def new_vlm(base, tok, p: ZooPreset) -> tuple:
     return vlm, proc
 
 # %% ../nbs/03a_pretrain.ipynb #d3ae8689
-_IMAGE_SUBJECT = {
-    'landmark': 'the landmark in the image',
-    'person': 'the person in the image',
-    'organization': 'the organization whose emblem is shown',
-    'city': 'the city whose emblem is shown',
-}
 DESCRIBE = 'Describe the image.'
 
 
@@ -311,9 +306,9 @@ def vqa_example(w: World, rng: random.Random, looks: list[dict], head: list) -> 
     e = rng.choice(head)
     img = photo(e, rng, w.cfg.image_px)
     if r < 0.65:
-        return dict(image=img, question=f'What is the name of {_IMAGE_SUBJECT[e.kind]}?', answer=e.name, task='name')
+        return dict(image=img, question=f'What is the name of {IMAGE_SUBJECT[e.kind]}?', answer=e.name, task='name')
     rel = rng.choice(sorted(e.facts))
-    q = RELATIONS[rel].question.format(p=_IMAGE_SUBJECT[e.kind])
+    q = RELATIONS[rel].question.format(p=IMAGE_SUBJECT[e.kind])
     return dict(image=img, question=q[0].upper() + q[1:], answer=w.fact_value(e, rel), task='fact')
 
 
