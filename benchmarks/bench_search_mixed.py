@@ -48,7 +48,7 @@ def request_pool(world, eng, seed: int=0) -> dict:
         pool['retrieve'].append((_http('POST', '/retrieve', _js({'queries': batch, 'topk': 3, 'return_scores': scores})),
                                  _sha(_js(eng.retrieve(batch, 3, scores)))))
     pool['visit'] = [(_http('GET', '/visit?url=' + quote(p['url'], safe='')), _sha(eng.visit(p['url']).encode()))
-                     for p in rng.sample(eng.pages, 300)]
+                     for p in rng.sample(eng.pages, min(300, len(eng.pages)))]
     pool['lens'] = []
     objs = [(s, o) for s in world.scenes for o in s['objects'] if o['entity_id']]
     for i, (s, o) in enumerate(rng.sample(objs, min(200, len(objs)))):
