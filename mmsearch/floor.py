@@ -4,7 +4,7 @@
 
 # %% ../nbs/04a_floor.ipynb #41f2729f
 from __future__ import annotations
-import contextlib, hashlib, json, math, random, time
+import contextlib, hashlib, math, random, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -16,6 +16,7 @@ from .evaluate import evaluate, load_policy, summarise
 from .merge import collect_stats, run_merge, save_stats
 from .rollout import RolloutConfig, load_image
 from .tools import TOOL_NAMES
+from .world import world_manifest
 from .score import IMAGE_SEARCH_TOOLS, TEXT_SEARCH_TOOLS
 from .stats import acc_ci, paired_diff_ci, verdict
 from .zoo import file_lock, load_lm, load_vlm
@@ -144,7 +145,7 @@ def calibration_stats(
     "Paths {'vlm', 'agent'} of OBM statistics over `n` calibration samples per task vector, each made once."
     from mmsearch.search import serve
 
-    world = json.loads((Path(world_dir) / 'manifest.json').read_text())['content_hash']
+    world = world_manifest(world_dir)['content_hash']
     spec = dict(n=n, seed=seed, world=world, recipe=CALIB_RECIPE, sources=CALIB_VQA)
     out = Path(root or merges_dir()) / 'stats'
     paths = {}

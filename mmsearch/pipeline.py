@@ -8,7 +8,7 @@ import argparse, json, os, shutil, sys, time
 from pathlib import Path
 import torch
 from .core import dumps, project_root, reports_dir
-from .world import SIZES, World, default_world_dir, write_world
+from .world import SIZES, World, default_world_dir, world_manifest, write_world
 from .bench import write_benchmarks
 from mmsearch.zoo import (
     PRESETS,
@@ -98,7 +98,7 @@ def build_zoo(
     p = zoo_preset(p)
     root, out = Path(world_dir), Path(out)
     w = World.load(root)
-    whash = json.loads((root / 'manifest.json').read_text())['content_hash']
+    whash = world_manifest(root)['content_hash']
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     torch.manual_seed(seed)
     log = (lambda m: print(f'[zoo {p.name}] {m}', flush=True)) if progress else (lambda m: None)

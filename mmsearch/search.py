@@ -555,7 +555,7 @@ class SearchEngine:
 
 def index_key(root: Path, filler: int) -> str:
     "Cache key of a world's indexes: content hash, filler count and embedding version."
-    man = json.loads((Path(root) / 'manifest.json').read_text())
+    man = world_manifest(root)
     return hashlib.sha256(f"{man.get('content_hash')}|{filler}|{EMBED_VERSION}|{TEXT_VERSION}".encode()).hexdigest()[
         :20
     ]

@@ -733,7 +733,7 @@ def world_report(root: Path | str, report_dir: Path | str, checks: dict) -> dict
 
     root, rep = Path(root), Path(report_dir)
     w = World.load(root)
-    man = json.loads((root / 'manifest.json').read_text())
+    man = world_manifest(root)
     items = [json.loads(l) for l in (root / 'benchmarks' / 'questions.jsonl').read_text().splitlines()]
     by_bench = {}
     for it in items:
