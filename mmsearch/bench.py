@@ -164,20 +164,19 @@ def _walk(w: World, start: Entity, hops: int, split: str, rng: random.Random, fi
     return []
 
 
-def _walks(w: World, split: str, n: int, out: list, rng: random.Random, hops):
-    "(index, start, chain) for the next item of `split` until `out` holds `n`; a dead-end walk is redrawn."
+def _walks(w: World, split: str, rng: random.Random, hops):
+    "Endless (start, chain) walks from `split`'s entities; a dead-end walk is redrawn."
     pool = _pool(w, split)
-    while len(out) < n:
+    while True:
         e = rng.choice(pool)
-        ch = _walk(w, e, rng.choice(hops), split, rng)
-        if ch:
-            yield len(out), e, ch
+        if ch := _walk(w, e, rng.choice(hops), split, rng):
+            yield e, ch
 
 
 def photo_items(w: World, bench: str, split: str, n: int, rng: random.Random, hops=(1,)) -> list[tuple[Item, object]]:
     "Single-entity photo questions (InfoSeek / FVQA / MMSearch style) with their images."
     out = []
-    for i, e, ch in _walks(w, split, n, out, rng, hops):
+    for i, (e, ch) in zip(range(n), _walks(w, split, rng, hops)):
         img = photo(e, rng, w.cfg.image_px)
         path = f'images/photos/{bench}_{split}_{i:05d}.png'
         it = make_item(
@@ -239,7 +238,7 @@ def scene_items(w: World, split: str, n: int, rng: random.Random, hops=(1, 2, 2,
 def text_items(w: World, split: str, n: int, rng: random.Random, hops=(1, 2, 2, 3)) -> list[Item]:
     "Text-only multi-hop questions; the start is named, described by its look, or described fuzzily by its facts."
     out = []
-    for i, e, ch in _walks(w, split, n, out, rng, hops):
+    for i, (e, ch) in zip(range(n), _walks(w, split, rng, hops)):
         how = rng.choice(['name', 'name', 'look', 'fuzzy'])
         phrase = (
             e.name
