@@ -4,12 +4,12 @@
 
 # %% ../nbs/00_core.ipynb #588b43f5
 from __future__ import annotations
-import contextlib, hashlib, json, os, random, shutil, tempfile
+import contextlib, hashlib, io, json, os, random, shutil, tempfile
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['project_root', 'data_dir', 'reports_dir', 'check_writable', 'atomic_dir', 'atomic_write', 'dumps', 'write_json',
-           'portable', 'tree_hash', 'file_hash', 'cached_file_hash', 'weights_hash', 'seed_everything']
+           'portable', 'save_figure', 'tree_hash', 'file_hash', 'cached_file_hash', 'weights_hash', 'seed_everything']
 
 # %% ../nbs/00_core.ipynb #52995644
 def project_root() -> Path:
@@ -113,6 +113,19 @@ def portable(obj, root: Path | str | None = None):
         return o
 
     return rel(obj)
+
+# %% ../nbs/00_core.ipynb #57da14c7
+def save_figure(fig, path: Path | str, dpi: int = 110) -> Path:
+    "Lay out `fig`, write it to `path` atomically (format from the suffix), close it; return `path`."
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format=path.suffix.lstrip('.') or 'png', dpi=dpi)
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+    return path
 
 # %% ../nbs/00_core.ipynb #755520d9
 def tree_hash(root: Path | str, exclude: tuple = ()) -> str:
