@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import numpy as np
 from PIL import Image
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from .world import _read_jsonl, world_manifest
+from .core import data_dir
+from .world import World, _read_jsonl, describe_look, world_manifest
 
 # %% auto #0
 __all__ = ['TEXT_VERSION', 'EMBED_VERSION', 'EMBED_SIDE', 'EMBED_DIM', 'ROTATIONS', 'IMAGE_BASE', 'MAX_UPLOAD', 'MAX_PIXELS',
@@ -21,7 +22,7 @@ __all__ = ['TEXT_VERSION', 'EMBED_VERSION', 'EMBED_SIDE', 'EMBED_DIM', 'ROTATION
            'strict_int', 'strict_bool', 'parse_box', 'decode_image', 'split_sentences', 'snippet', 'SearchEngine',
            'index_key', 'searxng_results', 'serpapi_results', 'reader_target', 'parse_json_body', 'make_app',
            'HeaderDeadline', 'DeadlineH11', 'server_config', 'raise_fd_limit', 'listen_socket', 'serve', 'serve_app',
-           'app_from_env', 'serve_cli', 'loose_box', 'search_metrics']
+           'wait_serving', 'serve_process', 'app_from_env', 'serve_cli', 'loose_box', 'search_metrics']
 
 # %% ../nbs/02_search.ipynb #34c26dc1
 TEXT_VERSION = 'bm25s-body+title2.v1'
@@ -931,7 +932,8 @@ def serve(
     if workers > 1 or cpus:
         if isinstance(world, SearchEngine):
             world = world.root
-        yield from _serve_process(Path(world), port, host, workers, filler, cache_dir, timeout, ['--http', http], cpus)
+        with serve_process(world, port, host, workers, filler, cache_dir, timeout, http, cpus) as (url, _):
+            yield url
         return
     engine = world if isinstance(world, SearchEngine) else SearchEngine.build(world, filler=filler, cache_dir=cache_dir)
     app = make_app(engine, body_timeout=body_timeout)
@@ -970,8 +972,46 @@ def serve_app(
         t.join(10)
         sock.close()
 
+# %% ../nbs/02_search.ipynb #7f685820
+def wait_serving(proc: subprocess.Popen, timeout: float = 120.0) -> str:
+    "The URL that the `mmsearch serve` child `proc` prints, once `/health` answers 200 (RuntimeError if it never does)."
+    import httpx
 
-def _serve_process(world, port, host, workers, filler, cache_dir, timeout, extra=(), cpus=None):
+    line = ''
+    t0 = time.time()
+    while not line.startswith('mmsearch serve: listening on '):
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            raise RuntimeError(f'mmsearch serve exited with code {proc.returncode}')
+        if time.time() - t0 > timeout:
+            raise RuntimeError('mmsearch serve did not start in time')
+    url = line.split()[-1]
+    while True:
+        try:
+            if httpx.get(url + '/health', timeout=5).status_code == 200:
+                return url
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.time() - t0 > timeout:
+            raise RuntimeError('mmsearch serve did not become healthy')
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def serve_process(
+    world: Path | str | SearchEngine,
+    port: int = 0,
+    host: str = '127.0.0.1',
+    workers: int = 1,
+    filler: int = 0,
+    cache_dir: Path | str | None = None,
+    timeout: float = 120.0,
+    http: str = 'auto',
+    cpus: set | None = None,
+):
+    "Run `mmsearch serve` in a child process (pinned to `cpus` if given) while the block runs; yield (URL, process)."
+    if isinstance(world, SearchEngine):
+        world = world.root
     cmd = [
         sys.executable,
         '-c',
@@ -986,32 +1026,15 @@ def _serve_process(world, port, host, workers, filler, cache_dir, timeout, extra
         str(workers),
         '--filler',
         str(filler),
+        '--http',
+        http,
     ]
     if cache_dir:
         cmd += ['--cache-dir', str(cache_dir)]
     pin = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
-    proc = subprocess.Popen(cmd + list(extra), stdout=subprocess.PIPE, text=True, preexec_fn=pin)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
     try:
-        line, t0 = '', time.time()
-        while not line.startswith('mmsearch serve: listening on '):
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                raise RuntimeError(f'mmsearch serve exited with code {proc.returncode}')
-            if time.time() - t0 > timeout:
-                raise RuntimeError('mmsearch serve did not start in time')
-        url = line.split()[-1]
-        import httpx
-
-        while True:
-            try:
-                if httpx.get(url + '/health', timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.time() - t0 > timeout:
-                raise RuntimeError('mmsearch serve did not become healthy')
-            time.sleep(0.05)
-        yield url
+        yield wait_serving(proc, timeout), proc
     finally:
         proc.terminate()
         try:
@@ -1029,8 +1052,6 @@ def app_from_env():
 
 def serve_cli(argv=None) -> int:
     "mmsearch serve: run the search service over a world."
-    from mmsearch.core import data_dir
-
     p = argparse.ArgumentParser(
         prog='mmsearch serve',
         description='Serve text search, reverse image search and a page reader over a world '
@@ -1092,7 +1113,6 @@ def loose_box(box, size, factor: float = 2.0) -> tuple:
 
 def search_metrics(root: Path | str, engine: SearchEngine | None = None, k: int = 5, progress: bool = False) -> dict:
     "Hit@1 and hit@k of reverse image search (photo, scene, tight and loose crops) and text search (name, description)."
-    from mmsearch.world import World, describe_look
     from tqdm.auto import tqdm
 
     root = Path(root)

@@ -1,10 +1,11 @@
 """The search service as an attacker meets it: hundreds of malformed or hostile requests across every endpoint, on
 loopback, against `mmsearch serve` in its own process, whose memory (VmRSS, VmHWM of /proc/<pid>/status) is read
 after each one. Nothing may answer 5xx, the server must stay up, and its resident memory must stay under 1 GB."""
-import io, json, random, socket, subprocess, sys, time, zlib, struct
+import io, json, random, socket, time, zlib, struct
 from pathlib import Path
 import httpx, pytest
 from PIL import Image
+from mmsearch.search import serve_process
 
 RSS_LIMIT_KB = 2 ** 20                 # 1 GB
 N_RANDOM = 480                         # seeded random requests, on top of the hand-written ones
@@ -30,25 +31,8 @@ def _status(pid):
 @pytest.fixture(scope='module')
 def server(world, tmp_path_factory):
     "`mmsearch serve` (one worker, so the server is this one process) on a free loopback port: (url, process)."
-    cmd = [sys.executable, '-c', 'import sys; from mmsearch.search import serve_cli; sys.exit(serve_cli(sys.argv[1:]))',
-           '--world', str(world[0]), '--port', '0', '--cache-dir', str(tmp_path_factory.mktemp('cache'))]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        line, t0 = '', time.time()
-        while not line.startswith('mmsearch serve: listening on '):
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, 'mmsearch serve exited'
-            assert time.time() - t0 < 120, 'mmsearch serve did not start'
-        url = line.split()[-1]
-        for _ in range(200):
-            try:
-                if httpx.get(url + '/health', timeout=2).status_code == 200: break
-            except httpx.TransportError: time.sleep(0.05)
+    with serve_process(world[0], cache_dir=tmp_path_factory.mktemp('cache'), timeout=120) as (url, proc):
         yield url, proc
-    finally:
-        proc.terminate()
-        try: proc.wait(15)
-        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
 
 
 # ------------------------------------------------------------------ the hostile inputs
