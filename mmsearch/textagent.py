@@ -8,8 +8,10 @@ import json, random, re, time, warnings
 from pathlib import Path
 import torch
 from .core import write_json
-from .world import World
+from .world import World, COLORS, SHAPES, _SUFFIX, make_word
 from .bench import load_benchmark
+from .tools import ToolContext, env_class, tool_schemas
+from .rollout import rollout, OraclePolicy, HFPolicy, RolloutConfig
 from mmsearch.zoo import (
     train_bf16,
     ZooPreset,
@@ -23,7 +25,8 @@ from .pretrain import plot_losses
 
 # %% auto #0
 __all__ = ['TEXT_TOOLS_EXCLUDE', 'agent_context', 'agent_schemas', 'oracle_trajectories', 'sft_row', 'name_words',
-           'closed_vocabularies', 'renamed_row', 'copy_loss', 'train_agent', 'agent_eval', 'task_vectors', 'zoo_report']
+           'closed_vocabularies', 'renamed_row', 'copy_loss', 'quiet_trainer_args', 'train_agent', 'agent_eval',
+           'task_vectors', 'zoo_report']
 
 # %% ../nbs/03b_textagent.ipynb #8f736e3a
 TEXT_TOOLS_EXCLUDE = ('image_search', 'crop_and_search')
@@ -31,15 +34,11 @@ TEXT_TOOLS_EXCLUDE = ('image_search', 'crop_and_search')
 
 def agent_context(base_url: str, budget: int = 32):
     "A tool context over the search service at `base_url` offering only the text tools (text_search, visit)."
-    from mmsearch.tools import ToolContext, env_class
-
     return ToolContext.local(base_url, budget=budget, env_cls=env_class(exclude=TEXT_TOOLS_EXCLUDE))
 
 
 def agent_schemas(ctx) -> list[dict]:
     "The tool schemas exactly as TRL renders them (get_json_schema of the same tool functions)."
-    from mmsearch.tools import tool_schemas
-
     return tool_schemas(ctx.env_cls)
 
 
@@ -47,8 +46,6 @@ def oracle_trajectories(
     world_dir: Path | str, ctx, n: int, split: str = 'train', seed: int = 0, progress: bool = True
 ) -> list:
     "Correct oracle episodes on `n` text QA items of `split` (a seeded sample)."
-    from mmsearch.rollout import rollout, OraclePolicy
-
     items = load_benchmark(world_dir, 'textqa', split)
     if n > len(items):
         warnings.warn(
@@ -82,8 +79,6 @@ def sft_row(traj, schemas: list[dict]) -> dict:
 # %% ../nbs/03b_textagent.ipynb #4b4e5dfa
 def name_words(w: World) -> list[str]:
     "The generated words of the world: entity names (type words such as Tower or Guild excluded) and region names."
-    from mmsearch.world import _SUFFIX
-
     kinds = {x for xs in _SUFFIX.values() for x in xs}
     names = {x for e in w.entities for x in e.name.split()} | {
         e.facts['region'] for e in w.entities if 'region' in e.facts
@@ -93,16 +88,12 @@ def name_words(w: World) -> list[str]:
 
 def closed_vocabularies(w: World) -> list[list[str]]:
     "Word sets whose members can stand in for each other: colours, shapes, values of industry, occupation, material."
-    from mmsearch.world import COLORS, SHAPES
-
     facts = [sorted({e.facts[r] for e in w.entities if r in e.facts}) for r in ('industry', 'occupation', 'material')]
     return [list(COLORS), list(SHAPES)] + [v for v in facts if len(v) > 1]
 
 
 def renamed_row(row: dict, words: list[str], vocabs: list[list[str]], seed: int) -> dict:
     "A copy of SFT row `row` with name words, closed-vocabulary words and 3+ digit numbers consistently replaced."
-    from mmsearch.world import make_word
-
     rng, taken, fresh, nums = random.Random(seed), set(words), {}, {}
 
     def new_word(m):
@@ -176,6 +167,17 @@ def copy_loss(model, tok, n: int = 16, span: int = 64, seed: int = 0) -> dict:
     labels[:, :span] = -100
     return dict(loss=round(model(input_ids=x, labels=labels).loss.item(), 3), chance=round(math.log(len(ids)), 3))
 
+# %% ../nbs/03b_textagent.ipynb #c1c7cd90
+def quiet_trainer_args(progress: bool = False) -> dict:
+    "Trainer arguments all TRL runs here share: no reporting, no checkpoints, a loss each step, no loader workers."
+    return dict(
+        report_to='none',
+        save_strategy='no',
+        logging_steps=1,
+        disable_tqdm=not progress,
+        dataloader_num_workers=0,
+    )
+
 # %% ../nbs/03b_textagent.ipynb #793839b5
 def train_agent(base, tok, rows: list[dict], p: ZooPreset, out_dir: Path | str, seed: int = 0, progress: bool = True):
     "θ_S: `base` (θ_B, changed in place) SFT'd with TRL on `rows`, loss on assistant turns only; returns (model, info)."
@@ -195,12 +197,8 @@ def train_agent(base, tok, rows: list[dict], p: ZooPreset, out_dir: Path | str, 
         use_cpu=p.device == 'cpu',
         bf16=train_bf16(p),
         gradient_checkpointing=False,
-        report_to='none',
-        save_strategy='no',
-        logging_steps=1,
-        disable_tqdm=not progress,
         seed=seed,
-        dataloader_num_workers=0,
+        **quiet_trainer_args(progress),
     )
     t0 = time.time()
     tr = SFTTrainer(model=base, args=args, train_dataset=Dataset.from_list(rows), processing_class=tok)
@@ -236,8 +234,6 @@ def agent_eval(
     policy=None,
 ) -> dict:
     "Search rate and accuracy of a text agent (`model` or `policy`) on search-required textqa test items, via `ctx`."
-    from mmsearch.rollout import rollout, HFPolicy, RolloutConfig
-
     items = [it for it in load_benchmark(world_dir, 'textqa', 'test') if it['meta']['category'] == 'search_required']
     if n is not None and len(items) > n:
         items = random.Random(0).sample(items, n)
