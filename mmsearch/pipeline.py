@@ -6,10 +6,12 @@
 from __future__ import annotations
 import argparse, json, os, shutil, sys, time
 from pathlib import Path
+from typing import Callable
 import torch
-from .core import dumps, project_root, reports_dir
+from .core import atomic_write, dumps, project_root, reports_dir
 from .world import SIZES, World, default_world_dir, world_manifest, write_world
 from .bench import write_benchmarks
+from .search import serve
 from mmsearch.zoo import (
     PRESETS,
     REAL_ENV,
@@ -39,10 +41,11 @@ from mmsearch.textagent import (
     train_agent,
     zoo_report,
 )
+from .grpo import verdict_warm_start
 
 # %% auto #0
-__all__ = ['PIPELINE', 'build_world', 'world_cli', 'build_zoo', 'ensure_zoo', 'zoo_cli', 'run_pipeline', 'paper_claims',
-           'write_reports_index', 'reports_cli']
+__all__ = ['PIPELINE', 'build_world', 'cli_run', 'world_cli', 'build_zoo', 'ensure_zoo', 'zoo_cli', 'run_pipeline',
+           'paper_claims', 'write_reports_index', 'reports_cli']
 
 # %% ../nbs/09_pipeline.ipynb #cb62c45e
 def _benchmarks(w: World, tmp: Path) -> dict:
@@ -55,6 +58,17 @@ def build_world(
     "Generate a world with its benchmarks and write it to `out` atomically, with a manifest and content hash."
     return write_world(out, seed, size, overwrite, progress, extras=_benchmarks, **overrides)
 
+# %% ../nbs/09_pipeline.ipynb #ea50b010
+def cli_run(prog: str, job: Callable, show: Callable = print) -> int:
+    "Run command `prog`'s `job()` and `show` its result (0), or print a ValueError/OSError on stderr (2)."
+    try:
+        result = job()
+    except (ValueError, OSError) as e:
+        print(f'{prog}: error: {e}', file=sys.stderr)
+        return 2
+    show(result)
+    return 0
+
 # %% ../nbs/09_pipeline.ipynb #0f898896
 def world_cli(argv=None) -> int:
     "mmsearch world: build a world and its benchmarks."
@@ -66,22 +80,9 @@ def world_cli(argv=None) -> int:
     for k in ('entities', 'scenes', 'articles', 'questions'):
         p.add_argument(f'--{k}', type=int, help=f'override the number of {k}')
     a = p.parse_args(argv)
-    try:
-        out = build_world(
-            a.out or default_world_dir(a.size, a.seed),
-            a.seed,
-            a.size,
-            a.overwrite,
-            n_entities=a.entities,
-            n_scenes=a.scenes,
-            n_articles=a.articles,
-            n_questions=a.questions,
-        )
-    except (ValueError, OSError) as e:
-        print(f'mmsearch world: error: {e}', file=sys.stderr)
-        return 2
-    print(out)
-    return 0
+    counts = dict(n_entities=a.entities, n_scenes=a.scenes, n_articles=a.articles, n_questions=a.questions)
+    out = a.out or default_world_dir(a.size, a.seed)
+    return cli_run('mmsearch world', lambda: build_world(out, a.seed, a.size, a.overwrite, **counts))
 
 # %% ../nbs/09_pipeline.ipynb #13a4439b
 def build_zoo(
@@ -93,8 +94,6 @@ def build_zoo(
     seed: int = 0,
 ) -> dict:
     "Train and save tokenizer, θ_B, θ_S, θ_V of preset `p` on `world_dir` in `out` (keeping finished parts)."
-    from mmsearch.search import serve
-
     p = zoo_preset(p)
     root, out = Path(world_dir), Path(out)
     w = World.load(root)
@@ -223,8 +222,6 @@ def ensure_zoo(
     current = lambda: zoo_info(root).get('preset_fields') == preset_fields(p)
     if current():
         return paths(root)
-    import torch
-
     if p.device.startswith('cuda') and not torch.cuda.is_available():
         raise ValueError(
             f"zoo preset {p.name!r} trains on {p.device!r}, but PyTorch sees no CUDA GPU here: "
@@ -255,23 +252,10 @@ def zoo_cli(argv=None) -> int:
     for k in REAL_ENV:
         ap.add_argument(f"--{k.replace('_', '-')}", help=f'preset real: checkpoint directory (or ${REAL_ENV[k]})')
     a = ap.parse_args(argv)
-    try:
-        world = a.world or (None if a.preset == 'real' else default_world_dir('default', 0))
-        z = ensure_zoo(
-            a.preset,
-            world,
-            out=a.out,
-            report_dir=a.report_dir,
-            device=a.device,
-            base_path=a.base_path,
-            vlm_path=a.vlm_path,
-            agent_path=a.agent_path,
-        )
-    except (ValueError, OSError) as e:
-        print(f'mmsearch zoo: error: {e}', file=sys.stderr)
-        return 2
-    print(json.dumps({k: str(v) for k, v in z.items()}, indent=1))
-    return 0
+    world = a.world or (None if a.preset == 'real' else default_world_dir('default', 0))
+    real = {k: getattr(a, k) for k in REAL_ENV}
+    z = lambda: ensure_zoo(a.preset, world, out=a.out, report_dir=a.report_dir, device=a.device, **real)
+    return cli_run('mmsearch zoo', z, lambda paths: print(json.dumps({k: str(v) for k, v in paths.items()}, indent=1)))
 
 # %% ../nbs/09_pipeline.ipynb #9812bacc
 _RUN = dict(size='default', seed=0)  # the default run's world
@@ -399,8 +383,6 @@ def paper_claims(rep: Path | None = None) -> list[dict]:
         note = _task_vector_note(zoo) if key == 'floor' else ''
         add(claim, 'OBM', 'floor.md', *((v['verdict'], v['sentence'] + note) if v else missing('floor.md')))
     if grpo and 'warm_start' in grpo:
-        from mmsearch.grpo import verdict_warm_start
-
         add(
             "OBM raises the ceiling: GRPO from OBM reaches the base-VLM start's final accuracy sooner and peaks higher",
             'OBM',
@@ -495,8 +477,6 @@ def write_reports_index(rep: Path | None = None) -> Path:
         + '\n'.join(lines)
         + '\n'
     )
-    from mmsearch.core import atomic_write
-
     atomic_write(rep / 'README.md', text)
     return rep / 'README.md'
 
