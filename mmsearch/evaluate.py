@@ -9,13 +9,14 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Sequence
 import pandas as pd
-from .bench import load_benchmark
+from .bench import BENCHMARKS, load_benchmark
 from .client import ChatClient
 from .core import atomic_write, write_json, weights_hash
 from .rollout import RolloutConfig, Trajectory, rollout, load_jsonl, OraclePolicy, HFPolicy, message_text
 from .score import exact_match, infoseek_parse_number, infoseek_range_match, sr_img, sr_txt, search_ratios
+from .search import serve
 from .tools import ToolContext, env_class, TOOL_NAMES
-from .world import World
+from .world import World, default_world_dir
 
 # %% auto #0
 __all__ = ['rule_score', 'entity_recall', 'OpenAIPolicy', 'load_policy', 'EvalResult', 'select_items', 'summarise', 'evaluate',
@@ -64,16 +65,9 @@ class OpenAIPolicy:
 
     name = 'openai'
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        api_key: str | None = None,
-        temperature: float = 0.0,
-        timeout: float = 120.0,
-        retries: int = 2,
-    ):
-        self.chat = ChatClient(base_url, model, api_key=api_key, timeout=timeout, retries=retries)
+    def __init__(self, base_url: str, model: str, *, temperature: float = 0.0, **client_kw):
+        "`client_kw` go to `ChatClient` (api_key, retries, backoff, transport; timeout 120 s here: generations are long)."
+        self.chat = ChatClient(base_url, model, **{'timeout': 120.0, **client_kw})
         self.temperature = temperature
         self.name = f'openai:{model}'
 
@@ -191,8 +185,6 @@ def evaluate(
     exclude_ids: Sequence[str] = (),
 ) -> EvalResult:
     "Evaluate `policy` on `bench`/`split` of the world at `world_dir` through the live service; resumable via `out`."
-    from mmsearch.search import serve
-
     world_dir = Path(world_dir)
     items = select_items(world_dir, bench, split, n, seed, exclude_ids)
     names = {e.id: e.name for e in World.load(world_dir).entities}
@@ -288,9 +280,6 @@ def evaluate(
 # %% ../nbs/02e_eval.ipynb #79354224
 def eval_cli(argv=None) -> int:
     "mmsearch eval: evaluate a policy on a benchmark of a world."
-    from mmsearch.world import default_world_dir
-    from mmsearch.bench import BENCHMARKS
-
     p = argparse.ArgumentParser(prog='mmsearch eval', description=evaluate.__doc__)
     p.add_argument('--model', required=True, help="'oracle', 'openai:URL#MODEL' or a model directory")
     p.add_argument('--bench', required=True, choices=sorted(BENCHMARKS))
