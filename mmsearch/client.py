@@ -10,6 +10,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from urllib.parse import urlsplit
 import httpx
+from .core import atomic_write
 
 # %% auto #0
 __all__ = ['RETRY_STATUS', 'SearchResult', 'SearchError', 'BudgetExceeded', 'CacheMiss', 'UnsafeURL', 'NotSupported', 'check_url',
@@ -426,8 +427,6 @@ class DiskCache:
     def put(self, key: str, entry: dict):
         if self.mode != 'record':
             return
-        from mmsearch.core import atomic_write
-
         atomic_write(self._file(key), json.dumps(entry, sort_keys=True, ensure_ascii=False, indent=1))
 
     def __len__(self):

@@ -4,13 +4,15 @@
 
 # %% ../nbs/02b_tools.ipynb #0e39e9a6
 from __future__ import annotations
-import functools, inspect, io, json, re
+import functools, inspect, io, json, math, re, socket
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 from urllib.parse import urlparse
 from PIL import Image
 from transformers.utils import get_json_schema
+from .client import BudgetExceeded, LocalBackend, SearchClient, UnsafeURL, check_url
+from .world import RELATIONS
 
 # %% auto #0
 __all__ = ['GRID', 'MIN_SIDE', 'SEP', 'TOOL_NAMES', 'ToolError', 'check_box', 'check_boxes', 'to_pixels', 'to_grid', 'goal_terms',
@@ -101,10 +103,6 @@ def _stems(text: str) -> set[str]:
 @functools.lru_cache(maxsize=1)
 def _paraphrases() -> tuple:
     "(question words, page words) per relation of the world, where a question uses words its fact sentence does not."
-    try:
-        from mmsearch.world import RELATIONS
-    except ImportError:
-        return ()
     out = []
     for r in RELATIONS.values():
         q, f = _stems(r.question.replace('{p}', '')), _stems(r.fact.replace('{s}', '').replace('{o}', ''))
@@ -141,8 +139,6 @@ def page_sentences(md: str) -> list[str]:
 
 def extract_evidence(md: str, goal: str, k: int = 3) -> list[str]:
     "The `k` sentences of `md` best matching `goal` (rare shared words count most), in page order; else the first `k`."
-    import math
-
     sents, g = page_sentences(md), goal_terms(goal)
     st = [_stems(s) for s in sents]
     n = len(sents)
@@ -308,8 +304,6 @@ class SearchEnv:
             self._client.close()
 
     def _guard(self, fn, *args):
-        from mmsearch.client import BudgetExceeded
-
         if self._client is None:
             return 'Error: no search client is attached to this environment.'
         try:
@@ -350,13 +344,9 @@ class SearchEnv:
         crop = self._crop(box)
         try:
             hits = self._client.image_search(image=crop, num=self._kw['image_k'])
-        except ToolError:
+        except (ToolError, BudgetExceeded):
             raise
         except Exception as e:
-            from mmsearch.client import BudgetExceeded
-
-            if isinstance(e, BudgetExceeded):
-                raise
             return f'Bbox {box}: Image search failed ({type(e).__name__})', False, dict(box=box, image=crop)
         if not hits:
             return f'The search results for bbox {box} are as follows:\nno results', True, dict(box=box, image=crop)
@@ -427,9 +417,6 @@ class SearchEnv:
         if u.scheme not in ('http', 'https') or not u.netloc:
             raise ToolError(f'only http(s) URLs can be visited, got {_short(url)}')
         if self._real_web:  # the client's one policy: resolve, every address global
-            from mmsearch.client import check_url, UnsafeURL
-            import socket
-
             try:
                 check_url(url, getattr(self._client, 'resolve', socket.getaddrinfo))
             except UnsafeURL as e:
@@ -442,11 +429,9 @@ class SearchEnv:
         url, goal = self._check_url(url), str(goal or '')
         try:
             md = self._client.visit(url)
+        except BudgetExceeded:
+            raise
         except Exception as e:
-            from mmsearch.client import BudgetExceeded
-
-            if isinstance(e, BudgetExceeded):
-                raise
             raise ToolError(f'could not open {url} ({_clip(str(e), 120) or type(e).__name__})')
         if not md or not md.strip():
             raise ToolError(f'{url} returned an empty page')
@@ -508,14 +493,10 @@ class ToolContext:
     @classmethod
     def local(cls, base_url: str, **kw) -> 'ToolContext':
         "A context over the local search service at `base_url`."
-        from mmsearch.client import LocalBackend
-
         return cls(LocalBackend(base_url), **kw)
 
     def client(self):
         "A new budgeted client over the shared backend."
-        from mmsearch.client import SearchClient
-
         return SearchClient(self.backend, cache=self.cache, budget=self.budget)
 
     def make(self, image=None) -> SearchEnv:
