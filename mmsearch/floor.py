@@ -9,12 +9,16 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
+import torch
 import pandas as pd
 from .bench import BENCHMARKS, load_benchmark
-from .core import write_json, atomic_write, data_dir, dumps, portable, weights_hash
+from .core import write_json, atomic_write, data_dir, dumps, portable, save_figure, weights_hash
 from .evaluate import evaluate, load_policy, summarise
 from .merge import collect_stats, run_merge, save_stats
+from .pretrain import short_answer
 from .rollout import RolloutConfig, load_image
+from .search import serve
+from .textagent import agent_context, agent_schemas, oracle_trajectories, sft_row
 from .tools import TOOL_NAMES
 from .world import world_manifest
 from .score import IMAGE_SEARCH_TOOLS, TEXT_SEARCH_TOOLS
@@ -23,10 +27,10 @@ from .zoo import file_lock, load_lm, load_vlm
 
 # %% auto #0
 __all__ = ['FLOOR_METHODS', 'BASELINES', 'CATEGORIES', 'CALIB_VQA', 'CALIB_RECIPE', 'ALL_TOOLS_OFF', 'TEXT_ONLY_OFF',
-           'merge_config', 'setting_name', 'calibration_items', 'vqa_calibration', 'trajectory_calibration',
-           'merges_dir', 'input_key', 'calibration_stats', 'ensure_merge', 'direct_messages', 'DirectAnswerPolicy',
-           'baseline_policy', 'parse_grid', 'parse_benches', 'heldout_split', 'sweep_grid', 'run_sweep',
-           'choose_setting', 'category_summary', 'item_outcomes', 'floor_table', 'compare', 'combined',
+           'merge_method', 'merge_config', 'setting_name', 'calibration_items', 'vqa_calibration',
+           'trajectory_calibration', 'merges_dir', 'input_key', 'calibration_stats', 'ensure_merge', 'direct_messages',
+           'DirectAnswerPolicy', 'baseline_policy', 'parse_grid', 'parse_benches', 'heldout_split', 'sweep_grid',
+           'run_sweep', 'choose_setting', 'category_summary', 'item_outcomes', 'floor_table', 'compare', 'combined',
            'floor_verdicts', 'FloorConfig', 'torch_threads', 'run_floor', 'floor_figures', 'floor_markdown',
            'write_floor_report']
 
@@ -40,6 +44,13 @@ BASELINES = {
 CATEGORIES = ('all', 'search_free', 'search_required')
 
 
+def merge_method(method: str) -> str:
+    "The mergekit merge_method of the floor's row `method` (a ValueError names the rows)."
+    if method not in FLOOR_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {list(FLOOR_METHODS)}")
+    return FLOOR_METHODS[method]
+
+
 def merge_config(
     method: str,
     zoo: dict,
@@ -50,9 +61,7 @@ def merge_config(
     vlm_weight: float = 1.0,
 ) -> dict:
     "A mergekit-style config: θ_V's task vector at `vlm_weight` plus θ_S's at `lam`, over θ_B, by `method`."
-    if method not in FLOOR_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {list(FLOOR_METHODS)}")
-    mm = FLOOR_METHODS[method]
+    mm = merge_method(method)
     pv, ps_ = {'weight': float(vlm_weight)}, {'weight': float(lam)}
     if mm != 'task_arithmetic':
         if p is None or not 0 < p <= 1:
@@ -79,7 +88,7 @@ def setting_name(method: str, lam: float, p: float | None, calib: int | None = N
     return (
         f"{method.lower()}-l{lam:g}"
         + (f"-a{vlm_weight:g}" if vlm_weight != 1.0 else '')
-        + (f"-p{p:g}" if FLOOR_METHODS[method] != 'task_arithmetic' else '')
+        + (f"-p{p:g}" if merge_method(method) != 'task_arithmetic' else '')
         + (f"-c{calib}" if calib and method == 'OBM' else '')
     )
 
@@ -100,8 +109,6 @@ def calibration_items(world_dir: Path | str, n: int, seed: int = 0, sources=CALI
 
 def vqa_calibration(proc, items: list[dict]) -> list[dict]:
     "Processor inputs of each item as θ_V was trained on it: image, question, then the answer and `<|im_end|>`."
-    import torch
-
     inputs = []
     for it in items:
         msgs = [{'role': 'user', 'content': [{'type': 'image'}, {'type': 'text', 'text': it['question']}]}]
@@ -113,8 +120,6 @@ def vqa_calibration(proc, items: list[dict]) -> list[dict]:
 
 def trajectory_calibration(tok, world_dir: Path | str, base_url: str, n: int, seed: int = 0) -> list:
     "`n` oracle text search trajectories (textqa train) tokenised with θ_S's tool schemas: input_ids tensors."
-    from mmsearch.textagent import agent_context, agent_schemas, oracle_trajectories, sft_row
-
     ctx = agent_context(base_url)
     schemas = agent_schemas(ctx)
     trajs = oracle_trajectories(world_dir, ctx, 2 * n, seed=seed, progress=False)[:n]
@@ -143,8 +148,6 @@ def calibration_stats(
     zoo: dict, world_dir: Path | str, n: int, seed: int = 0, root: Path | str | None = None, base_url: str | None = None
 ) -> dict:
     "Paths {'vlm', 'agent'} of OBM statistics over `n` calibration samples per task vector, each made once."
-    from mmsearch.search import serve
-
     world = world_manifest(world_dir)['content_hash']
     spec = dict(n=n, seed=seed, world=world, recipe=CALIB_RECIPE, sources=CALIB_VQA)
     out = Path(root or merges_dir()) / 'stats'
@@ -180,9 +183,7 @@ def ensure_merge(
     vlm_weight: float = 1.0,
 ) -> Path:
     "θ_S merged into θ_V by `method` at (λ, p), OBM calibrated on `calib_n` samples: made once, named by its inputs."
-    if method not in FLOOR_METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {list(FLOOR_METHODS)}")
-    if FLOOR_METHODS[method] == 'task_arithmetic':
+    if merge_method(method) == 'task_arithmetic':
         p = None
     stats = None
     if method == 'OBM':
@@ -223,8 +224,6 @@ class DirectAnswerPolicy:
         return self.inner.count_tokens(direct_messages(msgs), None)
 
     def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
-        from mmsearch.pretrain import short_answer
-
         outs = self.inner.generate(
             [direct_messages(m) for m in batch], tools=None, max_new_tokens=max_new_tokens, items=items
         )
@@ -496,8 +495,6 @@ class FloorConfig:
 @contextlib.contextmanager
 def torch_threads(n: int):
     "Run the block with `n` torch threads (on a loaded 2-core machine one thread avoids OpenMP waits: ~8x faster here)."
-    import torch
-
     n0 = torch.get_num_threads()
     torch.set_num_threads(max(1, n))
     try:
@@ -530,8 +527,6 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
     timings = {}
     ekey = f"t{fc.max_turns}-k{fc.max_new_tokens}-{fc.agent_tools}-h-{fc.sweep_bench}{fc.n_heldout}-s{fc.seed}"
     calib_ids = [str(it['id']) for it in calibration_items(world_dir, max((fc.calib_n, *fc.calib_sizes)), fc.seed)]
-    from mmsearch.search import serve
-
     with contextlib.nullcontext(base_url) if base_url else serve(world_dir) as url:
         stats = {}
 
@@ -669,16 +664,6 @@ def _pct(x) -> str:
     return '–' if _missing(x) else f'{100 * x:.1f}'
 
 
-def _save_fig(fig, path: Path, out: list) -> None:
-    "Lay out, save and close `fig` at `path`, and add the path to `out`."
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    out.append(path)
-
-
 def floor_figures(metrics: dict, fig_dir: Path | str) -> list[Path]:
     "figures/floor_sweep.png (held-out accuracy and SR over λ × p per method) and figures/floor_calib.png; their paths."
     import matplotlib
@@ -706,7 +691,7 @@ def floor_figures(metrics: dict, fig_dir: Path | str) -> list[Path]:
             ax.set_ylim(-0.05, 1.05)
             ax.legend(fontsize=7)
     fig.suptitle(f"λ/p sweep on {metrics['config']['heldout']} (held out); dotted: chosen λ", fontsize=10)
-    _save_fig(fig, fig_dir / 'floor_sweep.png', out)
+    out.append(save_figure(fig, fig_dir / 'floor_sweep.png', dpi=110))
     ab = pd.DataFrame(metrics['ablation'])
     if len(ab):
         fig, ax = plt.subplots(figsize=(4.5, 3.2))
@@ -717,7 +702,7 @@ def floor_figures(metrics: dict, fig_dir: Path | str) -> list[Path]:
         ax.set_ylim(-0.05, 1.05)
         ax.legend(fontsize=8)
         ax.set_title(f"OBM calibration size ({metrics['config']['report_split']})", fontsize=9)
-        _save_fig(fig, fig_dir / 'floor_calib.png', out)
+        out.append(save_figure(fig, fig_dir / 'floor_calib.png', dpi=110))
     return out
 
 
