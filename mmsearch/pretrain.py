@@ -20,8 +20,12 @@ from mmsearch.world import (
     all_looks,
     canonical_image,
     photo,
+    draw_look,
+    CANON_BG,
 )
-from .bench import IMAGE_SUBJECT
+from .core import save_figure
+from .bench import IMAGE_SUBJECT, load_benchmark
+from .score import exact_match
 from mmsearch.zoo import (
     train_bf16,
     ZooPreset,
@@ -217,8 +221,6 @@ def short_answer(text: str) -> str:
 
 def direct_accuracy(model, tok, w: World, n: int | None = 200, tiers=('head', 'torso', 'tail')) -> dict:
     "Direct-answer exact-match accuracy of a base LM on fact questions, per tier, with a few examples."
-    from mmsearch.score import exact_match
-
     qs = fact_questions(w, tiers, n)
     preds = [short_answer(t) for t in generate(model, tok, [qa_prompt(q['question']) for q in qs])]
     res = {}
@@ -284,7 +286,6 @@ DESCRIBE = 'Describe the image.'
 def look_image(w: World, rng: random.Random, looks: list[dict], p_random: float = 0.3) -> tuple:
     "(image, look): a random look on the canonical background (probability `p_random`), else an entity's picture."
     from PIL import Image
-    from mmsearch.world import draw_look, CANON_BG
 
     px = w.cfg.image_px
     if rng.random() < p_random:  # random looks, so what is learnt generalises beyond the entities
@@ -595,8 +596,6 @@ def describe_accuracy(vlm, proc, w: World, n: int | None = None) -> dict:
 def infoseek_direct(vlm, proc, world_dir: Path | str, n: int | None = None) -> dict:
     "θ_V's direct (no-tool) exact-match accuracy on InfoSeek-like val, overall and by the pictured entity's tier."
     from PIL import Image
-    from mmsearch.bench import load_benchmark
-    from mmsearch.score import exact_match
 
     w = World.load(world_dir)
     items = load_benchmark(world_dir, 'infoseek', 'val')
@@ -643,8 +642,4 @@ def plot_losses(curves: dict, path: Path | str, title: str = 'Zoo training loss'
         ax.set(title=k, xlabel='step', ylabel='loss')
         ax.set_yscale('log')
     fig.suptitle(title)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=110)
