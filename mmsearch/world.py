@@ -9,7 +9,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
-from .core import atomic_dir, check_writable, dumps, tree_hash
+from .core import atomic_dir, check_writable, data_dir, dumps, save_figure, tree_hash, write_json
 
 # %% auto #0
 __all__ = ['SIZES', 'SHAPES', 'COLORS', 'PATTERNS', 'KINDS', 'RELATIONS', 'CANON_BG', 'SCALES', 'WorldConfig', 'world_config',
@@ -717,8 +717,6 @@ class _Unchanged(Exception):
 # %% ../nbs/01_world.ipynb #d28b6533
 def default_world_dir(size: str = 'default', seed: int = 0) -> Path:
     "Where the pipeline keeps the world of `size` and `seed`."
-    from mmsearch.core import data_dir
-
     return data_dir() / 'worlds' / f'{size}-seed{seed}'
 
 # %% ../nbs/01_world.ipynb #4aa651ff
@@ -729,7 +727,6 @@ def world_report(root: Path | str, report_dir: Path | str, checks: dict) -> dict
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from mmsearch.core import write_json
 
     root, rep = Path(root), Path(report_dir)
     w = World.load(root)
@@ -771,9 +768,7 @@ def world_report(root: Path | str, report_dir: Path | str, checks: dict) -> dict
         xlabel='popularity rank', ylabel='repeats of each fact in background text', title='What the base LM reads'
     )
     ax[1].legend()
-    fig.tight_layout()
-    fig.savefig(rep / 'figures' / 'world_popularity.png', dpi=110)
-    plt.close(fig)
+    save_figure(fig, rep / 'figures' / 'world_popularity.png', dpi=110)
     fig, axs = plt.subplots(1, 4, figsize=(14, 3.8))
     for ax_, s in zip(axs, w.scenes[:4]):
         ax_.imshow(w.image(s['image']))
@@ -789,9 +784,7 @@ def world_report(root: Path | str, report_dir: Path | str, checks: dict) -> dict
             )
             if ent:
                 ax_.text(x0, y0 - 3, f"{w[ent].name} ({o['scale']})", color='darkgreen', fontsize=6)
-    fig.tight_layout()
-    fig.savefig(rep / 'figures' / 'world_scenes.png', dpi=110)
-    plt.close(fig)
+    save_figure(fig, rep / 'figures' / 'world_scenes.png', dpi=110)
     write_json(rep / 'metrics' / 'world.json', metrics)
     rows = '\n'.join(
         f"| {k} | {v['items']} | {v['search_free']} | {v['unseen']} | {v['hops']} |"
