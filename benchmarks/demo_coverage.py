@@ -18,6 +18,7 @@ The rule, exactly:
 Prints, per notebook, demonstrated/exported and the percentage, then the total; `--missing` lists the names that
 are not demonstrated, by notebook. Stdlib only.
 """
+
 from __future__ import annotations
 import argparse, ast, io, json, re, sys, tokenize
 from pathlib import Path
@@ -95,7 +96,7 @@ def used_names(src: str) -> set[str]:
     names = {t.string for t in toks if t.type == tokenize.NAME}
     for t in toks:
         if t.type == tokenize.STRING and 'f' in FSTRING_PREFIX_RE.match(t.string).group(0).lower():
-            for expr in re.findall(r'\{([^{}]+)\}', t.string):   # before 3.12 an f-string is one STRING token
+            for expr in re.findall(r'\{([^{}]+)\}', t.string):  # before 3.12 an f-string is one STRING token
                 names |= used_names(expr)
     return names
 
@@ -110,7 +111,7 @@ def coverage(path: Path) -> tuple[list[str], list[str]]:
             continue
         names = definitions(src)
         window = set()
-        for later in srcs[i + 1:]:
+        for later in srcs[i + 1 :]:
             if is_export(later):
                 break
             if any(EVAL_FALSE_RE.match(d) for d in directives(later)):
