@@ -15,8 +15,8 @@ from .core import atomic_write
 # %% auto #0
 __all__ = ['RETRY_STATUS', 'SearchResult', 'SearchError', 'BudgetExceeded', 'CacheMiss', 'UnsafeURL', 'NotSupported', 'check_url',
            'Call', 'Backend', 'LocalBackend', 'SerperBackend', 'SerpApiBackend', 'SearxngBackend', 'JinaReaderBackend',
-           'CompositeBackend', 'DiskCache', 'image_bytes', 'tls_context', 'SearchClient', 'ChatError', 'ChatClient',
-           'fake_openai_app']
+           'CompositeBackend', 'DiskCache', 'image_bytes', 'image_source', 'tls_context', 'SearchClient', 'ChatError',
+           'ChatClient', 'fake_openai_app']
 
 # %% ../nbs/02a_client.ipynb #488e9f2c
 @dataclass
@@ -442,6 +442,15 @@ def image_bytes(image) -> bytes:
         image.convert('RGB').save(buf, format='PNG', optimize=False, compress_level=6)
         return buf.getvalue()
     raise TypeError(f'image must be a PIL image or bytes, not {type(image).__name__}')
+
+
+def image_source(v):
+    "The bytes or path in an image value: a `{'bytes', 'path'}` record (HF datasets' Image) unwrapped; else `v`."
+    if isinstance(v, dict):
+        v = v.get('bytes') or v.get('path')
+    if isinstance(v, bytearray):
+        return bytes(v)
+    return v
 
 
 RETRY_STATUS = frozenset({429, 500, 502, 503, 504})

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 import pandas as pd
-from .client import ChatClient
+from .client import ChatClient, image_source
 from mmsearch.score import (
     infoseek_eval,
     infoseek_reference_range,
@@ -72,12 +72,7 @@ def detect_format(row: dict) -> str:
 # %% ../nbs/01c_realbench.ipynb #5e5cf9f3
 def _img(v, root: Path | None):
     "An image reference as a path (resolved against `root`), raw bytes, or None."
-    if v is None:
-        return None
-    if isinstance(v, dict):
-        v = v.get('bytes') or v.get('path')
-    if isinstance(v, (bytes, bytearray)):
-        return bytes(v)
+    v = image_source(v)
     if isinstance(v, str) and v and not v.startswith(('http://', 'https://')) and root is not None:
         return str(Path(root) / v)
     return v

@@ -9,9 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
+from .client import image_source
+from .core import atomic_dir, atomic_write
 from .world import RELATIONS, describe_look
 from .bench import chain_question
 from .engine import Engine, SampledArgmax
+from .score import exact_match
 from mmsearch.tools import (
     ToolContext,
     call_tool,
@@ -197,8 +200,6 @@ _JSON_FIELDS = ('messages', 'steps', 'tool_calls', 'timings', 'tokens', 'meta')
 
 def save_jsonl(trajs: Sequence[Trajectory], path: Path | str) -> Path:
     "Write trajectories as JSON lines (atomically)."
-    from mmsearch.core import atomic_write
-
     atomic_write(path, ''.join(json.dumps(t.to_dict(), ensure_ascii=False) + '\n' for t in trajs))
     return Path(path)
 
@@ -217,8 +218,6 @@ def to_dataset(trajs: Sequence[Trajectory]):
 
 def save_dataset(trajs: Sequence[Trajectory], path: Path | str) -> Path:
     "Save trajectories as a Hugging Face dataset directory (`save_to_disk`), atomically."
-    from mmsearch.core import atomic_dir
-
     with atomic_dir(path, overwrite=True) as tmp:
         to_dataset(trajs).save_to_disk(str(tmp))
     return Path(path)
@@ -461,20 +460,15 @@ class RolloutConfig:
 
 
 def _default_scorer(pred, item) -> float:
-    from mmsearch.score import exact_match
-
     return exact_match(pred, item.get('answers') or [])
 
 
 def materialise_image(img, cache_dir: Path | str | None = None) -> str | None:
     "A path for an item's image: paths stay, bytes / PIL images are written once (by content hash) to `cache_dir`."
+    img = image_source(img)
     if img is None or isinstance(img, (str, Path)):
         return None if img is None else str(img)
-    if isinstance(img, dict):
-        img = img.get('bytes') or img.get('path')
-    if isinstance(img, (str, Path)):
-        return str(img)
-    if not isinstance(img, (bytes, bytearray)):
+    if not isinstance(img, bytes):  # a PIL image
         buf = io.BytesIO()
         load_image(img).save(buf, format='PNG')
         img = buf.getvalue()

@@ -11,7 +11,7 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 from PIL import Image
 from transformers.utils import get_json_schema
-from .client import BudgetExceeded, LocalBackend, SearchClient, UnsafeURL, check_url
+from .client import BudgetExceeded, LocalBackend, SearchClient, UnsafeURL, check_url, image_source
 from .world import RELATIONS
 
 # %% auto #0
@@ -188,9 +188,8 @@ def load_image(img) -> Image.Image | None:
         return None
     if isinstance(img, Image.Image):
         return img.convert('RGB')
-    if isinstance(img, dict):
-        img = img.get('bytes') or img.get('path')
-    if isinstance(img, (bytes, bytearray)):
+    img = image_source(img)
+    if isinstance(img, bytes):
         return Image.open(io.BytesIO(img)).convert('RGB')
     return Image.open(img).convert('RGB')
 
