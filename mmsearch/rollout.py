@@ -22,6 +22,8 @@ from mmsearch.tools import (
     tool_schemas,
     to_grid,
     load_image,
+    tool_arguments,
+    ToolError,
     GRID,
 )
 
@@ -115,20 +117,10 @@ def parse_turn(text: str, max_calls: int = 4, max_call_chars: int = 20000) -> Tu
                     content,
                     error='Error: a tool call must be a JSON object {"name": <tool name>, "arguments": {...}}.',
                 )
-            args = d.get('arguments', {})
-            if isinstance(args, str):
-                try:
-                    args = json.loads(args) if args.strip() else {}
-                except (ValueError, RecursionError):
-                    return Turn(
-                        'tool_error', content, error=f'Error: the arguments of {d["name"][:40]} are not valid JSON.'
-                    )
-            if args is None:
-                args = {}
-            if not isinstance(args, dict):
-                return Turn(
-                    'tool_error', content, error=f'Error: the arguments of {d["name"][:40]} must be a JSON object.'
-                )
+            try:
+                args = tool_arguments(d['name'], d.get('arguments', {}))
+            except ToolError as e:
+                return Turn('tool_error', content, error=f'Error: {e}')
             calls.append({'name': d['name'], 'arguments': args})
         return Turn('tool', content, calls=calls)
     if m := _ANSWER.search(text):

@@ -18,7 +18,7 @@ from .world import RELATIONS
 __all__ = ['GRID', 'MIN_SIDE', 'SEP', 'TOOL_NAMES', 'ToolError', 'check_box', 'check_boxes', 'to_pixels', 'to_grid', 'goal_terms',
            'page_markdown', 'page_sentences', 'extract_evidence', 'format_hits', 'format_visit', 'load_image',
            'is_error', 'SearchEnv', 'env_class', 'tool_names_of', 'tools_of', 'tool_schemas', 'ToolContext',
-           'call_tool']
+           'tool_arguments', 'call_tool']
 
 # %% ../nbs/02b_tools.ipynb #588c00bc
 GRID = 1000  # box coordinates are on a 0..GRID grid (VDR / Qwen convention)
@@ -510,21 +510,30 @@ class ToolContext:
     def tool_names(self) -> list[str]:
         return tool_names_of(self.env_cls)
 
+# %% ../nbs/02b_tools.ipynb #b833a638
+def tool_arguments(name: str, arguments) -> dict:
+    "A tool call's arguments as a dict: a JSON string is parsed, '' and None are {}; ToolError if they are no object."
+    if isinstance(arguments, str):
+        try:
+            arguments = json.loads(arguments) if arguments.strip() else {}
+        except (ValueError, RecursionError):
+            raise ToolError(f'the arguments of {name[:40]} are not valid JSON.') from None
+    if arguments is None:
+        return {}
+    if not isinstance(arguments, dict):
+        raise ToolError(f'the arguments of {name[:40]} must be a JSON object, got {_short(arguments, 40)}.')
+    return arguments
+
 # %% ../nbs/02b_tools.ipynb #e7c4e656
 def call_tool(env, name, arguments) -> str | list:
     "Run tool `name` of `env` with `arguments` (a dict from model output); any problem becomes an `Error:` observation."
     names = tool_names_of(env)
     if not isinstance(name, str) or name not in names:
         return f'Error: unknown tool {_short(name, 40)}; available tools: {", ".join(names)}.'
-    if isinstance(arguments, str):
-        try:
-            arguments = json.loads(arguments) if arguments.strip() else {}
-        except (ValueError, RecursionError):
-            return f'Error: the arguments of {name} are not valid JSON.'
-    if arguments is None:
-        arguments = {}
-    if not isinstance(arguments, dict):
-        return f'Error: the arguments of {name} must be a JSON object, got {_short(arguments, 40)}.'
+    try:
+        arguments = tool_arguments(name, arguments)
+    except ToolError as e:
+        return f'Error: {e}'
     params = [p for p in inspect.signature(getattr(env, name)).parameters.values()]
     allowed, required = {p.name for p in params}, [p.name for p in params if p.default is inspect.Parameter.empty]
     extra = sorted(set(arguments) - allowed)
