@@ -7,10 +7,15 @@ from __future__ import annotations
 import json, os, shutil, time
 from pathlib import Path
 from typing import Sequence
-from .core import dumps, weights_hash
+from .core import atomic_dir, dumps, save_figure, weights_hash
 from .floor import ensure_merge
-from .zoo import image_inputs, join_images
+from .zoo import image_inputs, join_images, load_lm, load_vlm, CHAT_TEMPLATE, file_lock, zoo_info
 from .tools import load_image, TOOL_NAMES
+from .rollout import RolloutConfig
+from .evaluate import evaluate, load_policy
+from .pretrain import plot_losses
+from .textagent import quiet_trainer_args
+from .synth import build_synth, load_sft, synth_dir_for
 
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'SETTINGS', 'GOG_ABLATION', 'SFT_DEFAULTS', 'chat_inputs', 'assistant_labels', 'ToolMaskCollator',
@@ -148,8 +153,6 @@ LORA_TARGETS = r'.*(language_model|model)\.layers\.\d+\.(self_attn\.(q|k|v|o)_pr
 
 
 def _load(model_dir):
-    from mmsearch.zoo import load_lm, load_vlm
-
     cfg = json.loads((Path(model_dir) / 'config.json').read_text())
     return (load_vlm if 'vision_config' in cfg else load_lm)(model_dir)
 
@@ -173,8 +176,6 @@ def sft_model(
     "Fine-tune `model_dir` on SFT rows (TRL's SFTTrainer, `ToolMaskCollator`); save to `out`; return the facts."
     import torch
     from trl import SFTConfig, SFTTrainer
-    from mmsearch.zoo import CHAT_TEMPLATE
-    from mmsearch.core import atomic_dir
 
     model, proc = _load(model_dir)
     model.train()
@@ -210,12 +211,8 @@ def sft_model(
         warmup_steps=max(1, round(steps * warmup)),
         use_cpu=not torch.cuda.is_available(),
         bf16=False,
-        report_to='none',
-        save_strategy='no',
-        logging_steps=1,
-        disable_tqdm=not progress,
         seed=seed,
-        dataloader_num_workers=0,
+        **quiet_trainer_args(progress),
         remove_unused_columns=False,
         gradient_checkpointing=False,
         dataset_kwargs={'skip_prepare_dataset': True},
@@ -291,8 +288,6 @@ def sft_cli(argv=None) -> int:
     p.add_argument('--lora', action='store_true')
     p.add_argument('--seed', type=int, default=0)
     a = p.parse_args(argv)
-    from mmsearch.synth import load_sft
-
     for path in (a.model, a.data):
         if not Path(path).exists():
             print(f'mmsearch sft: no such directory: {path}')
@@ -348,9 +343,6 @@ def eval_agent(
     progress: bool = False,
 ) -> dict:
     "Summary of `evaluate` for the model at `model_dir` (greedy) on `bench`/`split` with `exclude_tools` withheld."
-    from mmsearch.evaluate import evaluate, load_policy
-    from mmsearch.rollout import RolloutConfig
-
     pol = load_policy(str(model_dir), batch_size=batch_size)
     cfg = RolloutConfig(max_turns=max_turns, max_new_tokens=max_new_tokens, max_context_tokens=8192)
     r = evaluate(
@@ -422,10 +414,8 @@ def sft_report(res: dict, report_dir, infos: dict) -> Path:
 
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    from mmsearch.pretrain import plot_losses
 
     rep = Path(report_dir)
-    (rep / 'figures').mkdir(parents=True, exist_ok=True)
     plot_losses(
         {k: v['losses'] for k, v in infos.items()},
         rep / 'figures' / 'sft_losses.png',
@@ -437,9 +427,7 @@ def sft_report(res: dict, report_dir, infos: dict) -> Path:
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.bar(names, [ab[k]['accuracy'] for k in names], color='C0')
     ax.set(ylabel='accuracy', title=f"VDR-like testmini, {res['agent']} by tool set (n={ab[names[0]]['n']})")
-    fig.tight_layout()
-    fig.savefig(rep / 'figures' / 'sft_ablation.png', dpi=110)
-    plt.close(fig)
+    save_figure(fig, rep / 'figures' / 'sft_ablation.png', dpi=110)
     f = lambda x: f'{x:.3f}' if isinstance(x, (int, float)) else str(x)
     ends = lambda s: ', '.join(f'{k} {v}' for k, v in s.get('terminations', {}).items())
     stats = lambda s, keys: [f(s[k]) for k in keys]
@@ -507,9 +495,6 @@ def sft_dir_for(zoo: dict) -> Path:
 
 def ensure_sft(zoo: dict, world_dir, which: str = 'vlm', progress: bool = False, seed: int = 0, **kw) -> Path:
     "The SFT'd θ_V (`which='vlm'`) or SFT'd task-arithmetic merge (`which='merged'`) of `zoo`, built once and cached."
-    from mmsearch.zoo import file_lock, zoo_info
-    from mmsearch import synth
-
     if which not in ('vlm', 'merged'):
         raise ValueError(f"which must be 'vlm' or 'merged', got {which!r}")
     out = sft_dir_for(zoo) / ('sft_vlm' if which == 'vlm' else 'sft_merged')
@@ -524,12 +509,12 @@ def ensure_sft(zoo: dict, world_dir, which: str = 'vlm', progress: bool = False,
         if current():
             return out
         p = {**SFT_DEFAULTS.get(zoo_info(zoo['vlm']).get('preset'), SFT_DEFAULTS['tiny']), **kw}
-        sd = synth.synth_dir_for(zoo)
+        sd = synth_dir_for(zoo)
         if not (sd / 'sft').exists():
-            synth.build_synth(zoo, world_dir, sd, p['n_vdr'], p['n_gog'], p['n_samples'], seed, progress)
+            build_synth(zoo, world_dir, sd, p['n_vdr'], p['n_gog'], p['n_samples'], seed, progress)
         sft_model(
             start,
-            synth.load_sft(sd),
+            load_sft(sd),
             out,
             steps=p['steps'],
             batch=p['batch'],
