@@ -11,7 +11,7 @@ import torch
 from .core import data_dir, dumps, atomic_dir, cached_file_hash
 from .merge import MODEL_LAYOUTS, lm_name, stored_name
 from .idefics import load_idefics
-from .world import world_manifest
+from .world import World, world_manifest
 from transformers import Qwen2_5_VLProcessor
 
 # %% auto #0
@@ -71,8 +71,6 @@ def protocol_text() -> list[str]:
 
 def tokenizer_corpus(world_dir: Path | str) -> list[str]:
     "The tokenizer's training texts: background text, pages, benchmark questions, the chat template and protocol."
-    from mmsearch.world import World
-
     root = Path(world_dir)
     w = World.load(root)
     qs = [
