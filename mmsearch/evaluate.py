@@ -11,8 +11,17 @@ from typing import Callable, Sequence
 import pandas as pd
 from .bench import BENCHMARKS, load_benchmark
 from .client import ChatClient
-from .core import atomic_write, write_json, weights_hash
-from .rollout import RolloutConfig, Trajectory, rollout, load_jsonl, OraclePolicy, HFPolicy, message_text
+from .core import write_json, weights_hash
+from mmsearch.rollout import (
+    RolloutConfig,
+    Trajectory,
+    rollout,
+    load_jsonl,
+    save_jsonl,
+    OraclePolicy,
+    HFPolicy,
+    message_text,
+)
 from .score import exact_match, infoseek_parse_number, infoseek_range_match, sr_img, sr_txt, search_ratios
 from .search import serve
 from .tools import ToolContext, env_class, TOOL_NAMES
@@ -232,7 +241,7 @@ def evaluate(
             new = rollout(policy, todo[i : i + chunk], ctx, G=G, cfg=cfg, scorer=scorer)
             done += new
             if path:
-                atomic_write(path, ''.join(json.dumps(t.to_dict(), ensure_ascii=False) + '\n' for t in done))
+                save_jsonl(done, path)
             if bar is not None:
                 bar.update(len(todo[i : i + chunk]))
         if bar is not None:
