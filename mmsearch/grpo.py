@@ -10,15 +10,17 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable
 from .client import ChatClient, ChatError
-from .core import atomic_dir, atomic_write, dumps, write_json
-from .rollout import RolloutConfig, Trajectory, rollout, HFPolicy, load_image
+from .core import atomic_dir, atomic_write, dumps, save_figure, weights_hash, write_json
+from .rollout import RolloutConfig, Trajectory, rollout, HFPolicy, load_image, save_jsonl, SYSTEM_PROMPT
 from .tools import SearchEnv, ToolContext, env_class, tool_schemas, is_error
-from .score import parse_judge_verdict
-from .evaluate import rule_score, summarise
+from .score import last_answer, parse_judge_verdict
+from .search import serve
+from .evaluate import rule_score, select_items, summarise
 from .bench import load_benchmark
 from .floor import ensure_merge
+from .textagent import quiet_trainer_args
 from .sft import ensure_sft
-from .zoo import image_inputs, join_images, PIXEL_KEYS
+from .zoo import image_inputs, join_images, load_lm, load_vlm, PIXEL_KEYS
 
 # %% auto #0
 __all__ = ['REPORT_JUDGE_PROMPT', 'ADVANTAGES', 'LOSS_AGGS', 'CKPT', 'CURRICULA', 'INITS', 'MERGE_DEFAULTS', 'RuleJudge',
@@ -49,23 +51,14 @@ class RuleJudge:
 
 
 class ReportJudge:
-    "VDR's judge of a report on an OpenAI-compatible chat endpoint; falls back to exact match when undecided."
+    "VDR's judge of a report, asked through `chat` (a `ChatClient`); falls back to exact match when undecided."
 
-    def __init__(
-        self,
-        base_url: str,
-        model: str,
-        api_key: str | None = None,
-        retries: int = 3,
-        max_tokens: int = 800,
-        timeout: float = 60.0,
-        workers: int = 8,
-    ):
-        self.chat = ChatClient(base_url, model, api_key=api_key, timeout=timeout)
-        self.retries = retries
+    def __init__(self, chat: ChatClient, retries: int = 3, max_tokens: int = 800, workers: int = 8):
+        self.chat = chat
+        self.retries = retries  # unparseable replies tolerated per report (the client retries failed requests)
         self.max_tokens = max_tokens
         self.workers = workers
-        self.name = f'llm:{model}'
+        self.name = f'llm:{chat.model}'
         self.calls = 0
         self.fallbacks = 0
 
@@ -105,7 +98,7 @@ def make_judge(spec: str = 'rule'):
         url, _, model = spec[len('openai:') :].partition('#')
         if not model:
             raise ValueError("an LLM judge spec looks like 'openai:http://host:port#model-name'")
-        return ReportJudge(url, model)
+        return ReportJudge(ChatClient(url, model))
     raise ValueError(f"unknown judge {spec!r}: use 'rule' or 'openai:URL#MODEL'")
 
 # %% ../nbs/05_grpo.ipynb #c37db415
@@ -181,8 +174,6 @@ class GRPOEnv(SearchEnv):
 
 def trl_rows(items: list[dict], system: str | None = None) -> list[dict]:
     "TRL GRPO rows: a conversational `prompt` with the image, the `image` itself, and the judge's columns."
-    from mmsearch.rollout import SYSTEM_PROMPT
-
     system = SYSTEM_PROMPT if system is None else system
     out = []
     for it in items:
@@ -212,8 +203,6 @@ def trl_rows(items: list[dict], system: str | None = None) -> list[dict]:
 
 def trl_reward(cfg: RewardConfig | None = None):
     "A TRL reward function: judge the last `<answer>` of each completion, shaped with the environment's call record."
-    from mmsearch.score import last_answer
-
     cfg = cfg or RewardConfig()
     judge = make_judge(cfg.judge)
 
@@ -470,8 +459,6 @@ class RLConfig:
 
 def load_model(path: Path | str, device: str = 'cpu'):
     "(model, processor) of a saved VLM or text LM directory."
-    from mmsearch.zoo import load_lm, load_vlm
-
     path = Path(path)
     if not (path / 'config.json').exists():
         raise FileNotFoundError(f'{str(path)!r} is not a model directory (no config.json)')
@@ -610,8 +597,6 @@ def train(
 ) -> list[dict]:
     "Run (or resume) GRPO from `model_dir` on the world's `cfg.bench`; the history (a dict per step and eval)."
     import torch
-    from mmsearch.search import serve
-    from mmsearch.evaluate import select_items
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -662,8 +647,6 @@ def train(
                 f"[grpo] step {step} eval acc {s['accuracy']:.3f} sr_img {s['sr_img']:.2f} "
                 f"sr_txt {s['sr_txt']:.2f} calls {s['calls']:.2f}"
             )
-            from mmsearch.rollout import save_jsonl
-
             save_jsonl(trajs, out / 'eval_trajectories.jsonl')
 
         if start == 0 and not any(h.get('kind') == 'eval' for h in history):
@@ -834,17 +817,12 @@ def plot_runs(panels: dict, path: Path | str, key: str = 'eval_accuracy', ylabel
         ax.set(title=title, xlabel='GRPO step', ylabel=ylabel)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return Path(path)
+    return save_figure(fig, path, dpi=120)
 
 # %% ../nbs/05_grpo.ipynb #62f2abb6
 def run_key(model_dir: Path | str, cfg: RLConfig, pool: list[dict]) -> str:
     "A short hash of a run's definition: start model (path and weights), config, and training pool."
     import hashlib
-    from mmsearch.core import weights_hash
 
     d = dict(
         model=str(Path(model_dir).resolve()),
@@ -892,7 +870,6 @@ def curriculum_pool(
 ) -> tuple[list[dict], dict]:
     "The training pool for curriculum `kind` (none | hard | easy) and the facts behind it (pass rates are cached)."
     import hashlib
-    from mmsearch.search import serve
 
     if kind not in CURRICULA:
         raise ValueError(f'unknown curriculum {kind!r}; choose one of {CURRICULA}')
@@ -1078,12 +1055,9 @@ def trl_grpo_trainer(
         max_tool_calling_iterations=4,
         use_cpu=True,
         bf16=False,
-        report_to='none',
-        save_strategy='no',
-        logging_steps=1,
         beta=0.0,
         epsilon_high=0.28,
-        disable_tqdm=True,
+        **quiet_trainer_args(),
     )
     return GRPOTrainer(
         model=model,
