@@ -10,14 +10,9 @@ from mmsearch.floor import (FloorConfig, FLOOR_METHODS, BASELINES, CATEGORIES, r
                             heldout_split, DirectAnswerPolicy, baseline_policy, merge_config, calibration_items, calibration_stats,
                             ensure_merge, setting_name)
 from mmsearch.rollout import Trajectory, RolloutConfig
-from mmsearch.pipeline import build_world
 
 torch.set_num_threads(2)
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
-
-@pytest.fixture(scope='module')
-def world(tmp_path_factory):
-    return build_world(tmp_path_factory.mktemp('floor')/'w', seed=0, size='smoke', progress=False)
 
 class _Stub:
     def __init__(self, name): self.name = name
@@ -35,7 +30,7 @@ def _fake_eval(calls, good_heldout: str, good_test: str):
     return fake
 
 @pytest.fixture
-def spied(world, tmp_path, monkeypatch):
+def spied(world_dir, tmp_path, monkeypatch):
     "run_floor with evaluation, policies, merges and OBM statistics replaced by recorders; real world, real item selection."
     calls, merges = [], []
     monkeypatch.setattr(floor, 'evaluate', _fake_eval(calls, good_heldout='-l0.5', good_test='-l1'))
@@ -53,10 +48,10 @@ def spied(world, tmp_path, monkeypatch):
     zoo = {'base': 'B', 'vlm': str(tmp_path/'vlm-model'), 'agent': 'S', 'root': tmp_path/'zoo'}
     fc = FloorConfig(n=6, n_heldout=6, lams=(0.5, 1.0), ps=(0.3, 0.7), calib_n=4, calib_sizes=(2,), max_turns=1, max_new_tokens=4,
                      sweep_methods=tuple(FLOOR_METHODS))
-    m = run_floor(zoo, world, tmp_path/'work', fc, base_url='http://127.0.0.1:9', log=lambda s: None, merge_root=tmp_path/'merges')
+    m = run_floor(zoo, world_dir, tmp_path/'work', fc, base_url='http://127.0.0.1:9', log=lambda s: None, merge_root=tmp_path/'merges')
     return m, calls, merges, fc, excluded
 
-def test_lambda_p_chosen_on_heldout_items_only(spied, world):
+def test_lambda_p_chosen_on_heldout_items_only(spied, world_dir):
     m, calls, merges, fc, excluded = spied
     # held-out accuracy is best at λ = 0.5 and test accuracy at λ = 1: a selection that peeked would pick λ = 1
     assert {k: v['lam'] for k, v in m['chosen'].items()} == {k: 0.5 for k in FLOOR_METHODS}
@@ -65,11 +60,11 @@ def test_lambda_p_chosen_on_heldout_items_only(spied, world):
     assert all(c['bench'] == 'fvqa' for c in sweep_calls)
     first_test = next(i for i, c in enumerate(calls) if c['split'] != 'train')
     assert all(c['split'] == 'train' for c in calls[:first_test]) and all(c['split'] != 'train' for c in calls[first_test:])
-    test_ids = {str(it['id']) for it in select_items(world, 'fvqa', 'test')}        # the whole reported split
+    test_ids = {str(it['id']) for it in select_items(world_dir, 'fvqa', 'test')}        # the whole reported split
     assert not {i for c in sweep_calls for i in c['ids']} & test_ids
     assert m['config']['heldout'] == 'fvqa/train'
     heldout = {i for c in sweep_calls for i in c['ids']}
-    calib = {str(it['id']) for it in calibration_items(world, max(fc.calib_n, *fc.calib_sizes), fc.seed)}
+    calib = {str(it['id']) for it in calibration_items(world_dir, max(fc.calib_n, *fc.calib_sizes), fc.seed)}
     assert set(excluded) == {2, 4} and calib and not heldout & calib     # OBM calibration never uses the held-out items
 
 def test_table_has_every_method_benchmark_category_cell(spied):
@@ -115,22 +110,17 @@ def test_heldout_split_refuses_benchmarks_without_train():
     with pytest.raises(ValueError, match="agent_tools must be"): FloorConfig(agent_tools='some').excluded()
     with pytest.raises(ValueError, match="sweep_methods must name"): run_floor({}, '.', '.', FloorConfig(sweep_methods=('SLERP',)))
 
-@pytest.fixture(scope='module')
-def zoo(world):
-    from mmsearch.pipeline import ensure_zoo
-    return ensure_zoo('smoke', world, progress=False)
-
-def test_direct_answer_baseline_through_the_live_service(zoo, world):
+def test_direct_answer_baseline_through_the_live_service(zoo, world_dir):
     pol, excl, system = baseline_policy('VLM-DA', zoo['vlm'])
     assert isinstance(pol, DirectAnswerPolicy) and not system
-    r = evaluate(pol, world, 'infoseek', 'val', n=3, exclude_tools=excl, cfg=RolloutConfig(max_turns=1, max_new_tokens=8, system=None), progress=False)
+    r = evaluate(pol, world_dir, 'infoseek', 'val', n=3, exclude_tools=excl, cfg=RolloutConfig(max_turns=1, max_new_tokens=8, system=None), progress=False)
     assert r.summary['tools'] == [] and r.summary['calls'] == 0 and r.summary['answered'] == 1.0
     assert all(t.messages[0]['role'] == 'user' for t in r.trajs)        # no system prompt
 
-def test_real_obm_and_dare_merges_from_calibration(zoo, world, tmp_path):
+def test_real_obm_and_dare_merges_from_calibration(zoo, world_dir, tmp_path):
     from mmsearch.search import serve
     from mmsearch.merge import run_merge, Checkpoint, load_stats
-    with serve(world) as url: st = calibration_stats(zoo, world, 2, root=tmp_path, base_url=url)
+    with serve(world_dir) as url: st = calibration_stats(zoo, world_dir, 2, root=tmp_path, base_url=url)
     sv, sa = load_stats(st['vlm']), load_stats(st['agent'])
     assert sv['__meta__']['samples'] == 2 and 'VQA' in sv['__meta__']['description'] and 'trajectories' in sa['__meta__']['description']
     assert sv['__meta__']['model'].startswith('Qwen2_5_VL') and sa['__meta__']['model'] == 'Qwen2ForCausalLM'
@@ -140,7 +130,7 @@ def test_real_obm_and_dare_merges_from_calibration(zoo, world, tmp_path):
         mo = Checkpoint(out)
         assert mo.layout == vl.layout and all(np.array_equal(mo.array(k), vl.array(k)) for k in vl.vision)   # vision tower from θ_V
         assert json.loads((out/'merge_manifest.json').read_text())['method'] == FLOOR_METHODS[mth]
-    assert stored_same(st, calibration_stats(zoo, world, 2, root=tmp_path, base_url='http://127.0.0.1:9'))   # cached: no service
+    assert stored_same(st, calibration_stats(zoo, world_dir, 2, root=tmp_path, base_url='http://127.0.0.1:9'))   # cached: no service
 
 def stored_same(a, b): return {k: str(v) for k, v in a.items()} == {k: str(v) for k, v in b.items()}
 
@@ -149,19 +139,19 @@ def _max_diff(a, b) -> float:
     assert sorted(ca.tensors) == sorted(cb.tensors)
     return max(float(np.abs(ca.array(k) - cb.array(k)).max()) for k in ca.tensors)
 
-def test_grpo_obm_start_is_the_floor_merge(zoo, world, tmp_path, monkeypatch):
+def test_grpo_obm_start_is_the_floor_merge(zoo, world_dir, tmp_path, monkeypatch):
     from mmsearch.grpo import resolve_init, MERGE_DEFAULTS
     monkeypatch.setattr(floor, 'merges_dir', lambda: tmp_path/'merges')
     o = MERGE_DEFAULTS['obm']
-    start = resolve_init('obm', zoo, world)
-    assert start.parent == tmp_path/'merges' and start == ensure_merge(zoo, 'OBM', o['lam'], o['p'], o['calib_n'], world_dir=world)
-    stats = calibration_stats(zoo, world, o['calib_n'])
+    start = resolve_init('obm', zoo, world_dir)
+    assert start.parent == tmp_path/'merges' and start == ensure_merge(zoo, 'OBM', o['lam'], o['p'], o['calib_n'], world_dir=world_dir)
+    stats = calibration_stats(zoo, world_dir, o['calib_n'])
     by_hand = merge.run_merge(merge_config('OBM', zoo, o['lam'], o['p'], stats), tmp_path/'by_hand', progress=False)
     assert _max_diff(start, by_hand) == 0.0
-    assert resolve_init('ta', zoo, world) == ensure_merge(zoo, 'TA', 1.0)
-    assert ensure_merge(zoo, 'OBM', o['lam'], o['p'], 2, world_dir=world) != start        # another calibration set, another merge
+    assert resolve_init('ta', zoo, world_dir) == ensure_merge(zoo, 'TA', 1.0)
+    assert ensure_merge(zoo, 'OBM', o['lam'], o['p'], 2, world_dir=world_dir) != start        # another calibration set, another merge
 
-def test_sft_merged_start_is_the_floor_ta_merge(zoo, world, tmp_path, monkeypatch):
+def test_sft_merged_start_is_the_floor_ta_merge(zoo, world_dir, tmp_path, monkeypatch):
     import mmsearch.sft as sft, mmsearch.synth as synth
     monkeypatch.setattr(floor, 'merges_dir', lambda: tmp_path/'merges')
     monkeypatch.setattr(sft, 'sft_dir_for', lambda z: tmp_path/'sft')
@@ -170,10 +160,10 @@ def test_sft_merged_start_is_the_floor_ta_merge(zoo, world, tmp_path, monkeypatc
     monkeypatch.setattr(synth, 'load_sft', lambda d: [])
     starts = []
     monkeypatch.setattr(sft, 'sft_model', lambda start, rows, out, **kw: starts.append(Path(start)))
-    sft.ensure_sft(zoo, world, which='merged')
+    sft.ensure_sft(zoo, world_dir, which='merged')
     assert starts == [ensure_merge(zoo, 'TA', 1.0)]
 
-def test_merge_errors_are_raised(zoo, world, tmp_path):
+def test_merge_errors_are_raised(zoo, world_dir, tmp_path):
     with pytest.raises(FileNotFoundError, match='no safetensors weights'):
         ensure_merge(dict(zoo, agent=tmp_path/'missing'), 'TA', root=tmp_path)
     with pytest.raises(ValueError, match='needs world_dir'): ensure_merge(zoo, 'OBM', root=tmp_path)

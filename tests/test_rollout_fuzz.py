@@ -2,7 +2,6 @@
 import json, random, string
 import pytest
 from mmsearch.world import World
-from mmsearch.pipeline import build_world
 from mmsearch.bench import load_benchmark
 from mmsearch.search import serve
 from mmsearch.tools import ToolContext, is_error
@@ -11,8 +10,8 @@ from mmsearch.rollout import rollout, RolloutConfig, ScriptedPolicy, FORMAT_ERRO
 STOPS = {'answer', 'errors', 'max_turns', 'repetition', 'context'}
 
 @pytest.fixture(scope='module')
-def env(tmp_path_factory):
-    root = build_world(tmp_path_factory.mktemp('w')/'w', seed=3, size='smoke', progress=False)
+def env(smoke_world):
+    root = smoke_world(3)
     with serve(root) as url:
         yield dict(root=root, world=World.load(root), ctx=ToolContext.local(url, budget=40),
                    item=load_benchmark(root, 'vdr', 'testmini')[0], text_item=load_benchmark(root, 'textqa', 'test')[0])

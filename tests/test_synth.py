@@ -5,8 +5,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from mmsearch.world import World
-from mmsearch.pipeline import build_world
 from mmsearch.bench import load_benchmark
 from mmsearch.search import serve, serve_app
 from mmsearch.tools import ToolContext, tool_schemas, env_class
@@ -17,10 +15,10 @@ from mmsearch import synth
 
 
 @pytest.fixture(scope='module')
-def env(tmp_path_factory):
-    root = build_world(tmp_path_factory.mktemp('w')/'w', seed=0, size='smoke', progress=False)
+def env(world):
+    root, w = world
     with serve(root) as url:
-        yield root, World.load(root), ToolContext.local(url)
+        yield root, w, ToolContext.local(url)
 
 
 class Recorder:

@@ -3,13 +3,11 @@ import json, subprocess, sys
 from pathlib import Path
 import pytest
 from mmsearch.world import World, world_config, describe_look, position_word
-from mmsearch.pipeline import build_world
 from mmsearch.bench import check_world, load_benchmark, BENCHMARKS
 
 @pytest.fixture(scope='module')
-def worlds(tmp_path_factory):
-    d = tmp_path_factory.mktemp('worlds')
-    return {s: build_world(d/f's{s}', seed=s, size='smoke', progress=False) for s in (0, 1234)}
+def worlds(smoke_world):
+    return {s: smoke_world(s) for s in (0, 1234)}
 
 def manifest(root): return json.loads((Path(root)/'manifest.json').read_text())
 

@@ -2,18 +2,11 @@
 import json, os, threading, time
 from pathlib import Path
 import pytest, torch
-from mmsearch.pipeline import build_world
 from mmsearch.pipeline import ensure_zoo
 from mmsearch.zoo import (zoo_preset, load_lm, load_vlm, lm_into_vlm, vlm_lm_state, save_model, zoo_info, file_lock,
                           special_ids, CHAT_TEMPLATE, ZOO_PARTS, PRESETS, make_processor)
 
 torch.set_num_threads(2)
-
-@pytest.fixture(scope='session')
-def zoo(tmp_path_factory):
-    "The smoke zoo on the seed-0 smoke world (built once into data/models/, shared with the notebooks)."
-    w = build_world(tmp_path_factory.mktemp('zoo')/'w', seed=0, size='smoke', progress=False)
-    return ensure_zoo('smoke', w, progress=False) | {'world': w}
 
 @pytest.fixture(scope='session')
 def models(zoo):
@@ -99,9 +92,9 @@ def test_zoo_cards_record_how_models_were_made(zoo):
         assert (Path(zoo[part])/'README.md').read_text().startswith('---')
     assert set(ZOO_PARTS) <= set(zoo)
 
-def test_ensure_zoo_reuses_and_locks(zoo, tmp_path):
+def test_ensure_zoo_reuses_and_locks(zoo, world_dir, tmp_path):
     t = (Path(zoo['root'])/'zoo.json').stat().st_mtime
-    t0 = time.time(); again = ensure_zoo('smoke', zoo['world'], progress=False)
+    t0 = time.time(); again = ensure_zoo('smoke', world_dir, progress=False)
     assert time.time() - t0 < 2 and again['root'] == zoo['root'] and (Path(zoo['root'])/'zoo.json').stat().st_mtime == t
     order = []
     def other():
@@ -136,7 +129,7 @@ def test_presets_are_consistent():
         assert p.hidden % p.heads == 0 and p.head_dim % 4 == 0 and p.heads % p.kv_heads == 0
     assert zoo_preset('smoke').hidden < zoo_preset('tiny').hidden <= zoo_preset('small').hidden < zoo_preset('gpu').hidden
 
-def test_interrupted_build_resumes_from_finished_parts(zoo, tmp_path):
+def test_interrupted_build_resumes_from_finished_parts(zoo, world_dir, tmp_path):
     "A build killed after θ_V keeps tokenizer, θ_B and θ_V and trains only θ_S."
     import shutil
     from mmsearch.core import file_hash
@@ -144,12 +137,12 @@ def test_interrupted_build_resumes_from_finished_parts(zoo, tmp_path):
     partial = tmp_path/'partial'
     for part in ('tokenizer', 'base', 'vlm'): shutil.copytree(zoo[part], partial/part)
     before = {part: file_hash(partial/part/'model.safetensors') for part in ('base', 'vlm')}
-    facts = build_zoo('smoke', zoo['world'], partial, progress=False)
+    facts = build_zoo('smoke', world_dir, partial, progress=False)
     assert facts['resumed'] == ['tokenizer', 'base', 'vlm'] and 'base' not in facts['times_s']
     assert {part: file_hash(partial/part/'model.safetensors') for part in ('base', 'vlm')} == before
     assert (partial/'agent'/'zoo.json').exists() and zoo_info(partial/'agent')['role'] == 'agent'
 
-def test_idefics3_theta_v_on_a_llama_base(zoo, tmp_path):
+def test_idefics3_theta_v_on_a_llama_base(zoo, world_dir, tmp_path):
     "train_vlm on a toy Llama builds an Idefics3 θ_V (δ_V ≠ 0); θ_S's LM loaded into it gives θ_S's text logits, saved and loaded too."
     import copy
     from transformers import AutoTokenizer
@@ -158,7 +151,7 @@ def test_idefics3_theta_v_on_a_llama_base(zoo, tmp_path):
     from mmsearch.pretrain import train_vlm
     tok = AutoTokenizer.from_pretrained(zoo['tokenizer'])
     base = toy_llama(tok, hidden=64, layers=2, heads=2, kv_heads=1, ffn=128)
-    vlm, proc, info = train_vlm(World.load(zoo['world']), base, tok, zoo_preset('smoke', base_model='smollm2', vision_steps=3, vlm_steps=3), progress=False)
+    vlm, proc, info = train_vlm(World.load(world_dir), base, tok, zoo_preset('smoke', base_model='smollm2', vision_steps=3, vlm_steps=3), progress=False)
     assert type(vlm).__name__ == 'Idefics3ForConditionalGeneration' and info['family'] == 'idefics3'
     assert info['vision']['objective'] == 'words'
     sd_b = base.state_dict()
