@@ -157,7 +157,7 @@ def bench_corpus(
     nice: int = 0,
 ) -> dict:
     from mmsearch.world import World
-    from mmsearch.search import SearchEngine
+    from mmsearch.search import SearchEngine, serve_process
 
     w = World.load(world_dir)
     t0 = time.time()
@@ -171,31 +171,12 @@ def bench_corpus(
     log(f"  in-process: p50 {ip['p50_ms']:.3f} ms, p99 {ip['p99_ms']:.3f} ms, {ip['rps']:.0f} q/s")
     os.sched_setaffinity(0, set(range(os.cpu_count())))
     del eng
-    cmd = [
-        sys.executable,
-        '-c',
-        'import sys; from mmsearch.search import serve_cli; sys.exit(serve_cli(sys.argv[1:]))',
-        '--world',
-        str(world_dir),
-        '--port',
-        '0',
-        '--workers',
-        str(workers),
-        '--filler',
-        str(filler),
-        '--cache-dir',
-        str(cache_dir),
-        '--http',
-        http,
-    ]
-
-    def pin():
-        os.sched_setaffinity(0, {SERVER_CPU})
-
-    srv = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, preexec_fn=pin)
     cells = {}
-    try:
-        url = wait_ready(srv, workers)
+    serving = serve_process(
+        world_dir, workers=workers, filler=filler, cache_dir=cache_dir, http=http, cpus={SERVER_CPU}
+    )
+    with serving as (url, srv):
+        wait_workers(srv, workers)
         time.sleep(1.0)
         for c in conc_levels:
             out = subprocess.run(
@@ -228,8 +209,6 @@ def bench_corpus(
                 f"errors {r['errors']}  client CPU {r['client_cpu']:.0%} ({r['client_cpu_ms_per_req']:.3f} ms/req)  "
                 f"server CPU {r['server_cpu']:.0%} ({r['server_cpu_ms_per_req']:.3f} ms/req)"
             )
-    finally:
-        stop(srv)
     return dict(
         pages=len(w.pages) + filler, filler=filler, in_process=ip, service={str(k): v for k, v in cells.items()}
     )
@@ -242,34 +221,13 @@ def _workers_up(pid):
     return kids
 
 
-def stop(srv: subprocess.Popen):
-    "Terminate the server `srv`; kill it if it is still up after 15 s."
-    srv.terminate()
-    try:
-        srv.wait(15)
-    except subprocess.TimeoutExpired:
-        srv.kill()
-        srv.wait()
-
-
-def wait_ready(srv: subprocess.Popen, workers: int) -> str:
-    "The URL `mmsearch serve` (child `srv`, stdout piped) listens on, once /health answers and `workers` are up."
-    line = ''
-    while not line.startswith('mmsearch serve: listening on '):
-        line = srv.stdout.readline()
-        if not line and srv.poll() is not None:
-            raise RuntimeError('server failed to start')
-    url = line.split()[-1]
-    import httpx
-
-    for _ in range(600):
-        try:
-            if httpx.get(url + '/health', timeout=2).status_code == 200 and len(_workers_up(srv.pid)) >= workers:
-                break
-        except httpx.TransportError:
-            pass
+def wait_workers(srv: subprocess.Popen, workers: int, timeout: float = 60.0):
+    "Wait until the server `srv` has its `workers` worker processes (uvicorn starts them after it prints its URL)."
+    t0 = time.time()
+    while workers > 1 and len(_workers_up(srv.pid)) < workers:
+        if time.time() - t0 > timeout:
+            raise RuntimeError(f'only {len(_workers_up(srv.pid))} of {workers} workers came up')
         time.sleep(0.1)
-    return url
 
 
 def main(argv=None):

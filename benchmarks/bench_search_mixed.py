@@ -18,7 +18,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / 'benchmarks'))
-from bench_search import proc_cpu_seconds, queries_for, wait_ready, stop, CLIENT_CPU, SERVER_CPU  # noqa: E402
+from bench_search import proc_cpu_seconds, queries_for, wait_workers, CLIENT_CPU, SERVER_CPU  # noqa: E402
 
 MIX = dict(search=0.7, retrieve=0.1, visit=0.1, lens=0.1)
 
@@ -201,7 +201,7 @@ def main(argv=None):
         return client_main(a)
     from mmsearch.world import World, default_world_dir
     from mmsearch.pipeline import build_world
-    from mmsearch.search import SearchEngine
+    from mmsearch.search import SearchEngine, serve_process
     from mmsearch.core import data_dir, write_json
 
     wd = a.world or default_world_dir('default', 0)
@@ -219,33 +219,11 @@ def main(argv=None):
         flush=True,
     )
     del eng
-    cmd = [
-        sys.executable,
-        '-c',
-        'import sys; from mmsearch.search import serve_cli; sys.exit(serve_cli(sys.argv[1:]))',
-        '--world',
-        str(wd),
-        '--port',
-        '0',
-        '--workers',
-        str(a.workers),
-        '--cache-dir',
-        str(cache),
-    ]
-    srv = subprocess.Popen(
-        cmd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        preexec_fn=lambda: os.sched_setaffinity(0, {SERVER_CPU}),
-    )
-    try:
-        url = wait_ready(srv, a.workers)
+    with serve_process(wd, workers=a.workers, cache_dir=cache, cpus={SERVER_CPU}) as (url, srv):
+        wait_workers(srv, a.workers)
         run_client(url, workload(pool, 500, MIX, seed=1), a.conc, srv.pid, cache)  # warm-up
         mixed = run_client(url, workload(pool, a.requests, MIX), a.conc, srv.pid, cache)
         search = run_client(url, workload(pool, a.requests, dict(search=1.0)), a.conc, srv.pid, cache)
-    finally:
-        stop(srv)
     print(f'\n| workload ({a.requests} requests, {a.conc} connections) | req/s | p50 ms | p99 ms | errors |')
     print('|---|---|---|---|---|')
     for name, r in (('mixed 70/10/10/10', mixed), ('search only', search)):
