@@ -6,12 +6,13 @@
 from __future__ import annotations
 import functools, hashlib, json, math, random, re, time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 from .client import ChatClient
 from .world import World, describe_look, position_word
-from .bench import load_benchmark
+from .bench import check_item, load_benchmark, scene_items
+from .core import atomic_write, data_dir, write_json
 from .tools import ToolContext, env_class, tool_schemas, to_grid, GRID, load_image
 from mmsearch.rollout import (
     rollout,
@@ -32,6 +33,8 @@ from mmsearch.rollout import (
     save_dataset,
 )
 from .evaluate import rule_score
+from .search import serve
+from .viewer import trajectories_html
 
 # %% auto #0
 __all__ = ['SUFFICIENCY_PROMPT', 'SCALE_FACTORS', 'TEXT_SYSTEM', 'MIX', 'IMAGE_TOOLS', 'GroundTruthJudge', 'OpenAIJudge',
@@ -315,7 +318,7 @@ def direct_answers(
     progress: bool = False,
 ) -> dict:
     "{item id: number correct of `n`} for θ_V answering each image question directly (first greedy, rest sampled)."
-    import torch
+    import torch  # here, not at the top: synth with remote teachers imports no torch (~4 s)
     from mmsearch.zoo import load_vlm
     from mmsearch.pretrain import vlm_prompt, short_answer
 
@@ -371,8 +374,6 @@ def whole_image_hit(ctx: ToolContext, item: dict, world: World, k: int = 1) -> b
 
 def fuzzy_checks(world: World, item: dict, ctx: ToolContext | None = None, k: int = 3) -> dict:
     "VDR's fuzzy multi-hop check: multi-hop, no entity named or answer leaked, entity info present, no shortcut."
-    from mmsearch.bench import check_item
-
     meta = item['meta']
     q = item['question']
     chain = meta['chain']
@@ -431,6 +432,11 @@ def quotas(n: int, mix: dict = MIX) -> dict:
     return out
 
 
+def _tries(quota: int, oversample: float) -> int:
+    "How many candidates to roll out for `quota` kept trajectories: `oversample` times as many, plus 8."
+    return math.ceil(quota * oversample) + 8
+
+
 def _run(policy, items, ctx, name, quota, filtered=None, *, cfg, accept, progress, chunk: int = 64) -> SynthSet:
     "Roll out `items` in chunks until `quota` trajectories are accepted."
     t0, kept, tried, i = time.time(), [], 0, 0
@@ -457,9 +463,6 @@ def _synth_setup(world_dir, ctx: ToolContext, cfg: RolloutConfig, accept: Callab
 
 def seed_items(world_dir, n: int, hops=(1,), seed: int = 0, prefix: str = 'synthvqa') -> list[dict]:
     "`n` new VDR-style questions on training-split scene entities (seed VQA; `hops` > 1 chains along walks)."
-    from dataclasses import asdict
-    from mmsearch.bench import scene_items
-
     w = World.load(world_dir)
     root = Path(world_dir)
     its = [
@@ -533,7 +536,7 @@ def synth_vdr(
     vdr = load_benchmark(world_dir, 'vdr', 'train')
     vqa = vqa_pool(world_dir, seed, extra=2 * q['vqa'])
     filt = Counter()
-    want = math.ceil(q['vqa'] * oversample) + 8
+    want = _tries(q['vqa'], oversample)
     cand = []
     for it in vqa:
         if len(cand) >= 2 * want:
@@ -551,13 +554,13 @@ def synth_vdr(
     text = load_benchmark(world_dir, 'textqa', 'train')
     rng.shuffle(text)
     teach_text = text_teacher or OraclePolicy(world)
-    out['text'] = run(teach_text, text[: math.ceil(q['text'] * oversample) + 8], text_ctx, 'text', q['text'])
+    out['text'] = run(teach_text, text[: _tries(q['text'], oversample)], text_ctx, 'text', q['text'])
     fz = [it for it in vdr if it['meta']['hops'] >= 2]
     rng.shuffle(fz)
     fz += seed_items(world_dir, 2 * q['fuzzy'], (2, 3), seed, 'synthfuzzy')
     ffilt, fcand = Counter(), []
     for it in fz:
-        if len(fcand) >= math.ceil(q['fuzzy'] * oversample) + 8:
+        if len(fcand) >= _tries(q['fuzzy'], oversample):
             break
         c = fuzzy_checks(world, it, ctx)
         if c['ok']:
@@ -676,7 +679,7 @@ def synth_gog(
         'no_search': run(
             DirectTeacher(), is_known[:k_no], full_ctx, 'no_search', k_no, dict(uncertainty_filter_known=len(is_known))
         ),
-        'search': run(gog, rest[: math.ceil(k_search * oversample) + 8], full_ctx, 'search', k_search),
+        'search': run(gog, rest[: _tries(k_search, oversample)], full_ctx, 'search', k_search),
     }
 
 # %% ../nbs/04b_synth.ipynb #b227acb0
@@ -804,7 +807,6 @@ def save_synth(sets: dict, out: Path | str, stats: dict | None = None) -> Path:
     "Write the sets as HF datasets, the SFT dataset, ms-swift JSONL, verl parquet and stats.json under `out`."
     import pyarrow as pa, pyarrow.parquet as pq
     from datasets import Dataset
-    from mmsearch.core import atomic_write, write_json
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -839,9 +841,6 @@ def load_sft(path: Path | str):
 # %% ../nbs/04b_synth.ipynb #6b6d5723
 def synth_report(sets: dict, stats: dict, report_dir: Path | str, times: dict, k: int = 2) -> dict:
     "Write metrics/synth.json and example trajectories (trajectories/synth_<set>.html) under `report_dir`."
-    from mmsearch.core import write_json
-    from mmsearch.viewer import trajectories_html
-
     rep = Path(report_dir)
     (rep / 'trajectories').mkdir(parents=True, exist_ok=True)
     for name, s in sets.items():
@@ -867,8 +866,6 @@ def synth_report(sets: dict, stats: dict, report_dir: Path | str, times: dict, k
 # %% ../nbs/04b_synth.ipynb #b59e242e
 def synth_dir_for(zoo: dict) -> Path:
     "Where the pipeline keeps the synthesized dataset of a zoo (data/synth/<zoo name>)."
-    from mmsearch.core import data_dir
-
     return data_dir() / 'synth' / Path(zoo['root']).name
 
 
@@ -883,8 +880,6 @@ def build_synth(
     progress: bool = False,
 ) -> tuple:
     "Synthesize VDR's mix and GoG's set (zoo's θ_V filters), save them to `out`; return (sets, stats, times)."
-    from mmsearch.search import serve
-
     world = World.load(world_dir)
     times = {}
     with serve(world_dir) as url:
