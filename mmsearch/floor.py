@@ -577,18 +577,20 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
         timings['sweep'] = round(time.time() - t0, 1)
         log(f'[floor] chosen: {chosen}')
         results, summaries, dirs, outcomes = {}, {}, {}, {}
+
+        def table_row(row, label, pol, exclude, system=True):  # one row of the table: each benchmark, by category
+            results[row], outcomes[row] = {}, {}
+            for b, s in fc.benches:
+                r = run_eval(label, pol, b, s, fc.n, exclude, system)
+                results[row][b] = category_summary(r.trajs)
+                summaries[(row, b)] = r.summary
+                outcomes[row][b] = item_outcomes(r.trajs)
+
         t0 = time.time()
         for m in FLOOR_METHODS:
             dirs[m] = merged(m, chosen[m]['lam'], chosen[m]['p'])
             pol = load_policy(str(dirs[m]), batch_size=fc.batch_size)
-            results[m], outcomes[m] = {}, {}
-            for b, s in fc.benches:
-                r = run_eval(
-                    setting_name(m, chosen[m]['lam'], chosen[m]['p'], fc.calib_n, fc.vlm_weight), pol, b, s, fc.n, excl
-                )
-                results[m][b] = category_summary(r.trajs)
-                summaries[(m, b)] = r.summary
-                outcomes[m][b] = item_outcomes(r.trajs)
+            table_row(m, setting_name(m, chosen[m]['lam'], chosen[m]['p'], fc.calib_n, fc.vlm_weight), pol, excl)
             log(
                 f"[floor] {m}: "
                 + ', '.join(
@@ -598,12 +600,7 @@ def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
             )
         for label in BASELINES:
             pol, ex, system = baseline_policy(label, zoo['vlm'], fc.batch_size)
-            results[label], outcomes[label] = {}, {}
-            for b, s in fc.benches:
-                r = run_eval(label, pol, b, s, fc.n, ex if ex is not None else excl, system)
-                results[label][b] = category_summary(r.trajs)
-                summaries[(label, b)] = r.summary
-                outcomes[label][b] = item_outcomes(r.trajs)
+            table_row(label, label, pol, ex if ex is not None else excl, system)
             log(
                 f"[floor] {label}: "
                 + ', '.join(f"{b} acc {results[label][b]['all']['accuracy']}" for b, _ in fc.benches)
