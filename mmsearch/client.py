@@ -16,7 +16,7 @@ from .core import atomic_write
 __all__ = ['RETRY_STATUS', 'SearchResult', 'SearchError', 'BudgetExceeded', 'CacheMiss', 'UnsafeURL', 'NotSupported', 'check_url',
            'Call', 'Backend', 'LocalBackend', 'SerperBackend', 'SerpApiBackend', 'SearxngBackend', 'JinaReaderBackend',
            'CompositeBackend', 'DiskCache', 'image_bytes', 'image_source', 'tls_context', 'SearchClient', 'ChatError',
-           'ChatClient', 'fake_openai_app']
+           'ChatClient', 'chat_spec', 'fake_openai_app']
 
 # %% ../nbs/02a_client.ipynb #488e9f2c
 @dataclass
@@ -738,6 +738,14 @@ class ChatClient:
                 raise ChatError(f'{self.model}: HTTP {r.status_code}: {_message(r)}')
             return r
         raise ChatError(f'{self.model}: the endpoint failed after {self.retries + 1} attempts ({why})')
+
+# %% ../nbs/02a_client.ipynb #8a6b3886
+def chat_spec(spec: str) -> tuple[str, str]:
+    "(base_url, model) of an endpoint spec 'openai:<base_url>#<model>'."
+    url, _, model = spec.removeprefix('openai:').partition('#')
+    if not spec.startswith('openai:') or not url or not model:
+        raise ValueError(f"an endpoint spec looks like 'openai:http://host:port#model-name', not {spec!r}")
+    return url, model
 
 # %% ../nbs/02a_client.ipynb #cedd6464
 def fake_openai_app(script: Callable[[dict], dict]):

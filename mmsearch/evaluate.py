@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 import pandas as pd
 from .bench import BENCHMARKS, load_benchmark
-from .client import ChatClient
+from .client import ChatClient, chat_spec
 from .core import write_json, weights_hash
 from mmsearch.rollout import (
     RolloutConfig,
@@ -108,10 +108,7 @@ def load_policy(spec: str, world: World | None = None, **kw):
             raise ValueError("the oracle needs the world (pass world=...)")
         return OraclePolicy(world, **kw)
     if spec.startswith('openai:'):
-        url, _, model = spec[len('openai:') :].partition('#')
-        if not model:
-            raise ValueError("spec must look like 'openai:http://host:port#model-name'")
-        return OpenAIPolicy(url, model, **kw)
+        return OpenAIPolicy(*chat_spec(spec), **kw)
     path = Path(spec)
     if not (path / 'config.json').exists():
         raise FileNotFoundError(

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable
-from .client import ChatClient, ChatError
+from .client import ChatClient, ChatError, chat_spec
 from .core import atomic_dir, atomic_write, dumps, save_figure, weights_hash, write_json
 from .rollout import RolloutConfig, Trajectory, rollout, HFPolicy, load_image, save_jsonl, SYSTEM_PROMPT
 from .tools import SearchEnv, ToolContext, env_class, tool_schemas, is_error
@@ -95,10 +95,7 @@ def make_judge(spec: str = 'rule'):
     if spec in ('rule', '', None):
         return RuleJudge()
     if spec.startswith('openai:'):
-        url, _, model = spec[len('openai:') :].partition('#')
-        if not model:
-            raise ValueError("an LLM judge spec looks like 'openai:http://host:port#model-name'")
-        return ReportJudge(ChatClient(url, model))
+        return ReportJudge(ChatClient(*chat_spec(spec)))
     raise ValueError(f"unknown judge {spec!r}: use 'rule' or 'openai:URL#MODEL'")
 
 # %% ../nbs/05_grpo.ipynb #c37db415
