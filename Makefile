@@ -45,8 +45,8 @@ readme:
 sync: install readme
 	PATH=$(BIN):$$PATH $(BIN)/nbdev_clean
 	PATH=$(BIN):$$PATH $(BIN)/nbdev_export
-	$(BIN)/ruff format --check nbs benchmarks
-	$(BIN)/ruff check mmsearch benchmarks
+	$(BIN)/ruff format --check nbs benchmarks tests
+	$(BIN)/ruff check mmsearch benchmarks tests
 	$(BIN)/ruff check nbs --select E501
 	git diff --exit-code -- nbs mmsearch README.md || { echo "nbs/, mmsearch/ or README.md out of sync: run nbdev_clean, nbdev_export, make readme and commit"; exit 1; }
 	test -z "$$(git status --porcelain -- nbs mmsearch)" || { git status --porcelain -- nbs mmsearch; echo "untracked files after export"; exit 1; }

@@ -1,6 +1,7 @@
 import os
 from pathlib import Path
 import pytest
+
 os.environ.setdefault('HF_HUB_OFFLINE', '1')
 os.environ.setdefault('TOKENIZERS_PARALLELISM', 'false')
 

@@ -1,6 +1,7 @@
 """Each existing client the notebooks claim, replayed against our service on loopback: the request as that client
 sends it, and the answer parsed the way that client parses it (requests and parsers written here from each client's
 documented format; facts from their official code, cited per test)."""
+
 import httpx, pytest
 from mmsearch.search import SearchEngine, serve, IMAGE_BASE
 from mmsearch.client import SearchClient, SerperBackend, SerpApiBackend, SearxngBackend, JinaReaderBackend
@@ -8,11 +9,13 @@ from mmsearch.client import SearchClient, SerperBackend, SerpApiBackend, Searxng
 
 @pytest.fixture(scope='module')
 def url(world):
-    with serve(SearchEngine.build(world[0])) as u: yield u
+    with serve(SearchEngine.build(world[0])) as u:
+        yield u
+
 
 @pytest.fixture(scope='module')
 def head(world):
-    return world[1].entities[0]                 # a head entity: many pages name it
+    return world[1].entities[0]  # a head entity: many pages name it
 
 
 # ---- Search-R1 (https://github.com/PeterGriffinJin/Search-R1)
@@ -24,24 +27,36 @@ def _passages2string(retrieval_result):
         out += f"Doc {idx + 1}(Title: {content.split(chr(10))[0]}) {chr(10).join(content.split(chr(10))[1:])}\n"
     return out
 
+
 def test_search_r1_generation_batch_search(url, head):
     "generation.py `_batch_search`: POST {queries, topk, return_scores: True}, then `.json()['result']`."
     r = httpx.post(url + '/retrieve', json={'queries': [head.name, 'zzqx nothing'], 'topk': 3, 'return_scores': True})
     refs = [_passages2string(x) for x in r.json()['result']]
     assert refs[0].startswith(f'Doc 1(Title: "{head.name}") ') and refs[0].count('Doc ') == 3 and refs[1] == ''
 
+
 def test_search_r1_retrieval_request_400_queries(url):
     "search/retrieval_request.py: 400 queries, topk 5, return_scores True; raise_for_status, then .json()."
-    payload = {'queries': ['What is the capital of France?', 'Explain neural networks.'] * 200, 'topk': 5, 'return_scores': True}
+    payload = {
+        'queries': ['What is the capital of France?', 'Explain neural networks.'] * 200,
+        'topk': 5,
+        'return_scores': True,
+    }
     r = httpx.post(url + '/retrieve', json=payload, timeout=60)
     r.raise_for_status()
     res = r.json()['result']
     assert len(res) == 400 and all(isinstance(x, list) and len(x) <= 5 for x in res)
     assert all(set(h) == {'document', 'score'} and set(h['document']) == {'id', 'contents'} for x in res for h in x)
 
+
 def test_search_r1_query_request_defaults(url, head):
-    "retrieval_server.py QueryRequest: topk Optional (None -> config topk, 3 by default), return_scores False -> documents themselves."
-    for body in ({'queries': [head.name]}, {'queries': [head.name], 'topk': None}, {'queries': [head.name], 'topk': None, 'return_scores': False}):
+    """retrieval_server.py QueryRequest: topk Optional (None -> config topk, 3 by default), return_scores False ->
+    documents themselves."""
+    for body in (
+        {'queries': [head.name]},
+        {'queries': [head.name], 'topk': None},
+        {'queries': [head.name], 'topk': None, 'return_scores': False},
+    ):
         res = httpx.post(url + '/retrieve', json=body).json()['result']
         assert len(res[0]) == 3 and all(set(d) == {'id', 'contents'} for d in res[0]), body
         assert res[0][0]['id'] == head.url and res[0][0]['contents'].startswith(f'"{head.name}"\n')
@@ -49,17 +64,21 @@ def test_search_r1_query_request_defaults(url, head):
 
 # ---- Serper (https://serper.dev): a JSON body, and LangChain's GoogleSerperAPIWrapper
 def test_serper_json_body(url, head):
-    "Serper's documented request: POST /search with X-API-KEY and {q, num, gl, hl}; our SerperBackend unchanged but for base_url."
+    "Serper's documented request: POST /search, X-API-KEY and {q, num, gl, hl}; SerperBackend, only base_url set."
     hits = SearchClient(SerperBackend(api_key='any', base_url=url)).text_search(head.name, num=4)
     assert hits[0].link == head.url and 1 <= len(hits) <= 4
 
+
 def test_langchain_google_serper_wrapper(url, head):
-    "langchain_community GoogleSerperAPIWrapper: POST with q, gl, hl, num in the query string and no body; reads ['organic']."
-    r = httpx.post(url + '/search', headers={'X-API-KEY': 'any', 'Content-Type': 'application/json'},
-                   params={'q': head.name, 'gl': 'us', 'hl': 'en', 'num': 10})
+    "langchain_community GoogleSerperAPIWrapper: POST, q, gl, hl, num in the query string, no body; reads ['organic']."
+    r = httpx.post(
+        url + '/search',
+        headers={'X-API-KEY': 'any', 'Content-Type': 'application/json'},
+        params={'q': head.name, 'gl': 'us', 'hl': 'en', 'num': 10},
+    )
     r.raise_for_status()
     results = r.json()
-    snippets = [x['snippet'] for x in results['organic'][:10] if 'snippet' in x]   # _parse_snippets
+    snippets = [x['snippet'] for x in results['organic'][:10] if 'snippet' in x]  # _parse_snippets
     assert results.get('answerBox') is None and results.get('knowledgeGraph') is None
     assert snippets and head.name in snippets[0] and results['organic'][0]['link'] == head.url
 
@@ -70,10 +89,16 @@ def test_jina_reader_get_and_post(url, head):
     text = httpx.get(f'{url}/{head.url}').text
     assert text.startswith(f'Title: {head.name}\n\nURL Source: {head.url}\n\nMarkdown Content:\n')
     j = httpx.get(f'{url}/{head.url}', headers={'Accept': 'application/json'}).json()
-    assert j['code'] == 200 and j['data']['url'] == head.url and j['data']['title'] == head.name and j['data']['content']
+    assert (
+        j['code'] == 200 and j['data']['url'] == head.url and j['data']['title'] == head.name and j['data']['content']
+    )
     assert httpx.post(url + '/', json={'url': head.url}).text == text
-    assert httpx.post(url + '/', json={'url': head.url}, headers={'Accept': 'application/json'}).json()['data'] == j['data']
-    assert httpx.post(url + '/', data={'url': head.url}).text == text                       # a form body too
+    assert (
+        httpx.post(url + '/', json={'url': head.url}, headers={'Accept': 'application/json'}).json()['data']
+        == j['data']
+    )
+    assert httpx.post(url + '/', data={'url': head.url}).text == text  # a form body too
+
 
 def test_our_jina_backend_pointed_at_our_service(url, head):
     page = SearchClient(JinaReaderBackend(reader_url=url, local=True)).visit(head.url)
@@ -88,10 +113,12 @@ def test_serpapi_google_lens_get(url, world):
     thumb = IMAGE_BASE + next(p['image'] for p in w.pages if p['url'] == e.url)
     j = httpx.get(url + '/search.json', params={'engine': 'google_lens', 'url': thumb, 'api_key': 'any'}).json()
     assert j['search_metadata']['status'] == 'Success'
-    assert j['visual_matches'][0]['link'] == e.url and all({'position', 'title', 'link', 'source', 'thumbnail'} <= set(m) for m in j['visual_matches'])
+    assert j['visual_matches'][0]['link'] == e.url and all(
+        {'position', 'title', 'link', 'source', 'thumbnail'} <= set(m) for m in j['visual_matches']
+    )
     vm = SearchClient(SerpApiBackend(api_key='any', base_url=url)).image_search(image_id=thumb, num=3)
     assert vm[0].link == e.url and vm[0].snippet == 'wiki.example'
-    org = SearchClient(SerpApiBackend(api_key='any', base_url=url)).text_search(e.name, num=3)    # engine=google
+    org = SearchClient(SerpApiBackend(api_key='any', base_url=url)).text_search(e.name, num=3)  # engine=google
     assert org[0].link == e.url
 
 
