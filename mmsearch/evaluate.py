@@ -114,10 +114,9 @@ def load_policy(spec: str, world: World | None = None, **kw):
         raise FileNotFoundError(
             f"{spec!r} is neither 'oracle', 'openai:URL#MODEL' nor a model directory (no config.json)"
         )
-    from mmsearch.zoo import load_lm, load_vlm
+    from mmsearch.zoo import load_model  # torch and transformers, only for a local model
 
-    is_vlm = 'vision_config' in json.loads((path / 'config.json').read_text())
-    model, processor = (load_vlm if is_vlm else load_lm)(path)
+    model, processor = load_model(path)
     pol = HFPolicy(model, processor, **kw)
     pol.name = path.name
     pol.fingerprint = weights_hash(path)  # resumed evaluations check they continue the same weights

@@ -20,17 +20,17 @@ from .bench import load_benchmark
 from .floor import ensure_merge
 from .textagent import quiet_trainer_args
 from .sft import ensure_sft
-from .zoo import image_inputs, join_images, load_lm, load_vlm, PIXEL_KEYS
+from .zoo import image_inputs, join_images, load_model, PIXEL_KEYS
 
 # %% auto #0
 __all__ = ['REPORT_JUDGE_PROMPT', 'ADVANTAGES', 'LOSS_AGGS', 'CKPT', 'CURRICULA', 'INITS', 'MERGE_DEFAULTS', 'RuleJudge',
            'ReportJudge', 'make_judge', 'RewardConfig', 'error_steps', 'format_ok', 'shaped_reward', 'score_episodes',
            'GRPOEnv', 'trl_rows', 'trl_reward', 'group_advantages', 'is_anomalous', 'chat_renderer', 'loss_spans',
            'message_images', 'encode_episode', 'collate', 'model_inputs', 'token_logprobs', 'policy_loss', 'RLConfig',
-           'load_model', 'sampling_policy', 'step_items', 'episode_stats', 'update', 'evaluate_policy',
-           'save_checkpoint', 'load_checkpoint', 'train', 'pass_rates', 'curriculum_buckets', 'resolve_init',
-           'eval_curve', 'steps_to_target', 'mean_curve', 'summarise_runs', 'plot_runs', 'run_key', 'run_setting',
-           'curriculum_pool', 'verdict_warm_start', 'grpo_markdown', 'patch_trl_pixel_values', 'trl_grpo_trainer']
+           'sampling_policy', 'step_items', 'episode_stats', 'update', 'evaluate_policy', 'save_checkpoint',
+           'load_checkpoint', 'train', 'pass_rates', 'curriculum_buckets', 'resolve_init', 'eval_curve',
+           'steps_to_target', 'mean_curve', 'summarise_runs', 'plot_runs', 'run_key', 'run_setting', 'curriculum_pool',
+           'verdict_warm_start', 'grpo_markdown', 'patch_trl_pixel_values', 'trl_grpo_trainer']
 
 # %% ../nbs/05_grpo.ipynb #ea4ce5a3
 REPORT_JUDGE_PROMPT = (
@@ -452,15 +452,6 @@ class RLConfig:
             max_obs_chars=self.max_obs_chars,
             max_context_tokens=self.max_seq_tokens,
         )
-
-
-def load_model(path: Path | str, device: str = 'cpu'):
-    "(model, processor) of a saved VLM or text LM directory."
-    path = Path(path)
-    if not (path / 'config.json').exists():
-        raise FileNotFoundError(f'{str(path)!r} is not a model directory (no config.json)')
-    is_vlm = 'vision_config' in json.loads((path / 'config.json').read_text())
-    return (load_vlm if is_vlm else load_lm)(path, device=device)
 
 
 def sampling_policy(model, proc, cfg: RLConfig) -> HFPolicy:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Sequence
 from .core import atomic_dir, dumps, save_figure, weights_hash
 from .floor import ensure_merge
-from .zoo import image_inputs, join_images, load_lm, load_vlm, CHAT_TEMPLATE, file_lock, zoo_info
+from .zoo import image_inputs, join_images, load_model, CHAT_TEMPLATE, file_lock, zoo_info
 from .tools import load_image, TOOL_NAMES
 from .rollout import RolloutConfig
 from .evaluate import evaluate, load_policy
@@ -152,11 +152,6 @@ class ToolMaskCollator:
 LORA_TARGETS = r'.*(language_model|model)\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)'
 
 
-def _load(model_dir):
-    cfg = json.loads((Path(model_dir) / 'config.json').read_text())
-    return (load_vlm if 'vision_config' in cfg else load_lm)(model_dir)
-
-
 def sft_model(
     model_dir,
     dataset,
@@ -177,7 +172,7 @@ def sft_model(
     import torch
     from trl import SFTConfig, SFTTrainer
 
-    model, proc = _load(model_dir)
+    model, proc = load_model(model_dir)
     model.train()
     col = ToolMaskCollator(proc)
     has_images = getattr(proc, 'image_processor', None) is not None

@@ -21,7 +21,7 @@ __all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESET
            'train_bf16', 'smol_gguf', 'smol_card', 'smol_checkpoint', 'base_checkpoint', 'pretrained_tokenizer',
            'zoo_tokenizer', 'mrope_section', 'padded_vocab', 'special_ids', 'text_config', 'vlm_config', 'llama_config',
            'toy_llama', 'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'image_inputs', 'join_images', 'vlm_layout',
-           'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'zoo_info',
+           'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'load_model', 'zoo_info',
            'preset_fields', 'part_fields', 'zoo_dir', 'file_lock']
 
 # %% ../nbs/03_zoo.ipynb #2da779b8
@@ -693,6 +693,13 @@ def load_vlm(path: Path | str, device: str = 'cpu'):
     return Qwen2_5_VLForConditionalGeneration.from_pretrained(path).to(
         device
     ).eval(), ImageOnlyQwen2_5_VLProcessor.from_pretrained(path)
+
+
+def load_model(path: Path | str, device: str = 'cpu'):
+    "(model, processor) of a saved model directory: `load_vlm` where its config has a vision tower, else `load_lm`."
+    path = _need_checkpoint(path)
+    is_vlm = 'vision_config' in json.loads((path / 'config.json').read_text())
+    return (load_vlm if is_vlm else load_lm)(path, device)
 
 
 def zoo_info(path: Path | str) -> dict:
