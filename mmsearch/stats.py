@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['Z95', 'wilson', 'bootstrap_ci', 'paired_diff_ci', 'verdict', 'acc_ci', 'fmt_ci']
+__all__ = ['Z95', 'wilson', 'bootstrap_ci', 'paired_diff_ci', 'verdict', 'acc_ci', 'fmt_ci', 'with_intervals']
 
 # %% ../nbs/00a_stats.ipynb #4863bf7b
 Z95 = 1.959963984540054  # the two-sided 95% quantile of the standard normal
@@ -80,3 +80,16 @@ def acc_ci(k: float, n: int) -> dict:
 def fmt_ci(x: float, lo: float, hi: float, n: int | None = None) -> str:
     "'0.32 [0.24, 0.42] (n=100)': a value with its interval, for tables and prose."
     return f'{x:.2f} [{lo:.2f}, {hi:.2f}]' + (f' (n={n})' if n is not None else '')
+
+# %% ../nbs/00a_stats.ipynb #b65f8f04
+def with_intervals(record):
+    "`record` with `lo` and `hi` (Wilson 95%) beside every `acc` that has an integer `n` > 0, at any depth."
+    if isinstance(record, list):
+        return [with_intervals(v) for v in record]
+    if not isinstance(record, dict):
+        return record
+    out = {k: with_intervals(v) for k, v in record.items()}
+    acc, n = out.get('acc'), out.get('n')
+    if isinstance(acc, (int, float)) and isinstance(n, int) and n > 0:
+        out |= {k: v for k, v in acc_ci(round(acc * n), n).items() if k in ('lo', 'hi')}
+    return out

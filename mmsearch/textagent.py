@@ -8,6 +8,7 @@ import json, random, re, time, warnings
 from pathlib import Path
 import torch
 from .core import write_json
+from .stats import acc_ci, with_intervals
 from .world import World, COLORS, SHAPES, _SUFFIX, make_word
 from .bench import load_benchmark
 from .tools import ToolContext, env_class, tool_schemas
@@ -233,7 +234,7 @@ def agent_eval(
     progress: bool = False,
     policy=None,
 ) -> dict:
-    "Search rate and accuracy of a text agent (`model` or `policy`) on search-required textqa test items, via `ctx`."
+    "Search rate and accuracy (with n and intervals) of a text agent (`model` or `policy`) on search-required textqa."
     items = [it for it in load_benchmark(world_dir, 'textqa', 'test') if it['meta']['category'] == 'search_required']
     if n is not None and len(items) > n:
         items = random.Random(0).sample(items, n)
@@ -255,10 +256,16 @@ def agent_eval(
     by_hops = {}
     for t in trajs:
         by_hops.setdefault(str(t.meta.get('hops')), []).append(t.correct or 0.0)
+    correct = [t.correct or 0.0 for t in trajs]
     return dict(
         search_rate=mean(searched),
-        acc=mean([t.correct or 0.0 for t in trajs]),
+        acc=mean(correct),
         n=len(trajs),
+        by_hops={h: acc_ci(sum(v), len(v)) for h, v in sorted(by_hops.items())},
+        outcomes=[
+            dict(id=t.item_id, hops=t.meta.get('hops'), correct=c, searched=s)
+            for t, c, s in zip(trajs, correct, searched)
+        ],
         first_query_named=mean(first_query_named),
         calls_per_question=mean([len(t.tool_calls) for t in trajs]),
         acc_by_hops={k: mean(v) for k, v in sorted(by_hops.items())},
@@ -319,7 +326,7 @@ def zoo_report(zoo: dict, report_dir: Path | str) -> dict:
             steps=info['agent']['steps'],
             examples=info['agent']['examples'],
             final_loss=round(info['agent']['losses'][-1], 4) if info['agent']['losses'] else None,
-            **{k: v for k, v in info['agent']['eval'].items() if k != 'example'},
+            **{k: v for k, v in info['agent']['eval'].items() if k not in ('example', 'outcomes')},
         ),
     )
     plot_losses(
@@ -337,5 +344,6 @@ def zoo_report(zoo: dict, report_dir: Path | str) -> dict:
     metrics['task_vectors'] = task_vectors(
         lms['base'][0].state_dict(), vlm_lm_state(load_vlm(zoo['vlm'])[0]), lms['agent'][0].state_dict()
     )
+    metrics = with_intervals(metrics)
     write_json(rep / 'metrics' / 'zoo.json', metrics)
     return metrics
