@@ -97,10 +97,157 @@ def _bcvl_images_root(path: Path, images_root) -> Path:
 
 
 def _item(id, question, answers, image=None, range=None, **meta) -> dict:
+    "One item in the shape `mmsearch.evaluate` runs on; `answers` keeps the non-blank scalar golds, as strings."
     answers = [str(a) for a in answers if isinstance(a, (str, int, float)) and str(a).strip()]
     return dict(id=str(id), question=question, answers=answers, range=range, image=image, meta=meta)
 
+# %% ../nbs/01c_realbench.ipynb #f9197934
+@dataclass
+class _Where:
+    "What a row reader needs besides the row: the file's stem, the image roots and InfoSeek's question types."
 
+    stem: str
+    root: Path
+    bc_root: Path
+    qtypes: dict
+
+
+def _infoseek(r: dict, i: int, w: _Where) -> list[dict]:
+    "An InfoSeek row: golds `answer` plus `answer_eval`'s strings, or a reference range for a numeric `answer_eval`."
+    ae = r['answer_eval']
+    numeric = isinstance(ae, dict) or (bool(ae) and isinstance(ae[0], dict))
+    return [
+        _item(
+            r['data_id'],
+            r['question'],
+            list(r['answer']) + ([] if numeric else [a for a in ae if a not in r['answer']]),
+            _img(r.get('image_id') and f"{r['image_id']}.jpg", w.root),
+            infoseek_reference_range(ae) if numeric else None,
+            format='infoseek',
+            data_split=r.get('data_split'),
+            question_type=w.qtypes.get(r['data_id']),
+            answer_eval=ae,
+        )
+    ]
+
+
+def _fvqa(r: dict, i: int, w: _Where) -> list[dict]:
+    "An FVQA (MMSearch-R1) row: the prompt's text, golds from the reward model's ground truth and candidates."
+    rm = r['reward_model']
+    imgs = r.get('images')
+    return [
+        _item(
+            r.get('data_id', i),
+            r['prompt'][0]['content'],
+            r1_golds(rm['ground_truth'], rm.get('candidate_answers', '[]')),
+            _img(imgs[0], w.root) if imgs is not None and len(imgs) else None,
+            format='fvqa',
+            category=r.get('category'),
+            data_source=r['data_source'],
+            golds=r1_golds(rm['ground_truth'], rm.get('candidate_answers', '[]')),
+        )
+    ]
+
+
+def _mmsearch(r: dict, i: int, w: _Where) -> list[dict]:
+    "An MMSearch end-to-end row: golds `gt_answer` and the alternatives."
+    return [
+        _item(
+            r['sample_id'],
+            r['query'],
+            [r['gt_answer'], *_seq(r.get('alternative_gt_answers'))],
+            _img(r.get('query_image'), w.root),
+            format='mmsearch',
+            area=r.get('area'),
+            subfield=r.get('subfield'),
+            gt_answer=r['gt_answer'],
+            alternative_gt_answers=_seq(r.get('alternative_gt_answers')),
+        )
+    ]
+
+
+def _simplevqa(r: dict, i: int, w: _Where) -> list[dict]:
+    "A SimpleVQA row: one gold answer."
+    return [
+        _item(
+            r['data_id'],
+            r['question'],
+            [r['answer']],
+            _img(r.get('image'), w.root),
+            format='simplevqa',
+            language=r.get('language'),
+            vqa_category=r.get('vqa_category'),
+            answer=r['answer'],
+        )
+    ]
+
+
+def _livevqa(r: dict, i: int, w: _Where) -> list[dict]:
+    "A LiveVQA row: one item per question level present (`<id>_level1`, `<id>_level2`)."
+    out = []
+    for lvl in ('level1_qa', 'level2_qa'):
+        qa = r.get(lvl)
+        if not qa:
+            continue
+        img = qa['img_path'] if 'img_path' in qa else r.get('img_path')  # as the harness: qa.get('img_path', item's)
+        out.append(
+            _item(
+                f"{r['id']}_{lvl[:6]}",
+                qa['question'],
+                qa.get('Ground_Truth_List') or [],
+                _img(img or None, w.root),
+                format='livevqa',
+                level=int(lvl[5]),
+                question_type=qa.get('question_type', 'unknown_type'),
+                options=qa.get('options'),
+                golds=_seq(qa.get('Ground_Truth_List')),
+            )
+        )
+    return out
+
+
+def _vdr(r: dict, i: int, w: _Where) -> list[dict]:
+    "A VDR-Bench row: the first image (listed, or packed as base64 in `image_packed`), golds from `answer`."
+    imgs = list(r.get('images') or [])
+    if not imgs and r.get('image_packed'):
+        imgs = [base64.b64decode(p['data']) for p in json.loads(r['image_packed'])]
+    ans = r['answer']
+    ans = list(ans) if not isinstance(ans, str) else [ans]
+    return [
+        _item(
+            r.get('id', i),
+            r['question'],
+            ans,
+            _img(imgs[0], w.root) if imgs else None,
+            format='vdr',
+            answer=r['answer'] if isinstance(r['answer'], str) else ans,
+        )
+    ]
+
+
+def _bcvl(r: dict, i: int, w: _Where) -> list[dict]:
+    "A BrowseComp-VL row: the released files (question, answers, image_path, domain) or WebWatcher's harness rows."
+    return [
+        _item(
+            r.get('question_id', f'{w.stem}_{i}'),
+            r.get('question', r.get('prompt')),
+            _seq(r['answers']),
+            _img(r.get('image_path', r.get('file_path')), w.bc_root),
+            format='bcvl',
+            level=_bcvl_level(w.stem, r.get('task')),
+            domain=r.get('domain'),
+            lang=r.get('lang'),
+            golds=_seq(r['answers']),
+        )
+    ]
+
+
+# format -> reader of one row (its index in the file numbers rows without an id)
+_READERS = dict(
+    infoseek=_infoseek, fvqa=_fvqa, mmsearch=_mmsearch, simplevqa=_simplevqa, livevqa=_livevqa, vdr=_vdr, bcvl=_bcvl
+)
+
+# %% ../nbs/01c_realbench.ipynb #b1702082
 def load_real(
     path: Path | str,
     fmt: str | None = None,
@@ -118,122 +265,10 @@ def load_real(
     if fmt not in FORMATS:
         raise ValueError(f'unknown format {fmt!r}; choose one of {FORMATS}')
     root = Path(images_root) if images_root else path.parent
-    bc_root = _bcvl_images_root(path, images_root)
-    qtypes = {}
-    if qtype_path:
-        qtypes = {r['data_id']: r['question_type'] for r in _rows(Path(qtype_path))}
-    out = []
-    for r in rows:
-        if fmt == 'infoseek':
-            ae = r['answer_eval']
-            numeric = isinstance(ae, dict) or (bool(ae) and isinstance(ae[0], dict))
-            out.append(
-                _item(
-                    r['data_id'],
-                    r['question'],
-                    list(r['answer']) + ([] if numeric else [a for a in ae if a not in r['answer']]),
-                    _img(r.get('image_id') and f"{r['image_id']}.jpg", root),
-                    infoseek_reference_range(ae) if numeric else None,
-                    format=fmt,
-                    data_split=r.get('data_split'),
-                    question_type=qtypes.get(r['data_id']),
-                    answer_eval=ae,
-                )
-            )
-        elif fmt == 'fvqa':
-            rm = r['reward_model']
-            imgs = r.get('images')
-            out.append(
-                _item(
-                    r.get('data_id', len(out)),
-                    r['prompt'][0]['content'],
-                    r1_golds(rm['ground_truth'], rm.get('candidate_answers', '[]')),
-                    _img(imgs[0], root) if imgs is not None and len(imgs) else None,
-                    format=fmt,
-                    category=r.get('category'),
-                    data_source=r['data_source'],
-                    golds=r1_golds(rm['ground_truth'], rm.get('candidate_answers', '[]')),
-                )
-            )
-        elif fmt == 'mmsearch':
-            out.append(
-                _item(
-                    r['sample_id'],
-                    r['query'],
-                    [r['gt_answer'], *_seq(r.get('alternative_gt_answers'))],
-                    _img(r.get('query_image'), root),
-                    format=fmt,
-                    area=r.get('area'),
-                    subfield=r.get('subfield'),
-                    gt_answer=r['gt_answer'],
-                    alternative_gt_answers=_seq(r.get('alternative_gt_answers')),
-                )
-            )
-        elif fmt == 'simplevqa':
-            out.append(
-                _item(
-                    r['data_id'],
-                    r['question'],
-                    [r['answer']],
-                    _img(r.get('image'), root),
-                    format=fmt,
-                    language=r.get('language'),
-                    vqa_category=r.get('vqa_category'),
-                    answer=r['answer'],
-                )
-            )
-        elif fmt == 'livevqa':
-            for lvl in ('level1_qa', 'level2_qa'):
-                qa = r.get(lvl)
-                if not qa:
-                    continue
-                img = (
-                    qa['img_path'] if 'img_path' in qa else r.get('img_path')
-                )  # as the harness: qa.get('img_path', item's)
-                out.append(
-                    _item(
-                        f"{r['id']}_{lvl[:6]}",
-                        qa['question'],
-                        qa.get('Ground_Truth_List') or [],
-                        _img(img or None, root),
-                        format=fmt,
-                        level=int(lvl[5]),
-                        question_type=qa.get('question_type', 'unknown_type'),
-                        options=qa.get('options'),
-                        golds=_seq(qa.get('Ground_Truth_List')),
-                    )
-                )
-        elif fmt == 'vdr':
-            imgs = list(r.get('images') or [])
-            if not imgs and r.get('image_packed'):
-                imgs = [base64.b64decode(p['data']) for p in json.loads(r['image_packed'])]
-            ans = r['answer']
-            ans = list(ans) if not isinstance(ans, str) else [ans]
-            out.append(
-                _item(
-                    r.get('id', len(out)),
-                    r['question'],
-                    ans,
-                    _img(imgs[0], root) if imgs else None,
-                    format=fmt,
-                    answer=r['answer'] if isinstance(r['answer'], str) else ans,
-                )
-            )
-        elif fmt == 'bcvl':  # the released files (question, answers, image_path, domain) or WebWatcher's harness rows
-            out.append(
-                _item(
-                    r.get('question_id', f'{path.stem}_{len(out)}'),
-                    r.get('question', r.get('prompt')),
-                    _seq(r['answers']),
-                    _img(r.get('image_path', r.get('file_path')), bc_root),
-                    format=fmt,
-                    level=_bcvl_level(path.stem, r.get('task')),
-                    domain=r.get('domain'),
-                    lang=r.get('lang'),
-                    golds=_seq(r['answers']),
-                )
-            )
-    return out
+    qtypes = {r['data_id']: r['question_type'] for r in _rows(Path(qtype_path))} if qtype_path else {}
+    where = _Where(path.stem, root, _bcvl_images_root(path, images_root), qtypes)
+    read = _READERS[fmt]
+    return [it for i, r in enumerate(rows) for it in read(r, i, where)]
 
 # %% ../nbs/01c_realbench.ipynb #73c44207
 # LIVEVQA `liveVQA_benchmarks/unified_benchmark.py` @ 3680976 (MIT): `GRADER_TEMPLATE`
