@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, json, math, os, re, shutil, sys, threading, time, zlib
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 import numpy as np
 from .core import atomic_dir, atomic_write, check_writable, cached_file_hash, write_json
@@ -466,6 +466,95 @@ def _saliency(d: np.ndarray, cols, ncol: int) -> np.ndarray:
     return s
 
 # %% ../nbs/04_merge.ipynb #3b85af8b
+def _mc_buf(key, n: int, t=np.float32) -> np.ndarray:
+    "This thread's scratch array `key` of `n` elements for `merge_chunk`."
+    return _BUF.get(('mc', key), n, t)
+
+
+def _delta(spec: TensorSpec, base: np.ndarray, x: np.ndarray, i: int, thresholds, chunk_idx: int, ncol: int):
+    "Model `i`'s delta chunk, sparsified and weighted, in `x`'s memory; and its OBM saliency (else None)."
+    dt, n, dens, s = spec.dtype, base.size, spec.densities[i], None
+    d = round_to(np.subtract(x, base, out=x), dt)
+    if spec.sparsify == 'random' and dens < 1:
+        d *= dare_keep(spec.seed, spec.name, i, chunk_idx, n, dens)
+        if spec.rescale:
+            round_to(np.divide(d, np.float32(dens), out=d), dt)
+    elif spec.sparsify == 'magnitude' and dens < 1:
+        keep = np.greater_equal(
+            np.abs(d, out=_mc_buf('abs', n)).view(np.uint32), thresholds[i], out=_mc_buf('keep', n, np.bool_)
+        )
+        np.multiply(d, keep, out=d)
+    elif spec.sparsify == 'saliency':
+        s = _saliency(d, spec.cols[i] if spec.cols else None, ncol)
+        if dens < 1:
+            keep = s.view(np.uint32) >= thresholds[i]
+            d *= keep
+            s *= keep
+    elif spec.sparsify == 'epsilon':
+        keep = np.greater(np.abs(d, out=_mc_buf('abs', n)), np.float32(spec.epsilon), out=_mc_buf('keep', n, np.bool_))
+        np.multiply(d, keep, out=d)
+    w = 1.0 if spec.sparsify == 'epsilon' else spec.weights[i]
+    if w != 1:
+        wd = _w(w, dt)
+        d *= wd
+        round_to(d, dt)
+        if s is not None:
+            s *= np.float32(wd) * np.float32(wd)
+    return d, s
+
+
+def _plain_sum(spec: TensorSpec, ds: list[np.ndarray], mixed: np.ndarray):
+    "Without consensus: `mixed` = Σ deltas; returns the divisor Σ w_i (0 -> 1) if `normalize`, else None."
+    np.copyto(mixed, ds[0])
+    for d in ds[1:]:
+        mixed += d
+    if not spec.normalize:
+        return None
+    div = np.float32(round_to(np.array([sum(_w(w, spec.dtype) for w in spec.weights)], np.float32), spec.dtype)[0])
+    return np.float32(1) if abs(div) < 1e-8 else div
+
+
+def _elected_sign(spec: TensorSpec, ds: list[np.ndarray], sal: list[np.ndarray], n: int) -> np.ndarray | None:
+    "The elected sign per entry: +1 where the vote (TIES: Σ d_i; OBM: Σ s_i sign(d_i)) is >= 0, else -1; None for RAM."
+    vote, tmp, m = _mc_buf('vote', n), _mc_buf('tmp', n), _mc_buf('m', n, np.bool_)
+    if spec.consensus == 'sum':
+        np.copyto(vote, ds[0])
+        for d in ds[1:]:
+            vote += d
+    elif spec.consensus == 'saliency':
+        np.multiply(sal[0], np.sign(ds[0], out=tmp), out=vote)
+        for s, d in zip(sal[1:], ds[1:]):
+            vote += np.multiply(s, np.sign(d, out=tmp), out=tmp)
+    else:
+        return None  # 'count' (RAM): every kept entry counts, no sign election
+    target = _mc_buf('target', n)
+    np.copyto(target, np.greater_equal(vote, 0, out=m))
+    target *= 2
+    target -= 1
+    return target
+
+
+def _consensus_sum(spec: TensorSpec, ds: list[np.ndarray], sal: list[np.ndarray], mixed: np.ndarray):
+    "With consensus: `mixed` = Σ m_i d_i over entries agreeing with the elected sign; the divisor Σ w_i m_i, or None."
+    n = mixed.size
+    target = _elected_sign(spec, ds, sal, n)
+    tmp, m = _mc_buf('tmp', n), _mc_buf('m', n, np.bool_)
+    mixed.fill(0)
+    div = _mc_buf('div', n)
+    div.fill(0)
+    for i, d in enumerate(ds):  # d * sign* > 0: same sign; pruned zeros never match
+        if target is None:
+            np.not_equal(d, 0, out=m)
+        else:
+            np.greater(np.multiply(d, target, out=tmp), 0, out=m)
+        mixed += np.multiply(d, m, out=tmp)
+        wi = np.float32(1) if spec.consensus == 'count' else _w(spec.weights[i], spec.dtype)
+        div += m if wi == 1 else np.multiply(m, wi, out=tmp)
+    round_to(div, spec.dtype)
+    div += np.equal(div, 0, out=m)  # a zero divisor becomes 1
+    return div if spec.normalize else None
+
+
 def merge_chunk(
     spec: TensorSpec,
     base: np.ndarray,
@@ -475,82 +564,15 @@ def merge_chunk(
     ncol: int = 1,
 ) -> np.ndarray:
     "Merge one chunk: `base` and model chunks `xs` (float32, overwritten) -> merged float32 chunk (per-thread buffer)."
-    dt, n = spec.dtype, base.size
-    buf = lambda key, t=np.float32: _BUF.get(('mc', key), n, t)
+    dt = spec.dtype
     ds, sal = [], []
     for i, x in enumerate(xs):
-        d = round_to(np.subtract(x, base, out=x), dt)
-        dens = spec.densities[i]
-        if spec.sparsify == 'random' and dens < 1:
-            d *= dare_keep(spec.seed, spec.name, i, chunk_idx, n, dens)
-            if spec.rescale:
-                round_to(np.divide(d, np.float32(dens), out=d), dt)
-        elif spec.sparsify == 'magnitude' and dens < 1:
-            np.multiply(
-                d,
-                np.greater_equal(np.abs(d, out=buf('abs')).view(np.uint32), thresholds[i], out=buf('keep', np.bool_)),
-                out=d,
-            )
-        elif spec.sparsify == 'saliency':
-            s = _saliency(d, spec.cols[i] if spec.cols else None, ncol)
-            if dens < 1:
-                keep = s.view(np.uint32) >= thresholds[i]
-                d *= keep
-                s *= keep
-            sal.append(s)
-        elif spec.sparsify == 'epsilon':
-            np.multiply(
-                d, np.greater(np.abs(d, out=buf('abs')), np.float32(spec.epsilon), out=buf('keep', np.bool_)), out=d
-            )
-        w = 1.0 if spec.sparsify == 'epsilon' else spec.weights[i]
-        if w != 1:
-            wd = _w(w, dt)
-            d *= wd
-            round_to(d, dt)
-            if spec.sparsify == 'saliency':
-                sal[-1] *= np.float32(wd) * np.float32(wd)
+        d, s = _delta(spec, base, x, i, thresholds, chunk_idx, ncol)
         ds.append(d)
-    mixed, div = buf('mixed'), None
-    if spec.consensus is None:
-        np.copyto(mixed, ds[0])
-        for d in ds[1:]:
-            mixed += d
-        if spec.normalize:
-            div = np.float32(round_to(np.array([sum(_w(w, dt) for w in spec.weights)], np.float32), dt)[0])
-            if abs(div) < 1e-8:
-                div = np.float32(1)
-    else:
-        vote, tmp, m = buf('vote'), buf('tmp'), buf('m', np.bool_)
-        if spec.consensus == 'sum':
-            np.copyto(vote, ds[0])
-            for d in ds[1:]:
-                vote += d
-        elif spec.consensus == 'saliency':
-            np.multiply(sal[0], np.sign(ds[0], out=tmp), out=vote)
-            for s, d in zip(sal[1:], ds[1:]):
-                vote += np.multiply(s, np.sign(d, out=tmp), out=tmp)
-        else:
-            vote = None  # 'count' (RAM): every kept entry counts, no sign election
-        if vote is not None:  # the elected sign: +1 where the vote is >= 0, else -1
-            target = buf('target')
-            np.copyto(target, np.greater_equal(vote, 0, out=m))
-            target *= 2
-            target -= 1
-        mixed.fill(0)
-        div = buf('div')
-        div.fill(0)
-        for i, d in enumerate(ds):  # d * sign* > 0: same sign; pruned zeros never match
-            if vote is None:
-                np.not_equal(d, 0, out=m)
-            else:
-                np.greater(np.multiply(d, target, out=tmp), 0, out=m)
-            mixed += np.multiply(d, m, out=tmp)
-            wi = np.float32(1) if spec.consensus == 'count' else _w(spec.weights[i], dt)
-            div += m if wi == 1 else np.multiply(m, wi, out=tmp)
-        round_to(div, dt)
-        div += np.equal(div, 0, out=m)  # a zero divisor becomes 1
-        if not spec.normalize:
-            div = None
+        if s is not None:
+            sal.append(s)
+    mixed = _mc_buf('mixed', base.size)
+    div = _plain_sum(spec, ds, mixed) if spec.consensus is None else _consensus_sum(spec, ds, sal, mixed)
     round_to(mixed, dt)
     if div is not None:
         round_to(np.divide(mixed, div, out=mixed), dt)
@@ -790,8 +812,8 @@ class MergeConfig:
         return default if v is None else v
 
 
-def load_config(cfg: dict | str | Path) -> MergeConfig:
-    "Parse and check a mergekit-style merge config (a dict, YAML text or a YAML file)."
+def _read_config(cfg: dict | str | Path) -> tuple[dict, Path | None]:
+    "A config as a mapping (from a dict, YAML text or a YAML file), and the folder of its file (else None)."
     import yaml
 
     base_dir = None
@@ -804,6 +826,11 @@ def load_config(cfg: dict | str | Path) -> MergeConfig:
         cfg = yaml.safe_load(cfg)
     if not isinstance(cfg, dict):
         raise MergeConfigError("a merge config is a mapping (YAML dict)")
+    return cfg, base_dir
+
+
+def _check_top(cfg: dict) -> str:
+    "Check a config's top-level keys, method, base model and model list; returns the method."
     if 'slices' in cfg or 'modules' in cfg:
         raise MergeConfigError("only the `models:` form is supported (not `slices:` or `modules:`)")
     if unknown := set(cfg) - TOP_KEYS:
@@ -816,15 +843,21 @@ def load_config(cfg: dict | str | Path) -> MergeConfig:
     models = cfg.get('models')
     if not isinstance(models, list) or not models:
         raise MergeConfigError("`models` must be a non-empty list")
+    return method
 
-    def resolve(ref):
-        ref = str(ref)
-        for cand in [Path(ref)] + ([base_dir / ref] if base_dir and not Path(ref).is_absolute() else []):
-            if cand.exists():
-                return str(cand.resolve())
-        return ref
 
-    out_models = []
+def _resolve(ref, base_dir: Path | None) -> str:
+    "A path as given, or beside the config file, made absolute if it exists; else `ref` unchanged (a hub id, say)."
+    ref = str(ref)
+    for cand in [Path(ref)] + ([base_dir / ref] if base_dir and not Path(ref).is_absolute() else []):
+        if cand.exists():
+            return str(cand.resolve())
+    return ref
+
+
+def _model_entries(models: list, base_dir: Path | None) -> list[dict]:
+    "Each entry of `models` as `{'model': resolved path, 'parameters': dict}` (a bare string is a model)."
+    out = []
     for m in models:
         if isinstance(m, str):
             m = {'model': m}
@@ -832,21 +865,25 @@ def load_config(cfg: dict | str | Path) -> MergeConfig:
             raise MergeConfigError(f"each entry of `models` needs a `model`: {m!r}")
         if (pm := m.get('parameters') or {}) and not isinstance(pm, dict):
             raise MergeConfigError(f"parameters of {m['model']} must be a mapping")
-        out_models.append({'model': resolve(m['model']), 'parameters': dict(pm)})
-    gp = dict(cfg.get('parameters') or {})
+        out.append({'model': _resolve(m['model'], base_dir), 'parameters': dict(pm)})
+    return out
+
+
+def _check_params(method: str, gp: dict, models: list[dict]):
+    "Check the global and per-model parameters a method is given: known names, densities, weights, OBM's options."
     per_model, glob = PARAMS[method]
     if bad := set(gp) - per_model - glob:
         raise MergeConfigError(f"unknown parameters for {method}: {sorted(bad)}")
-    for m in out_models:
+    for m in models:
         if bad := set(m['parameters']) - per_model:
             raise MergeConfigError(f"unknown per-model parameters for {method} in {m['model']}: {sorted(bad)}")
     for where, setting in [('parameters', gp.get('density'))] + [
-        (m['model'], m['parameters'].get('density')) for m in out_models
+        (m['model'], m['parameters'].get('density')) for m in models
     ]:
         for v in [] if setting is None else _leaves(setting):
             if not isinstance(v, (int, float)) or isinstance(v, bool) or not 0 < v <= 1:
                 raise MergeConfigError(f"density must be in (0, 1], got {v!r} in {where}")
-    for i, m in enumerate(out_models):
+    for m in models:
         if 'weight' in per_model and m['parameters'].get('weight', gp.get('weight')) is None:
             raise MergeConfigError(f"{method} needs a `weight` for every model ({m['model']} has none)")
     if method == 'obm':
@@ -854,30 +891,44 @@ def load_config(cfg: dict | str | Path) -> MergeConfig:
             raise MergeConfigError("saliency must be 'diag' or 'obs'")
         if gp.get('nonlinear', 'ta') not in ('ta', 'magnitude'):
             raise MergeConfigError("nonlinear must be 'ta' or 'magnitude'")
-    for i, m in enumerate(out_models):
+
+
+def _tokenizer_ref(cfg: dict):
+    "The config's tokenizer source (`tokenizer_source`, else mergekit's `tokenizer: {source}`), or None."
+    tok = cfg.get('tokenizer')
+    return cfg.get('tokenizer_source') or (tok.get('source') if isinstance(tok, dict) else None)
+
+
+def load_config(cfg: dict | str | Path) -> MergeConfig:
+    "Parse and check a mergekit-style merge config (a dict, YAML text or a YAML file)."
+    cfg, base_dir = _read_config(cfg)
+    method = _check_top(cfg)
+    models = _model_entries(cfg['models'], base_dir)
+    gp = dict(cfg.get('parameters') or {})
+    _check_params(method, gp, models)
+    for m in models:
         if 'stats' in m['parameters']:
-            m['parameters']['stats'] = resolve(m['parameters']['stats'])
+            m['parameters']['stats'] = _resolve(m['parameters']['stats'], base_dir)
     try:
         dtype, out_dtype = norm_dtype(cfg.get('dtype')), norm_dtype(cfg.get('out_dtype'))
     except ValueError as e:
         raise MergeConfigError(str(e)) from None
-    tok = cfg.get('tokenizer_source') or (
-        (cfg.get('tokenizer') or {}).get('source') if isinstance(cfg.get('tokenizer'), dict) else None
-    )
+    tok = _tokenizer_ref(cfg)
     return MergeConfig(
         method,
-        resolve(cfg['base_model']),
-        out_models,
+        _resolve(cfg['base_model'], base_dir),
+        models,
         gp,
         dtype,
         out_dtype,
-        resolve(cfg['vision_model']) if cfg.get('vision_model') else None,
-        resolve(tok) if tok not in (None, 'base', 'union') else tok,
+        _resolve(cfg['vision_model'], base_dir) if cfg.get('vision_model') else None,
+        _resolve(tok, base_dir) if tok not in (None, 'base', 'union') else tok,
         cfg,
     )
 
 # %% ../nbs/04_merge.ipynb #54f21c19
 LAYER_RE = re.compile(r'\.layers\.(\d+)\.')
+_EMB = 'model.embed_tokens.weight'  # the input embedding (the LM head's weight when tied)
 
 
 @dataclass
@@ -945,9 +996,8 @@ def _stats_for(cfg: MergeConfig, i: int, stats: dict | None) -> dict:
         raise MergeConfigError(str(e)) from None
 
 
-def plan_merge(cfg: MergeConfig | dict | str | Path, stats: dict | None = None, shard_size='5GB') -> Plan:
-    "Check a merge config against its inputs and lay out the output; raises `MergeConfigError` on any problem."
-    cfg = cfg if isinstance(cfg, MergeConfig) else load_config(cfg)
+def _open_inputs(cfg: MergeConfig) -> tuple[Checkpoint, list[Checkpoint], Checkpoint | None]:
+    "Open the base, the models and the vision model (named, else the first VLM among the models of a text base)."
     base = _open(cfg.base_model, 'base_model')
     models = [_open(m['model'], f"model {m['model']}") for m in cfg.models]
     vision = _open(cfg.vision_model, 'vision_model') if cfg.vision_model else None
@@ -955,25 +1005,27 @@ def plan_merge(cfg: MergeConfig | dict | str | Path, stats: dict | None = None, 
         vision = next((m for m in models if m.is_vlm), None)
     if vision is not None and not vision.is_vlm:
         raise MergeConfigError(f"vision_model {vision.path} has no vision tower")
-    sparsify, consensus, d_norm, d_rescale = METHODS[cfg.method]
+    return base, models, vision
 
-    # key spaces: canonical name -> stored key, per checkpoint
-    def space(c: Checkpoint) -> dict:
-        if base.is_vlm and vision is None:
-            return {k: k for k in c.tensors} if c.layout == base.layout else c.lm
-        return c.lm
 
-    bspace, same_space = space(base), base.is_vlm and vision is None
-    if base.is_vlm and vision is None:
+def _key_spaces(base: Checkpoint, models: list[Checkpoint], vision: Checkpoint | None) -> tuple[list[dict], bool]:
+    "Merge name -> stored key of the base and of each model; and whether the merge keeps the base's own keys."
+    same = base.is_vlm and vision is None  # a VLM base and no vision_model: every tensor merges under its own key
+    if same:
         for m in models:
             if m.layout != base.layout:
                 raise MergeConfigError(
                     f"base {base.path} is a VLM ({base.layout}) but {m.path} is {m.layout}; name a vision_model"
                 )
-    names = list(bspace)
-    for m in models:
-        ms = space(m)
-        if missing := [n for n in names if n not in ms]:
+    space = lambda c: ({k: k for k in c.tensors} if c.layout == base.layout else c.lm) if same else c.lm
+    return [space(c) for c in [base, *models]], same
+
+
+def _check_tensors(base: Checkpoint, models: list[Checkpoint], spaces: list[dict]):
+    "Check each model has exactly the base's tensors, the same tying of embeddings, vocabulary and shapes."
+    bspace, mspaces = spaces[0], spaces[1:]
+    for m, ms in zip(models, mspaces):
+        if missing := [n for n in bspace if n not in ms]:
             raise MergeConfigError(
                 f"{m.path} lacks {len(missing)} tensors of the base, e.g. {missing[:3]}"
                 + (" (embeddings are tied on one side only)" if 'lm_head.weight' in missing else '')
@@ -986,86 +1038,106 @@ def plan_merge(cfg: MergeConfig | dict | str | Path, stats: dict | None = None, 
     ties_ = {str(c.path): c.tie_word_embeddings() for c in [base, *models]}
     if len({v for v in ties_.values() if v is not None}) > 1:
         raise MergeConfigError(f"tied embeddings differ: {ties_}")
-    emb = 'model.embed_tokens.weight'
-    if emb in bspace:
-        vocab = {str(c.path): c.tensors[space(c)[emb]].shape[0] for c in [base, *models]}
+    if _EMB in bspace:
+        vocab = {str(c.path): c.tensors[s[_EMB]].shape[0] for c, s in zip([base, *models], spaces)}
         if len(set(vocab.values())) > 1:
             raise MergeConfigError(f"vocabulary size differs: {vocab}")
     bad = [
-        (n, base.tensors[bspace[n]].shape, str(m.path), m.tensors[space(m)[n]].shape)
-        for n in names
-        for m in models
-        if m.tensors[space(m)[n]].shape != base.tensors[bspace[n]].shape
+        (n, base.tensors[bspace[n]].shape, str(m.path), m.tensors[ms[n]].shape)
+        for n in bspace
+        for m, ms in zip(models, mspaces)
+        if m.tensors[ms[n]].shape != base.tensors[bspace[n]].shape
     ]
     if bad:
         raise MergeConfigError(
             f"shape mismatch in {len(bad)} tensors, e.g. {bad[0][0]}: base {bad[0][1]} vs {bad[0][2]} {bad[0][3]}"
         )
-    # OBM statistics
-    st, stats_meta = None, []
-    if cfg.method == 'obm':
-        st = [_stats_for(cfg, i, stats) for i in range(len(models))]
-        stats_meta = [s.get('__meta__', {}) for s in st]
-        mods = [set(k for k in s if k != '__meta__') for s in st]
-        if any(x != mods[0] for x in mods):
-            raise MergeConfigError("OBM statistics of the models cover different Linear layers")
-        if not mods[0] & {n.rsplit('.', 1)[0] for n in names}:
-            raise MergeConfigError("OBM statistics match none of the model's Linear layers")
-        sal, damp = cfg.gparam('saliency', default='diag'), float(cfg.gparam('damp', default=0.01))
-        for mod in mods[0]:
-            w = mod + '.weight'
-            if w in bspace and base.tensors[bspace[w]].shape[-1] != len(st[0][mod]['sumsq']):
-                raise MergeConfigError(
-                    f"OBM statistics for {mod} have {len(st[0][mod]['sumsq'])} columns, "
-                    f"the weight has {base.tensors[bspace[w]].shape[-1]}"
-                )
-    nlayers = 1 + max([int(m.group(1)) for n in names if (m := LAYER_RE.search(n))], default=0)
+
+
+def _obm_stats(cfg: MergeConfig, stats: dict | None, base: Checkpoint, bspace: dict) -> tuple[list[dict], str, float]:
+    "Each model's OBM statistics, checked against the base's Linear layers; and the saliency form and damping."
+    st = [_stats_for(cfg, i, stats) for i in range(len(cfg.models))]
+    mods = [set(k for k in s if k != '__meta__') for s in st]
+    if any(x != mods[0] for x in mods):
+        raise MergeConfigError("OBM statistics of the models cover different Linear layers")
+    if not mods[0] & {n.rsplit('.', 1)[0] for n in bspace}:
+        raise MergeConfigError("OBM statistics match none of the model's Linear layers")
+    sal, damp = cfg.gparam('saliency', default='diag'), float(cfg.gparam('damp', default=0.01))
+    for mod in mods[0]:
+        w = mod + '.weight'
+        if w in bspace and base.tensors[bspace[w]].shape[-1] != len(st[0][mod]['sumsq']):
+            raise MergeConfigError(
+                f"OBM statistics for {mod} have {len(st[0][mod]['sumsq'])} columns, "
+                f"the weight has {base.tensors[bspace[w]].shape[-1]}"
+            )
+    return st, sal, damp
+
+
+def _depth(name: str, nlayers: int) -> float:
+    "Depth `t` of tensor `name` for parameter gradients: layer / (layers − 1) (1 for one layer), 0 outside layers."
+    lm = LAYER_RE.search(name)
+    return (int(lm.group(1)) / (nlayers - 1) if nlayers > 1 else 1.0) if lm else 0.0
+
+
+def _tensor_spec(cfg: MergeConfig, n: str, t: float, dt: str, seed: int) -> TensorSpec:
+    "How the config's method merges tensor `n` at depth `t`: its parameters resolved for every model."
+    sparsify, consensus, d_norm, d_rescale = METHODS[cfg.method]
+    W = [float(cfg.param(i, 'weight', n, t, 1.0)) for i in range(len(cfg.models))]
+    D = [float(cfg.param(i, 'density', n, t, 1.0)) for i in range(len(cfg.models))]
+    if bad := [d for d in D if not 0 < d <= 1]:
+        raise MergeConfigError(f"density must be in (0, 1], got {bad[0]} for {n}")
+    kw = dict(
+        normalize=bool(cfg.gparam('normalize', n, t, d_norm)),
+        rescale=bool(cfg.gparam('rescale', n, t, d_rescale)),
+        lam=float(cfg.gparam('lambda', n, t, 1.0)),
+        dtype=dt,
+        seed=seed,
+        epsilon=float(cfg.gparam('epsilon', n, t, 1e-5)),
+    )
+    return TensorSpec(n, sparsify, consensus, W, D, **kw)
+
+
+def _obm_rule(cfg: MergeConfig, spec: TensorSpec, shape: tuple, tied: bool, st, sal: str, damp: float) -> TensorSpec:
+    "OBM's spec for one tensor: a Linear weight's column energies, a bias's δ², else task arithmetic or TIES."
+    n = spec.name
+    mod, kind = n.rsplit('.', 1)
+    if tied and n == _EMB and 'lm_head' in st[0]:
+        mod, kind = 'lm_head', 'weight'
+    if mod in st[0] and kind == 'weight' and len(shape) == 2:
+        spec.cols = [column_energy(s[mod], sal, damp) for s in st]
+    elif mod in st[0] and kind == 'bias':
+        spec.cols = None
+    elif cfg.gparam('nonlinear', default='ta') == 'ta':
+        spec = TensorSpec(n, None, None, spec.weights, spec.densities, normalize=False, lam=spec.lam, dtype=spec.dtype)
+    else:
+        spec = replace(spec, sparsify='magnitude', consensus='sum')
+    return spec
+
+
+def _lm_jobs(cfg: MergeConfig, base: Checkpoint, models: list, spaces: list[dict], out_name, obm) -> list[Job]:
+    "One job per language-model tensor of the base: merged by its `TensorSpec`, or copied if not floating point."
+    bspace = spaces[0]
+    nlayers = 1 + max([int(m.group(1)) for n in bspace if (m := LAYER_RE.search(n))], default=0)
     seed = int(cfg.gparam('seed', default=0))
-    tied = 'lm_head.weight' not in bspace and emb in bspace
-    out_layout = vision.layout if vision is not None else base.layout
+    tied = 'lm_head.weight' not in bspace and _EMB in bspace
     jobs = []
-    for n in names:
+    for n in bspace:
         tb = base.tensors[bspace[n]]
-        lm = LAYER_RE.search(n)
-        t = (int(lm.group(1)) / (nlayers - 1) if nlayers > 1 else 1.0) if lm else 0.0
-        srcs = [tb] + [m.tensors[space(m)[n]] for m in models]
-        dt = cfg.dtype or tb.dtype
-        out_name = bspace[n] if same_space else stored_name(n, out_layout)
         if tb.dtype not in FLOATS:
-            jobs.append(Job(out_name, tb.shape, tb.dtype, [tb]))
+            jobs.append(Job(out_name(n), tb.shape, tb.dtype, [tb]))
             continue
-        W = [float(cfg.param(i, 'weight', n, t, 1.0)) for i in range(len(models))]
-        D = [float(cfg.param(i, 'density', n, t, 1.0)) for i in range(len(models))]
-        if bad := [d for d in D if not 0 < d <= 1]:
-            raise MergeConfigError(f"density must be in (0, 1], got {bad[0]} for {n}")
-        kw = dict(
-            normalize=bool(cfg.gparam('normalize', n, t, d_norm)),
-            rescale=bool(cfg.gparam('rescale', n, t, d_rescale)),
-            lam=float(cfg.gparam('lambda', n, t, 1.0)),
-            dtype=dt,
-            seed=seed,
-            epsilon=float(cfg.gparam('epsilon', n, t, 1e-5)),
-        )
-        spec = TensorSpec(n, sparsify, consensus, W, D, **kw)
-        if cfg.method == 'obm':
-            mod, kind = n.rsplit('.', 1)
-            if tied and n == emb and 'lm_head' in st[0]:
-                mod, kind = 'lm_head', 'weight'
-            if mod in st[0] and kind == 'weight' and len(tb.shape) == 2:
-                spec.cols = [column_energy(s[mod], sal, damp) for s in st]
-            elif mod in st[0] and kind == 'bias':
-                spec.cols = None
-            elif cfg.gparam('nonlinear', default='ta') == 'ta':
-                spec = TensorSpec(n, None, None, W, D, normalize=False, lam=kw['lam'], dtype=dt)
-            else:
-                spec = TensorSpec(n, 'magnitude', 'sum', W, D, **kw)
-        jobs.append(Job(out_name, tb.shape, cfg.out_dtype or dt, srcs, spec))
-    if vision is not None:
-        for k in vision.vision:
-            tv = vision.tensors[k]
-            jobs.append(Job(k, tv.shape, cfg.out_dtype if cfg.out_dtype and tv.dtype in FLOATS else tv.dtype, [tv]))
-    # shards, in name order, with the widest dtypes first inside each shard (keeps every tensor aligned)
-    limit, shards, cur, size = parse_size(shard_size), [], [], 0
+        srcs = [tb] + [m.tensors[ms[n]] for m, ms in zip(models, spaces[1:])]
+        dt = cfg.dtype or tb.dtype
+        spec = _tensor_spec(cfg, n, _depth(n, nlayers), dt, seed)
+        if obm is not None:
+            spec = _obm_rule(cfg, spec, tb.shape, tied, *obm)
+        jobs.append(Job(out_name(n), tb.shape, cfg.out_dtype or dt, srcs, spec))
+    return jobs
+
+
+def _shard(jobs: list[Job], limit: int) -> list[list[Job]]:
+    "Cut jobs, in name order, into shards of about `limit` bytes, widest dtypes first in each (keeps tensors aligned)."
+    shards, cur, size = [], [], 0
     for j in jobs:
         nb = j.numel * itemsize(j.dtype)
         if cur and size + nb > limit:
@@ -1079,6 +1151,25 @@ def plan_merge(cfg: MergeConfig | dict | str | Path, stats: dict | None = None, 
         sh.sort(key=lambda j: -itemsize(j.dtype))
         for j in sh:
             j.shard = s_i
+    return shards
+
+
+def plan_merge(cfg: MergeConfig | dict | str | Path, stats: dict | None = None, shard_size='5GB') -> Plan:
+    "Check a merge config against its inputs and lay out the output; raises `MergeConfigError` on any problem."
+    cfg = cfg if isinstance(cfg, MergeConfig) else load_config(cfg)
+    base, models, vision = _open_inputs(cfg)
+    spaces, same_space = _key_spaces(base, models, vision)
+    _check_tensors(base, models, spaces)
+    obm = _obm_stats(cfg, stats, base, spaces[0]) if cfg.method == 'obm' else None
+    stats_meta = [s.get('__meta__', {}) for s in obm[0]] if obm else []
+    out_layout = vision.layout if vision is not None else base.layout
+    out_name = (lambda n: spaces[0][n]) if same_space else (lambda n: stored_name(n, out_layout))
+    jobs = _lm_jobs(cfg, base, models, spaces, out_name, obm)
+    if vision is not None:
+        for k in vision.vision:
+            tv = vision.tensors[k]
+            jobs.append(Job(k, tv.shape, cfg.out_dtype if cfg.out_dtype and tv.dtype in FLOATS else tv.dtype, [tv]))
+    shards = _shard(jobs, parse_size(shard_size))
     files_from = (
         vision.path if vision is not None else (Path(cfg.tokenizer_source) if cfg.tokenizer_source else base.path)
     )
@@ -1158,6 +1249,98 @@ def _copy_side_files(src: Path, dst: Path, out_dtype: str | None):
                 shutil.copy2(p, dst / p.name)
 
 
+def _run_jobs(plan: Plan, writers: list[StWriter], threads: int, progress: bool):
+    "Run every job, largest first, on `threads` worker threads with a progress bar; then close the writers."
+    from tqdm.auto import tqdm
+
+    total = sum(j.numel for j in plan.jobs)
+    bar = tqdm(total=total, unit='el', unit_scale=True, desc=f'merge {plan.cfg.method}', disable=not progress)
+
+    def work(j):
+        run_job(j, writers[j.shard])
+        bar.update(j.numel)
+
+    try:
+        with ThreadPoolExecutor(threads) as ex:
+            list(ex.map(work, sorted(plan.jobs, key=lambda j: -j.numel)))
+    finally:
+        bar.close()
+        for w in writers:
+            w.close()
+
+
+def _write_index(d: Path, jobs: list[Job], names: list[str], writers: list[StWriter]):
+    "HF's `model.safetensors.index.json` of a sharded output: total data size and the shard of every tensor."
+    wm = {j.out: names[j.shard] for j in jobs}
+    write_json(
+        d / 'model.safetensors.index.json',
+        {
+            'metadata': {'total_size': sum(w.size - w.data_start for w in writers)},
+            'weight_map': dict(sorted(wm.items())),
+        },
+    )
+
+
+def _input_records(plan: Plan, hashes: str) -> list[dict]:
+    "The manifest's inputs: role, path and layout of each checkpoint, with file hashes where a path first appears."
+    roles = (
+        [('base_model', plan.base)]
+        + [('model', m) for m in plan.models]
+        + ([('vision_model', plan.vision)] if plan.vision else [])
+    )
+    seen, inputs = set(), []
+    for role, c in roles:
+        inputs.append(
+            {
+                'role': role,
+                'path': str(c.path),
+                'layout': c.layout,
+                **({'files': input_hashes(c, hashes)} if str(c.path) not in seen else {}),
+            }
+        )
+        seen.add(str(c.path))
+    return inputs
+
+
+def _tensor_kinds(jobs: list[Job]) -> dict:
+    "How many output tensors were copied, and how many merged by each `sparsify/consensus` pair."
+    kinds = {}
+    for j in jobs:
+        k = 'copied' if j.spec is None else f"{j.spec.sparsify or 'all'}/{j.spec.consensus or 'sum'}"
+        kinds[k] = kinds.get(k, 0) + 1
+    return kinds
+
+
+def _manifest(plan: Plan, names: list[str], hashes: str, wall: float) -> dict:
+    "The provenance written beside a merge: config as given and resolved, hashed inputs, tensor kinds and rules."
+    cfg = plan.cfg
+    return {
+        'tool': 'mmsearch.merge',
+        'method': cfg.method,
+        'config': cfg.raw,
+        'resolved': {
+            'base_model': cfg.base_model,
+            'models': cfg.models,
+            'parameters': cfg.parameters,
+            'dtype': cfg.dtype,
+            'out_dtype': cfg.out_dtype,
+            'vision_model': str(plan.vision.path) if plan.vision else None,
+            'files_from': str(plan.files_from),
+        },
+        'inputs': _input_records(plan, hashes),
+        'hashes': hashes,
+        'calibration': plan.stats_meta or None,
+        'tensors': _tensor_kinds(plan.jobs),
+        'shards': names,
+        'rules': {
+            'tie_at_threshold': 'keep every entry >= the k-th largest key (k = max(1, int(density*numel)))',
+            'rounding': 'fp32 arithmetic rounded to the compute dtype where torch would round',
+            'dare': 'Bernoulli(density) mask per (seed, tensor, model, chunk), survivors / density',
+        },
+        'wall_s': round(wall, 3),
+    }
+
+
 def run_plan(
     plan: Plan,
     out: Path | str,
@@ -1168,7 +1351,6 @@ def run_plan(
 ) -> Path:
     "Execute a checked plan into `out`, atomically; returns `out`."
     threads = max(1, threads or min(os.cpu_count() or 1, 4))
-    total = sum(j.numel for j in plan.jobs)
     t0 = time.time()
     with atomic_dir(out, overwrite) as tmpd:
         names = shard_names(len(plan.shards))
@@ -1176,80 +1358,12 @@ def run_plan(
             StWriter(tmpd / nm, [(j.out, j.dtype, j.shape) for j in sh], {'merged_by': 'mmsearch'})
             for nm, sh in zip(names, plan.shards)
         ]
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=total, unit='el', unit_scale=True, desc=f'merge {plan.cfg.method}', disable=not progress)
-
-        def work(j):
-            run_job(j, writers[j.shard])
-            bar.update(j.numel)
-
-        try:
-            with ThreadPoolExecutor(threads) as ex:
-                list(ex.map(work, sorted(plan.jobs, key=lambda j: -j.numel)))
-        finally:
-            bar.close()
-            for w in writers:
-                w.close()
+        _run_jobs(plan, writers, threads, progress)
         if len(names) > 1:
-            wm = {j.out: names[j.shard] for j in plan.jobs}
-            write_json(
-                tmpd / 'model.safetensors.index.json',
-                {
-                    'metadata': {'total_size': sum(w.size - w.data_start for w in writers)},
-                    'weight_map': dict(sorted(wm.items())),
-                },
-            )
+            _write_index(tmpd, plan.jobs, names, writers)
         _copy_side_files(plan.files_from, tmpd, plan.cfg.out_dtype)
         wall = time.time() - t0
-        roles = (
-            [('base_model', plan.base)]
-            + [('model', m) for m in plan.models]
-            + ([('vision_model', plan.vision)] if plan.vision else [])
-        )
-        seen, inputs = set(), []
-        for role, c in roles:
-            inputs.append(
-                {
-                    'role': role,
-                    'path': str(c.path),
-                    'layout': c.layout,
-                    **({'files': input_hashes(c, hashes)} if str(c.path) not in seen else {}),
-                }
-            )
-            seen.add(str(c.path))
-        kinds = {}
-        for j in plan.jobs:
-            k = 'copied' if j.spec is None else f"{j.spec.sparsify or 'all'}/{j.spec.consensus or 'sum'}"
-            kinds[k] = kinds.get(k, 0) + 1
-        write_json(
-            tmpd / 'merge_manifest.json',
-            {
-                'tool': 'mmsearch.merge',
-                'method': plan.cfg.method,
-                'config': plan.cfg.raw,
-                'resolved': {
-                    'base_model': plan.cfg.base_model,
-                    'models': plan.cfg.models,
-                    'parameters': plan.cfg.parameters,
-                    'dtype': plan.cfg.dtype,
-                    'out_dtype': plan.cfg.out_dtype,
-                    'vision_model': str(plan.vision.path) if plan.vision else None,
-                    'files_from': str(plan.files_from),
-                },
-                'inputs': inputs,
-                'hashes': hashes,
-                'calibration': plan.stats_meta or None,
-                'tensors': kinds,
-                'shards': names,
-                'rules': {
-                    'tie_at_threshold': 'keep every entry >= the k-th largest key (k = max(1, int(density*numel)))',
-                    'rounding': 'fp32 arithmetic rounded to the compute dtype where torch would round',
-                    'dare': 'Bernoulli(density) mask per (seed, tensor, model, chunk), survivors / density',
-                },
-                'wall_s': round(wall, 3),
-            },
-        )
+        write_json(tmpd / 'merge_manifest.json', _manifest(plan, names, hashes, wall))
     return Path(out)
 
 
