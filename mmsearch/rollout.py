@@ -524,6 +524,150 @@ def _run_calls(ep: _Episode, calls: list[dict], turn: int) -> list[dict]:
     return out
 
 
+def _token_counter(policy) -> Callable:
+    "The policy's prompt-length counter, else an estimate from the messages' text (four characters a token)."
+    return getattr(policy, 'count_tokens', None) or (
+        lambda msgs, tools=None: approx_tokens(''.join(message_text(m) for m in msgs)) + 4 * len(msgs)
+    )
+
+
+def _start_episodes(policy, items: Sequence[dict], tools_ctx: ToolContext, G: int, cfg: RolloutConfig) -> list:
+    "`G` fresh episodes per item (item-major), each with its own tool environment on the item's image."
+    names, name = tools_ctx.tool_names, getattr(policy, 'name', type(policy).__name__)
+    return [_Episode(it, g, tools_ctx.make(image=it.get('image')), cfg, names, name) for it in items for g in range(G)]
+
+
+def _live(eps: list[_Episode], count: Callable, schemas, cfg: RolloutConfig) -> list[_Episode]:
+    "The episodes that get another turn; the rest are stopped for running out of turns or of context."
+    for e in eps:
+        if e.done:
+            continue
+        if len(e.t.steps) >= cfg.max_turns:
+            e.stop('max_turns')
+            continue
+        n = count(e.t.messages, schemas)
+        e.t.tokens['prompt'] = n
+        e.t.tokens['max_prompt'] = max(e.t.tokens['max_prompt'], n)
+        if n + cfg.max_new_tokens > cfg.max_context_tokens:
+            e.stop('context')
+    return [e for e in eps if not e.done]
+
+
+def _new_step(e: _Episode, out: str, n_out: int, dt: float, turn: int) -> dict:
+    "Record one generated output as the episode's next step (its kind, calls and error are filled in later)."
+    e.t.timings['generate'] += dt
+    e.t.tokens['output'] += n_out
+    step = dict(
+        turn=turn,
+        output=out,
+        kind=None,
+        calls=[],
+        error=None,
+        output_tokens=n_out,
+        prompt_tokens=e.t.tokens['prompt'],
+        t_generate=round(dt, 4),
+        t_tools=0.0,
+    )
+    e.t.steps.append(step)
+    return step
+
+
+def _count_error(e: _Episode, cfg: RolloutConfig):
+    "One more error in a row; the episode stops at `cfg.max_errors` of them."
+    e.errors += 1
+    if e.errors >= cfg.max_errors:
+        e.stop('errors')
+
+
+def _act(e: _Episode, step: dict, cfg: RolloutConfig) -> list[dict] | None:
+    "Parse the step's output and act on it: stop on an answer or a repetition, or send an error; returns calls to run."
+    p = parse_turn(step['output'], cfg.max_calls_per_turn, cfg.max_call_chars)
+    step['kind'] = p.kind
+    message = {'role': 'assistant', 'content': p.content}
+    if p.kind == 'tool':
+        e.t.messages.append(message | {'tool_calls': [{'type': 'function', 'function': c} for c in p.calls]})
+        return p.calls
+    e.t.messages.append(message)
+    if p.kind == 'format_error' and is_repetitive(step['output'], cfg.rep_n, cfg.rep_min_words, cfg.rep_max_ratio):
+        step['kind'] = 'repetition'
+        e.stop('repetition')
+    elif p.kind == 'answer':
+        e.t.answer = p.answer
+        e.stop('answer')
+    else:
+        step['error'] = p.error
+        tool_error = p.kind == 'tool_error'
+        e.t.messages.append(
+            {'role': 'tool', 'name': 'error', 'content': p.error}
+            if tool_error
+            else {'role': 'user', 'content': p.error}
+        )
+        _count_error(e, cfg)
+    return None
+
+
+def _generate_round(policy, live: list[_Episode], schemas, cfg: RolloutConfig, pool, turn: int) -> list[tuple]:
+    "One round: the policy writes every live episode's next turn in one batch; returns the submitted tool-call jobs."
+    t0 = time.perf_counter()
+    outs = policy.generate(
+        [e.t.messages for e in live], tools=schemas, max_new_tokens=cfg.max_new_tokens, items=[e.item for e in live]
+    )
+    dt = (time.perf_counter() - t0) / len(live)
+    lens = getattr(policy, 'last_lengths', None) or []
+    jobs = []
+    for k, (e, out) in enumerate(zip(live, outs)):
+        out = out if isinstance(out, str) else str(out)
+        n_out = lens[k][1] if len(lens) == len(live) else approx_tokens(out)
+        step = _new_step(e, out, n_out, dt, turn)
+        calls = _act(e, step, cfg)
+        if calls is not None:
+            jobs.append((e, step, pool.submit(_run_calls, e, calls, turn)))
+    return jobs
+
+
+def _record_calls(e: _Episode, step: dict, res: list[dict], turn: int, cfg: RolloutConfig):
+    "Give the episode one turn's observations; a turn with a failed call counts as an error, an all-good turn resets."
+    step['calls'] = res
+    step['t_tools'] = round(sum(r['seconds'] for r in res), 4)
+    e.t.timings['tools'] += step['t_tools']
+    for r in res:
+        e.t.messages.append({'role': 'tool', 'name': r['name'], 'content': r['observation']})
+        e.t.tool_calls.append(dict(name=r['name'], arguments=r['arguments'], turn=turn, ok=r['ok']))
+    if all(r['ok'] for r in res):
+        e.errors = 0
+    else:
+        _count_error(e, cfg)
+
+
+def _finish(eps: list[_Episode], t_start: float, scorer: Callable | None):
+    "Close the episodes' tool environments, round their timings, and score their answers."
+    for e in eps:
+        e.env._close()
+    total = time.perf_counter() - t_start
+    for e in eps:
+        e.t.timings['total'] = round(total, 4)
+        e.t.timings['generate'] = round(e.t.timings['generate'], 4)
+        e.t.timings['tools'] = round(e.t.timings['tools'], 4)
+        if scorer is not None and e.t.golds:
+            e.t.correct = float(scorer(e.t.answer, e.item))
+
+
+def _progress_bar(total: int, show: bool):
+    "A tqdm bar of finished episodes, or None."
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc='rollout')
+
+
+def _show(bar, n: int):
+    "Set the bar (if any) to `n` finished episodes."
+    if bar is not None:
+        bar.n = n
+        bar.refresh()
+
+
 def rollout(
     policy,
     items: Sequence[dict],
@@ -536,131 +680,21 @@ def rollout(
     "Run `G` episodes of `policy` per item, all in one batch per round; return their `Trajectory`s (item-major order)."
     cfg = cfg or RolloutConfig()
     t_start = time.perf_counter()
-    names = tools_ctx.tool_names
     schemas = tool_schemas(tools_ctx.env_cls) if cfg.render_tools else None
-    count = getattr(policy, 'count_tokens', None) or (
-        lambda msgs, tools=None: approx_tokens(''.join(message_text(m) for m in msgs)) + 4 * len(msgs)
-    )
-    eps = [
-        _Episode(
-            it, g, tools_ctx.make(image=it.get('image')), cfg, names, getattr(policy, 'name', type(policy).__name__)
-        )
-        for it in items
-        for g in range(G)
-    ]
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(eps), desc='rollout')
+    count = _token_counter(policy)
+    eps = _start_episodes(policy, items, tools_ctx, G, cfg)
+    bar = _progress_bar(len(eps), progress)
     with ThreadPoolExecutor(cfg.workers, thread_name_prefix='tools') as pool:
         turn = 0
-        while True:
-            live = [e for e in eps if not e.done]
-            for e in live:
-                if len(e.t.steps) >= cfg.max_turns:
-                    e.stop('max_turns')
-                    continue
-                n = count(e.t.messages, schemas)
-                e.t.tokens['prompt'] = n
-                e.t.tokens['max_prompt'] = max(e.t.tokens['max_prompt'], n)
-                if n + cfg.max_new_tokens > cfg.max_context_tokens:
-                    e.stop('context')
-            live = [e for e in eps if not e.done]
-            if bar is not None:
-                bar.n = len(eps) - len(live)
-                bar.refresh()
-            if not live:
-                break
-            t0 = time.perf_counter()
-            outs = policy.generate(
-                [e.t.messages for e in live],
-                tools=schemas,
-                max_new_tokens=cfg.max_new_tokens,
-                items=[e.item for e in live],
-            )
-            dt = (time.perf_counter() - t0) / len(live)
-            lens = getattr(policy, 'last_lengths', None) or []
-            jobs = {}
-            for k, (e, out) in enumerate(zip(live, outs)):
-                out = out if isinstance(out, str) else str(out)
-                n_out = lens[k][1] if len(lens) == len(live) else approx_tokens(out)
-                e.t.timings['generate'] += dt
-                e.t.tokens['output'] += n_out
-                step = dict(
-                    turn=turn,
-                    output=out,
-                    kind=None,
-                    calls=[],
-                    error=None,
-                    output_tokens=n_out,
-                    prompt_tokens=e.t.tokens['prompt'],
-                    t_generate=round(dt, 4),
-                    t_tools=0.0,
-                )
-                e.t.steps.append(step)
-                p = parse_turn(out, cfg.max_calls_per_turn, cfg.max_call_chars)
-                step['kind'] = p.kind
-                if p.kind == 'format_error' and is_repetitive(out, cfg.rep_n, cfg.rep_min_words, cfg.rep_max_ratio):
-                    step['kind'] = 'repetition'
-                    e.t.messages.append({'role': 'assistant', 'content': p.content})
-                    e.stop('repetition')
-                    continue
-                if p.kind == 'answer':
-                    e.t.messages.append({'role': 'assistant', 'content': p.content})
-                    e.t.answer = p.answer
-                    e.stop('answer')
-                    continue
-                if p.kind == 'tool':
-                    e.t.messages.append(
-                        {
-                            'role': 'assistant',
-                            'content': p.content,
-                            'tool_calls': [{'type': 'function', 'function': c} for c in p.calls],
-                        }
-                    )
-                    jobs[id(e)] = (e, step, pool.submit(_run_calls, e, p.calls, turn))
-                    continue
-                e.t.messages.append({'role': 'assistant', 'content': p.content})
-                step['error'] = p.error
-                e.t.messages.append(
-                    {'role': 'tool', 'name': 'error', 'content': p.error}
-                    if p.kind == 'tool_error'
-                    else {'role': 'user', 'content': p.error}
-                )
-                e.errors += 1
-                if e.errors >= cfg.max_errors:
-                    e.stop('errors')
-            for e, step, fut in jobs.values():
-                res = fut.result()
-                step['calls'] = res
-                step['t_tools'] = round(sum(r['seconds'] for r in res), 4)
-                e.t.timings['tools'] += step['t_tools']
-                for r in res:
-                    e.t.messages.append({'role': 'tool', 'name': r['name'], 'content': r['observation']})
-                    e.t.tool_calls.append(dict(name=r['name'], arguments=r['arguments'], turn=turn, ok=r['ok']))
-                if all(r['ok'] for r in res):
-                    e.errors = 0
-                else:
-                    e.errors += 1
-                    if e.errors >= cfg.max_errors:
-                        e.stop('errors')
+        while live := _live(eps, count, schemas, cfg):
+            _show(bar, len(eps) - len(live))
+            for e, step, fut in _generate_round(policy, live, schemas, cfg, pool, turn):
+                _record_calls(e, step, fut.result(), turn, cfg)
             turn += 1
+    _show(bar, len(eps))
     if bar is not None:
-        bar.n = len(eps)
-        bar.refresh()
         bar.close()
-    for e in eps:
-        e.env._close()
-    total = time.perf_counter() - t_start
-    for e in eps:
-        e.t.timings['total'] = round(total, 4)
-        e.t.timings['generate'], e.t.timings['tools'] = (
-            round(e.t.timings['generate'], 4),
-            round(e.t.timings['tools'], 4),
-        )
-        if scorer is not None and e.t.golds:
-            e.t.correct = float(scorer(e.t.answer, e.item))
+    _finish(eps, t_start, scorer)
     return [e.t for e in eps]
 
 # %% ../nbs/02c_rollout.ipynb #c9244181
@@ -847,126 +881,134 @@ class OraclePolicy(ReplayPolicy):
         yield from follow_chain(chain, *found, seen)
 
     def _identify(self, item, meta, e, seen):
-        "Sub-script: find the first entity's (name, url) through the tools, or None."
-        start, kind, look = meta.get('start'), e.kind, describe_look(e.look)
-        first_goal = RELATIONS[meta['chain'][0][1]].question.format(p=f'this {kind}')
-        mode = self.mode
-        if start in ('scene', 'photo') and mode in ('auto', 'gaze') and (start == 'scene' or mode == 'gaze'):
-            box = self._target_box(item, meta)
-            m = IMAGE_POSITION.search(item['question'])
-            where = f'the {kind} at the {m.group(1)} of the image' if m else f'the {kind} in the image'
-            if (
-                start == 'scene'
-                and self.reflect_rate
-                and self._coin(item) < self.reflect_rate
-                and (wrong := self._wrong_box(item, meta))
-            ):
-                hit = yield from search_for(
-                    e,
-                    seen,
-                    f'The question asks about {where}. I crop the object I think it is and search for it.',
-                    'crop_and_search',
-                    {'bbox': [wrong], 'goal': f'identify this {kind}'},
-                )
-                if hit:
-                    return hit
-                think = f'These results do not fit: that crop was not {where}. Looking again, I crop the right region.'
-            else:
-                think = (
-                    f'The question asks about {where}. The image is cluttered, so a whole-image search would be noisy; '
-                    f'I crop that {kind} and search for it.'
-                )
+        "Sub-script: find the first entity's (name, url) through the tools, or None, by question start and mode."
+        start, mode = meta.get('start'), self.mode
+        on_image = start in ('scene', 'photo')
+        if on_image and mode in ('auto', 'gaze') and (start == 'scene' or mode == 'gaze'):
+            return (yield from self._gaze(item, meta, e, seen))
+        if on_image and mode in ('auto', 'glance'):
+            return (yield from self._glance(e, seen))
+        return (yield from self._describe(item, meta, e, seen))
+
+    def _gaze(self, item, meta, e, seen):
+        "Sub-script: crop the question's object and search it (a wrong one first, to reflect); auto: then its look."
+        m = IMAGE_POSITION.search(item['question'])
+        where = f'the {e.kind} at the {m.group(1)} of the image' if m else f'the {e.kind} in the image'
+        think = (
+            f'The question asks about {where}. The image is cluttered, so a whole-image search would be noisy; '
+            f'I crop that {e.kind} and search for it.'
+        )
+        if wrong := self._reflect_box(item, meta):
             hit = yield from search_for(
-                e, seen, think, 'crop_and_search', {'bbox': [box], 'goal': f'identify this {kind}; {first_goal}'}
+                e,
+                seen,
+                f'The question asks about {where}. I crop the object I think it is and search for it.',
+                'crop_and_search',
+                {'bbox': [wrong], 'goal': f'identify this {e.kind}'},
             )
             if hit:
                 return hit
-            hit = yield from search_for(
+            think = f'These results do not fit: that crop was not {where}. Looking again, I crop the right region.'
+        hit = yield from self._crop_search(item, meta, e, seen, think)
+        if hit or self.mode == 'gaze':
+            return hit
+        return (yield from self._look_search(e, seen, 'Image search keeps missing.'))
+
+    def _crop_search(self, item, meta, e, seen, think: str):
+        "Sub-script: `crop_and_search` the target's box; on a miss, again with a looser and a tighter box."
+        box = self._target_box(item, meta)
+        first_goal = RELATIONS[meta['chain'][0][1]].question.format(p=f'this {e.kind}')
+        hit = yield from search_for(
+            e, seen, think, 'crop_and_search', {'bbox': [box], 'goal': f'identify this {e.kind}; {first_goal}'}
+        )
+        if hit:
+            return hit
+        return (
+            yield from search_for(
                 e,
                 seen,
                 'None of the results shows the object in my crop. '
                 'I search again at two scales: a looser and a tighter box.',
                 'crop_and_search',
-                {'bbox': [scale_box(box, 1.4), scale_box(box, 0.8)], 'goal': f'identify this {kind}'},
+                {'bbox': [scale_box(box, 1.4), scale_box(box, 0.8)], 'goal': f'identify this {e.kind}'},
             )
-            if hit:
-                return hit
-            if mode == 'gaze':
-                return None
-            return (
-                yield from search_for(
-                    e,
-                    seen,
-                    f'Image search keeps missing. The {kind} looks like {look}, so I search for that description.',
-                    'text_search',
-                    {'query': [f'{kind} that looks like {look}']},
-                )
-            )
-        if start in ('scene', 'photo') and mode in ('auto', 'glance'):
-            hit = yield from search_for(
-                e,
-                seen,
-                f'I glance at the whole image first: a reverse image search may recognise the {kind}.',
-                'image_search',
-                {},
-            )
-            if hit:
-                return hit
-            if mode == 'glance':
-                return None
-            hit = yield from search_for(
-                e,
-                seen,
-                f'The whole-image search did not recognise it. '
-                f'I crop the middle of the image, where the {kind} is, and search that.',
-                'crop_and_search',
-                {'bbox': [[100, 100, 900, 900]], 'goal': f'identify this {kind}'},
-            )
-            if hit:
-                return hit
-            return (
-                yield from search_for(
-                    e,
-                    seen,
-                    f'Still nothing. The {kind} looks like {look}, so I search for that description.',
-                    'text_search',
-                    {'query': [f'{kind} that looks like {look}']},
-                )
-            )
-        if start in ('scene', 'photo') or start == 'look':  # text mode on an image, or a text question naming the look
-            q = f'{kind} that looks like {look}'
-            think = (
-                f'The {kind} in the image looks like {look}. I search for that description.'
-                if start in ('scene', 'photo')
-                else f'The question describes the {kind} by its look. I search for that description.'
-            )
-        elif start == 'name':
-            q, think = e.name, f'The question names {e.name}. I search for it.'
-        else:
-            q, think = (
-                item['question'],
-                f'The question describes the {kind} only by its facts. I search with that description.',
-            )
-        hit = yield from search_for(e, seen, think, 'text_search', {'query': [q]})
+        )
+
+    def _glance(self, e, seen):
+        "Sub-script: `image_search` the whole image; auto: then crop its middle, then search its look."
+        hit = yield from search_for(
+            e,
+            seen,
+            f'I glance at the whole image first: a reverse image search may recognise the {e.kind}.',
+            'image_search',
+            {},
+        )
+        if hit or self.mode == 'glance':
+            return hit
+        hit = yield from search_for(
+            e,
+            seen,
+            f'The whole-image search did not recognise it. '
+            f'I crop the middle of the image, where the {e.kind} is, and search that.',
+            'crop_and_search',
+            {'bbox': [[100, 100, 900, 900]], 'goal': f'identify this {e.kind}'},
+        )
         if hit:
             return hit
-        if start == 'fuzzy':
-            phrase = re.sub(
-                r'^(who|what|which|in what|in which|how)\b[^,]*?\b(the %s that )' % kind,
-                r'\2',
-                item['question'],
-                flags=re.I,
+        return (yield from self._look_search(e, seen, 'Still nothing.'))
+
+    def _look_search(self, e, seen, lead: str):
+        "Sub-script: after `lead`, `text_search` a description of the entity's look."
+        look = describe_look(e.look)
+        return (
+            yield from search_for(
+                e,
+                seen,
+                f'{lead} The {e.kind} looks like {look}, so I search for that description.',
+                'text_search',
+                {'query': [f'{e.kind} that looks like {look}']},
             )
+        )
+
+    def _describe(self, item, meta, e, seen):
+        "Sub-script: `text_search` the question's description of the entity; fuzzy questions retry a shorter query."
+        start, kind = meta.get('start'), e.kind
+        q, think = self._text_query(item, start, e)
+        hit = yield from search_for(e, seen, think, 'text_search', {'query': [q]})
+        if hit or start != 'fuzzy':
+            return hit
+        phrase = re.sub(
+            r'^(who|what|which|in what|in which|how)\b[^,]*?\b(the %s that )' % kind,
+            r'\2',
+            item['question'],
+            flags=re.I,
+        )
+        return (
+            yield from search_for(
+                e,
+                seen,
+                'The right page is not among the results. I try a shorter query.',
+                'text_search',
+                {'query': [phrase.rstrip('?')]},
+            )
+        )
+
+    def _text_query(self, item, start, e) -> tuple[str, str]:
+        "The text query of the first search, and the thought before it: the look, the name, or the question itself."
+        kind, look = e.kind, describe_look(e.look)
+        if start in ('scene', 'photo'):  # text mode on an image
             return (
-                yield from search_for(
-                    e,
-                    seen,
-                    'The right page is not among the results. I try a shorter query.',
-                    'text_search',
-                    {'query': [phrase.rstrip('?')]},
-                )
+                f'{kind} that looks like {look}',
+                f'The {kind} in the image looks like {look}. I search for that description.',
             )
-        return None
+        if start == 'look':
+            return (
+                f'{kind} that looks like {look}',
+                f'The question describes the {kind} by its look. I search for that description.',
+            )
+        if start == 'name':
+            return e.name, f'The question names {e.name}. I search for it.'
+        return item['question'], f'The question describes the {kind} only by its facts. I search with that description.'
 
     # ---- helpers ---------------------------------------------------------------------------------------------------
     def _size(self, item, meta) -> tuple[int, int]:
@@ -988,6 +1030,12 @@ class OraclePolicy(ReplayPolicy):
             if others
             else None
         )
+
+    def _reflect_box(self, item, meta) -> list[int] | None:
+        "The wrong object's box to crop first, on the `reflect_rate` share of scene items (where there is one)."
+        if meta.get('start') != 'scene' or not self.reflect_rate or self._coin(item) >= self.reflect_rate:
+            return None
+        return self._wrong_box(item, meta)
 
     def _coin(self, item, salt: str = '') -> float:
         return int(hashlib.sha1(f"{item.get('id')}{salt}".encode()).hexdigest()[:8], 16) / 16**8
