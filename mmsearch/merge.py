@@ -299,23 +299,10 @@ class Checkpoint:
         return f"Checkpoint({str(self.path)!r}, {self.layout}, {len(self.lm)} LM + {len(self.vision)} vision tensors)"
 
 # %% ../nbs/04_merge.ipynb #2fb66ab5
-def tiny_trio(
-    root: Path | str,
-    family: str = 'qwen2_5_vl',
-    noise_s: float = 0.01,
-    noise_v: float = 0.01,
-    seed: int = 0,
-    dtype: str = 'bfloat16',
-    tie: bool = True,
-    hidden: int = 64,
-    layers: int = 2,
-    vocab: int = 256,
-) -> dict:
-    "Save random tiny (base LM, search agent, VLM) checkpoints under `root` (test fixtures); returns their paths."
-    import torch, transformers as tf
+def _trio_configs(family: str, tie: bool, hidden: int, layers: int, vocab: int) -> tuple:
+    "The (text model class, its config, VLM class, its config) of a `tiny_trio` family, sharing every LM setting."
+    import transformers as tf
 
-    torch.manual_seed(seed)
-    root = Path(root)
     common = dict(
         vocab_size=vocab,
         hidden_size=hidden,
@@ -390,6 +377,27 @@ def tiny_trio(
         Vl = tf.Idefics3ForConditionalGeneration
     else:
         raise ValueError(f"unknown family {family!r}; choose qwen2_5_vl, qwen3_vl or idefics3")
+    return Txt, txt_cfg, Vl, vl_cfg
+
+
+def tiny_trio(
+    root: Path | str,
+    family: str = 'qwen2_5_vl',
+    noise_s: float = 0.01,
+    noise_v: float = 0.01,
+    seed: int = 0,
+    dtype: str = 'bfloat16',
+    tie: bool = True,
+    hidden: int = 64,
+    layers: int = 2,
+    vocab: int = 256,
+) -> dict:
+    "Save random tiny (base LM, search agent, VLM) checkpoints under `root` (test fixtures); returns their paths."
+    import torch
+
+    torch.manual_seed(seed)
+    root = Path(root)
+    Txt, txt_cfg, Vl, vl_cfg = _trio_configs(family, tie, hidden, layers, vocab)
     tdt = getattr(torch, dtype)
     base = Txt(txt_cfg).to(tdt).eval()
     sd = {k: v.clone() for k, v in base.state_dict().items()}
