@@ -502,7 +502,181 @@ def torch_threads(n: int):
     finally:
         torch.set_num_threads(n0)
 
+# %% ../nbs/04a_floor.ipynb #5d827bcd
+class _FloorRun:
+    "One floor run's shared state: zoo, world, config, splits, OBM statistics, wall times; merges and evaluates."
 
+    def __init__(self, zoo: dict, world_dir: Path, work: Path, fc: FloorConfig, log, merge_root):
+        sb = fc.sweep_bench
+        self.zoo = zoo
+        self.world_dir = world_dir
+        self.work = work
+        self.fc = fc
+        self.log = log
+        self.merge_root = merge_root
+        self.report_split = dict(fc.benches).get(sb) or [s for s in BENCHMARKS[sb] if s != 'train'][0]
+        self.hsplit = heldout_split(sb, self.report_split)
+        self.excl = fc.excluded()
+        self.t_start = time.time()
+        self.timings = {}
+        self.stats = {}
+        self.url = None  # the search service's, set once it runs
+        self.ekey = f"t{fc.max_turns}-k{fc.max_new_tokens}-{fc.agent_tools}-h-{sb}{fc.n_heldout}-s{fc.seed}"
+        n_calib = max((fc.calib_n, *fc.calib_sizes))
+        self.calib_ids = [str(it['id']) for it in calibration_items(world_dir, n_calib, fc.seed)]
+
+    @contextlib.contextmanager
+    def timed(self, key: str):
+        "Record the block's wall time (seconds, one decimal) under `key` when it succeeds."
+        t0 = time.time()
+        yield
+        self.timings[key] = round(time.time() - t0, 1)
+
+    def get_stats(self, k: int) -> dict:
+        "OBM's calibration statistics for `k` samples per task vector (computed once per run)."
+        if k not in self.stats:
+            with self.timed(f'stats_n{k}'):
+                self.stats[k] = calibration_stats(self.zoo, self.world_dir, k, self.fc.seed, self.merge_root, self.url)
+        return self.stats[k]
+
+    def merged(self, m: str, lam: float, p: float | None, calib: int | None = None) -> Path:
+        "The merge of method `m` at λ, p (OBM calibrated on `calib` samples, default `fc.calib_n`)."
+        fc = self.fc
+        calib = calib or fc.calib_n
+        if m == 'OBM':
+            self.get_stats(calib)
+        return ensure_merge(
+            self.zoo, m, lam, p, calib, fc.seed, self.world_dir, self.url, self.merge_root, vlm_weight=fc.vlm_weight
+        )
+
+    def run_eval(self, label, policy, bench, split, k, exclude=(), system=True, exclude_ids=()):
+        "`evaluate` of one row's policy on `k` items of bench/split, cached under work/evals/<limits>/<label>."
+        fc = self.fc
+        return evaluate(
+            policy,
+            self.world_dir,
+            bench,
+            split,
+            n=k or None,
+            seed=fc.seed,
+            base_url=self.url,
+            exclude_tools=exclude,
+            cfg=fc.rollout(system),
+            out=self.work / 'evals' / self.ekey / label / f'{bench}_{split}',
+            progress=False,
+            exclude_ids=exclude_ids,
+        )
+
+    def score(self, m, lam, p, bench, split) -> dict:
+        "A sweep setting's summary on the held-out items: the sweep split without OBM's calibration items."
+        fc = self.fc
+        pol = load_policy(str(self.merged(m, lam, p)), batch_size=fc.batch_size)
+        label = setting_name(m, lam, p, fc.calib_n, fc.vlm_weight)
+        r = self.run_eval(label, pol, bench, split, fc.n_heldout, self.excl, exclude_ids=self.calib_ids)
+        if not r.summary['n']:
+            return dict(accuracy=0.0, sr_any=0.0, n=0)
+        return dict(r.summary, sr_any=1 - r.summary.get('none', 1.0))
+
+    def table_row(self, label, pol, exclude, system=True) -> dict:
+        "One row of the table on every benchmark: category summaries, eval summaries and per-item outcomes."
+        row = dict(results={}, summaries={}, outcomes={})
+        for b, s in self.fc.benches:
+            r = self.run_eval(label, pol, b, s, self.fc.n, exclude, system)
+            row['results'][b] = category_summary(r.trajs)
+            row['summaries'][b] = r.summary
+            row['outcomes'][b] = item_outcomes(r.trajs)
+        return row
+
+# %% ../nbs/04a_floor.ipynb #a33c37da
+def _floor_sweep(run: _FloorRun) -> tuple[pd.DataFrame, dict]:
+    "The λ/p sweep on the held-out split and the setting chosen for every method."
+    fc = run.fc
+    with run.timed('sweep'):
+        run.log(f'[floor] sweep on {fc.sweep_bench}/{run.hsplit} (held out), {fc.n_heldout} items')
+        sweep = run_sweep(run.score, sweep_grid(list(fc.sweep_methods), fc.lams, fc.ps), fc.sweep_bench, run.hsplit)
+        chosen = choose_setting(sweep, list(FLOOR_METHODS))
+    run.log(f'[floor] chosen: {chosen}')
+    return sweep, chosen
+
+
+def _method_rows(run: _FloorRun, chosen: dict) -> tuple[dict, dict]:
+    "The table's merge rows, each method at its chosen setting, and the merges they ran."
+    fc = run.fc
+    rows, dirs = {}, {}
+    for m in FLOOR_METHODS:
+        lam, p = chosen[m]['lam'], chosen[m]['p']
+        dirs[m] = run.merged(m, lam, p)
+        pol = load_policy(str(dirs[m]), batch_size=fc.batch_size)
+        rows[m] = run.table_row(setting_name(m, lam, p, fc.calib_n, fc.vlm_weight), pol, run.excl)
+        res = rows[m]['results']
+        run.log(
+            f"[floor] {m}: "
+            + ', '.join(f"{b} acc {res[b]['all']['accuracy']} sr {res[b]['all']['sr_any']}" for b, _ in fc.benches)
+        )
+    return rows, dirs
+
+
+def _baseline_rows(run: _FloorRun) -> dict:
+    "The table's baseline rows: θ_V answering directly and θ_V prompted as an agent."
+    rows = {}
+    for label in BASELINES:
+        pol, ex, system = baseline_policy(label, run.zoo['vlm'], run.fc.batch_size)
+        rows[label] = run.table_row(label, pol, ex if ex is not None else run.excl, system)
+        res = rows[label]['results']
+        run.log(f"[floor] {label}: " + ', '.join(f"{b} acc {res[b]['all']['accuracy']}" for b, _ in run.fc.benches))
+    return rows
+
+
+def _calib_ablation(run: _FloorRun, chosen: dict) -> list[dict]:
+    "OBM at its chosen λ and p for each calibration size, on the sweep benchmark's reported split."
+    fc, o = run.fc, chosen['OBM']
+    out = []
+    for k in sorted({fc.calib_n, *fc.calib_sizes}):
+        d = run.merged('OBM', o['lam'], o['p'], k)
+        label = setting_name('OBM', o['lam'], o['p'], k, fc.vlm_weight)
+        pol = load_policy(str(d), batch_size=fc.batch_size)
+        r = run.run_eval(label, pol, fc.sweep_bench, run.report_split, fc.n, run.excl)
+        cs = category_summary(r.trajs)
+        out.append(
+            dict(calib_n=k, **{f'{c}_{kk}': cs[c][kk] for c in CATEGORIES for kk in ('accuracy', 'sr_any', 'n')})
+        )
+    return out
+
+
+def _floor_metrics(run: _FloorRun, sweep: pd.DataFrame, chosen: dict, rows: dict, dirs: dict, ablation: list) -> dict:
+    "The run's metrics: config, chosen settings, sweep, table, ablation, verdicts, outcomes, merges, tools, times."
+    fc = run.fc
+    results = {r: v['results'] for r, v in rows.items()}
+    outcomes = {r: v['outcomes'] for r, v in rows.items()}
+    table = floor_table(results)
+    verdicts = floor_verdicts(outcomes, seed=fc.seed)
+    run.timings['total'] = round(time.time() - run.t_start, 1)
+    direct = (
+        "θ_V's own prompt (image + question, no system prompt), all four tools excluded, "
+        "its completion up to the first sentence end as the answer"
+    )
+    return dict(
+        config={
+            **asdict(fc),
+            'heldout': f'{fc.sweep_bench}/{run.hsplit}',
+            'report_split': f'{fc.sweep_bench}/{run.report_split}',
+            'dare_method': FLOOR_METHODS['DARE'],
+            'direct_answer': direct,
+        },
+        zoo=str(run.zoo.get('root')),
+        chosen=chosen,
+        sweep=_records(sweep),
+        table=_records(table),
+        ablation=ablation,
+        verdicts=verdicts,
+        outcomes=outcomes,
+        stats={k: {kk: str(vv) for kk, vv in v.items()} for k, v in run.stats.items()},
+        merges={m: str(d) for m, d in dirs.items()},
+        tools={m: rows[m]['summaries'][fc.benches[0][0]]['tools'] for m in results},
+        timings_s=run.timings,
+    )
+
+# %% ../nbs/04a_floor.ipynb #32b1ad41
 def run_floor(
     zoo: dict,
     world_dir: Path | str,
@@ -520,137 +694,17 @@ def run_floor(
 
 
 def _run_floor(zoo, world_dir, work, fc, base_url, log, merge_root) -> dict:
-    report_split = dict(fc.benches).get(fc.sweep_bench) or [s for s in BENCHMARKS[fc.sweep_bench] if s != 'train'][0]
-    hsplit = heldout_split(fc.sweep_bench, report_split)
-    excl = fc.excluded()
-    t_start = time.time()
-    timings = {}
-    ekey = f"t{fc.max_turns}-k{fc.max_new_tokens}-{fc.agent_tools}-h-{fc.sweep_bench}{fc.n_heldout}-s{fc.seed}"
-    calib_ids = [str(it['id']) for it in calibration_items(world_dir, max((fc.calib_n, *fc.calib_sizes)), fc.seed)]
+    "The floor's steps inside one search service (`base_url`'s, or one started here), then its metrics."
+    run = _FloorRun(zoo, world_dir, work, fc, log, merge_root)
     with contextlib.nullcontext(base_url) if base_url else serve(world_dir) as url:
-        stats = {}
-
-        def get_stats(k):
-            if k not in stats:
-                t0 = time.time()
-                stats[k] = calibration_stats(zoo, world_dir, k, fc.seed, merge_root, url)
-                timings[f'stats_n{k}'] = round(time.time() - t0, 1)
-            return stats[k]
-
-        def merged(m, lam, p, calib=None):
-            calib = calib or fc.calib_n
-            if m == 'OBM':
-                get_stats(calib)
-            return ensure_merge(zoo, m, lam, p, calib, fc.seed, world_dir, url, merge_root, vlm_weight=fc.vlm_weight)
-
-        def run_eval(label, policy, bench, split, k, exclude=(), system=True, exclude_ids=()):
-            r = evaluate(
-                policy,
-                world_dir,
-                bench,
-                split,
-                n=k or None,
-                seed=fc.seed,
-                base_url=url,
-                exclude_tools=exclude,
-                cfg=fc.rollout(system),
-                out=work / 'evals' / ekey / label / f'{bench}_{split}',
-                progress=False,
-                exclude_ids=exclude_ids,
-            )
-            return r
-
-        def score(m, lam, p, bench, split):  # the held-out items: the sweep split without OBM's calibration items
-            pol = load_policy(str(merged(m, lam, p)), batch_size=fc.batch_size)
-            label = setting_name(m, lam, p, fc.calib_n, fc.vlm_weight)
-            r = run_eval(label, pol, bench, split, fc.n_heldout, excl, exclude_ids=calib_ids)
-            return (
-                dict(r.summary, sr_any=1 - r.summary.get('none', 1.0))
-                if r.summary['n']
-                else dict(accuracy=0.0, sr_any=0.0, n=0)
-            )
-
-        t0 = time.time()
-        log(f'[floor] sweep on {fc.sweep_bench}/{hsplit} (held out), {fc.n_heldout} items')
-        sweep = run_sweep(score, sweep_grid(list(fc.sweep_methods), fc.lams, fc.ps), fc.sweep_bench, hsplit)
-        chosen = choose_setting(sweep, list(FLOOR_METHODS))
-        timings['sweep'] = round(time.time() - t0, 1)
-        log(f'[floor] chosen: {chosen}')
-        results, summaries, dirs, outcomes = {}, {}, {}, {}
-
-        def table_row(row, label, pol, exclude, system=True):  # one row of the table: each benchmark, by category
-            results[row], outcomes[row] = {}, {}
-            for b, s in fc.benches:
-                r = run_eval(label, pol, b, s, fc.n, exclude, system)
-                results[row][b] = category_summary(r.trajs)
-                summaries[(row, b)] = r.summary
-                outcomes[row][b] = item_outcomes(r.trajs)
-
-        t0 = time.time()
-        for m in FLOOR_METHODS:
-            dirs[m] = merged(m, chosen[m]['lam'], chosen[m]['p'])
-            pol = load_policy(str(dirs[m]), batch_size=fc.batch_size)
-            table_row(m, setting_name(m, chosen[m]['lam'], chosen[m]['p'], fc.calib_n, fc.vlm_weight), pol, excl)
-            log(
-                f"[floor] {m}: "
-                + ', '.join(
-                    f"{b} acc {results[m][b]['all']['accuracy']} sr {results[m][b]['all']['sr_any']}"
-                    for b, _ in fc.benches
-                )
-            )
-        for label in BASELINES:
-            pol, ex, system = baseline_policy(label, zoo['vlm'], fc.batch_size)
-            table_row(label, label, pol, ex if ex is not None else excl, system)
-            log(
-                f"[floor] {label}: "
-                + ', '.join(f"{b} acc {results[label][b]['all']['accuracy']}" for b, _ in fc.benches)
-            )
-        timings['table'] = round(time.time() - t0, 1)
-        t0 = time.time()
-        ablation = []
-        for k in sorted({fc.calib_n, *fc.calib_sizes}):
-            o = chosen['OBM']
-            d = merged('OBM', o['lam'], o['p'], k)
-            r = run_eval(
-                setting_name('OBM', o['lam'], o['p'], k, fc.vlm_weight),
-                load_policy(str(d), batch_size=fc.batch_size),
-                fc.sweep_bench,
-                report_split,
-                fc.n,
-                excl,
-            )
-            cs = category_summary(r.trajs)
-            ablation.append(
-                dict(calib_n=k, **{f'{c}_{kk}': cs[c][kk] for c in CATEGORIES for kk in ('accuracy', 'sr_any', 'n')})
-            )
-        timings['ablation'] = round(time.time() - t0, 1)
-    table = floor_table(results)
-    verdicts = floor_verdicts(outcomes, seed=fc.seed)
-    timings['total'] = round(time.time() - t_start, 1)
-    stats_meta = {k: {kk: str(vv) for kk, vv in v.items()} for k, v in stats.items()}
-    return dict(
-        config={
-            **asdict(fc),
-            'heldout': f'{fc.sweep_bench}/{hsplit}',
-            'report_split': f'{fc.sweep_bench}/{report_split}',
-            'dare_method': FLOOR_METHODS['DARE'],
-            'direct_answer': (
-                "θ_V's own prompt (image + question, no system prompt), all four tools excluded, "
-                "its completion up to the first sentence end as the answer"
-            ),
-        },
-        zoo=str(zoo.get('root')),
-        chosen=chosen,
-        sweep=_records(sweep),
-        table=_records(table),
-        ablation=ablation,
-        verdicts=verdicts,
-        outcomes=outcomes,
-        stats=stats_meta,
-        merges={m: str(d) for m, d in dirs.items()},
-        tools={m: summaries[(m, fc.benches[0][0])]['tools'] for m in results},
-        timings_s=timings,
-    )
+        run.url = url
+        sweep, chosen = _floor_sweep(run)
+        with run.timed('table'):
+            rows, dirs = _method_rows(run, chosen)
+            rows.update(_baseline_rows(run))
+        with run.timed('ablation'):
+            ablation = _calib_ablation(run, chosen)
+    return _floor_metrics(run, sweep, chosen, rows, dirs, ablation)
 
 # %% ../nbs/04a_floor.ipynb #8ab49973
 def _missing(x) -> bool:
