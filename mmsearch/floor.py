@@ -762,6 +762,96 @@ def _table_head(title: str, note: str, cols: list) -> list[str]:
     return ['', f'## {title}', '', note, '', '| ' + ' | '.join(cols) + ' |', '|' + '---|' * len(cols)]
 
 
+def _chosen_section(metrics: dict) -> list[str]:
+    "The report's table of the chosen λ and p, with each method's held-out scores."
+    c = metrics['config']
+    lines = _table_head(
+        'Chosen λ and p',
+        f"Chosen on {c['heldout']} ({c['n_heldout']} held-out items), never on the reported items; "
+        'best held-out accuracy, then search rate, then λ nearest 1, then larger p.',
+        ['method', 'λ', 'p', 'how', 'held-out accuracy', 'held-out SR'],
+    )
+    for m, ch in metrics['chosen'].items():
+        p = '–' if ch['p'] is None else f"{ch['p']:g}"
+        src = f"inherited from {ch['inherited_from']}" if ch.get('inherited_from') else 'swept'
+        lines.append(
+            f"| {m} | {ch['lam']:g} | {p} | {src} | {_pct(ch['heldout_accuracy'])} | {_pct(ch['heldout_sr'])} |"
+        )
+    return lines
+
+
+def _table_cell(t: pd.DataFrame, m: str, b: str, cat: str) -> str:
+    "One cell of the floor table: accuracy [interval] / SR_img / SR_txt in %, calls per question (n)."
+    r = t[(t.method == m) & (t.bench == b) & (t.category == cat)]
+    if not len(r) or not r.iloc[0]['n']:
+        return '– (0)'
+    r = r.iloc[0]
+    ci = f" [{_pct(r.acc_lo)}, {_pct(r.acc_hi)}]" if 'acc_lo' in r else ''
+    return f"{_pct(r.accuracy)}{ci} / {_pct(r.sr_img)} / {_pct(r.sr_txt)}, {r.calls:.2f} ({int(r.n)})"
+
+
+def _category_section(t: pd.DataFrame, benches: list, cat: str) -> list[str]:
+    "The floor table on one category's items: a row per method, a column per benchmark."
+    lines = _table_head(
+        f"Table: {cat.replace('_', '-')} items",
+        'Accuracy [Wilson 95% interval] / SR_img / SR_txt in %, calls per question; n in brackets.',
+        ['method', *benches],
+    )
+    for m in dict.fromkeys(t.method):
+        lines.append(f'| {m} | ' + ' | '.join(_table_cell(t, m, b, cat) for b in benches) + ' |')
+    return lines
+
+
+def _answered_section(t: pd.DataFrame, benches: list) -> list[str]:
+    "The share of episodes that ended in an answer, per method and benchmark."
+    lines = _table_head(
+        'Episodes that ended in an answer (all items, %)',
+        'The rest ran out of turns or hit three format or tool errors in a row; '
+        'their answer is empty and scored wrong.',
+        ['method', *benches],
+    )
+    for m in dict.fromkeys(t.method):
+        cells = [
+            _pct(r.iloc[0]['answered'])
+            if len(r := t[(t.method == m) & (t.bench == b) & (t.category == 'all')]) and 'answered' in r
+            else '–'
+            for b in benches
+        ]
+        lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def _sweep_section(metrics: dict) -> list[str]:
+    "The held-out sweep: every grid point's accuracy and search rate."
+    lines = _table_head(
+        'Sweep (held out)', '![sweep](figures/floor_sweep.png)', ['method', 'λ', 'p', 'accuracy', 'SR', 'n']
+    )
+    for r in metrics['sweep']:
+        p = r['p']
+        lines.append(
+            f"| {r['method']} | {r['lam']:g} | {'–' if _missing(p) else f'{p:g}'} "
+            f"| {_pct(r['accuracy'])} | {_pct(r['sr_any'])} | {r['n']} |"
+        )
+    return lines
+
+
+def _ablation_section(metrics: dict) -> list[str]:
+    "OBM's calibration-size ablation (nothing when the run had none)."
+    if not metrics['ablation']:
+        return []
+    lines = _table_head(
+        f"OBM calibration size ({metrics['config']['report_split']}, OBM at its chosen λ and p)",
+        '![calibration](figures/floor_calib.png)',
+        ['samples per task vector', 'accuracy', 'SR', 'search-required accuracy', 'n'],
+    )
+    for r in metrics['ablation']:
+        lines.append(
+            f"| {r['calib_n']} | {_pct(r['all_accuracy'])} | {_pct(r['all_sr_any'])} "
+            f"| {_pct(r['search_required_accuracy'])} | {r['all_n']} |"
+        )
+    return lines
+
+
 def floor_markdown(metrics: dict) -> str:
     "reports/floor.md: the floor table, chosen λ and p, sweep, ablation and the verdict sentences."
     c, t = metrics['config'], pd.DataFrame(metrics['table'])
@@ -786,71 +876,12 @@ def floor_markdown(metrics: dict) -> str:
     ]
     for k in ('search_rate', 'floor', 'dare'):
         lines += [f"- {metrics['verdicts'][k]['sentence']}"]
-    lines += _table_head(
-        'Chosen λ and p',
-        f"Chosen on {c['heldout']} ({c['n_heldout']} held-out items), never on the reported items; "
-        'best held-out accuracy, then search rate, then λ nearest 1, then larger p.',
-        ['method', 'λ', 'p', 'how', 'held-out accuracy', 'held-out SR'],
-    )
-    for m, ch in metrics['chosen'].items():
-        p = '–' if ch['p'] is None else f"{ch['p']:g}"
-        src = f"inherited from {ch['inherited_from']}" if ch.get('inherited_from') else 'swept'
-        lines.append(
-            f"| {m} | {ch['lam']:g} | {p} | {src} | {_pct(ch['heldout_accuracy'])} | {_pct(ch['heldout_sr'])} |"
-        )
+    lines += _chosen_section(metrics)
     for cat in CATEGORIES:
-        lines += _table_head(
-            f"Table: {cat.replace('_', '-')} items",
-            'Accuracy [Wilson 95% interval] / SR_img / SR_txt in %, calls per question; n in brackets.',
-            ['method', *benches],
-        )
-        for m in dict.fromkeys(t.method):
-            cells = []
-            for b in benches:
-                r = t[(t.method == m) & (t.bench == b) & (t.category == cat)]
-                if not len(r) or not r.iloc[0]['n']:
-                    cells.append('– (0)')
-                    continue
-                r = r.iloc[0]
-                ci = f" [{_pct(r.acc_lo)}, {_pct(r.acc_hi)}]" if 'acc_lo' in r else ''
-                cells.append(
-                    f"{_pct(r.accuracy)}{ci} / {_pct(r.sr_img)} / {_pct(r.sr_txt)}, {r.calls:.2f} ({int(r.n)})"
-                )
-            lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
-    lines += _table_head(
-        'Episodes that ended in an answer (all items, %)',
-        'The rest ran out of turns or hit three format or tool errors in a row; '
-        'their answer is empty and scored wrong.',
-        ['method', *benches],
-    )
-    for m in dict.fromkeys(t.method):
-        cells = [
-            _pct(r.iloc[0]['answered'])
-            if len(r := t[(t.method == m) & (t.bench == b) & (t.category == 'all')]) and 'answered' in r
-            else '–'
-            for b in benches
-        ]
-        lines.append(f'| {m} | ' + ' | '.join(cells) + ' |')
-    lines += _table_head(
-        'Sweep (held out)', '![sweep](figures/floor_sweep.png)', ['method', 'λ', 'p', 'accuracy', 'SR', 'n']
-    )
-    for r in metrics['sweep']:
-        p = r['p']
-        lines.append(
-            f"| {r['method']} | {r['lam']:g} | {'–' if _missing(p) else f'{p:g}'} "
-            f"| {_pct(r['accuracy'])} | {_pct(r['sr_any'])} | {r['n']} |"
-        )
-    if metrics['ablation']:
-        lines += _table_head(
-            f"OBM calibration size ({c['report_split']}, OBM at its chosen λ and p)",
-            '![calibration](figures/floor_calib.png)',
-            ['samples per task vector', 'accuracy', 'SR', 'search-required accuracy', 'n'],
-        )
-        for r in metrics['ablation']:
-            lines.append(
-                f"| {r['calib_n']} | {_pct(r['all_accuracy'])} | {_pct(r['all_sr_any'])} "
-                f"| {_pct(r['search_required_accuracy'])} | {r['all_n']} |"
-            )
+        lines += _category_section(t, benches, cat)
+    lines += _answered_section(t, benches)
+    lines += _sweep_section(metrics)
+    lines += _ablation_section(metrics)
     lines += ['', f"Wall time: {metrics['timings_s']}.", '']
     return '\n'.join(lines)
 
