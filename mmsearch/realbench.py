@@ -8,7 +8,7 @@ import base64, json, re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
-import pandas as pd
+import pyarrow.parquet as pq
 from .client import ChatClient, image_source
 from mmsearch.score import (
     infoseek_eval,
@@ -38,8 +38,9 @@ FORMATS = ('infoseek', 'fvqa', 'mmsearch', 'simplevqa', 'livevqa', 'vdr', 'bcvl'
 
 
 def _rows(path: Path) -> list[dict]:
+    "The records of a benchmark file, as plain Python values (parquet lists are lists, not numpy arrays)."
     if path.suffix == '.parquet':
-        return pd.read_parquet(path).to_dict('records')
+        return pq.read_table(path).to_pylist()
     if path.suffix == '.jsonl':
         return [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
     if path.suffix == '.json':
