@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse, asyncio, contextlib, hashlib, io, json, math, os, random, re, shutil, socket, subprocess, sys
 import tempfile, threading, time
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 from PIL import Image
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -679,126 +679,27 @@ async def _read_body(request, limit: int, timeout: float = BODY_TIMEOUT) -> byte
     request._body = bytes(buf)
     return request._body
 
-# %% ../nbs/02_search.ipynb #c51b0969
-def make_app(engine: SearchEngine, max_upload: int = MAX_UPLOAD, body_timeout: float = BODY_TIMEOUT):
-    "The Starlette ASGI app serving `engine` as Serper, Search-R1, SearXNG, SerpAPI (Google and Lens) and Jina Reader."
-    from starlette.applications import Starlette
+# %% ../nbs/02_search.ipynb #b1a70002
+def _ok(obj):
+    "`obj` as a JSON response (UTF-8, not ASCII-escaped)."
+    from starlette.responses import Response
+
+    return Response(json.dumps(obj, ensure_ascii=False), media_type='application/json')
+
+
+async def _fields(request, timeout: float) -> dict:
+    "The request's JSON object body (at most `MAX_JSON` bytes), or {} when the body is empty."
+    body = await _read_body(request, MAX_JSON, timeout)
+    return parse_json_body(body) if body.strip() else {}
+
+
+def _error_handlers() -> dict:
+    "Errors as JSON: a `ServiceError` and Starlette's own HTTP errors keep their status, anything else is a bare 500."
     from starlette.exceptions import HTTPException
-    from starlette.formparsers import MultiPartException
-    from starlette.responses import JSONResponse, PlainTextResponse, Response
-    from starlette.routing import Route
-    from urllib.parse import parse_qsl
-
-    def _ok(obj):
-        return Response(json.dumps(obj, ensure_ascii=False), media_type='application/json')
-
-    async def _fields(request) -> dict:
-        body = await _read_body(request, MAX_JSON, body_timeout)
-        return parse_json_body(body) if body.strip() else {}
-
-    async def health(request):
-        return _ok(dict(status='ok', pages=len(engine.pages), images=len(engine.images.keys), world=engine.root.name))
-
-    async def search(request):
-        qp = request.query_params
-        if request.method == 'GET':  # SearXNG
-            if qp.get('format') != 'json':
-                raise ServiceError(
-                    400, "GET /search answers SearXNG's JSON: add format=json (POST /search is Serper's API)"
-                )
-            if not qp.get('q'):
-                raise ServiceError(422, "missing parameter 'q'")
-            return _ok(searxng_results(engine, qp['q'], qp.get('pageno', '1')))
-        b = await _fields(request)  # Serper: a JSON body, or q in the query string
-        if 'q' in b:
-            return _ok(engine.search(b['q'], b.get('num', 10)))
-        if 'q' in qp:
-            return _ok(engine.search(qp['q'], strict_int(qp.get('num', '10'), 'num', text=True)))
-        raise ServiceError(422, "missing field 'q'")
-
-    async def serpapi(request):
-        return _ok(serpapi_results(engine, request.query_params))
-
-    async def retrieve(request):
-        b = await _fields(request)
-        if 'queries' not in b:
-            raise ServiceError(422, "missing field 'queries'")
-        return _ok(engine.retrieve(b['queries'], b.get('topk'), b.get('return_scores', False)))
-
-    async def lens(request):
-        if request.headers.get('content-type', '').startswith('multipart/form-data'):
-            await _read_body(request, max_upload + 65536, body_timeout)
-            try:
-                form = await request.form(max_files=1, max_fields=8, max_part_size=max_upload)
-            except MultiPartException as e:
-                raise ServiceError(400, f'malformed multipart body: {str(e)[:120]}')
-            up = form.get('image') or form.get('file')
-            if up is None or isinstance(up, str):
-                raise ServiceError(422, "multipart upload needs a file field 'image'")
-            img = decode_image(await up.read(), max_upload)
-            return _ok(
-                engine.lens(
-                    img,
-                    form.get('box') or None,
-                    form.get('units', 'px'),
-                    strict_int(form.get('num', '10'), 'num', text=True),
-                )
-            )
-        b = await _fields(request)
-        ref = b.get('image_id') or b.get('image_url') or b.get('url')
-        if ref is None:
-            raise ServiceError(
-                422, "give an image: upload a file field 'image' (multipart) or JSON 'image_id' / 'image_url'"
-            )
-        return _ok(engine.lens(engine.resolve_image(ref), b.get('box'), b.get('units', 'px'), b.get('num', 10)))
-
-    def _page(request, url):
-        "The page at `url` as markdown, or in Jina's JSON envelope when the request accepts JSON."
-        text = engine.visit(url)
-        if 'application/json' not in request.headers.get('accept', ''):
-            return PlainTextResponse(text, media_type='text/markdown; charset=utf-8')
-        p = engine.page(url)
-        data = dict(title=p['title'], url=p['url'], description='', content=text.split('Markdown Content:\n', 1)[1])
-        return _ok(dict(code=200, status=20000, data=data))
-
-    async def visit(request):
-        url = request.query_params.get('url')
-        if not url:
-            raise ServiceError(422, "query parameter 'url' is required: /visit?url=https://...")
-        return _page(request, url)
-
-    async def reader_get(request):  # Jina Reader: GET /https://site/page
-        url = reader_target(request.path_params['target'], request.scope['query_string'].decode('latin-1'))
-        if url is None:
-            raise ServiceError(
-                404, f'nothing at {clip_repr(request.url.path)}: pages are read at /{{url}} or /visit?url='
-            )
-        return _page(request, url)
-
-    async def reader_post(request):  # Jina Reader: POST / {"url": ...} (JSON or a form)
-        if request.headers.get('content-type', '').startswith('application/x-www-form-urlencoded'):
-            b = dict(
-                parse_qsl(
-                    (await _read_body(request, MAX_JSON, body_timeout)).decode('utf-8', 'replace'), max_num_fields=32
-                )
-            )
-        else:
-            b = await _fields(request)
-        url = b.get('url')
-        if not isinstance(url, str) or not url:
-            raise ServiceError(422, 'field \'url\' is required: POST / {"url": "https://..."}')
-        return _page(request, url)
-
-    async def images(request):
-        img = engine.resolve_image('images/' + request.path_params['path'])
-        buf = io.BytesIO()
-        img.save(buf, format='PNG')
-        return Response(buf.getvalue(), media_type='image/png')
+    from starlette.responses import JSONResponse
 
     async def on_error(request, exc: ServiceError):
-        close = (
-            {'connection': 'close'} if exc.status == 408 else None
-        )  # the body never came: the connection cannot be reused
+        close = {'connection': 'close'} if exc.status == 408 else None  # the body never came: no reuse
         return JSONResponse(dict(error=exc.message, status=exc.status), status_code=exc.status, headers=close)
 
     async def on_http(request, exc):
@@ -807,20 +708,170 @@ def make_app(engine: SearchEngine, max_upload: int = MAX_UPLOAD, body_timeout: f
     async def on_crash(request, exc):
         return JSONResponse(dict(error='internal error (logged by the server)', status=500), status_code=500)
 
+    return {ServiceError: on_error, HTTPException: on_http, Exception: on_crash}
+
+
+def _world_routes(engine: SearchEngine) -> list:
+    "`GET /health` (the world's name and sizes) and `GET /images/<path>` (its PNGs)."
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def health(request):
+        return _ok(dict(status='ok', pages=len(engine.pages), images=len(engine.images.keys), world=engine.root.name))
+
+    async def images(request):
+        img = engine.resolve_image('images/' + request.path_params['path'])
+        buf = io.BytesIO()
+        img.save(buf, format='PNG')
+        return Response(buf.getvalue(), media_type='image/png')
+
+    return [Route('/health', health), Route('/images/{path:path}', images)]
+
+
+def _searxng(engine: SearchEngine, qp) -> dict:
+    "SearXNG's `GET /search`: the query string must ask for `format=json` and give a `q`."
+    if qp.get('format') != 'json':
+        raise ServiceError(400, "GET /search answers SearXNG's JSON: add format=json (POST /search is Serper's API)")
+    if not qp.get('q'):
+        raise ServiceError(422, "missing parameter 'q'")
+    return searxng_results(engine, qp['q'], qp.get('pageno', '1'))
+
+
+def _serper(engine: SearchEngine, b: dict, qp) -> dict:
+    "Serper's `POST /search`: `q` and `num` from the JSON body `b`, else from the query string `qp` (LangChain's)."
+    if 'q' in b:
+        return engine.search(b['q'], b.get('num', 10))
+    if 'q' in qp:
+        return engine.search(qp['q'], strict_int(qp.get('num', '10'), 'num', text=True))
+    raise ServiceError(422, "missing field 'q'")
+
+
+def _search_routes(engine: SearchEngine, timeout: float) -> list:
+    "Text search: Serper (POST) and SearXNG (GET) at `/search`, SerpAPI's Google and Lens at `/search.json`."
+    from starlette.routing import Route
+
+    async def search(request):
+        if request.method == 'GET':
+            return _ok(_searxng(engine, request.query_params))
+        return _ok(_serper(engine, await _fields(request, timeout), request.query_params))
+
+    async def serpapi(request):
+        return _ok(serpapi_results(engine, request.query_params))
+
+    return [Route('/search', search, methods=['GET', 'POST']), Route('/search.json', serpapi)]
+
+
+def _retrieve_routes(engine: SearchEngine, timeout: float) -> list:
+    "Search-R1's `POST /retrieve {queries, topk, return_scores}`."
+    from starlette.routing import Route
+
+    async def retrieve(request):
+        b = await _fields(request, timeout)
+        if 'queries' not in b:
+            raise ServiceError(422, "missing field 'queries'")
+        return _ok(engine.retrieve(b['queries'], b.get('topk'), b.get('return_scores', False)))
+
+    return [Route('/retrieve', retrieve, methods=['POST'])]
+
+# %% ../nbs/02_search.ipynb #b1a70005
+async def _lens_upload(engine: SearchEngine, request, max_upload: int, timeout: float) -> dict:
+    "Lens on a multipart upload: the file field `image` (or `file`), optional form fields `box`, `units`, `num`."
+    from starlette.formparsers import MultiPartException
+
+    await _read_body(request, max_upload + 65536, timeout)
+    try:
+        form = await request.form(max_files=1, max_fields=8, max_part_size=max_upload)
+    except MultiPartException as e:
+        raise ServiceError(400, f'malformed multipart body: {str(e)[:120]}')
+    up = form.get('image') or form.get('file')
+    if up is None or isinstance(up, str):
+        raise ServiceError(422, "multipart upload needs a file field 'image'")
+    img = decode_image(await up.read(), max_upload)
+    num = strict_int(form.get('num', '10'), 'num', text=True)
+    return engine.lens(img, form.get('box') or None, form.get('units', 'px'), num)
+
+
+def _lens_json(engine: SearchEngine, b: dict) -> dict:
+    "Lens on a world image named in the JSON body `b` (`image_id`, `image_url` or `url`), with `box`, `units`, `num`."
+    ref = b.get('image_id') or b.get('image_url') or b.get('url')
+    if ref is None:
+        raise ServiceError(
+            422, "give an image: upload a file field 'image' (multipart) or JSON 'image_id' / 'image_url'"
+        )
+    return engine.lens(engine.resolve_image(ref), b.get('box'), b.get('units', 'px'), b.get('num', 10))
+
+
+def _lens_routes(engine: SearchEngine, max_upload: int, timeout: float) -> list:
+    "Reverse image search: `POST /lens`, a multipart upload or JSON naming a world image."
+    from starlette.routing import Route
+
+    async def lens(request):
+        if request.headers.get('content-type', '').startswith('multipart/form-data'):
+            return _ok(await _lens_upload(engine, request, max_upload, timeout))
+        return _ok(_lens_json(engine, await _fields(request, timeout)))
+
+    return [Route('/lens', lens, methods=['POST'])]
+
+
+def _page(engine: SearchEngine, request, url: str):
+    "The page at `url` as markdown, or in Jina's JSON envelope when the request accepts JSON."
+    from starlette.responses import PlainTextResponse
+
+    text = engine.visit(url)
+    if 'application/json' not in request.headers.get('accept', ''):
+        return PlainTextResponse(text, media_type='text/markdown; charset=utf-8')
+    p = engine.page(url)
+    data = dict(title=p['title'], url=p['url'], description='', content=text.split('Markdown Content:\n', 1)[1])
+    return _ok(dict(code=200, status=20000, data=data))
+
+
+async def _reader_fields(request, timeout: float) -> dict:
+    "The fields of a `POST /` to the reader: a urlencoded form (at most 32 fields) or a JSON object."
+    if not request.headers.get('content-type', '').startswith('application/x-www-form-urlencoded'):
+        return await _fields(request, timeout)
+    body = await _read_body(request, MAX_JSON, timeout)
+    return dict(parse_qsl(body.decode('utf-8', 'replace'), max_num_fields=32))
+
+
+def _reader_routes(engine: SearchEngine, timeout: float) -> list:
+    "Pages: `GET /visit?url=`, Jina Reader's `POST / {url}` and `GET /{url}` (last: it matches every path)."
+    from starlette.routing import Route
+
+    async def visit(request):
+        url = request.query_params.get('url')
+        if not url:
+            raise ServiceError(422, "query parameter 'url' is required: /visit?url=https://...")
+        return _page(engine, request, url)
+
+    async def reader_get(request):
+        url = reader_target(request.path_params['target'], request.scope['query_string'].decode('latin-1'))
+        if url is None:
+            raise ServiceError(
+                404, f'nothing at {clip_repr(request.url.path)}: pages are read at /{{url}} or /visit?url='
+            )
+        return _page(engine, request, url)
+
+    async def reader_post(request):
+        url = (await _reader_fields(request, timeout)).get('url')
+        if not isinstance(url, str) or not url:
+            raise ServiceError(422, 'field \'url\' is required: POST / {"url": "https://..."}')
+        return _page(engine, request, url)
+
+    return [Route('/visit', visit), Route('/', reader_post, methods=['POST']), Route('/{target:path}', reader_get)]
+
+# %% ../nbs/02_search.ipynb #c51b0969
+def make_app(engine: SearchEngine, max_upload: int = MAX_UPLOAD, body_timeout: float = BODY_TIMEOUT):
+    "The Starlette ASGI app serving `engine` as Serper, Search-R1, SearXNG, SerpAPI (Google and Lens) and Jina Reader."
+    from starlette.applications import Starlette
+
     routes = [
-        Route('/health', health),
-        Route('/search', search, methods=['GET', 'POST']),
-        Route('/search.json', serpapi),
-        Route('/retrieve', retrieve, methods=['POST']),
-        Route('/lens', lens, methods=['POST']),
-        Route('/visit', visit),
-        Route('/images/{path:path}', images),
-        Route('/', reader_post, methods=['POST']),
-        Route('/{target:path}', reader_get),
+        *_world_routes(engine),
+        *_search_routes(engine, body_timeout),
+        *_retrieve_routes(engine, body_timeout),
+        *_lens_routes(engine, max_upload, body_timeout),
+        *_reader_routes(engine, body_timeout),  # last: Jina Reader's GET /{url} matches every path
     ]
-    return Starlette(
-        routes=routes, exception_handlers={ServiceError: on_error, HTTPException: on_http, Exception: on_crash}
-    )
+    return Starlette(routes=routes, exception_handlers=_error_handlers())
 
 # %% ../nbs/02_search.ipynb #30990a10
 HEADER_TIMEOUT = 10.0  # seconds a connection has to send a request's headers (from connecting, or from its last answer)
