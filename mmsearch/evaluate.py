@@ -28,7 +28,7 @@ from .tools import ToolContext, env_class, TOOL_NAMES
 from .world import World, default_world_dir
 
 # %% auto #0
-__all__ = ['rule_score', 'entity_recall', 'OpenAIPolicy', 'load_policy', 'EvalResult', 'select_items', 'summarise', 'evaluate',
+__all__ = ['rule_score', 'entity_recall', 'OpenAIPolicy', 'load_policy', 'summarise', 'EvalResult', 'select_items', 'evaluate',
            'eval_cli']
 
 # %% ../nbs/02e_eval.ipynb #c68d1d4d
@@ -123,26 +123,6 @@ def load_policy(spec: str, world: World | None = None, **kw):
     return pol
 
 # %% ../nbs/02e_eval.ipynb #efd8e3ca
-@dataclass
-class EvalResult:
-    "Trajectories, a per-item table and a summary with its provenance."
-
-    trajs: list
-    table: pd.DataFrame
-    summary: dict
-
-
-def select_items(
-    world_dir, bench: str, split: str, n: int | None = None, seed: int = 0, exclude_ids: Sequence[str] = ()
-) -> list[dict]:
-    "A seeded sample of `n` items (all if `n` is falsy) from a benchmark of the world, none of them in `exclude_ids`."
-    out = {str(i) for i in exclude_ids}
-    items = [it for it in load_benchmark(world_dir, bench, split) if str(it['id']) not in out]
-    if n and n < len(items):
-        items = random.Random(seed).sample(items, n)
-    return items
-
-
 def summarise(trajs: list[Trajectory], names: dict | None = None) -> dict:
     "Accuracy, search rates, exclusive ratios, calls, boxes, entity recall, turns and tokens of trajectories."
     if not trajs:
@@ -169,6 +149,137 @@ def summarise(trajs: list[Trajectory], names: dict | None = None) -> dict:
             s[f'n_{cat}'] = len(sel)
     return s
 
+# %% ../nbs/02e_eval.ipynb #e7a10002
+def _name_of(scorer) -> str:
+    "A scorer's name, as the run key and the summary record it."
+    return getattr(scorer, '__name__', str(scorer))
+
+
+def _run_key(policy, bench, split, *, n, seed, G, exclude_tools, cfg, scorer, judge, exclude_ids) -> dict:
+    "What makes a run, for resuming: the policy (weights' hash, or class, name, mode), items, tools, limits, scorer."
+    who = (
+        getattr(policy, 'fingerprint', None)
+        or f"{type(policy).__name__}:{getattr(policy, 'name', '')}:{getattr(policy, 'mode', '')}"
+    )
+    run = dict(
+        policy=who,
+        bench=bench,
+        split=split,
+        n=n,
+        seed=seed,
+        G=G,
+        excluded=sorted(exclude_tools),
+        cfg=asdict(cfg) if cfg else None,
+        scorer=_name_of(scorer),
+        judge=judge,
+    )
+    if exclude_ids:
+        run['exclude_ids'] = sorted(map(str, exclude_ids))  # absent if empty: old runs resume
+    return json.loads(json.dumps(run, default=str))
+
+
+def _resume(out, key: dict | None) -> tuple:
+    "The trajectories file under `out` (None without `out`) and the episodes saved there by the same run `key`."
+    if not out:
+        return None, []
+    path = Path(out) / 'trajectories.jsonl'
+    done = load_jsonl(path) if path.exists() else []
+    kp = Path(out) / 'run.json'
+    if done and (not kp.exists() or json.loads(kp.read_text()) != key):
+        print(
+            f'[evaluate] {out}: the saved trajectories belong to another run (weights or settings changed); '
+            'starting afresh'
+        )
+        done = []
+    write_json(kp, key)
+    return path, done
+
+
+def _todo(items: list, done: list, G: int) -> list:
+    "The items still missing one of their `G` episodes in `done`."
+    have = {(t.item_id, t.sample) for t in done}
+    return [it for it in items if any((str(it['id']), g) not in have for g in range(G))]
+
+
+def _run_episodes(policy, todo: list, done: list, ctx, path, *, chunk: int, desc: str, progress: bool, **kw) -> list:
+    "`done` plus rollouts of `todo`, `chunk` items at a time, saved to `path` after each chunk; `kw` go to `rollout`."
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc=desc)
+    for i in range(0, len(todo), chunk):
+        done += rollout(policy, todo[i : i + chunk], ctx, **kw)
+        if path:
+            save_jsonl(done, path)
+        if bar is not None:
+            bar.update(len(todo[i : i + chunk]))
+    if bar is not None:
+        bar.close()
+    return done
+
+
+def _item_table(trajs: list, names: dict) -> pd.DataFrame:
+    "One row per episode: its item, sample, answer against the gold, the item's traits, calls, turns and tokens."
+    return pd.DataFrame(
+        [
+            dict(
+                item_id=t.item_id,
+                sample=t.sample,
+                correct=t.correct,
+                answer=t.answer,
+                gold=(t.golds or [None])[0],
+                category=t.meta.get('category'),
+                seen=t.meta.get('seen'),
+                hops=t.meta.get('hops'),
+                n_entities=t.meta.get('n_entities'),
+                target_scale=t.meta.get('target_scale'),
+                calls=len(t.tool_calls),
+                img_calls=sum(c['name'] in ('image_search', 'crop_and_search') for c in t.tool_calls),
+                txt_calls=sum(c['name'] == 'text_search' for c in t.tool_calls),
+                turns=t.n_turns,
+                tokens=t.tokens.get('output', 0),
+                termination=t.termination,
+                entity_recall=entity_recall(t, names),
+            )
+            for t in trajs
+        ]
+    )
+
+
+def _provenance(policy, bench, split, seed, G, scorer, judge, exclude_tools) -> dict:
+    "The summary's provenance: policy, benchmark, split, seed, G, scorer, judge and the tools offered."
+    return dict(
+        policy=getattr(policy, 'name', type(policy).__name__),
+        bench=bench,
+        split=split,
+        seed=seed,
+        G=G,
+        scorer=_name_of(scorer),
+        judge=judge,
+        tools=[t for t in TOOL_NAMES if t not in exclude_tools],
+    )
+
+# %% ../nbs/02e_eval.ipynb #e7a10005
+@dataclass
+class EvalResult:
+    "Trajectories, a per-item table and a summary with its provenance."
+
+    trajs: list
+    table: pd.DataFrame
+    summary: dict
+
+
+def select_items(
+    world_dir, bench: str, split: str, n: int | None = None, seed: int = 0, exclude_ids: Sequence[str] = ()
+) -> list[dict]:
+    "A seeded sample of `n` items (all if `n` is falsy) from a benchmark of the world, none of them in `exclude_ids`."
+    out = {str(i) for i in exclude_ids}
+    items = [it for it in load_benchmark(world_dir, bench, split) if str(it['id']) not in out]
+    if n and n < len(items):
+        items = random.Random(seed).sample(items, n)
+    return items
+
 
 def evaluate(
     policy,
@@ -193,94 +304,22 @@ def evaluate(
     world_dir = Path(world_dir)
     items = select_items(world_dir, bench, split, n, seed, exclude_ids)
     names = {e.id: e.name for e in World.load(world_dir).entities}
-    path = Path(out) / 'trajectories.jsonl' if out else None
-    done = load_jsonl(path) if path and path.exists() else []
-    if out:  # resume only the same run: same weights, items, tools, limits and scorer
-        who = (
-            getattr(policy, 'fingerprint', None)
-            or f"{type(policy).__name__}:{getattr(policy, 'name', '')}:{getattr(policy, 'mode', '')}"
-        )
-        run = dict(
-            policy=who,
-            bench=bench,
-            split=split,
-            n=n,
-            seed=seed,
-            G=G,
-            excluded=sorted(exclude_tools),
-            cfg=asdict(cfg) if cfg else None,
-            scorer=getattr(scorer, '__name__', str(scorer)),
-            judge=judge,
-        )
-        if exclude_ids:
-            run['exclude_ids'] = sorted(map(str, exclude_ids))  # absent if empty: old runs resume
-        key = json.loads(json.dumps(run, default=str))
-        kp = Path(out) / 'run.json'
-        if done and (not kp.exists() or json.loads(kp.read_text()) != key):
-            print(
-                f'[evaluate] {out}: the saved trajectories belong to another run (weights or settings changed); '
-                'starting afresh'
-            )
-            done = []
-        write_json(kp, key)
-    have = {(t.item_id, t.sample) for t in done}
-    todo = [it for it in items if any((str(it['id']), g) not in have for g in range(G))]
+    run = dict(n=n, seed=seed, G=G, exclude_tools=exclude_tools, cfg=cfg, scorer=scorer, judge=judge)
+    key = _run_key(policy, bench, split, **run, exclude_ids=exclude_ids) if out else None
+    path, done = _resume(out, key)  # resume only the same run: same weights, items, tools, limits and scorer
+    todo = _todo(items, done, G)
     t0 = time.time()
     with contextlib.nullcontext(base_url) if base_url else serve(world_dir) as url:
         ctx = ToolContext.local(url, env_cls=env_class(exclude_tools))
-        bar = None
-        if progress and todo:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(todo), desc=f'eval {bench}/{split}')
-        for i in range(0, len(todo), chunk):
-            new = rollout(policy, todo[i : i + chunk], ctx, G=G, cfg=cfg, scorer=scorer)
-            done += new
-            if path:
-                save_jsonl(done, path)
-            if bar is not None:
-                bar.update(len(todo[i : i + chunk]))
-        if bar is not None:
-            bar.close()
+        desc = f'eval {bench}/{split}'
+        done = _run_episodes(
+            policy, todo, done, ctx, path, chunk=chunk, desc=desc, progress=progress, G=G, cfg=cfg, scorer=scorer
+        )
     ids = {str(it['id']) for it in items}
     trajs = [t for t in done if t.item_id in ids]
-    table = pd.DataFrame(
-        [
-            dict(
-                item_id=t.item_id,
-                sample=t.sample,
-                correct=t.correct,
-                answer=t.answer,
-                gold=(t.golds or [None])[0],
-                category=t.meta.get('category'),
-                seen=t.meta.get('seen'),
-                hops=t.meta.get('hops'),
-                n_entities=t.meta.get('n_entities'),
-                target_scale=t.meta.get('target_scale'),
-                calls=len(t.tool_calls),
-                img_calls=sum(c['name'] in ('image_search', 'crop_and_search') for c in t.tool_calls),
-                txt_calls=sum(c['name'] == 'text_search' for c in t.tool_calls),
-                turns=t.n_turns,
-                tokens=t.tokens.get('output', 0),
-                termination=t.termination,
-                entity_recall=entity_recall(t, names),
-            )
-            for t in trajs
-        ]
-    )
-    summary = dict(
-        summarise(trajs, names),
-        policy=getattr(policy, 'name', type(policy).__name__),
-        bench=bench,
-        split=split,
-        seed=seed,
-        G=G,
-        scorer=getattr(scorer, '__name__', str(scorer)),
-        judge=judge,
-        tools=[t for t in TOOL_NAMES if t not in exclude_tools],
-        wall_s=round(time.time() - t0, 1),
-    )
-    return EvalResult(trajs, table, summary)
+    about = _provenance(policy, bench, split, seed, G, scorer, judge, exclude_tools)
+    summary = dict(summarise(trajs, names), **about, wall_s=round(time.time() - t0, 1))
+    return EvalResult(trajs, _item_table(trajs, names), summary)
 
 # %% ../nbs/02e_eval.ipynb #79354224
 def eval_cli(argv=None) -> int:
