@@ -5,6 +5,7 @@
 # %% ../nbs/04c_sft.ipynb #5819d5df
 from __future__ import annotations
 import json, os, shutil, time
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 from .core import atomic_dir, dumps, save_figure, weights_hash
@@ -152,6 +153,115 @@ class ToolMaskCollator:
 LORA_TARGETS = r'.*(language_model|model)\.layers\.\d+\.(self_attn\.(q|k|v|o)_proj|mlp\.(gate|up|down)_proj)'
 
 
+def _sft_load(model_dir):
+    "The model of `model_dir`, in training mode, and its processor."
+    model, proc = load_model(model_dir)
+    model.train()
+    return model, proc
+
+
+def _sft_rows(col: ToolMaskCollator, dataset, max_length: int) -> tuple[list, list, list]:
+    "The rows the model can take (no images for a text model), their token lengths, and those within `max_length`."
+    rows = [r for r in dataset if col.is_vlm or not r['images']]
+    lens = [col.length(r) for r in rows]
+    keep = [r for r, n in zip(rows, lens) if n <= max_length]
+    if not keep:
+        raise ValueError(f'no row fits max_length={max_length} (shortest has {min(lens, default=0)} tokens)')
+    return rows, lens, keep
+
+
+def _lora_config(lora_r: int):
+    "peft's LoraConfig: rank-`lora_r` adapters (alpha 2r, no dropout) on the `LORA_TARGETS` layers."
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type='CAUSAL_LM'
+    )
+
+
+def _sft_config(out, steps: int, batch: int, lr: float, warmup: float, seed: int, progress: bool):
+    "TRL's SFTConfig for a run saved to `out` (scratch in `.<out>.trainer`), and the number of processes."
+    import torch
+    from trl import SFTConfig
+
+    # processes under `accelerate launch`; `batch` stays the global batch
+    world = int(os.environ.get('WORLD_SIZE', '1'))
+    if batch % world:
+        raise ValueError(f'batch {batch} does not split over {world} processes')
+    args = SFTConfig(
+        output_dir=str(Path(out).parent / f'.{Path(out).name}.trainer'),
+        max_steps=steps,
+        per_device_train_batch_size=batch // world,
+        learning_rate=lr,
+        lr_scheduler_type='cosine',
+        warmup_steps=max(1, round(steps * warmup)),
+        use_cpu=not torch.cuda.is_available(),
+        bf16=False,
+        seed=seed,
+        **quiet_trainer_args(progress),
+        remove_unused_columns=False,
+        gradient_checkpointing=False,
+        dataset_kwargs={'skip_prepare_dataset': True},
+        max_length=None,
+    )
+    return args, world
+
+
+def _sft_run(model, proc, col: ToolMaskCollator, keep: list[dict], args, peft_config):
+    "Train with TRL's SFTTrainer: the trainer, the trained model (adapters merged) in eval mode, and the seconds."
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    ds = Dataset.from_list([{k: r[k] for k in ('messages', 'images', 'tools')} for r in keep])
+    t0 = time.time()
+    tr = SFTTrainer(
+        model=model, args=args, train_dataset=ds, processing_class=proc, data_collator=col, peft_config=peft_config
+    )
+    tr.train()
+    train_s = time.time() - t0
+    model = tr.model
+    if peft_config is not None:
+        model = model.merge_and_unload()
+    model.eval()
+    return tr, model, train_s
+
+
+def _use_chat_template(proc):
+    "Give the processor and its tokenizer the zoo's chat template, the one the saved model is evaluated with."
+    tok = getattr(proc, 'tokenizer', proc)
+    tok.chat_template = CHAT_TEMPLATE
+    if hasattr(proc, 'chat_template'):
+        proc.chat_template = CHAT_TEMPLATE
+
+
+def _row_facts(col: ToolMaskCollator, rows: list, lens: list[int], keep: list) -> dict:
+    "Rows offered, used and too long; mean tokens, mean loss tokens (first 32 rows used) and rows per set."
+    n_lab = [int((col([r])['labels'] != -100).sum()) for r in keep[:32]]
+    return dict(
+        rows=len(rows),
+        rows_used=len(keep),
+        rows_too_long=len(rows) - len(keep),
+        mean_tokens=round(sum(lens) / max(1, len(lens)), 1),
+        mean_loss_tokens=round(sum(n_lab) / max(1, len(n_lab)), 1),
+        sets=dict(sorted(Counter(r.get('set', '') for r in keep).items())),
+    )
+
+
+def _save_sft(out, model, proc, info: dict):
+    "Write the model, processor, `sft.json` (the facts) and a README to `out`, atomically."
+    lora = f", LoRA r={info['lora_r']}" if info['lora'] else ''
+    with atomic_dir(out, overwrite=True) as tmp_out:
+        model.save_pretrained(tmp_out)
+        proc.save_pretrained(tmp_out)
+        (tmp_out / 'sft.json').write_text(dumps(info))
+        (tmp_out / 'README.md').write_text(
+            f"# mmsearch SFT: {info['name']}\n\nInitialised from `{info['init']}`; {info['steps']} steps of TRL's "
+            f"SFTTrainer (batch {info['batch']}, lr {info['lr']}{lora}) on {info['rows_used']} synthesized "
+            "trajectories; "
+            f"loss on assistant turns only. Loss {info['losses'][0]:.3f} -> {info['losses'][-1]:.3f}.\n"
+        )
+
+
 def sft_model(
     model_dir,
     dataset,
@@ -169,66 +279,14 @@ def sft_model(
     name: str = '',
 ) -> dict:
     "Fine-tune `model_dir` on SFT rows (TRL's SFTTrainer, `ToolMaskCollator`); save to `out`; return the facts."
-    import torch
-    from trl import SFTConfig, SFTTrainer
-
-    model, proc = load_model(model_dir)
-    model.train()
+    model, proc = _sft_load(model_dir)
     col = ToolMaskCollator(proc)
-    has_images = getattr(proc, 'image_processor', None) is not None
-    rows = [r for r in dataset if has_images or not r['images']]
-    lens = [col.length(r) for r in rows]
-    keep = [r for r, n in zip(rows, lens) if n <= max_length]
-    if not keep:
-        raise ValueError(f'no row fits max_length={max_length} (shortest has {min(lens, default=0)} tokens)')
-    from datasets import Dataset
-
-    ds = Dataset.from_list([{k: r[k] for k in ('messages', 'images', 'tools')} for r in keep])
-    peft_config = None
-    if lora:
-        from peft import LoraConfig
-
-        peft_config = LoraConfig(
-            r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.0, target_modules=LORA_TARGETS, task_type='CAUSAL_LM'
-        )
-    world = int(
-        os.environ.get('WORLD_SIZE', '1')
-    )  # processes under `accelerate launch`; `batch` stays the global batch
-    if batch % world:
-        raise ValueError(f'batch {batch} does not split over {world} processes')
-    work = Path(out).parent / f'.{Path(out).name}.trainer'
-    args = SFTConfig(
-        output_dir=str(work),
-        max_steps=steps,
-        per_device_train_batch_size=batch // world,
-        learning_rate=lr,
-        lr_scheduler_type='cosine',
-        warmup_steps=max(1, round(steps * warmup)),
-        use_cpu=not torch.cuda.is_available(),
-        bf16=False,
-        seed=seed,
-        **quiet_trainer_args(progress),
-        remove_unused_columns=False,
-        gradient_checkpointing=False,
-        dataset_kwargs={'skip_prepare_dataset': True},
-        max_length=None,
-    )
-    t0 = time.time()
-    tr = SFTTrainer(
-        model=model, args=args, train_dataset=ds, processing_class=proc, data_collator=col, peft_config=peft_config
-    )
-    tr.train()
-    train_s = time.time() - t0
-    model = tr.model
-    if lora:
-        model = model.merge_and_unload()
-    model.eval()
-    tok = getattr(proc, 'tokenizer', proc)
-    tok.chat_template = CHAT_TEMPLATE
-    if hasattr(proc, 'chat_template'):
-        proc.chat_template = CHAT_TEMPLATE
+    rows, lens, keep = _sft_rows(col, dataset, max_length)
+    peft_config = _lora_config(lora_r) if lora else None
+    args, world = _sft_config(out, steps, batch, lr, warmup, seed, progress)
+    tr, model, train_s = _sft_run(model, proc, col, keep, args, peft_config)
+    _use_chat_template(proc)
     losses = [h['loss'] for h in tr.state.log_history if 'loss' in h]
-    n_lab = [int((col([r])['labels'] != -100).sum()) for r in keep[:32]]
     if not tr.accelerator.is_main_process:
         tr.accelerator.wait_for_everyone()
         return {}  # the main process saves
@@ -243,27 +301,13 @@ def sft_model(
         lora=lora,
         lora_r=lora_r if lora else None,
         max_length=max_length,
-        rows=len(rows),
-        rows_used=len(keep),
-        rows_too_long=len(rows) - len(keep),
-        mean_tokens=round(sum(lens) / max(1, len(lens)), 1),
-        mean_loss_tokens=round(sum(n_lab) / max(1, len(n_lab)), 1),
-        sets=dict(sorted(__import__('collections').Counter(r.get('set', '') for r in keep).items())),
+        **_row_facts(col, rows, lens, keep),
         losses=losses,
         train_s=round(train_s, 1),
         trainer='trl.SFTTrainer + ToolMaskCollator (assistant turns only)',
     )
-    with atomic_dir(out, overwrite=True) as tmp_out:
-        model.save_pretrained(tmp_out)
-        proc.save_pretrained(tmp_out)
-        (tmp_out / 'sft.json').write_text(dumps(info))
-        (tmp_out / 'README.md').write_text(
-            f"# mmsearch SFT: {info['name']}\n\nInitialised from `{model_dir}`; {steps} steps of TRL's SFTTrainer "
-            f"(batch {batch}, lr {lr}{', LoRA r=' + str(lora_r) if lora else ''}) on {len(keep)} synthesized "
-            "trajectories; "
-            f"loss on assistant turns only. Loss {losses[0]:.3f} -> {losses[-1]:.3f}.\n"
-        )
-    shutil.rmtree(work, ignore_errors=True)
+    _save_sft(out, model, proc, info)
+    shutil.rmtree(args.output_dir, ignore_errors=True)
     tr.accelerator.wait_for_everyone()
     return info
 
