@@ -570,31 +570,10 @@ def load_checkpoint(out: Path | str) -> dict | None:
     return json.loads(f.read_text()) if f.exists() else None
 
 
-def train(
-    model_dir: Path | str,
-    world_dir: Path | str,
-    out: Path | str,
-    cfg: RLConfig,
-    pool: list[dict] | None = None,
-    eval_items: list[dict] | None = None,
-    base_url: str | None = None,
-    progress: bool = True,
-    log: Callable | None = print,
-    judge=None,
-    policy: Callable | None = None,
-) -> list[dict]:
-    "Run (or resume) GRPO from `model_dir` on the world's `cfg.bench`; the history (a dict per step and eval)."
+def _start_or_resume(out: Path, model_dir: Path | str, cfg: RLConfig, log: Callable) -> tuple:
+    "Model, processor, AdamW, history and first step: from the checkpoint under `out` if any, else from `model_dir`."
     import torch
 
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    log = log or (lambda *a: None)
-    pool = pool if pool is not None else load_benchmark(world_dir, cfg.bench, cfg.train_split)
-    eval_items = (
-        eval_items if eval_items is not None else select_items(world_dir, cfg.bench, cfg.eval_split, cfg.eval_n, seed=0)
-    )
-    if not pool:
-        raise ValueError('the training pool is empty')
     state = load_checkpoint(out)
     if state is not None:
         if state['config'] != _jsonable(asdict(cfg) | {'steps': state['config']['steps']}):
@@ -612,77 +591,119 @@ def train(
     )
     if state is not None:
         opt.load_state_dict(torch.load(out / CKPT / 'optimizer.pt', weights_only=True))
-    tok = getattr(proc, 'tokenizer', proc)
+    return model, proc, opt, history, start
+
+
+def _train_step(step: int, model, proc, opt, pool: list[dict], by_id: dict, ctx, cfg: RLConfig, judge, policy) -> dict:
+    "Step `step` (from 0): sample groups on its items, score them, update the policy; the step's record."
+    import torch
+
+    t0, c0 = time.time(), time.process_time()
+    items = step_items(pool, cfg, step)
+    torch.manual_seed(cfg.seed * 100003 + step)
+    pol = (policy or sampling_policy)(model, proc, cfg)
+    trajs = rollout(pol, items, ctx, G=cfg.group_size, cfg=cfg.rollout_cfg(), scorer=None)
+    t_roll = time.time() - t0
+    rewards = score_episodes(trajs, by_id, cfg.reward, judge)
+    adv = group_advantages(rewards, cfg.group_size, cfg.advantage)
+    masks = [cfg.mask_anomalous and is_anomalous(t) for t in trajs]
+    schemas = tool_schemas(ctx.env_cls)
+    encs = [encode_episode(t.messages, proc, schemas, cfg.max_seq_tokens) for t in trajs]
+    pad_id = getattr(proc, 'tokenizer', proc).pad_token_id
+    u = update(model, opt, encs, adv, [0.0 if m else 1.0 for m in masks], cfg, pad_id)
+    return dict(
+        step=step + 1,
+        kind='train',
+        **episode_stats(trajs, rewards, masks),
+        **u,
+        seq_tokens=_mean(len(e['input_ids']) for e in encs),
+        rollout_s=round(t_roll, 2),
+        step_s=round(time.time() - t0, 2),
+        cpu_s=round(time.process_time() - c0, 2),
+    )
+
+
+def _eval_record(step: int, model, proc, items: list[dict], ctx, cfg: RLConfig, judge, out: Path, log) -> dict:
+    "Held-out evaluation after `step` steps: its record, logged; the trajectories saved to eval_trajectories.jsonl."
+    t0 = time.time()
+    s, trajs = evaluate_policy(model, proc, items, ctx, cfg, judge)
+    rec = dict(step=step, kind='eval', **{f'eval_{k}': v for k, v in s.items()}, eval_s=round(time.time() - t0, 1))
+    log(
+        f"[grpo] step {step} eval acc {s['accuracy']:.3f} sr_img {s['sr_img']:.2f} "
+        f"sr_txt {s['sr_txt']:.2f} calls {s['calls']:.2f}"
+    )
+    save_jsonl(trajs, out / 'eval_trajectories.jsonl')
+    return rec
+
+
+def _due(every: int, done: int, total: int) -> bool:
+    "Whether a periodic action is due after `done` of `total` steps: every `every` steps (0: never) and at the end."
+    return bool(every and done % every == 0) or done == total
+
+
+def _save_progress(out: Path, model, proc, opt, cfg: RLConfig, model_dir, history: list[dict], done: int):
+    "After `done` steps: the checkpoint when one is due (every `cfg.save_every` steps, and at the end), history.jsonl."
+    if _due(cfg.save_every, done, cfg.steps):
+        state = dict(step=done, history=history, config=_jsonable(asdict(cfg)), model_dir=str(model_dir))
+        save_checkpoint(out, model, proc, opt, state)
+    atomic_write(out / 'history.jsonl', ''.join(json.dumps(h) + '\n' for h in history))
+
+
+def _progress_bar(progress: bool, cfg: RLConfig, start: int, out: Path):
+    "A tqdm bar over the run's steps, starting at `start` (None without `progress`)."
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=cfg.steps, initial=min(start, cfg.steps), desc=f'grpo {out.name}')
+
+
+def train(
+    model_dir: Path | str,
+    world_dir: Path | str,
+    out: Path | str,
+    cfg: RLConfig,
+    pool: list[dict] | None = None,
+    eval_items: list[dict] | None = None,
+    base_url: str | None = None,
+    progress: bool = True,
+    log: Callable | None = print,
+    judge=None,
+    policy: Callable | None = None,
+) -> list[dict]:
+    "Run (or resume) GRPO from `model_dir` on the world's `cfg.bench`; the history (a dict per step and eval)."
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    log = log or (lambda *a: None)
+    pool = pool if pool is not None else load_benchmark(world_dir, cfg.bench, cfg.train_split)
+    if eval_items is None:
+        eval_items = select_items(world_dir, cfg.bench, cfg.eval_split, cfg.eval_n, seed=0)
+    if not pool:
+        raise ValueError('the training pool is empty')
+    model, proc, opt, history, start = _start_or_resume(out, model_dir, cfg, log)
     judge = judge or make_judge(cfg.judge)
     by_id = {str(it['id']): it for it in pool}
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=cfg.steps, initial=min(start, cfg.steps), desc=f'grpo {out.name}')
+    bar = _progress_bar(progress, cfg, start, out)
     with contextlib.nullcontext(base_url) if base_url else serve(world_dir) as url:
         ctx = ToolContext.local(url, env_cls=env_class(cfg.exclude_tools, base=GRPOEnv))
-        schemas = tool_schemas(ctx.env_cls)
-
-        def do_eval(step):
-            t0 = time.time()
-            s, trajs = evaluate_policy(model, proc, eval_items, ctx, cfg, judge)
-            rec = dict(
-                step=step, kind='eval', **{f'eval_{k}': v for k, v in s.items()}, eval_s=round(time.time() - t0, 1)
-            )
-            history.append(rec)
-            log(
-                f"[grpo] step {step} eval acc {s['accuracy']:.3f} sr_img {s['sr_img']:.2f} "
-                f"sr_txt {s['sr_txt']:.2f} calls {s['calls']:.2f}"
-            )
-            save_jsonl(trajs, out / 'eval_trajectories.jsonl')
-
         if start == 0 and not any(h.get('kind') == 'eval' for h in history):
-            do_eval(0)
+            history.append(_eval_record(0, model, proc, eval_items, ctx, cfg, judge, out, log))
         for step in range(start, cfg.steps):
-            t0, c0 = time.time(), time.process_time()
-            items = step_items(pool, cfg, step)
-            torch.manual_seed(cfg.seed * 100003 + step)
-            pol = (policy or sampling_policy)(model, proc, cfg)
-            trajs = rollout(pol, items, ctx, G=cfg.group_size, cfg=cfg.rollout_cfg(), scorer=None)
-            t_roll = time.time() - t0
-            rewards = score_episodes(trajs, by_id, cfg.reward, judge)
-            adv = group_advantages(rewards, cfg.group_size, cfg.advantage)
-            masks = [cfg.mask_anomalous and is_anomalous(t) for t in trajs]
-            encs = [encode_episode(t.messages, proc, schemas, cfg.max_seq_tokens) for t in trajs]
-            u = update(model, opt, encs, adv, [0.0 if m else 1.0 for m in masks], cfg, tok.pad_token_id)
-            rec = dict(
-                step=step + 1,
-                kind='train',
-                **episode_stats(trajs, rewards, masks),
-                **u,
-                seq_tokens=_mean(len(e['input_ids']) for e in encs),
-                rollout_s=round(t_roll, 2),
-                step_s=round(time.time() - t0, 2),
-                cpu_s=round(time.process_time() - c0, 2),
-            )
+            rec = _train_step(step, model, proc, opt, pool, by_id, ctx, cfg, judge, policy)
             history.append(rec)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(reward=rec['reward'], masked=rec['masked'])
-            last = step + 1 == cfg.steps
-            if (cfg.eval_every and (step + 1) % cfg.eval_every == 0) or last:
-                do_eval(step + 1)
-            if (cfg.save_every and (step + 1) % cfg.save_every == 0) or last:
-                save_checkpoint(
-                    out,
-                    model,
-                    proc,
-                    opt,
-                    dict(step=step + 1, history=history, config=_jsonable(asdict(cfg)), model_dir=str(model_dir)),
-                )
-            atomic_write(out / 'history.jsonl', ''.join(json.dumps(h) + '\n' for h in history))
+            if _due(cfg.eval_every, step + 1, cfg.steps):
+                history.append(_eval_record(step + 1, model, proc, eval_items, ctx, cfg, judge, out, log))
+            _save_progress(out, model, proc, opt, cfg, model_dir, history, step + 1)
     if bar is not None:
         bar.close()
     return history
 
 
 def _jsonable(d: dict) -> dict:
+    "`d` as it reads back from JSON (tuples become lists)."
     return json.loads(json.dumps(d))
 
 # %% ../nbs/05_grpo.ipynb #c84d0980
@@ -916,9 +937,22 @@ def verdict_warm_start(ws: dict, merged: str = 'obm', base: str = 'base_vlm') ->
     )
 
 
-def grpo_markdown(exp: dict) -> str:
-    "The report page of the GRPO experiments."
-    ws, bud = exp['warm_start'], exp['budget']
+def _budget_paragraph(bud: dict) -> str:
+    "The report's opening paragraph: the default run's budget and where its curves and numbers are."
+    every = f"every {bud['eval_every']} steps" if bud['eval_every'] else 'at the start and the end'
+    return (
+        f"Default run: the `{bud['preset']}` zoo on the `{bud['size']}` world; {bud['steps']} GRPO steps per run, "
+        f"{bud['items_per_step']} questions × G={bud['group_size']}\nepisodes per step, held-out accuracy on "
+        f"{bud['eval_n']} FVQA test questions {every} (greedy, rule judge),\n{bud['seeds']} seed(s) per setting; "
+        f"{bud['wall_s']:.0f} s for all runs. The budget is what fits the 60-minute main job on a 2-core CPU;\n"
+        "`papermill nbs/05_grpo.ipynb out.ipynb -p steps 500 ...` is the long run. "
+        "Curves: `figures/grpo_curves.png`; numbers: `metrics/grpo.json`."
+    )
+
+
+def _warm_start_section(exp: dict) -> str:
+    "The warm-start section: a row per starting model, OBM's verdict, the starts that were not run."
+    ws = exp['warm_start']
     last = lambda c: _fmt(c[-1][1] if c else None, 2)
     rows = '\n'.join(
         f"| {i} | {s['n_runs']} | {_fmt(s['start'])} | {_fmt(s['final'])} | {_fmt(s['peak'])} | {s['peak_step']} | "
@@ -928,36 +962,36 @@ def grpo_markdown(exp: dict) -> str:
         for i, s in ws.items()
     )
     v, sent = verdict_warm_start(ws)
-    a, c = exp['advantage'], exp['curriculum']
-
-    def pair(d, x, y):
-        return (
-            f"| {x} | {_fmt(d[x]['start'])} | {_fmt(d[x]['final'])} | {_fmt(d[x]['peak'])} | {d[x]['peak_step']} |\n"
-            f"| {y} | {_fmt(d[y]['start'])} | {_fmt(d[y]['final'])} | {_fmt(d[y]['peak'])} | {d[y]['peak_step']} |"
-        )
-
-    better = lambda d, x, y: (
-        x
-        if (d[x]['final'], d[x]['peak']) > (d[y]['final'], d[y]['peak'])
-        else y
-        if (d[y]['final'], d[y]['peak']) > (d[x]['final'], d[x]['peak'])
-        else 'neither'
-    )
-    f = c['facts']
     skipped = ''.join(f"\n- `{k}` was not run: {msg}" for k, msg in exp.get('warm_start_skipped', {}).items())
-    every = f"every {bud['eval_every']} steps" if bud['eval_every'] else 'at the start and the end'
-    budget = (
-        f"Default run: the `{bud['preset']}` zoo on the `{bud['size']}` world; {bud['steps']} GRPO steps per run, "
-        f"{bud['items_per_step']} questions × G={bud['group_size']}\nepisodes per step, held-out accuracy on "
-        f"{bud['eval_n']} FVQA test questions {every} (greedy, rule judge),\n{bud['seeds']} seed(s) per setting; "
-        f"{bud['wall_s']:.0f} s for all runs. The budget is what fits the 60-minute main job on a 2-core CPU;\n"
-        "`papermill nbs/05_grpo.ipynb out.ipynb -p steps 500 ...` is the long run. "
-        "Curves: `figures/grpo_curves.png`; numbers: `metrics/grpo.json`."
-    )
     cols = ['init', 'seeds', 'start acc', 'final acc', 'peak acc', 'peak step', 'steps to base final', 'per seed']
     cols += ['SR_img', 'SR_txt', 'calls', 'masked share', 's/step']
     ws_head = '| ' + ' | '.join(cols) + ' |\n|' + '---|' * len(cols)
-    h = f['hard']
+    return f"""## Warm starts (OBM's ceiling claim)
+
+{ws_head}
+{rows}
+
+**OBM's claim (faster convergence and a higher peak than RL from the base VLM): {v}.** {sent}{skipped}"""
+
+
+def _pair_table(d: dict, first: str, x: str, y: str) -> str:
+    "A two-row table of settings `x` and `y` of `d` (start, final, peak, peak step) and which ended better."
+    rows = '\n'.join(
+        f"| {k} | {_fmt(s['start'])} | {_fmt(s['final'])} | {_fmt(s['peak'])} | {s['peak_step']} |"
+        for k, s in ((x, d[x]), (y, d[y]))
+    )
+    key = lambda k: (d[k]['final'], d[k]['peak'])
+    better = x if key(x) > key(y) else y if key(y) > key(x) else 'neither'
+    return (
+        f"| {first} | start acc | final acc | peak acc | peak step |\n|---|---|---|---|---|\n{rows}\n\n"
+        f"Better final (then peak) held-out accuracy: **{better}**"
+    )
+
+
+def grpo_markdown(exp: dict) -> str:
+    "The report page of the GRPO experiments."
+    bud, a, c = exp['budget'], exp['advantage'], exp['curriculum']
+    h = c['facts']['hard']
     rates = (
         f"Pass rates of the starting model over {h['samples']} samples on {h['measured']} training questions: "
         f"hard bucket\n{_fmt(h['pass_rate_hard'])}, easy bucket {_fmt(h['pass_rate_easy'])}; "
@@ -971,32 +1005,19 @@ def grpo_markdown(exp: dict) -> str:
     )
     return f"""# GRPO: warm starts, advantages and curricula
 
-{budget}
+{_budget_paragraph(bud)}
 
-## Warm starts (OBM's ceiling claim)
-
-{ws_head}
-{rows}
-
-**OBM's claim (faster convergence and a higher peak than RL from the base VLM): {v}.** {sent}{skipped}
+{_warm_start_section(exp)}
 
 ## RLOO against GRPO (from `{a['init']}`)
 
-| advantage | start acc | final acc | peak acc | peak step |
-|---|---|---|---|---|
-{pair(a, 'rloo', 'grpo')}
-
-Better final (then peak) held-out accuracy: **{better(a, 'rloo', 'grpo')}**.
+{_pair_table(a, 'advantage', 'rloo', 'grpo')}.
 
 ## Hard against easy curriculum (GoG, from `{c['init']}`)
 
 {rates}
 
-| bucket | start acc | final acc | peak acc | peak step |
-|---|---|---|---|---|
-{pair(c, 'hard', 'easy')}
-
-Better final (then peak) held-out accuracy: **{better(c, 'hard', 'easy')}** (GoG reports hard > easy).
+{_pair_table(c, 'bucket', 'hard', 'easy')} (GoG reports hard > easy).
 
 {caveats}
 """
