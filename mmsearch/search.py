@@ -830,7 +830,10 @@ async def _reader_fields(request, timeout: float) -> dict:
     if not request.headers.get('content-type', '').startswith('application/x-www-form-urlencoded'):
         return await _fields(request, timeout)
     body = await _read_body(request, MAX_JSON, timeout)
-    return dict(parse_qsl(body.decode('utf-8', 'replace'), max_num_fields=32))
+    try:
+        return dict(parse_qsl(body.decode('utf-8', 'replace'), max_num_fields=32))
+    except ValueError as e:  # parse_qsl's 'Max number of fields exceeded'
+        raise ServiceError(413, 'a reader form takes at most 32 fields') from e
 
 
 def _reader_routes(engine: SearchEngine, timeout: float) -> list:

@@ -218,6 +218,16 @@ def test_visit_markdown_and_json(http, world):
         ),
         ('GET', '/visit', dict(params={'url': 'https://wiki.example/No_Such_Page'}), 404, 'no page at'),
         ('GET', '/visit', dict(), 422, "'url' is required"),
+        (
+            'POST',
+            '/',
+            dict(
+                content='&'.join(f'f{i}=x' for i in range(40)),
+                headers={'content-type': 'application/x-www-form-urlencoded'},
+            ),
+            413,
+            'at most 32 fields',
+        ),
         ('GET', '/images/../manifest.json', dict(), 404, ''),
         ('GET', '/search', dict(), 400, 'format=json'),
         ('PUT', '/search', dict(), 405, ''),
