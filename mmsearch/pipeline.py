@@ -8,6 +8,7 @@ import argparse, json, os, shutil, sys, time
 from pathlib import Path
 from typing import Callable
 import torch
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
 from .core import atomic_write, dumps, project_root, reports_dir
 from .world import SIZES, World, default_world_dir, world_manifest, write_world
 from .bench import write_benchmarks
@@ -84,6 +85,133 @@ def world_cli(argv=None) -> int:
     out = a.out or default_world_dir(a.size, a.seed)
     return cli_run('mmsearch world', lambda: build_world(out, a.seed, a.size, a.overwrite, **counts))
 
+# %% ../nbs/09_pipeline.ipynb #d9fc181e
+class _ZooBuild:
+    "One zoo build's shared state: preset, world, output dir, the provenance every card records, log, times, parts kept."
+
+    def __init__(self, p: ZooPreset, root: Path, out: Path, progress: bool, seed: int):
+        self.p, self.root, self.out, self.progress, self.seed = p, root, out, progress, seed
+        self.w = World.load(root)
+        self.common = _zoo_common(p, root, self.w, seed)
+        self.times, self.resumed = {}, []
+
+    def log(self, m: str):
+        "Print progress line `m`, tagged with the preset (silent without `progress`)."
+        if self.progress:
+            print(f'[zoo {self.p.name}] {m}', flush=True)
+
+    def done(self, part: str) -> bool:
+        "Whether `out/part` is a finished part of a killed build of the same preset's fields on the same world."
+        i = zoo_info(self.out / part)
+        same = part_fields(i.get('preset_fields') or {}, part) == part_fields(self.common['preset_fields'], part)
+        return i.get('world_hash') == self.common['world_hash'] and same  # θ_V's own fields changed: θ_B, θ_S kept
+
+    def kept(self, part: str, name: str) -> bool:
+        "Whether finished part `part` (model `name`) is reused; it is then recorded in `resumed` and said so."
+        ok = self.done(part)
+        if ok:
+            self.resumed.append(part)
+            self.log(f'{name}: kept from the interrupted build')
+        return ok
+
+    def took(self, part: str, t0: float):
+        "Record the wall time of `part` since `t0`."
+        self.times[part] = round(time.time() - t0, 1)
+
+
+def _zoo_common(p: ZooPreset, root: Path, w: World, seed: int) -> dict:
+    "The provenance every card of the zoo records: the preset and its fields, the world (path, hash, size, seed), seed."
+    return dict(
+        preset=p.name,
+        preset_fields=preset_fields(p),
+        world=str(root),
+        world_hash=world_manifest(root)['content_hash'],
+        world_size=w.size,
+        world_seed=w.seed,
+        seed=seed,
+    )
+
+# %% ../nbs/09_pipeline.ipynb #27257743
+def _zoo_tok(b: _ZooBuild) -> PreTrainedTokenizerBase:
+    "The zoo's tokenizer: kept with a kept θ_B (it was trained with it), else trained on the world and saved."
+    t0 = time.time()
+    if (b.out / 'tokenizer' / 'tokenizer.json').exists() and b.done('base'):
+        tok = AutoTokenizer.from_pretrained(b.out / 'tokenizer')
+        b.resumed.append('tokenizer')
+    else:
+        tok = zoo_tokenizer(b.p, b.root)
+        tok.save_pretrained(b.out / 'tokenizer')
+    b.took('tokenizer', t0)
+    b.log(f'tokenizer: {len(tok)} tokens')
+    return tok
+
+
+def _zoo_base(b: _ZooBuild, tok: PreTrainedTokenizerBase):
+    "θ_B (unless kept): pretrained on the world's pages, evaluated on direct answers, saved with its card."
+    t0 = time.time()
+    if b.kept('base', 'θ_B'):
+        return
+    base, binfo = train_base(b.w, tok, b.p, seed=b.seed, progress=b.progress)
+    binfo['eval'] = direct_accuracy(base, tok, b.w, n=b.p.eval_n)
+    b.took('base', t0)
+    save_model(base, b.out / 'base', tok, 'base', dict(b.common, **binfo))
+    b.log(f"θ_B: {binfo['eval']['head']} head, {binfo['eval']['tail']} tail")
+
+
+def _agent_rows(b: _ZooBuild, ctx: dict, schemas: list) -> list[dict]:
+    "θ_S's SFT rows: the oracle's trajectories on the live service, then `agent_renamed` renamed copies of each."
+    trajs = oracle_trajectories(b.root, ctx, b.p.agent_examples, seed=b.seed, progress=b.progress)
+    rows = [sft_row(t, schemas) for t in trajs]
+    words, vocabs = name_words(b.w), closed_vocabularies(b.w)
+    return rows + [
+        renamed_row(r, words, vocabs, seed=b.seed * 100003 + 7 * i + k)
+        for i, r in enumerate(rows)
+        for k in range(b.p.agent_renamed)
+    ]
+
+
+def _zoo_agent(b: _ZooBuild, tok: PreTrainedTokenizerBase):
+    "θ_S (unless kept): θ_B fine-tuned on oracle trajectories through the search service, evaluated there, saved."
+    t0 = time.time()
+    if b.kept('agent', 'θ_S'):
+        return
+    with serve(b.root) as url:
+        ctx = agent_context(url)
+        schemas = agent_schemas(ctx)
+        rows = _agent_rows(b, ctx, schemas)
+        base = load_lm(b.out / 'base', device=b.p.device)[0]
+        agent, sinfo = train_agent(base, tok, rows, b.p, b.out / '_trainer', seed=b.seed, progress=b.progress)
+        sinfo['eval'] = agent_eval(agent, tok, b.root, ctx, n=b.p.eval_n // 2)
+    shutil.rmtree(b.out / '_trainer', ignore_errors=True)
+    b.took('agent', t0)
+    sinfo['tool_schemas'] = schemas
+    save_model(agent, b.out / 'agent', tok, 'agent', dict(b.common, base='../base', **sinfo))
+    b.log(f"θ_S: {sinfo['eval']['search_rate']} search rate, {sinfo['eval']['acc']} acc")
+
+
+def _delta_norm(vlm, base) -> float:
+    "|δ_V|: the L2 norm of θ_V's language model minus θ_B over their shared weights, to 4 places."
+    sd_b = base.state_dict()
+    sq = sum(((v - sd_b[k]).float() ** 2).sum() for k, v in vlm_lm_state(vlm).items() if k in sd_b)
+    return round(float(sq**0.5), 4)
+
+
+def _zoo_vlm(b: _ZooBuild, tok: PreTrainedTokenizerBase):
+    "θ_V (unless kept): θ_B given a vision tower and trained on the world's images, evaluated, saved with |δ_V|."
+    t0 = time.time()
+    if b.kept('vlm', 'θ_V'):
+        return
+    base = load_lm(b.out / 'base', device=b.p.device)[0]
+    vlm, proc, vinfo = train_vlm(b.w, base, tok, b.p, seed=b.seed, progress=b.progress)
+    vinfo['eval'] = dict(
+        describe=describe_accuracy(vlm, proc, b.w, n=b.p.eval_n),
+        infoseek_val=infoseek_direct(vlm, proc, b.root, n=b.p.eval_n),
+    )
+    vinfo['delta_v_norm'] = _delta_norm(vlm, base)
+    b.took('vlm', t0)
+    save_model(vlm, b.out / 'vlm', proc, 'vlm', dict(b.common, base='../base', **vinfo))
+    b.log(f"θ_V: describe {vinfo['eval']['describe']['attribute_acc']}")
+
 # %% ../nbs/09_pipeline.ipynb #13a4439b
 def build_zoo(
     p: ZooPreset | str,
@@ -94,105 +222,25 @@ def build_zoo(
     seed: int = 0,
 ) -> dict:
     "Train and save tokenizer, θ_B, θ_S, θ_V of preset `p` on `world_dir` in `out` (keeping finished parts)."
-    p = zoo_preset(p)
-    root, out = Path(world_dir), Path(out)
-    w = World.load(root)
-    whash = world_manifest(root)['content_hash']
+    b = _ZooBuild(zoo_preset(p), Path(world_dir), Path(out), progress, seed)
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     torch.manual_seed(seed)
-    log = (lambda m: print(f'[zoo {p.name}] {m}', flush=True)) if progress else (lambda m: None)
-    common = dict(
-        preset=p.name,
-        preset_fields=preset_fields(p),
-        world=str(root),
-        world_hash=whash,
-        world_size=w.size,
-        world_seed=w.seed,
-        seed=seed,
-    )
-    times, cpu0, t00, resumed = {}, time.process_time(), time.time(), []
-
-    def done(part):  # a finished part of a killed build of the same preset on the same world
-        i = zoo_info(out / part)
-        same = part_fields(i.get('preset_fields') or {}, part) == part_fields(common['preset_fields'], part)
-        return i.get('world_hash') == whash and same  # θ_V's own fields changed: θ_B and θ_S are kept
-
-    def kept(part, name):  # a finished part is reused, and said so
-        ok = done(part)
-        if ok:
-            resumed.append(part)
-            log(f'{name}: kept from the interrupted build')
-        return ok
-
-    t0 = time.time()
-    if (out / 'tokenizer' / 'tokenizer.json').exists() and done('base'):
-        from transformers import AutoTokenizer
-
-        tok = AutoTokenizer.from_pretrained(out / 'tokenizer')
-        resumed.append('tokenizer')
-    else:
-        tok = zoo_tokenizer(p, root)
-        tok.save_pretrained(out / 'tokenizer')
-    times['tokenizer'] = round(time.time() - t0, 1)
-    log(f'tokenizer: {len(tok)} tokens')
-    t0 = time.time()
-    if not kept('base', 'θ_B'):
-        base, binfo = train_base(w, tok, p, seed=seed, progress=progress)
-        binfo['eval'] = direct_accuracy(base, tok, w, n=p.eval_n)
-        times['base'] = round(time.time() - t0, 1)
-        save_model(base, out / 'base', tok, 'base', dict(common, **binfo))
-        log(f"θ_B: {binfo['eval']['head']} head, {binfo['eval']['tail']} tail")
-        del base
-    t0 = time.time()
-    if not kept('agent', 'θ_S'):
-        with serve(root) as url:
-            ctx = agent_context(url)
-            schemas = agent_schemas(ctx)
-            trajs = oracle_trajectories(root, ctx, p.agent_examples, seed=seed, progress=progress)
-            rows = [sft_row(t, schemas) for t in trajs]
-            words, vocabs = name_words(w), closed_vocabularies(w)
-            rows += [
-                renamed_row(r, words, vocabs, seed=seed * 100003 + 7 * i + k)
-                for i, r in enumerate(rows)
-                for k in range(p.agent_renamed)
-            ]
-            agent, sinfo = train_agent(
-                load_lm(out / 'base', device=p.device)[0], tok, rows, p, out / '_trainer', seed=seed, progress=progress
-            )
-            sinfo['eval'] = agent_eval(agent, tok, root, ctx, n=p.eval_n // 2)
-        shutil.rmtree(out / '_trainer', ignore_errors=True)
-        times['agent'] = round(time.time() - t0, 1)
-        sinfo['tool_schemas'] = schemas
-        save_model(agent, out / 'agent', tok, 'agent', dict(common, base='../base', **sinfo))
-        log(f"θ_S: {sinfo['eval']['search_rate']} search rate, {sinfo['eval']['acc']} acc")
-        del agent
-    t0 = time.time()
-    if not kept('vlm', 'θ_V'):
-        base = load_lm(out / 'base', device=p.device)[0]
-        vlm, proc, vinfo = train_vlm(w, base, tok, p, seed=seed, progress=progress)
-        vinfo['eval'] = dict(
-            describe=describe_accuracy(vlm, proc, w, n=p.eval_n),
-            infoseek_val=infoseek_direct(vlm, proc, root, n=p.eval_n),
-        )
-        sd_b = base.state_dict()
-        vinfo['delta_v_norm'] = round(
-            float(sum(((v - sd_b[k]).float() ** 2).sum() for k, v in vlm_lm_state(vlm).items() if k in sd_b) ** 0.5), 4
-        )
-        times['vlm'] = round(time.time() - t0, 1)
-        save_model(vlm, out / 'vlm', proc, 'vlm', dict(common, base='../base', **vinfo))
-        log(f"θ_V: describe {vinfo['eval']['describe']['attribute_acc']}")
-        del vlm
-    times['total'] = round(time.time() - t00, 1)
+    cpu0, t00 = time.process_time(), time.time()
+    tok = _zoo_tok(b)
+    _zoo_base(b, tok)
+    _zoo_agent(b, tok)
+    _zoo_vlm(b, tok)
+    b.took('total', t00)
     facts = dict(
-        common,
-        times_s=times,
+        b.common,
+        times_s=b.times,
         cpu_s=round(time.process_time() - cpu0, 1),
-        resumed=resumed,
+        resumed=b.resumed,
         paths=dict(tokenizer='tokenizer', base='base', vlm='vlm', agent='agent'),
     )
-    (out / 'zoo.json').write_text(dumps(facts))
+    (b.out / 'zoo.json').write_text(dumps(facts))
     if report_dir:
-        zoo_report(dict(root=out, base=out / 'base', vlm=out / 'vlm', agent=out / 'agent'), report_dir)
+        zoo_report(dict(root=b.out, base=b.out / 'base', vlm=b.out / 'vlm', agent=b.out / 'agent'), report_dir)
     return facts
 
 # %% ../nbs/09_pipeline.ipynb #24f0aed2
@@ -358,101 +406,126 @@ def _task_vector_note(zoo: dict | None) -> str:
     )
 
 
+_CLAIMS = dict(  # row: (the paper's claim, paper, report page with our numbers)
+    floor=(
+        "merging secures a floor: merged models search zero-shot and beat the base VLM's direct answers "
+        "on search-required items",
+        'OBM',
+        'floor.md',
+    ),
+    search_rate=('OBM has the highest zero-shot search rate', 'OBM', 'floor.md'),
+    dare=('DARE degrades in the cross-modal setting', 'OBM', 'floor.md'),
+    ceiling=(
+        "OBM raises the ceiling: GRPO from OBM reaches the base-VLM start's final accuracy sooner and peaks higher",
+        'OBM',
+        'grpo.md',
+    ),
+    sft_rl=('SFT then RL beats SFT alone', 'VDR', 'grpo.md'),
+    shorter=('RL shortens trajectories as reward rises', 'VDR', 'grpo.md'),
+    curriculum=('RL on hard items beats RL on easy ones', 'GoG', 'grpo.md'),
+    vdr_claim=(
+        'cropped search + text search beats whole-image search, each tool alone, and direct answers',
+        'VDR Table 2',
+        'sft.md',
+    ),
+    gog_claim=('removing the gaze action hurts', 'GoG', 'sft.md'),
+)
+
+
+def _claim(key: str, verdict: str, evidence: str, claim: str | None = None) -> dict:
+    "Row `key` of `_CLAIMS` (its claim, or `claim`) with our `verdict` and `evidence`."
+    text, source, page = _CLAIMS[key]
+    return dict(claim=claim or text, source=source, page=page, verdict=verdict, evidence=evidence)
+
+
+def _not_run(key: str, claim: str | None = None) -> dict:
+    "Row `key` when its report page has not been generated."
+    return _claim(key, 'not run', f'`{_CLAIMS[key][2]}` has not been generated', claim)
+
+# %% ../nbs/09_pipeline.ipynb #01698287
+def _floor_claim(key: str, floor: dict | None, zoo: dict | None) -> dict:
+    "A floor.md verdict (`floor`, `search_rate`, `dare`); the floor's evidence adds the zoo's task vectors."
+    v = (floor or {}).get('verdicts', {}).get(key)
+    if not v:
+        return _not_run(key)
+    note = _task_vector_note(zoo) if key == 'floor' else ''
+    return _claim(key, v['verdict'], v['sentence'] + note)
+
+
+def _sft_rl_claim(s: dict, steps: int) -> dict:
+    "SFT then RL beats SFT alone: the SFT'd start's held-out accuracy before and after RL."
+    better = s['final'] is not None and s['start'] is not None and s['final'] > s['start']
+    silent = not s['peak']  # accuracy 0 throughout: RL had no reward to learn from
+    return _claim(
+        'sft_rl',
+        'not testable' if silent else 'reproduced' if better else 'not reproduced',
+        f"held-out accuracy of the SFT'd model {s['start']} before RL, "
+        f"{s['final']} after {steps} RL steps (peak {s['peak']}).",
+    )
+
+
+def _shorter_claim(s: dict) -> dict:
+    "RL shortens trajectories as reward rises: the SFT'd start's reward and turns trends."
+    silent = not s['peak']
+    reward, turns = _trend(s.get('reward')), _trend(s['curves'].get('turns'))
+    return _claim(
+        'shorter',
+        'not testable'
+        if reward in ('flat', 'n/a') and silent
+        else 'reproduced'
+        if (reward, turns) == ('up', 'down')
+        else 'not reproduced',
+        f"from the SFT'd start: training reward {reward} "
+        f"({s['reward'][0][1] if s.get('reward') else '–'} → "
+        f"{s['reward'][-1][1] if s.get('reward') else '–'}), "
+        f"turns per held-out question {turns}"
+        + (' (held-out accuracy 0 throughout: the reward is the format share alone).' if silent else '.'),
+    )
+
+
+def _curriculum_claim(h: dict, e: dict) -> dict:
+    "RL on hard items beats RL on easy ones: final, then peak, held-out accuracy of the two runs."
+    v = (
+        'not testable'
+        if not h['peak'] and not e['peak']
+        else 'reproduced'
+        if (h['final'], h['peak']) > (e['final'], e['peak'])
+        else 'not reproduced'
+    )
+    evidence = f"final (peak) held-out accuracy: hard {h['final']} ({h['peak']}), easy {e['final']} ({e['peak']})."
+    return _claim('curriculum', v, evidence)
+
+
+def _grpo_claims(grpo: dict | None) -> list[dict]:
+    "The grpo.md rows: the ceiling, SFT+RL and shorter trajectories (with an SFT'd start), the curriculum (if run)."
+    if not grpo or 'warm_start' not in grpo:  # not run: each claim's gist, before any ':'
+        return [_not_run(k, _CLAIMS[k][0].split(':', 1)[0]) for k in ('ceiling', 'sft_rl', 'shorter', 'curriculum')]
+    rows = [_claim('ceiling', *verdict_warm_start(grpo['warm_start']))]
+    s = grpo['warm_start'].get('sft')
+    if s:
+        rows += [_sft_rl_claim(s, grpo['budget']['steps']), _shorter_claim(s)]
+    c = grpo.get('curriculum', {})
+    if 'hard' in c and 'easy' in c:
+        rows.append(_curriculum_claim(c['hard'], c['easy']))
+    return rows
+
+
+def _sft_claim(key: str, sft: dict | None) -> dict:
+    "An sft.md claim (`vdr_claim`, `gog_claim`): the verdict and the 'Here: ' part of its report sentence."
+    t = (sft or {}).get(key)
+    return _claim(key, _verdict_of(t), t.split('Here: ', 1)[-1]) if t else _not_run(key)
+
+
 def paper_claims(rep: Path | None = None) -> list[dict]:
     "Each paper's claim (source named) beside our numbers in reports/metrics/*.json; 'not run' where one is missing."
-    rep = Path(rep or reports_dir())
-    m = rep / 'metrics'
+    m = Path(rep or reports_dir()) / 'metrics'
     load = lambda n: json.loads((m / f'{n}.json').read_text()) if (m / f'{n}.json').exists() else None
     floor, sft, grpo, zoo = load('floor'), load('sft'), load('grpo'), load('zoo')
-    rows = []
-
-    def add(claim, source, page, verdict, evidence):
-        rows.append(dict(claim=claim, source=source, page=page, verdict=verdict, evidence=evidence))
-
-    missing = lambda page: ('not run', f'`{page}` has not been generated')
-    for key, claim in [
-        (
-            'floor',
-            "merging secures a floor: merged models search zero-shot and beat the base VLM's direct answers "
-            "on search-required items",
-        ),
-        ('search_rate', 'OBM has the highest zero-shot search rate'),
-        ('dare', 'DARE degrades in the cross-modal setting'),
-    ]:
-        v = (floor or {}).get('verdicts', {}).get(key)
-        note = _task_vector_note(zoo) if key == 'floor' else ''
-        add(claim, 'OBM', 'floor.md', *((v['verdict'], v['sentence'] + note) if v else missing('floor.md')))
-    if grpo and 'warm_start' in grpo:
-        add(
-            "OBM raises the ceiling: GRPO from OBM reaches the base-VLM start's final accuracy sooner and peaks higher",
-            'OBM',
-            'grpo.md',
-            *verdict_warm_start(grpo['warm_start']),
-        )
-        s = grpo['warm_start'].get('sft')
-        if s:
-            better = s['final'] is not None and s['start'] is not None and s['final'] > s['start']
-            silent = not s['peak']  # accuracy 0 throughout: RL had no reward to learn from
-            add(
-                'SFT then RL beats SFT alone',
-                'VDR',
-                'grpo.md',
-                'not testable' if silent else 'reproduced' if better else 'not reproduced',
-                f"held-out accuracy of the SFT'd model {s['start']} before RL, "
-                f"{s['final']} after {grpo['budget']['steps']} RL steps (peak {s['peak']}).",
-            )
-            reward, turns = _trend(s.get('reward')), _trend(s['curves'].get('turns'))
-            add(
-                'RL shortens trajectories as reward rises',
-                'VDR',
-                'grpo.md',
-                'not testable'
-                if reward in ('flat', 'n/a') and silent
-                else 'reproduced'
-                if (reward, turns) == ('up', 'down')
-                else 'not reproduced',
-                f"from the SFT'd start: training reward {reward} "
-                f"({s['reward'][0][1] if s.get('reward') else '–'} → "
-                f"{s['reward'][-1][1] if s.get('reward') else '–'}), "
-                f"turns per held-out question {turns}"
-                + (' (held-out accuracy 0 throughout: the reward is the format share alone).' if silent else '.'),
-            )
-        c = grpo.get('curriculum', {})
-        if 'hard' in c and 'easy' in c:
-            h, e = c['hard'], c['easy']
-            v = (
-                'not testable'
-                if not h['peak'] and not e['peak']
-                else 'reproduced'
-                if (h['final'], h['peak']) > (e['final'], e['peak'])
-                else 'not reproduced'
-            )
-            add(
-                'RL on hard items beats RL on easy ones',
-                'GoG',
-                'grpo.md',
-                v,
-                f"final (peak) held-out accuracy: hard {h['final']} ({h['peak']}), easy {e['final']} ({e['peak']}).",
-            )
-    else:
-        for claim, src in [
-            ("OBM raises the ceiling", 'OBM'),
-            ('SFT then RL beats SFT alone', 'VDR'),
-            ('RL shortens trajectories as reward rises', 'VDR'),
-            ('RL on hard items beats RL on easy ones', 'GoG'),
-        ]:
-            add(claim, src, 'grpo.md', *missing('grpo.md'))
-    for key, claim, src in [
-        (
-            'vdr_claim',
-            'cropped search + text search beats whole-image search, each tool alone, and direct answers',
-            'VDR Table 2',
-        ),
-        ('gog_claim', 'removing the gaze action hurts', 'GoG'),
-    ]:
-        t = (sft or {}).get(key)
-        add(claim, src, 'sft.md', *((_verdict_of(t), t.split('Here: ', 1)[-1]) if t else missing('sft.md')))
-    return rows
+    return [
+        *(_floor_claim(k, floor, zoo) for k in ('floor', 'search_rate', 'dare')),
+        *_grpo_claims(grpo),
+        *(_sft_claim(k, sft) for k in ('vdr_claim', 'gog_claim')),
+    ]
 
 # %% ../nbs/09_pipeline.ipynb #20a82b17
 def write_reports_index(rep: Path | None = None) -> Path:
