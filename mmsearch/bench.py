@@ -8,7 +8,8 @@ import json, random
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import pandas as pd
-from .world import World, Entity, RELATIONS, KINDS, describe_look, photo, png_bytes, position_word
+from .core import png_bytes
+from .world import World, Entity, RELATIONS, KINDS, describe_look, photo, position_word
 
 # %% auto #0
 __all__ = ['BENCH_SIZES', 'IMAGE_SUBJECT', 'BENCHMARKS', 'random_chain', 'chain_answer', 'chain_question', 'Item', 'make_item',

@@ -4,13 +4,13 @@
 
 # %% ../nbs/02a_client.ipynb #ed2c2df8
 from __future__ import annotations
-import dataclasses, functools, hashlib, io, ipaddress, json, os, socket, threading, time
+import dataclasses, functools, hashlib, ipaddress, json, os, socket, threading, time
 from typing import Callable
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from urllib.parse import urlsplit
 import httpx
-from .core import atomic_write
+from .core import atomic_write, png_bytes
 
 # %% auto #0
 __all__ = ['RETRY_STATUS', 'SearchResult', 'SearchError', 'BudgetExceeded', 'CacheMiss', 'UnsafeURL', 'NotSupported', 'check_url',
@@ -438,9 +438,7 @@ def image_bytes(image) -> bytes:
     if isinstance(image, (bytes, bytearray)):
         return bytes(image)
     if hasattr(image, 'save'):
-        buf = io.BytesIO()
-        image.convert('RGB').save(buf, format='PNG', optimize=False, compress_level=6)
-        return buf.getvalue()
+        return png_bytes(image.convert('RGB'))
     raise TypeError(f'image must be a PIL image or bytes, not {type(image).__name__}')
 
 

@@ -9,7 +9,8 @@ from pathlib import Path
 
 # %% auto #0
 __all__ = ['project_root', 'data_dir', 'reports_dir', 'check_writable', 'atomic_dir', 'atomic_write', 'dumps', 'write_json',
-           'portable', 'save_figure', 'tree_hash', 'file_hash', 'cached_file_hash', 'weights_hash', 'seed_everything']
+           'portable', 'png_bytes', 'save_figure', 'tree_hash', 'file_hash', 'cached_file_hash', 'weights_hash',
+           'seed_everything']
 
 # %% ../nbs/00_core.ipynb #52995644
 def project_root() -> Path:
@@ -115,6 +116,13 @@ def portable(obj, root: Path | str | None = None):
     return rel(obj)
 
 # %% ../nbs/00_core.ipynb #57da14c7
+def png_bytes(img) -> bytes:
+    "The PNG encoding of a PIL image, the same bytes on every run and machine (zlib level 6, no optimisation)."
+    buf = io.BytesIO()
+    img.save(buf, format='PNG', optimize=False, compress_level=6)
+    return buf.getvalue()
+
+
 def save_figure(fig, path: Path | str, dpi: int = 110) -> Path:
     "Lay out `fig`, write it to `path` atomically (format from the suffix), close it; return `path`."
     import matplotlib.pyplot as plt

@@ -4,13 +4,13 @@
 
 # %% ../nbs/02c_rollout.ipynb #f579e9dc
 from __future__ import annotations
-import hashlib, io, json, math, re, tempfile, time
+import hashlib, json, math, re, tempfile, time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, asdict, fields
 from pathlib import Path
 from typing import Callable, Protocol, Sequence
 from .client import image_source
-from .core import atomic_dir, atomic_write
+from .core import atomic_dir, atomic_write, png_bytes
 from .world import RELATIONS, describe_look
 from .bench import chain_question
 from .engine import Engine, SampledArgmax
@@ -461,9 +461,7 @@ def materialise_image(img, cache_dir: Path | str | None = None) -> str | None:
     if img is None or isinstance(img, (str, Path)):
         return None if img is None else str(img)
     if not isinstance(img, bytes):  # a PIL image
-        buf = io.BytesIO()
-        load_image(img).save(buf, format='PNG')
-        img = buf.getvalue()
+        img = png_bytes(load_image(img))
     d = Path(cache_dir or Path(tempfile.gettempdir()) / 'mmsearch-images')
     d.mkdir(parents=True, exist_ok=True)
     p = d / f'{hashlib.sha1(img).hexdigest()[:20]}.png'

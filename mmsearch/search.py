@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 import numpy as np
 from PIL import Image
 from uvicorn.protocols.http.h11_impl import H11Protocol
-from .core import data_dir
+from .core import data_dir, png_bytes
 from .world import World, _read_jsonl, describe_look, world_manifest
 
 # %% auto #0
@@ -721,9 +721,7 @@ def _world_routes(engine: SearchEngine) -> list:
 
     async def images(request):
         img = engine.resolve_image('images/' + request.path_params['path'])
-        buf = io.BytesIO()
-        img.save(buf, format='PNG')
-        return Response(buf.getvalue(), media_type='image/png')
+        return Response(png_bytes(img), media_type='image/png')
 
     return [Route('/health', health), Route('/images/{path:path}', images)]
 

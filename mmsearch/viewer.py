@@ -8,6 +8,7 @@ import base64, html, json
 from pathlib import Path
 from PIL import Image, ImageDraw
 import ipywidgets as widgets
+from .core import png_bytes
 from .rollout import Trajectory
 from .tools import to_pixels, check_box, load_image, ToolError
 
@@ -59,14 +60,6 @@ def step_boxes(traj: Trajectory, i: int) -> list[list[int]]:
     return out
 
 
-def _png(img: Image.Image) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    img.save(buf, format='PNG', compress_level=6)
-    return buf.getvalue()
-
-
 def _base_image(traj):
     if traj.images:
         try:
@@ -99,7 +92,7 @@ def step_png(traj: Trajectory, i: int) -> bytes:
         d.rectangle([x1, y1, x2, y2], outline=col, width=3)
         d.text((x1 + 3, y1 + 2), str(k + 1), fill=col)
     if not boxes or not traj.images:
-        return _png(img)
+        return png_bytes(img)
     src = _base_image(traj)
     side = PANEL // max(3, len(boxes))
     out = Image.new('RGB', (img.width + side + 8, PANEL), (255, 255, 255))
@@ -113,7 +106,7 @@ def step_png(traj: Trajectory, i: int) -> bytes:
             [img.width + 4, y + 1, img.width + side + 3, y + side - 2], outline=PALETTE[k % len(PALETTE)], width=3
         )
         out.paste(crop, (img.width + 7, y + 4))
-    return _png(out)
+    return png_bytes(out)
 
 # %% ../nbs/02d_viewer.ipynb #a406f9e9
 _CSS = (

@@ -4,20 +4,19 @@
 
 # %% ../nbs/01_world.ipynb #5c2968ff
 from __future__ import annotations
-import io, json, math, random, sys, time
+import json, math, random, sys, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
-from .core import atomic_dir, check_writable, data_dir, dumps, save_figure, tree_hash, write_json
+from .core import atomic_dir, check_writable, data_dir, dumps, png_bytes, save_figure, tree_hash, write_json
 
 # %% auto #0
 __all__ = ['SIZES', 'SHAPES', 'COLORS', 'PATTERNS', 'KINDS', 'RELATIONS', 'CANON_BG', 'SCALES', 'WorldConfig', 'world_config',
            'make_word', 'describe_look', 'all_looks', 'shape_mask', 'pattern_tile', 'draw_look', 'Relation', 'Entity',
            'mentions_by_rank', 'tier_of', 'make_entities', 'fact_value', 'fact_sentence', 'look_sentence',
-           'entity_page', 'news_pages', 'background_text', 'png_bytes', 'canonical_image', 'photo', 'make_scene',
-           'position_word', 'world_manifest', 'World', 'generate_world', 'write_world', 'default_world_dir',
-           'world_report']
+           'entity_page', 'news_pages', 'background_text', 'canonical_image', 'photo', 'make_scene', 'position_word',
+           'world_manifest', 'World', 'generate_world', 'write_world', 'default_world_dir', 'world_report']
 
 # %% ../nbs/01_world.ipynb #9359da75
 @dataclass(frozen=True)
@@ -461,13 +460,6 @@ def background_text(ents: list[Entity], rng: random.Random) -> list[str]:
 # %% ../nbs/01_world.ipynb #90356ef9
 CANON_BG = (235, 235, 235)
 SCALES = {'small': (0.09, 0.14), 'medium': (0.16, 0.24), 'large': (0.27, 0.36)}  # object side / scene side
-
-
-def png_bytes(img: Image.Image) -> bytes:
-    "Deterministic PNG encoding."
-    buf = io.BytesIO()
-    img.save(buf, format='PNG', optimize=False, compress_level=6)
-    return buf.getvalue()
 
 
 def canonical_image(e: Entity, px: int = 128) -> Image.Image:

@@ -6,16 +6,11 @@ import io, json, random, socket, time, zlib, struct
 from pathlib import Path
 import httpx, pytest
 from PIL import Image
+from mmsearch.core import png_bytes
 from mmsearch.search import serve_process
 
 RSS_LIMIT_KB = 2**20  # 1 GB
 N_RANDOM = 480  # seeded random requests, on top of the hand-written ones
-
-
-def _png(img):
-    buf = io.BytesIO()
-    img.save(buf, format='PNG')
-    return buf.getvalue()
 
 
 def _jpeg(img):
@@ -103,7 +98,7 @@ def _json_bytes(obj):
 def hand_written(root, w):
     "(description, request kwargs) of the hostile requests the issue measured, and their relatives."
     s0 = w.scenes[0]['image']
-    tiny = _png(Image.new('RGB', (8, 8), (200, 30, 30)))
+    tiny = png_bytes(Image.new('RGB', (8, 8), (200, 30, 30)))
     deep = b'{"a":' * 100_000
     out = [
         ('lone surrogate', dict(method='POST', url='/search', content=b'{"q": "tower \\ud800"}')),
@@ -227,9 +222,9 @@ def hand_written(root, w):
         ('patch reader', dict(method='PATCH', url='/https://wiki.example/x')),
     ]
     images = [
-        ('bomb 40000x500', _png(Image.new('L', (40000, 500)))),
-        ('bomb 60000x333', _png(Image.new('L', (60000, 333)))),
-        ('bomb 80000x250', _png(Image.new('L', (80000, 250)))),
+        ('bomb 40000x500', png_bytes(Image.new('L', (40000, 500)))),
+        ('bomb 60000x333', png_bytes(Image.new('L', (60000, 333)))),
+        ('bomb 80000x250', png_bytes(Image.new('L', (80000, 250)))),
         ('forged 100000x100000', _forged_png(100_000, 100_000)),
         ('forged 4x5000000', _forged_png(4, 5_000_000)),
         ('forged 0x0', _forged_png(0, 0)),
@@ -237,11 +232,11 @@ def hand_written(root, w):
         ('random bytes', random.Random(0).randbytes(3000)),
         ('GIF header only', b'GIF89a\xff\xff\xff\xff\x00\x00\x00'),
         ('JPEG header only', b'\xff\xd8\xff\xe0\x00\x10JFIF\x00'),
-        ('strip at the side limit', _png(Image.new('RGB', (12000, 2), (200, 30, 30)))),
-        ('1x1', _png(Image.new('RGB', (1, 1)))),
-        ('20 Mpx at the limits', _png(Image.new('RGB', (12000, 1666), (200, 30, 30)))),
+        ('strip at the side limit', png_bytes(Image.new('RGB', (12000, 2), (200, 30, 30)))),
+        ('1x1', png_bytes(Image.new('RGB', (1, 1)))),
+        ('20 Mpx at the limits', png_bytes(Image.new('RGB', (12000, 1666), (200, 30, 30)))),
         ('16 Mpx JPEG', _jpeg(Image.new('RGB', (4000, 4000), (30, 30, 200)))),
-        ('RGBA 16-bit', _png(Image.new('I;16', (300, 300)))),
+        ('RGBA 16-bit', png_bytes(Image.new('I;16', (300, 300)))),
     ]
     out += [
         (f'upload {name}', dict(method='POST', url='/lens', files={'image': ('x.png', data, 'image/png')}))
@@ -293,7 +288,7 @@ def random_requests(root, w, n, seed=0):
         lambda: dict(
             method='POST',
             url='/lens',
-            files={'image': ('x.png', _png(Image.new('RGB', (16, 16), (rng.randrange(256), 0, 0))), 'image/png')},
+            files={'image': ('x.png', png_bytes(Image.new('RGB', (16, 16), (rng.randrange(256), 0, 0))), 'image/png')},
             data={'box': t(), 'units': t(), 'num': t()},
         ),
         lambda: dict(

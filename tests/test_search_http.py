@@ -3,6 +3,7 @@
 import io, json, os
 import httpx, pytest
 from PIL import Image
+from mmsearch.core import png_bytes
 from mmsearch.world import describe_look
 from mmsearch.search import SearchEngine, serve, MAX_UPLOAD, IMAGE_BASE
 
@@ -22,12 +23,6 @@ def url(engine):
 def http(url):
     with httpx.Client(base_url=url, timeout=30) as c:
         yield c
-
-
-def _png(img):
-    buf = io.BytesIO()
-    img.save(buf, format='PNG')
-    return buf.getvalue()
 
 
 def _scene_object(w):
@@ -87,7 +82,7 @@ def test_lens_upload_id_and_link(http, world):
     s, o = _scene_object(w)
     target = w[o['entity_id']].url
     crop = w.image(s['image']).crop(tuple(o['box']))
-    r = http.post('/lens', files={'image': ('crop.png', _png(crop), 'image/png')})
+    r = http.post('/lens', files={'image': ('crop.png', png_bytes(crop), 'image/png')})
     vm = r.json()['visual_matches']
     assert r.status_code == 200 and vm[0]['link'] == target
     assert all(set(m) >= {'title', 'link', 'thumbnail', 'position'} for m in vm) and vm[0]['thumbnail'].startswith(
@@ -107,7 +102,7 @@ def test_lens_upload_id_and_link(http, world):
     )
     r = http.post(
         '/lens',
-        files={'image': ('s.png', _png(w.image(s['image'])), 'image/png')},
+        files={'image': ('s.png', png_bytes(w.image(s['image'])), 'image/png')},
         data={'box': json.dumps(o['box']), 'num': '2'},
     )
     assert r.json()['visual_matches'][0]['link'] == target and len(r.json()['visual_matches']) == 2
@@ -163,14 +158,17 @@ def test_visit_markdown_and_json(http, world):
         (
             'POST',
             '/lens',
-            dict(files={'image': ('x.png', _png(Image.new('RGB', (8, 8))), 'image/png')}, data={'num': '\u00b2'}),
+            dict(files={'image': ('x.png', png_bytes(Image.new('RGB', (8, 8))), 'image/png')}, data={'num': '\u00b2'}),
             422,
             'integer in 1..100',
         ),
         (
             'POST',
             '/lens',
-            dict(files={'image': ('x.png', _png(Image.new('RGB', (8, 8))), 'image/png')}, data={'box': '[' * 100_000}),
+            dict(
+                files={'image': ('x.png', png_bytes(Image.new('RGB', (8, 8))), 'image/png')},
+                data={'box': '[' * 100_000},
+            ),
             422,
             'four numbers',
         ),
@@ -251,7 +249,7 @@ def test_oversized_uploads_get_413(http, world):
     )
     assert r.status_code == 413
     bomb = Image.new('L', (6000, 6000))  # 36 Mpx but a tiny PNG: refused by the pixel cap
-    r = http.post('/lens', files={'image': ('bomb.png', _png(bomb), 'image/png')})
+    r = http.post('/lens', files={'image': ('bomb.png', png_bytes(bomb), 'image/png')})
     assert r.status_code == 413 and 'pixels' in r.json()['error']
     _, w = world
     assert http.post('/search', json={'q': w.entities[0].name}).status_code == 200
@@ -259,7 +257,7 @@ def test_oversized_uploads_get_413(http, world):
 
 def test_blank_image_gives_no_matches(http):
     r = http.post(
-        '/lens', files={'image': ('blank.png', _png(Image.new('RGB', (64, 64), (240, 240, 240))), 'image/png')}
+        '/lens', files={'image': ('blank.png', png_bytes(Image.new('RGB', (64, 64), (240, 240, 240))), 'image/png')}
     )
     assert r.status_code == 200 and r.json()['visual_matches'] == []
 
