@@ -75,7 +75,7 @@ class OpenAIPolicy:
     name = 'openai'
 
     def __init__(self, base_url: str, model: str, *, temperature: float = 0.0, **client_kw):
-        "`client_kw` go to `ChatClient` (api_key, retries, backoff, transport; timeout 120 s here: generations are long)."
+        "`client_kw` go to `ChatClient` (api_key, retries, backoff, transport; timeout 120 s: generations are long)."
         self.chat = ChatClient(base_url, model, **{'timeout': 120.0, **client_kw})
         self.temperature = temperature
         self.name = f'openai:{model}'

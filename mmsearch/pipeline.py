@@ -87,7 +87,7 @@ def world_cli(argv=None) -> int:
 
 # %% ../nbs/09_pipeline.ipynb #d9fc181e
 class _ZooBuild:
-    "One zoo build's shared state: preset, world, output dir, the provenance every card records, log, times, parts kept."
+    "One zoo build's state: preset, world, output dir, the provenance every card records, log, times, parts kept."
 
     def __init__(self, p: ZooPreset, root: Path, out: Path, progress: bool, seed: int):
         self.p, self.root, self.out, self.progress, self.seed = p, root, out, progress, seed

@@ -386,28 +386,19 @@ def test_record_then_replay_offline(local, tmp_path):
     o = next(o for o in s['objects'] if o['entity_id'])
     rec = SearchClient(LocalBackend(url), cache=tmp_path / 'c')
     crop = w.image(s['image']).crop(o['box'])
-    live = [
-        rec.text_search(e.name),
-        rec.image_search(crop),
-        rec.image_search(image_id=s['image'], box=o['box']),
-        rec.visit(e.url),
+    calls = lambda c: [
+        c.text_search(e.name),
+        c.image_search(crop),
+        c.image_search(image_id=s['image'], box=o['box']),
+        c.visit(e.url),
     ]
+    live = calls(rec)
     assert rec.stats['requests'] == 4 and len(DiskCache(tmp_path / 'c')) == 4
-    again = [
-        rec.text_search(e.name),
-        rec.image_search(crop),
-        rec.image_search(image_id=s['image'], box=o['box']),
-        rec.visit(e.url),
-    ]
+    again = calls(rec)
     assert again == live and rec.stats['requests'] == 4 and rec.stats['cache_hits'] == 4
     # replay on another port with nothing listening: same answers, no requests
     rep = SearchClient(LocalBackend('http://127.0.0.1:9'), cache=DiskCache(tmp_path / 'c', 'replay'))
-    assert [
-        rep.text_search(e.name),
-        rep.image_search(crop),
-        rep.image_search(image_id=s['image'], box=o['box']),
-        rep.visit(e.url),
-    ] == live
+    assert calls(rep) == live
     assert rep.stats['requests'] == 0
     with pytest.raises(CacheMiss, match='has no answer for text_search'):
         rep.text_search(e.name, num=4)  # other arguments, other key

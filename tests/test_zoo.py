@@ -37,13 +37,18 @@ TEXTS = [
 ]
 
 
-def test_merge_theta_s_into_vlm_keeps_text_logits_bit_identical(zoo, models):
-    agent, tok, vlm = models['agent'], models['atok'], load_vlm(zoo['vlm'])[0]
-    before = {k: v.clone() for k, v in vlm.state_dict().items() if k.startswith('model.visual.')}
+def _merged_text_logits(vlm, agent, tok):
+    "θ_S's LM put into θ_V (in place), then the text logits of both on the same texts."
     lm_into_vlm(vlm, agent)
     x = tok(TEXTS, return_tensors='pt', padding=True)
     with torch.no_grad():
-        a, b = agent(**x).logits, vlm(**x).logits
+        return agent(**x).logits, vlm(**x).logits
+
+
+def test_merge_theta_s_into_vlm_keeps_text_logits_bit_identical(zoo, models):
+    agent, tok, vlm = models['agent'], models['atok'], load_vlm(zoo['vlm'])[0]
+    before = {k: v.clone() for k, v in vlm.state_dict().items() if k.startswith('model.visual.')}
+    a, b = _merged_text_logits(vlm, agent, tok)
     assert (a - b).abs().max().item() == 0.0 and torch.equal(a, b)
     assert all(torch.equal(v, vlm.state_dict()[k]) for k, v in before.items())  # the vision tower is untouched
     sd = agent.state_dict()
@@ -280,14 +285,11 @@ def test_idefics3_theta_v_on_a_llama_base(zoo, world_dir, tmp_path):
     vision = {
         k: v.clone() for k, v in vlm.state_dict().items() if k.startswith(('model.vision_model.', 'model.connector.'))
     }
-    lm_into_vlm(vlm, agent)
-    x = tok(TEXTS, return_tensors='pt', padding=True)
-    with torch.no_grad():
-        a, b = agent(**x).logits, vlm(**x).logits
+    a, b = _merged_text_logits(vlm, agent, tok)
     assert torch.equal(a, b)
     assert all(torch.equal(v, vlm.state_dict()[k]) for k, v in vision.items())
     save_model(vlm, tmp_path / 'v', proc, 'vlm', dict(preset='smoke'))
     v2, p2 = load_vlm(tmp_path / 'v')
     assert type(p2).__name__ == 'ImageOnlyIdefics3Processor' and p2.image_seq_len == proc.image_seq_len
     with torch.no_grad():
-        assert torch.equal(v2(**x).logits, a)
+        assert torch.equal(v2(**tok(TEXTS, return_tensors='pt', padding=True)).logits, a)
