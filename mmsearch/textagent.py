@@ -253,10 +253,10 @@ def agent_eval(
         and names[t.meta['chain'][0][0]] in json.dumps(t.tool_calls[0]['arguments'], ensure_ascii=False)
         for t in named
     ]
-    by_hops = {}
-    for t in trajs:
-        by_hops.setdefault(str(t.meta.get('hops')), []).append(t.correct or 0.0)
     correct = [t.correct or 0.0 for t in trajs]
+    by_hops = {}
+    for t, c in zip(trajs, correct):
+        by_hops.setdefault(str(t.meta.get('hops')), []).append(c)
     return dict(
         search_rate=mean(searched),
         acc=mean(correct),
@@ -268,8 +268,6 @@ def agent_eval(
         ],
         first_query_named=mean(first_query_named),
         calls_per_question=mean([len(t.tool_calls) for t in trajs]),
-        acc_by_hops={k: mean(v) for k, v in sorted(by_hops.items())},
-        n_by_hops={k: len(v) for k, v in sorted(by_hops.items())},
         terminations={k: sum(t.termination == k for t in trajs) for k in sorted({t.termination for t in trajs})},
         eval_s=round(time.time() - t0, 1),
         example=[
