@@ -4,12 +4,12 @@
 
 # %% ../nbs/09_pipeline.ipynb #88e5be83
 from __future__ import annotations
-import argparse, json, os, shutil, sys, time
+import argparse, hashlib, json, os, shutil, sys, time
 from pathlib import Path
 from typing import Callable
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
-from .core import atomic_write, dumps, project_root, reports_dir
+from .core import atomic_write, dumps, file_hash, project_root, reports_dir
 from .world import SIZES, World, default_world_dir, world_manifest, write_world
 from .bench import write_benchmarks
 from .search import serve
@@ -45,8 +45,8 @@ from mmsearch.textagent import (
 from .grpo import verdict_warm_start
 
 # %% auto #0
-__all__ = ['PIPELINE', 'build_world', 'cli_run', 'world_cli', 'build_zoo', 'ensure_zoo', 'zoo_cli', 'run_pipeline',
-           'paper_claims', 'write_reports_index', 'reports_cli']
+__all__ = ['PIPELINES', 'PIPELINE', 'build_world', 'cli_run', 'world_cli', 'build_zoo', 'ensure_zoo', 'zoo_cli', 'run_stamp',
+           'run_pipeline', 'paper_claims', 'write_reports_index', 'reports_cli']
 
 # %% ../nbs/09_pipeline.ipynb #cb62c45e
 def _benchmarks(w: World, tmp: Path) -> dict:
@@ -307,17 +307,62 @@ def zoo_cli(argv=None) -> int:
 
 # %% ../nbs/09_pipeline.ipynb #9812bacc
 _RUN = dict(size='default', seed=0)  # the default run's world
-_TINY = dict(_RUN, preset='tiny')  # and its zoo
-PIPELINE = [  # (notebook, parameters of the default run)
-    ('01_world.ipynb', _RUN),
-    ('02_search.ipynb', _RUN),
-    ('02c_rollout.ipynb', _RUN),
-    ('03a_pretrain.ipynb', _TINY),
-    ('03b_textagent.ipynb', _TINY),
-    (
-        '04a_floor.ipynb',
-        dict(
-            _TINY,
+
+
+def _pipeline(preset: str, floor: dict, synth: dict, sft: dict, grpo: dict) -> list:
+    "The notebooks in story order, each with its parameters for a run on zoo `preset` with these stage sizes."
+    zoo = dict(_RUN, preset=preset)
+    return [
+        ('01_world.ipynb', _RUN),
+        ('02_search.ipynb', _RUN),
+        ('02c_rollout.ipynb', _RUN),
+        ('03a_pretrain.ipynb', zoo),
+        ('03b_textagent.ipynb', zoo),
+        ('04a_floor.ipynb', dict(zoo, **floor)),
+        ('04b_synth.ipynb', dict(zoo, **synth)),
+        ('04c_sft.ipynb', dict(zoo, **sft)),
+        ('05_grpo.ipynb', dict(zoo, **grpo)),
+    ]
+
+
+PIPELINES = dict(  # the main job's runs, by zoo preset; smol is the default
+    smol=_pipeline(
+        'smol',
+        floor=dict(
+            n=50,
+            n_heldout=8,
+            lams='1.5',
+            ps='0.5',
+            vlm_weight=0.5,
+            calib_n=16,
+            calib_sizes='',
+            sweep_methods='OBM',
+            max_turns=5,
+            max_new_tokens=160,
+            threads=2,
+        ),
+        synth=dict(n_vdr=80, n_gog=40, n_samples=2),
+        sft=dict(steps=40, batch=2, lr=5e-5, max_length=2048, n_eval=50),
+        grpo=dict(
+            steps=6,
+            init='sft',
+            advantage='rloo',
+            group_size=4,
+            items_per_step=2,
+            lr=1e-5,
+            eval_every=3,
+            eval_n=16,
+            max_turns=6,
+            max_new_tokens=160,
+            pool_n=8,
+            pass_samples=2,
+            experiment='base_vlm,obm,sft',
+            exp_seeds=1,
+        ),
+    ),
+    tiny=_pipeline(
+        'tiny',
+        floor=dict(
             n=12,
             n_heldout=12,
             lams='0.5,1.0',
@@ -329,13 +374,9 @@ PIPELINE = [  # (notebook, parameters of the default run)
             max_new_tokens=64,
             threads=1,
         ),
-    ),
-    ('04b_synth.ipynb', dict(_TINY, n_vdr=150, n_gog=100, n_samples=4)),
-    ('04c_sft.ipynb', dict(_TINY, steps=160, batch=4, lr=2e-3, n_eval=24)),
-    (
-        '05_grpo.ipynb',
-        dict(
-            _TINY,
+        synth=dict(n_vdr=150, n_gog=100, n_samples=4),
+        sft=dict(steps=160, batch=4, lr=2e-3, n_eval=24),
+        grpo=dict(
             steps=12,
             init='obm',
             advantage='rloo',
@@ -352,19 +393,37 @@ PIPELINE = [  # (notebook, parameters of the default run)
             exp_seeds=1,
         ),
     ),
-]
+)
+PIPELINE = PIPELINES['smol']  # (notebook, parameters) of the default run
 
 
-def run_pipeline(only: list[str] | None = None, out: Path | None = None, log=print) -> dict:
+def run_stamp(nb: str, params: dict) -> dict:
+    "What a finished run of notebook `nb` depended on: its parameters, and the sha256 of the notebook and of mmsearch/."
+    root = project_root()
+    library = ''.join(file_hash(p) for p in sorted((root / 'mmsearch').glob('*.py')))
+    return dict(
+        params=params, notebook=file_hash(root / 'nbs' / nb), library=hashlib.sha256(library.encode()).hexdigest()
+    )
+
+
+def run_pipeline(
+    only: list[str] | None = None, out: Path | None = None, log=print, preset: str = 'smol', fresh: bool = False
+) -> dict:
     "Execute the pipeline notebooks with papermill, writing figures, tables and metrics to `reports/`."
     import papermill as pm
 
+    if preset not in PIPELINES:
+        raise ValueError(f'unknown pipeline preset {preset!r}; choose one of {sorted(PIPELINES)}')
     root, rep = project_root(), reports_dir()
     runs = Path(out or rep / 'runs')
     runs.mkdir(parents=True, exist_ok=True)
     times = {}
-    for nb, params in PIPELINE:
+    for nb, params in PIPELINES[preset]:
         if only and not any(o in nb for o in only):
+            continue
+        stamp, done = run_stamp(nb, params), runs / f'{nb}.done.json'
+        if not fresh and done.exists() and json.loads(done.read_text()) == stamp:
+            log(f'[mmsearch reports] {nb} kept: it ran to the end with these parameters and this code')
             continue
         t0 = time.time()
         log(f'[mmsearch reports] {nb} {params}')
@@ -377,6 +436,7 @@ def run_pipeline(only: list[str] | None = None, out: Path | None = None, log=pri
             progress_bar=False,
         )
         times[nb] = round(time.time() - t0, 1)
+        atomic_write(done, dumps(stamp))
         log(f'[mmsearch reports] {nb} done in {times[nb]} s')
     return times
 
@@ -538,11 +598,13 @@ def write_reports_index(rep: Path | None = None) -> Path:
         f"{c['evidence'].replace('|', '/')} ([{c['page']}]({c['page']})) |"
         for c in paper_claims(rep)
     )
+    zoo = rep / 'metrics' / 'zoo.json'
+    preset = json.loads(zoo.read_text())['preset'] if zoo.exists() else 'unknown'
     text = (
         '# Reports of the default run\n\nRegenerated by `make reports` (`mmsearch reports`); never edited by hand. '
         'Metrics are in `metrics/`, figures in `figures/`.\n\n## The papers\' claims at our scale\n\n'
         'Each verdict is computed from the metrics of this run by the notebook that measured it; '
-        'tiny models on a synthetic '
+        f'the models of the `{preset}` zoo on a synthetic '
         'world, so a claim that does not reproduce here says nothing about the papers\' scale.\n\n'
         '| claim | paper | verdict | our numbers |\n|---|---|---|---|\n'
         + claims
@@ -558,7 +620,9 @@ def reports_cli(argv=None):
     "mmsearch reports: regenerate reports/ from the pipeline notebooks."
     p = argparse.ArgumentParser(prog='mmsearch reports', description=run_pipeline.__doc__)
     p.add_argument('--only', nargs='*', help='run only notebooks whose name contains one of these')
+    p.add_argument('--preset', default='smol', help=f'zoo preset of the run: {", ".join(PIPELINES)}')
+    p.add_argument('--fresh', action='store_true', help='rerun notebooks that already ran with these parameters')
     a = p.parse_args(argv)
-    t = run_pipeline(a.only)
+    t = run_pipeline(a.only, preset=a.preset, fresh=a.fresh)
     write_reports_index()
     print(f'[mmsearch reports] total {sum(t.values()):.1f} s')
