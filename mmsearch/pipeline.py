@@ -42,7 +42,6 @@ from mmsearch.textagent import (
     train_agent,
     zoo_report,
 )
-from .grpo import verdict_warm_start
 
 # %% auto #0
 __all__ = ['PIPELINES', 'PIPELINE', 'build_world', 'cli_run', 'world_cli', 'build_zoo', 'ensure_zoo', 'zoo_cli', 'run_stamp',
@@ -441,20 +440,6 @@ def run_pipeline(
     return times
 
 # %% ../nbs/09_pipeline.ipynb #fc5b3a14
-def _verdict_of(sentence: str) -> str:
-    "The verdict at the end of a report sentence ('... Verdict: X.')."
-    tail = sentence.split('Verdict:', 1)[-1] if 'Verdict:' in sentence else ''
-    return 'not reproduced' if 'not reproduced' in tail else (tail.strip().rstrip('.') or 'see report')
-
-
-def _trend(curve: list, higher: bool = True) -> str:
-    "'up'/'down'/'flat' between the first and last point of a [(step, value)] curve."
-    if len(curve or []) < 2:
-        return 'n/a'
-    a, b = curve[0][1], curve[-1][1]
-    return 'flat' if a == b else ('up' if b > a else 'down')
-
-
 def _task_vector_note(zoo: dict | None) -> str:
     "How far the zoo's fine-tunes moved θ_B, task arithmetic's premise (empty if the zoo report predates it)."
     tv = (zoo or {}).get('task_vectors')
@@ -476,7 +461,7 @@ _CLAIMS = dict(  # row: (the paper's claim, paper, report page with our numbers)
     search_rate=('OBM has the highest zero-shot search rate', 'OBM', 'floor.md'),
     dare=('DARE degrades in the cross-modal setting', 'OBM', 'floor.md'),
     ceiling=(
-        "OBM raises the ceiling: GRPO from OBM reaches the base-VLM start's final accuracy sooner and peaks higher",
+        "OBM raises the ceiling: GRPO from the OBM merge ends at a higher held-out accuracy than from the base VLM",
         'OBM',
         'grpo.md',
     ),
@@ -492,88 +477,31 @@ _CLAIMS = dict(  # row: (the paper's claim, paper, report page with our numbers)
 )
 
 
-def _claim(key: str, verdict: str, evidence: str, claim: str | None = None) -> dict:
-    "Row `key` of `_CLAIMS` (its claim, or `claim`) with our `verdict` and `evidence`."
+def _claim(key: str, verdict: str, evidence: str) -> dict:
+    "Row `key` of `_CLAIMS` with our `verdict` and `evidence`."
     text, source, page = _CLAIMS[key]
-    return dict(claim=claim or text, source=source, page=page, verdict=verdict, evidence=evidence)
+    return dict(claim=text, source=source, page=page, verdict=verdict, evidence=evidence)
 
 
-def _not_run(key: str, claim: str | None = None) -> dict:
-    "Row `key` when its report page has not been generated."
-    return _claim(key, 'not run', f'`{_CLAIMS[key][2]}` has not been generated', claim)
+def _not_run(key: str, written: bool = False) -> dict:
+    "Row `key` when its report page has not been generated, or (`written`) its metrics hold no verdict for it."
+    page = _CLAIMS[key][2]
+    why = (
+        f'`{page}` has no verdict for it (not measured in this run)' if written else f'`{page}` has not been generated'
+    )
+    return _claim(key, 'not run', why)
 
 # %% ../nbs/09_pipeline.ipynb #01698287
-def _floor_claim(key: str, floor: dict | None, zoo: dict | None) -> dict:
-    "A floor.md verdict (`floor`, `search_rate`, `dare`); the floor's evidence adds the zoo's task vectors."
-    v = (floor or {}).get('verdicts', {}).get(key)
-    if not v:
-        return _not_run(key)
-    note = _task_vector_note(zoo) if key == 'floor' else ''
-    return _claim(key, v['verdict'], v['sentence'] + note)
-
-
-def _sft_rl_claim(s: dict, steps: int) -> dict:
-    "SFT then RL beats SFT alone: the SFT'd start's held-out accuracy before and after RL."
-    better = s['final'] is not None and s['start'] is not None and s['final'] > s['start']
-    silent = not s['peak']  # accuracy 0 throughout: RL had no reward to learn from
-    return _claim(
-        'sft_rl',
-        'not testable' if silent else 'reproduced' if better else 'not reproduced',
-        f"held-out accuracy of the SFT'd model {s['start']} before RL, "
-        f"{s['final']} after {steps} RL steps (peak {s['peak']}).",
-    )
-
-
-def _shorter_claim(s: dict) -> dict:
-    "RL shortens trajectories as reward rises: the SFT'd start's reward and turns trends."
-    silent = not s['peak']
-    reward, turns = _trend(s.get('reward')), _trend(s['curves'].get('turns'))
-    return _claim(
-        'shorter',
-        'not testable'
-        if reward in ('flat', 'n/a') and silent
-        else 'reproduced'
-        if (reward, turns) == ('up', 'down')
-        else 'not reproduced',
-        f"from the SFT'd start: training reward {reward} "
-        f"({s['reward'][0][1] if s.get('reward') else '–'} → "
-        f"{s['reward'][-1][1] if s.get('reward') else '–'}), "
-        f"turns per held-out question {turns}"
-        + (' (held-out accuracy 0 throughout: the reward is the format share alone).' if silent else '.'),
-    )
-
-
-def _curriculum_claim(h: dict, e: dict) -> dict:
-    "RL on hard items beats RL on easy ones: final, then peak, held-out accuracy of the two runs."
-    v = (
-        'not testable'
-        if not h['peak'] and not e['peak']
-        else 'reproduced'
-        if (h['final'], h['peak']) > (e['final'], e['peak'])
-        else 'not reproduced'
-    )
-    evidence = f"final (peak) held-out accuracy: hard {h['final']} ({h['peak']}), easy {e['final']} ({e['peak']})."
-    return _claim('curriculum', v, evidence)
-
-
-def _grpo_claims(grpo: dict | None) -> list[dict]:
-    "The grpo.md rows: the ceiling, SFT+RL and shorter trajectories (with an SFT'd start), the curriculum (if run)."
-    if not grpo or 'warm_start' not in grpo:  # not run: each claim's gist, before any ':'
-        return [_not_run(k, _CLAIMS[k][0].split(':', 1)[0]) for k in ('ceiling', 'sft_rl', 'shorter', 'curriculum')]
-    rows = [_claim('ceiling', *verdict_warm_start(grpo['warm_start']))]
-    s = grpo['warm_start'].get('sft')
-    if s:
-        rows += [_sft_rl_claim(s, grpo['budget']['steps']), _shorter_claim(s)]
-    c = grpo.get('curriculum', {})
-    if 'hard' in c and 'easy' in c:
-        rows.append(_curriculum_claim(c['hard'], c['easy']))
-    return rows
-
-
-def _sft_claim(key: str, sft: dict | None) -> dict:
-    "An sft.md claim (`vdr_claim`, `gog_claim`): the verdict and the 'Here: ' part of its report sentence."
-    t = (sft or {}).get(key)
-    return _claim(key, _verdict_of(t), t.split('Here: ', 1)[-1]) if t else _not_run(key)
+def _verdict_rows(metrics: dict | None, keys: tuple, notes: dict | None = None) -> list[dict]:
+    "The rows `keys` from a metrics file's `verdicts` ({key: {verdict, sentence}}), `notes[key]` after the sentence."
+    found = (metrics or {}).get('verdicts', {})
+    notes = notes or {}
+    return [
+        _claim(k, found[k]['verdict'], found[k]['sentence'] + notes.get(k, ''))
+        if k in found
+        else _not_run(k, written=metrics is not None)
+        for k in keys
+    ]
 
 
 def paper_claims(rep: Path | None = None) -> list[dict]:
@@ -582,9 +510,9 @@ def paper_claims(rep: Path | None = None) -> list[dict]:
     load = lambda n: json.loads((m / f'{n}.json').read_text()) if (m / f'{n}.json').exists() else None
     floor, sft, grpo, zoo = load('floor'), load('sft'), load('grpo'), load('zoo')
     return [
-        *(_floor_claim(k, floor, zoo) for k in ('floor', 'search_rate', 'dare')),
-        *_grpo_claims(grpo),
-        *(_sft_claim(k, sft) for k in ('vdr_claim', 'gog_claim')),
+        *_verdict_rows(floor, ('floor', 'search_rate', 'dare'), dict(floor=_task_vector_note(zoo))),
+        *_verdict_rows(grpo, ('ceiling', 'sft_rl', 'shorter', 'curriculum')),
+        *_verdict_rows(sft, ('vdr_claim', 'gog_claim')),
     ]
 
 # %% ../nbs/09_pipeline.ipynb #20a82b17

@@ -9,8 +9,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 from .core import atomic_dir, dumps, save_figure, weights_hash
-from .floor import ensure_merge
-from .zoo import image_inputs, join_images, load_model, CHAT_TEMPLATE, file_lock, zoo_info
+from .floor import combined, compare, ensure_merge, item_outcomes
+from .stats import acc_ci, fmt_ci
+from .zoo import image_inputs, join_images, load_model, native_bf16, CHAT_TEMPLATE, file_lock, zoo_info
 from .tools import load_image, TOOL_NAMES
 from .rollout import RolloutConfig
 from .evaluate import evaluate, load_policy
@@ -19,8 +20,9 @@ from .textagent import quiet_trainer_args
 from .synth import build_synth, load_sft, synth_dir_for
 
 # %% auto #0
-__all__ = ['LORA_TARGETS', 'SETTINGS', 'GOG_ABLATION', 'SFT_DEFAULTS', 'chat_inputs', 'assistant_labels', 'ToolMaskCollator',
-           'sft_model', 'sft_cli', 'eval_agent', 'vdr_claim', 'gog_claim', 'sft_report', 'sft_dir_for', 'ensure_sft']
+__all__ = ['LORA_TARGETS', 'SETTINGS', 'GOG_ABLATION', 'GAZE_TOOLS', 'VDR_RIVALS', 'SFT_DEFAULTS', 'chat_inputs',
+           'assistant_labels', 'ToolMaskCollator', 'sft_model', 'sft_cli', 'eval_agent', 'without_gaze', 'vdr_claim',
+           'gog_claim', 'sft_report', 'sft_dir_for', 'ensure_sft']
 
 # %% ../nbs/04c_sft.ipynb #94349b43
 def chat_inputs(row: dict) -> tuple[list[dict], list, list[dict]]:
@@ -179,8 +181,15 @@ def _lora_config(lora_r: int):
     )
 
 
-def _sft_config(out, steps: int, batch: int, lr: float, warmup: float, seed: int, progress: bool):
-    "TRL's SFTConfig for a run saved to `out` (scratch in `.<out>.trainer`), and the number of processes."
+def _sft_bf16(bf16: bool | None) -> bool:
+    "Whether SFT runs under bf16 autocast: `bf16`, or where that is None, whether the training device has native bf16."
+    import torch
+
+    return native_bf16('cuda' if torch.cuda.is_available() else 'cpu') if bf16 is None else bf16
+
+
+def _sft_config(out, steps: int, batch: int, lr: float, warmup: float, seed: int, progress: bool, bf16: bool = False):
+    "TRL's SFTConfig for a run saved to `out` (scratch in `.<out>.trainer`), under bf16 autocast if `bf16`; processes."
     import torch
     from trl import SFTConfig
 
@@ -196,7 +205,7 @@ def _sft_config(out, steps: int, batch: int, lr: float, warmup: float, seed: int
         lr_scheduler_type='cosine',
         warmup_steps=max(1, round(steps * warmup)),
         use_cpu=not torch.cuda.is_available(),
-        bf16=False,
+        bf16=bf16,  # autocast: the weights stay float32
         seed=seed,
         **quiet_trainer_args(progress),
         remove_unused_columns=False,
@@ -250,13 +259,14 @@ def _row_facts(col: ToolMaskCollator, rows: list, lens: list[int], keep: list) -
 def _save_sft(out, model, proc, info: dict):
     "Write the model, processor, `sft.json` (the facts) and a README to `out`, atomically."
     lora = f", LoRA r={info['lora_r']}" if info['lora'] else ''
+    bf16 = ', bf16 autocast' if info['bf16'] else ''
     with atomic_dir(out, overwrite=True) as tmp_out:
         model.save_pretrained(tmp_out)
         proc.save_pretrained(tmp_out)
         (tmp_out / 'sft.json').write_text(dumps(info))
         (tmp_out / 'README.md').write_text(
             f"# mmsearch SFT: {info['name']}\n\nInitialised from `{info['init']}`; {info['steps']} steps of TRL's "
-            f"SFTTrainer (batch {info['batch']}, lr {info['lr']}{lora}) on {info['rows_used']} synthesized "
+            f"SFTTrainer (batch {info['batch']}, lr {info['lr']}{lora}{bf16}) on {info['rows_used']} synthesized "
             "trajectories; "
             f"loss on assistant turns only. Loss {info['losses'][0]:.3f} -> {info['losses'][-1]:.3f}.\n"
         )
@@ -277,13 +287,14 @@ def sft_model(
     seed: int = 0,
     progress: bool = True,
     name: str = '',
+    bf16: bool | None = None,  # bf16 autocast; None: where the device computes bf16 natively
 ) -> dict:
     "Fine-tune `model_dir` on SFT rows (TRL's SFTTrainer, `ToolMaskCollator`); save to `out`; return the facts."
     model, proc = _sft_load(model_dir)
     col = ToolMaskCollator(proc)
     rows, lens, keep = _sft_rows(col, dataset, max_length)
     peft_config = _lora_config(lora_r) if lora else None
-    args, world = _sft_config(out, steps, batch, lr, warmup, seed, progress)
+    args, world = _sft_config(out, steps, batch, lr, warmup, seed, progress, _sft_bf16(bf16))
     tr, model, train_s = _sft_run(model, proc, col, keep, args, peft_config)
     _use_chat_template(proc)
     losses = [h['loss'] for h in tr.state.log_history if 'loss' in h]
@@ -298,6 +309,7 @@ def sft_model(
         batch=batch,
         processes=world,
         lr=lr,
+        bf16=tr.accelerator.mixed_precision == 'bf16',  # what the trainer ran under
         lora=lora,
         lora_r=lora_r if lora else None,
         max_length=max_length,
@@ -326,6 +338,7 @@ def sft_cli(argv=None) -> int:
     p.add_argument('--max-length', type=int, default=3072)
     p.add_argument('--lora', action='store_true')
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--bf16', action=argparse.BooleanOptionalAction, help='bf16 autocast (default: if native)')
     a = p.parse_args(argv)
     for path in (a.model, a.data):
         if not Path(path).exists():
@@ -343,13 +356,14 @@ def sft_cli(argv=None) -> int:
             lora=a.lora,
             seed=a.seed,
             progress=False,
+            bf16=a.bf16,
         )
     except ValueError as e:
         print(f'mmsearch sft: {e}')
         return 2
     if info:
         print(
-            f"[sft] {info['processes']} process(es), {a.steps} steps in {info['train_s']} s; "
+            f"[sft] {info['processes']} process(es), {a.steps} steps in {info['train_s']} s, bf16 {info['bf16']}; "
             f"loss {info['losses'][0]:.3f} -> {info['losses'][-1]:.3f}; saved {a.out}"
         )
     return 0
@@ -381,7 +395,7 @@ def eval_agent(
     seed: int = 0,
     progress: bool = False,
 ) -> dict:
-    "Summary of `evaluate` for the model at `model_dir` (greedy) on `bench`/`split` with `exclude_tools` withheld."
+    "Summary of `evaluate` of `model_dir` (greedy) on `bench`/`split` without `exclude_tools`; `items`: item outcomes."
     pol = load_policy(str(model_dir), batch_size=batch_size)
     cfg = RolloutConfig(max_turns=max_turns, max_new_tokens=max_new_tokens, max_context_tokens=8192)
     r = evaluate(
@@ -400,45 +414,87 @@ def eval_agent(
     s['model'] = Path(model_dir).name
     s['terminations'] = dict(r.table['termination'].value_counts()) if len(r.table) else {}
     s['terminations'] = {k: int(v) for k, v in s['terminations'].items()}
+    s['items'] = item_outcomes(r.trajs)  # the floor's: id, category, correct, searched
     return s
 
-# %% ../nbs/04c_sft.ipynb #e0e46bfe
-def vdr_claim(acc: dict) -> str:
-    "Whether VDR's Table-2 ordering (CIS+TS above direct, WIS, WIS+TS, CIS) holds for `acc`, in words with numbers."
-    rest = ('direct', 'WIS', 'WIS+TS', 'CIS')
-    nums = ', '.join(f'{k} {v:.3f}' for k, v in acc.items())
-    if len({acc[k] for k in (*rest, 'CIS+TS')}) == 1:
-        verdict = (
-            f"all restricted settings tie at {acc['CIS+TS']:.3f}, so the ordering cannot be assessed: not reproduced"
+# %% ../nbs/04c_sft.ipynb #9726ca40
+GAZE_TOOLS = GOG_ABLATION['w/o gaze']  # the gaze action: crop_and_search
+
+
+def _calls(msgs: list[dict]) -> set[str]:
+    "Names of the tools the assistant turns of `msgs` call."
+    return {
+        (c.get('function') or c).get('name')
+        for m in msgs
+        if m['role'] == 'assistant'
+        for c in m.get('tool_calls') or []
+    }
+
+
+def without_gaze(rows) -> list[dict]:
+    "The SFT rows whose trajectories never call the gaze tool, with that tool removed from their tool schemas."
+    keep = []
+    for r in rows:
+        msgs, tools = json.loads(r['messages']), json.loads(r['tools'] or '[]')
+        if _calls(msgs) & set(GAZE_TOOLS):
+            continue
+        tools = [t for t in tools if (t.get('function') or t).get('name') not in GAZE_TOOLS]
+        keep.append({**r, 'tools': json.dumps(tools)})
+    if not keep:
+        raise ValueError(
+            f'every one of the {len(rows)} SFT rows calls {", ".join(GAZE_TOOLS)}: none is left without gaze'
         )
-    elif acc['CIS+TS'] > max(acc[k] for k in rest):
-        verdict = 'CIS+TS is best: the ordering reproduces'
-    else:
-        top = max(rest, key=lambda k: acc[k])
-        verdict = f'CIS+TS is not best ({top} scores {acc[top]:.3f}): not reproduced'
-    return f'Paper (VDR Table 2): CIS+TS best, ahead of WIS+TS, CIS, WIS and direct. Here: {nums}. Verdict: {verdict}.'
+    return keep
+
+# %% ../nbs/04c_sft.ipynb #e0e46bfe
+def _acc_said(x: float, n: int) -> str:
+    "An accuracy with its Wilson 95% interval and n: '0.40 [0.27, 0.55] (n=50)'."
+    ci = acc_ci(round(x * n), n)
+    return fmt_ci(x, ci['lo'], ci['hi'], n)
 
 
-def gog_claim(g: dict) -> str:
-    "Whether removing the gaze action lowers accuracy on each set of `g` ({set: {'full', 'w/o gaze'}}), in words."
-    parts = '; '.join(
-        f"{b}: full {d['full']['accuracy']:.3f} vs w/o gaze {d['w/o gaze']['accuracy']:.3f}" for b, d in g.items()
+def _compared(c: dict) -> str:
+    "One of `compare`'s paired comparisons in words: each accuracy (pooled n) and a − b with its paired interval."
+    if c['verdict'] == 'not tested':
+        return f"{c['a']} vs {c['b']}: not tested (no items in common)"
+    n = sum(c['n'].values())
+    diff = f"{c['diff']:+.2f} [{c['lo']:+.2f}, {c['hi']:+.2f}]"
+    return f"{c['a']} {_acc_said(c['a_value'], n)} vs {c['b']} {_acc_said(c['b_value'], n)}: {diff}"
+
+
+_INTERVALS = 'accuracy with its Wilson 95% interval; the difference with a paired bootstrap 95% interval'
+VDR_RIVALS = ('direct', 'WIS', 'WIS+TS', 'CIS')  # the settings CIS+TS beats in VDR's Table 2
+
+
+def vdr_claim(outcomes: dict, agent: str = 'the SFT agent', seed: int = 0) -> dict:
+    "VDR Table 2 on per-item `outcomes` (rows named as `SETTINGS`): CIS+TS beats each of `VDR_RIVALS`, paired."
+    cs = [compare(outcomes, 'CIS+TS', r, 'correct', seed=seed) for r in VDR_RIVALS]
+    v = combined([c['verdict'] for c in cs], need_all=True)
+    s = (
+        'Paper (VDR Table 2): CIS+TS best, ahead of WIS+TS, CIS, WIS and direct. '
+        f"Here: {'; '.join(map(_compared, cs))} ({agent} restricted to each tool set; {_INTERVALS}). "
+        f'Verdict: {v}.'
     )
-    ok = all(d['full']['accuracy'] > d['w/o gaze']['accuracy'] for d in g.values())
-    tie = all(d['full']['accuracy'] == d['w/o gaze']['accuracy'] for d in g.values())
-    verdict = (
-        'reproduced on every set'
-        if ok
-        else 'no difference (a tie), not reproduced'
-        if tie
-        else 'not reproduced on every set'
+    return dict(verdict=v, sentence=s, comparisons=cs)
+
+
+def gog_claim(outcomes: dict, paper: tuple[str, str], inference: tuple[str, str] | None = None, seed: int = 0) -> dict:
+    "GoG's gaze claim, paired: the `paper` rows (with, w/o gaze data) give the verdict; `inference` rows are shown."
+    cs = [dict(compare(outcomes, *paper, 'correct', seed=seed), ablation='retrained without gaze data (the paper)')]
+    if inference:
+        cs.append(dict(compare(outcomes, *inference, 'correct', seed=seed), ablation='gaze tool withheld at inference'))
+    v = cs[0]['verdict']
+    second = (
+        f'Second, the gaze tool withheld at inference (not the paper\'s ablation): {_compared(cs[1])}. '
+        if inference
+        else ''
     )
-    return (
-        'Paper (GoG): removing the gaze action lowers accuracy (Qwen2.5-VL SFT 43.28 → 41.76 average). '
-        f'Here: {parts}. Verdict: {verdict}. '
-        'Our ablation withholds the tool at inference from the agent trained with it '
-        '(the paper retrains without gaze data).'
+    s = (
+        'Paper (GoG): removing the gaze action lowers accuracy (Qwen2.5-VL SFT 43.28 → 41.76 average; the model '
+        f'retrained without gaze data). Here: retrained without gaze data, {_compared(cs[0])}. {second}'
+        f'(Macro over the sets; {_INTERVALS}.) Verdict: {v}.'
     )
+    return dict(verdict=v, sentence=s, comparisons=cs)
 
 
 def _md_table(cols: list[str], rows: list[list]) -> str:
@@ -483,22 +539,24 @@ def sft_report(res: dict, report_dir, infos: dict) -> Path:
         ['tools', 'acc', 'SR_img', 'SR_txt', 'calls/q', 'boxes/q'],
         [[k, *stats(v, ('accuracy', 'sr_img', 'sr_txt', 'calls', 'boxes'))] for k, v in ab.items()],
     )
+    withheld = lambda s: ', '.join(t for t in TOOL_NAMES if t not in s.get('tools', TOOL_NAMES)) or 'none'
     gog = _md_table(
-        ['set', 'actions', 'acc', 'SR_img', 'calls/q'],
+        ['set', 'model', 'tools withheld', 'acc', 'SR_img', 'calls/q'],
         [
-            [b, k, *stats(v, ('accuracy', 'sr_img', 'calls'))]
+            [b, k, withheld(v), *stats(v, ('accuracy', 'sr_img', 'calls'))]
             for b, d in res['gog_ablation'].items()
             for k, v in d.items()
         ],
     )
     t = _md_table(
-        ['model', 'SFT seconds', 'steps', 'rows', 'mean tokens', 'loss'],
+        ['model', 'SFT seconds', 'steps', 'rows', 'bf16 autocast', 'mean tokens', 'loss'],
         [
             [
                 k,
                 v['train_s'],
                 v['steps'],
                 v['rows_used'],
+                v.get('bf16', False),
                 v['mean_tokens'],
                 f"{v['losses'][0]:.3f} → {v['losses'][-1]:.3f}",
             ]
@@ -513,9 +571,11 @@ def sft_report(res: dict, report_dir, infos: dict) -> Path:
         f"## Training\n\n{t}\n\n![losses](figures/sft_losses.png)\n\n"
         f"## Models on the VDR-like and FVQA-like sets\n\n{rows}\n\n"
         f"## VDR tool ablation ({res['agent']}, VDR-like testmini)\n\n{abl}\n\n"
-        f"![ablation](figures/sft_ablation.png)\n\n{res['vdr_claim']}\n\n"
-        f"## GoG: without the gaze action\n\n{gog}\n\n"
-        f"{res['gog_claim']}\n\n{res.get('notes', '')}\n"
+        f"![ablation](figures/sft_ablation.png)\n\n{res['verdicts']['vdr_claim']['sentence']}\n\n"
+        "## GoG: without the gaze action\n\nThe paper's ablation trains a second θ_V + SFT on the rows without a gaze "
+        "(`without_gaze`: same steps, learning rate and seed) and evaluates it without the tool; the model trained "
+        f"with gaze data, the tool withheld at inference, is shown beside it.\n\n{gog}\n\n"
+        f"{res['verdicts']['gog_claim']['sentence']}\n\n{res.get('notes', '')}\n"
     )
     (rep / 'sft.md').write_text(text)
     return rep / 'sft.md'
@@ -523,6 +583,7 @@ def sft_report(res: dict, report_dir, infos: dict) -> Path:
 # %% ../nbs/04c_sft.ipynb #4220dedb
 SFT_DEFAULTS = {
     'smoke': dict(n_vdr=24, n_gog=12, n_samples=2, steps=8, batch=2, lr=1e-3),
+    'smol': dict(n_vdr=80, n_gog=40, n_samples=2, steps=40, batch=2, lr=5e-5),  # a pretrained 135M: a small lr
     'tiny': dict(n_vdr=150, n_gog=100, n_samples=4, steps=160, batch=4, lr=2e-3),
 }
 

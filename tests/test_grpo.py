@@ -140,6 +140,24 @@ def test_masked_episode_in_baseline_but_not_in_loss(setup):
     assert not all(torch.allclose(a, b, atol=1e-7) for a, b in zip(g4, g2))
 
 
+@pytest.mark.parametrize('bf16', [False, True])
+def test_update_changes_float32_weights_with_and_without_bf16(setup, bf16):
+    "One update with a bf16 autocast forward, or without: it runs, moves the weights, and they stay float32."
+    import copy
+
+    proc = setup['proc']
+    model = copy.deepcopy(setup['model'])
+    encs = [encode_episode(_episode(setup, a), proc, tool_schemas(GRPOEnv)) for a in ('Goka Bridge', 'nobody')]
+    before = [p.detach().clone() for p in model.parameters()]
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    u = update(
+        model, opt, encs, torch.tensor([1.0, -1.0]), [1.0, 1.0], RLConfig(bf16=bf16), proc.tokenizer.pad_token_id
+    )
+    assert u['updated'] and u['bf16'] is bf16 and u['grad_norm'] > 0
+    assert any(not torch.equal(a, p) for a, p in zip(before, model.parameters()))
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
 def test_advantages_on_hand_computed_groups():
     assert group_advantages([1, 0, 0, 1], 4, 'rloo').tolist() == pytest.approx([2 / 3, -2 / 3, -2 / 3, 2 / 3])
     s = (1 / 3) ** 0.5  # unbiased std of [1, 0, 0, 1]
@@ -224,6 +242,7 @@ def test_killed_run_resumes_from_last_checkpoint(setup):
     assert any(f'resuming {out.name} at step {k}' in l for l in logs)
     train_steps = [h['step'] for h in hist if h['kind'] == 'train']
     assert train_steps == list(range(1, k + 2))  # no step repeated, none lost
+    assert all(len(h['outcomes']) == 2 for h in hist if h['kind'] == 'eval')  # per-item outcomes of eval_n=2 items
     after = torch.load(out / CKPT / 'optimizer.pt', weights_only=True)
     new_updates = updates + hist[-2]['updated'] if hist[-1]['kind'] == 'eval' else updates + hist[-1]['updated']
     assert {int(v['step']) for v in after['state'].values()} == {
