@@ -101,8 +101,8 @@ class OpenAIPolicy:
         return outs
 
 # %% ../nbs/02e_eval.ipynb #3ad93878
-def load_policy(spec: str, world: World | None = None, **kw):
-    "A policy from a spec: 'oracle', 'openai:<base_url>#<model>', or a model directory."
+def load_policy(spec: str, world: World | None = None, dtype='auto', **kw):
+    "A policy from a spec: 'oracle', 'openai:<base_url>#<model>', or a model directory (in `dtype`, see as_dtype)."
     if spec == 'oracle':
         if world is None:
             raise ValueError("the oracle needs the world (pass world=...)")
@@ -116,7 +116,7 @@ def load_policy(spec: str, world: World | None = None, **kw):
         )
     from mmsearch.zoo import load_model  # torch and transformers, only for a local model
 
-    model, processor = load_model(path)
+    model, processor = load_model(path, dtype=dtype)  # see zoo.as_dtype; None: as saved
     pol = HFPolicy(model, processor, **kw)
     pol.name = path.name
     pol.fingerprint = weights_hash(path)  # resumed evaluations check they continue the same weights
@@ -156,7 +156,7 @@ def _name_of(scorer) -> str:
 
 
 def _run_key(policy, bench, split, *, n, seed, G, exclude_tools, cfg, scorer, judge, exclude_ids) -> dict:
-    "What makes a run, for resuming: the policy (weights' hash, or class, name, mode), items, tools, limits, scorer."
+    "What makes a run, for resuming: the policy (weights' hash or class, name, mode; dtype), items, tools, scorer."
     who = (
         getattr(policy, 'fingerprint', None)
         or f"{type(policy).__name__}:{getattr(policy, 'name', '')}:{getattr(policy, 'mode', '')}"
@@ -175,6 +175,8 @@ def _run_key(policy, bench, split, *, n, seed, G, exclude_tools, cfg, scorer, ju
     )
     if exclude_ids:
         run['exclude_ids'] = sorted(map(str, exclude_ids))  # absent if empty: old runs resume
+    if getattr(policy, 'dtype', 'float32') != 'float32':
+        run['dtype'] = policy.dtype  # absent for float32: old runs resume; a bf16 run never reuses their episodes
     return json.loads(json.dumps(run, default=str))
 
 
@@ -334,11 +336,12 @@ def eval_cli(argv=None) -> int:
     p.add_argument('--G', type=int, default=1, help='episodes per item')
     p.add_argument('--out', type=Path, help='keep trajectories here (resumable)')
     p.add_argument('--exclude-tools', nargs='*', default=[], help=f'tools to withhold, of {TOOL_NAMES}')
+    p.add_argument('--dtype', default='auto', help="a model directory's dtype: auto (bf16 where native), float32, ...")
     a = p.parse_args(argv)
     try:
         root = a.world or default_world_dir()
         w = World.load(root)
-        pol = load_policy(a.model, world=w)
+        pol = load_policy(a.model, world=w, dtype=a.dtype)
         r = evaluate(
             pol, root, a.bench, a.split, n=a.n or None, seed=a.seed, G=a.G, exclude_tools=a.exclude_tools, out=a.out
         )

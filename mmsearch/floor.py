@@ -220,6 +220,11 @@ class DirectAnswerPolicy:
     def __init__(self, inner):
         self.inner, self.name, self.last_lengths = inner, f"{getattr(inner, 'name', 'policy')}-direct", []
 
+    @property
+    def dtype(self) -> str:
+        "The wrapped policy's model dtype, for the evaluation's resume key."
+        return getattr(self.inner, 'dtype', 'float32')
+
     def count_tokens(self, msgs, tools=None) -> int:
         return self.inner.count_tokens(direct_messages(msgs), None)
 
@@ -235,9 +240,9 @@ ALL_TOOLS_OFF = tuple(TOOL_NAMES)
 TEXT_ONLY_OFF = ('image_search', 'crop_and_search')
 
 
-def baseline_policy(label: str, vlm_dir: Path | str, batch_size: int = 16):
+def baseline_policy(label: str, vlm_dir: Path | str, batch_size: int = 16, dtype='auto'):
     "The policy, tool exclusions and system-prompt switch of a baseline row ('VLM-DA' or 'VLM-agent')."
-    pol = load_policy(str(vlm_dir), batch_size=batch_size)
+    pol = load_policy(str(vlm_dir), batch_size=batch_size, dtype=dtype)
     if label == 'VLM-DA':
         return DirectAnswerPolicy(pol), ALL_TOOLS_OFF, False
     if label == 'VLM-agent':
@@ -479,6 +484,7 @@ class FloorConfig:
     seed: int = 0
     batch_size: int = 16
     threads: int = 1  # torch threads during the run (restored afterwards)
+    dtype: str = 'auto'  # evaluated models' dtype (zoo.as_dtype): auto is bf16 where native; OBM statistics: float32
 
     def rollout(self, system: bool = True) -> RolloutConfig:
         kw = {} if system else dict(system=None)
@@ -570,7 +576,7 @@ class _FloorRun:
     def score(self, m, lam, p, bench, split) -> dict:
         "A sweep setting's summary on the held-out items: the sweep split without OBM's calibration items."
         fc = self.fc
-        pol = load_policy(str(self.merged(m, lam, p)), batch_size=fc.batch_size)
+        pol = load_policy(str(self.merged(m, lam, p)), batch_size=fc.batch_size, dtype=fc.dtype)
         label = setting_name(m, lam, p, fc.calib_n, fc.vlm_weight)
         r = self.run_eval(label, pol, bench, split, fc.n_heldout, self.excl, exclude_ids=self.calib_ids)
         if not r.summary['n']:
@@ -606,7 +612,7 @@ def _method_rows(run: _FloorRun, chosen: dict) -> tuple[dict, dict]:
     for m in FLOOR_METHODS:
         lam, p = chosen[m]['lam'], chosen[m]['p']
         dirs[m] = run.merged(m, lam, p)
-        pol = load_policy(str(dirs[m]), batch_size=fc.batch_size)
+        pol = load_policy(str(dirs[m]), batch_size=fc.batch_size, dtype=fc.dtype)
         rows[m] = run.table_row(setting_name(m, lam, p, fc.calib_n, fc.vlm_weight), pol, run.excl)
         res = rows[m]['results']
         run.log(
@@ -620,7 +626,7 @@ def _baseline_rows(run: _FloorRun) -> dict:
     "The table's baseline rows: θ_V answering directly and θ_V prompted as an agent."
     rows = {}
     for label in BASELINES:
-        pol, ex, system = baseline_policy(label, run.zoo['vlm'], run.fc.batch_size)
+        pol, ex, system = baseline_policy(label, run.zoo['vlm'], run.fc.batch_size, run.fc.dtype)
         rows[label] = run.table_row(label, pol, ex if ex is not None else run.excl, system)
         res = rows[label]['results']
         run.log(f"[floor] {label}: " + ', '.join(f"{b} acc {res[b]['all']['accuracy']}" for b, _ in run.fc.benches))
@@ -634,7 +640,7 @@ def _calib_ablation(run: _FloorRun, chosen: dict) -> list[dict]:
     for k in sorted({fc.calib_n, *fc.calib_sizes}):
         d = run.merged('OBM', o['lam'], o['p'], k)
         label = setting_name('OBM', o['lam'], o['p'], k, fc.vlm_weight)
-        pol = load_policy(str(d), batch_size=fc.batch_size)
+        pol = load_policy(str(d), batch_size=fc.batch_size, dtype=fc.dtype)
         r = run.run_eval(label, pol, fc.sweep_bench, run.report_split, fc.n, run.excl)
         cs = category_summary(r.trajs)
         out.append(

