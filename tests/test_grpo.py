@@ -251,3 +251,29 @@ def test_killed_run_resumes_from_last_checkpoint(setup):
     assert load_checkpoint(out)['step'] == k + 1
     with pytest.raises(ValueError, match='another configuration'):
         train(setup['model_dir'], setup['world'], out, _cfg(steps=k + 2, lr=0.5), progress=False, policy=mod.scripted)
+
+
+def test_grpo_steps_on_an_idefics3_theta_v(setup, tmp_path):
+    """GRPO on the smol zoo's θ_V family: a random toy Idefics3 on a Llama takes scripted episodes on images through
+    the live service, updates (pixel values included), and its checkpoint loads back as Idefics3."""
+    from importlib import util
+    from mmsearch.idefics import idefics_config, make_idefics_processor
+    from mmsearch.zoo import llama_config, load_vlm
+    from transformers import Idefics3ForConditionalGeneration
+
+    tok = setup['proc'].tokenizer
+    config = idefics_config(llama_config(tok), tok, image_px=32, patch=16, v_hidden=32, v_layers=1, v_heads=2, v_ffn=64)
+    torch.manual_seed(0)
+    model, proc = Idefics3ForConditionalGeneration(config).eval(), make_idefics_processor(tok, config)
+    model.save_pretrained(tmp_path / 'vlm')
+    proc.save_pretrained(tmp_path / 'vlm')
+    spec = util.spec_from_file_location('scripted', setup['root'] / 'scripted.py')
+    mod = util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    hist = train(tmp_path / 'vlm', setup['world'], tmp_path / 'run', _cfg(steps=2), progress=False, policy=mod.scripted)
+    steps = [h for h in hist if h['kind'] == 'train']
+    assert [h['step'] for h in steps] == [1, 2] and all(h['updated'] and h['grad_norm'] > 0 for h in steps)
+    trained, _ = load_vlm(tmp_path / 'run' / CKPT / 'model')
+    assert type(trained).__name__ == 'Idefics3ForConditionalGeneration'
+    moved = [not torch.equal(a, b) for a, b in zip(model.state_dict().values(), trained.state_dict().values())]
+    assert any(moved)
