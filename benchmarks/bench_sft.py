@@ -4,7 +4,7 @@ Run: .venv/bin/python benchmarks/bench_sft.py [--rows 8] [--preset smol] [--out 
 
 Both arms start from the same θ_B initial weights (SmolLM2-135M-Instruct for `smol`) and train on the same oracle
 text trajectories of the default world, one row per optimizer step, under bf16 autocast with float32 master
-weights where the CPU computes bf16 natively (`train_bf16`), float32 elsewhere. The bare loop is the floor of what
+weights where the CPU computes bf16 natively (`autocast_bf16`), float32 elsewhere. The bare loop is the floor of what
 any SFT path can cost: tokenize with the chat template, forward, backward, clip, AdamW, no trainer. Our path is
 timed by TRL's own `train_runtime` of `SFTTrainer.train()` (the dataset tokenization before it is reported apart).
 Tokens/s counts every token of every row (prompt, tool results and assistant turns alike), since every token costs
@@ -26,7 +26,7 @@ from mmsearch.core import write_json, portable  # noqa: E402
 from mmsearch.world import default_world_dir  # noqa: E402
 from mmsearch.pipeline import build_world  # noqa: E402
 from mmsearch.search import serve  # noqa: E402
-from mmsearch.zoo import zoo_preset, zoo_tokenizer, train_bf16  # noqa: E402
+from mmsearch.zoo import zoo_preset, zoo_tokenizer, autocast_bf16  # noqa: E402
 from mmsearch.pretrain import initial_base  # noqa: E402
 from mmsearch.textagent import agent_context, agent_schemas, oracle_trajectories, sft_row, train_agent  # noqa: E402
 
@@ -80,8 +80,8 @@ def main(argv=None) -> int:
     load0 = os.getloadavg()[0]
     init = initial_base(tok, p)
     bare_model = copy.deepcopy(init)
-    bare_loop(bare_model, ids[:1], p.agent_lr, train_bf16(p))  # warm-up row
-    bare_s = bare_loop(bare_model, ids[1:], p.agent_lr, train_bf16(p))
+    bare_loop(bare_model, ids[:1], p.agent_lr, autocast_bf16(p.bf16, p.device))  # warm-up row
+    bare_s = bare_loop(bare_model, ids[1:], p.agent_lr, autocast_bf16(p.bf16, p.device))
     del bare_model
     _, info = train_agent(copy.deepcopy(init), tok, rows[1:], p, Path(tempfile.mkdtemp()), progress=False)
     ours_s = info['train_runtime_s']

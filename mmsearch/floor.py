@@ -22,17 +22,17 @@ from .textagent import agent_context, agent_schemas, oracle_trajectories, sft_ro
 from .tools import TOOL_NAMES
 from .world import world_manifest
 from .score import IMAGE_SEARCH_TOOLS, TEXT_SEARCH_TOOLS
-from .stats import acc_ci, paired_diff_ci, verdict
+from .stats import acc_ci, fmt_ci, paired_diff_ci, verdict
 from .zoo import file_lock, load_lm, load_vlm
 
 # %% auto #0
 __all__ = ['FLOOR_METHODS', 'BASELINES', 'CATEGORIES', 'CALIB_VQA', 'CALIB_RECIPE', 'ALL_TOOLS_OFF', 'TEXT_ONLY_OFF',
-           'merge_method', 'merge_config', 'setting_name', 'calibration_items', 'vqa_calibration',
-           'trajectory_calibration', 'merges_dir', 'input_key', 'calibration_stats', 'ensure_merge', 'direct_messages',
-           'DirectAnswerPolicy', 'baseline_policy', 'parse_grid', 'parse_benches', 'heldout_split', 'sweep_grid',
-           'run_sweep', 'choose_setting', 'category_summary', 'item_outcomes', 'floor_table', 'compare', 'combined',
-           'floor_verdicts', 'FloorConfig', 'torch_threads', 'run_floor', 'floor_figures', 'floor_markdown',
-           'write_floor_report']
+           'PROPORTIONS', 'INTERVALS', 'merge_method', 'merge_config', 'setting_name', 'calibration_items',
+           'vqa_calibration', 'trajectory_calibration', 'merges_dir', 'input_key', 'calibration_stats', 'ensure_merge',
+           'direct_messages', 'DirectAnswerPolicy', 'baseline_policy', 'parse_grid', 'parse_benches', 'heldout_split',
+           'sweep_grid', 'run_sweep', 'choose_setting', 'category_summary', 'item_outcomes', 'floor_table', 'compare',
+           'combined', 'said', 'floor_verdicts', 'FloorConfig', 'torch_threads', 'run_floor', 'floor_figures',
+           'floor_markdown', 'write_floor_report']
 
 # %% ../nbs/04a_floor.ipynb #e5312cad
 # the floor's row label -> mergekit merge_method
@@ -411,13 +411,24 @@ def combined(verdicts: list[str], need_all: bool) -> str:
     return 'not reproduced' if 'not reproduced' in tested else 'inconclusive'
 
 
-def _said(c: dict) -> str:
-    "One comparison in words: 'OBM 0.40 vs TA 0.20: +0.20 [0.05, 0.35] (n=50+50)'."
+PROPORTIONS = ('correct', 'searched')  # outcome keys that are 0 or 1 per item
+INTERVALS = 'proportions with their Wilson 95% interval; differences with a paired bootstrap 95% interval'
+
+
+def said(c: dict) -> str:
+    "A `compare` result in words: each side with n (a Wilson interval if a proportion), then a − b and its interval."
     if c['verdict'] == 'not tested':
-        return f"{c['a']} vs {c['b']}: not tested"
-    n = '+'.join(str(v) for v in c['n'].values())
-    ci = f"[{c['lo']:+.2f}, {c['hi']:+.2f}]"
-    return f"{c['a']} {c['a_value']:.2f} vs {c['b']} {c['b_value']:.2f}: {c['diff']:+.2f} {ci} (n={n})"
+        return f"{c['a']} vs {c['b']}: not tested (no items in common)"
+    n = sum(c['n'].values())
+
+    def side(s: str) -> str:
+        v = c[f'{s}_value']
+        if c['key'] not in PROPORTIONS:
+            return f'{c[s]} {v:.2f} (n={n})'
+        ci = acc_ci(round(v * n), n)
+        return f"{c[s]} {fmt_ci(v, ci['lo'], ci['hi'], n)}"
+
+    return f"{side('a')} vs {side('b')}: {c['a']} − {c['b']} = {fmt_ci(c['diff'], c['lo'], c['hi'], signed=True)}"
 
 
 def floor_verdicts(
@@ -432,21 +443,21 @@ def floor_verdicts(
     sr = [compare(outcomes, 'OBM', r, 'searched', seed=seed) for r in rivals]
     v1 = combined([c['verdict'] for c in sr], need_all=True) if 'OBM' in outcomes else 'not tested'
     s1 = (
-        "Search rate (share of questions with a search call, macro over benchmarks; difference with a paired bootstrap "
-        f"95% interval): {'; '.join(map(_said, sr)) or 'no rows'}. OBM searches more than every other row: **{v1}**."
+        "Search rate (share of questions with a search call, macro over benchmarks; {INTERVALS}): "
+        f"{'; '.join(map(said, sr)) or 'no rows'}. OBM searches more than every other row: **{v1}**."
     )
     req = {m: compare(outcomes, m, direct, 'correct', 'search_required', seed) for m in merged if m in outcomes}
     beats = [m for m, c in req.items() if c['verdict'] == 'reproduced']
     v2 = req['OBM']['verdict'] if 'OBM' in req else 'not tested'
     s2 = (
         "Accuracy on search-required items against θ_V answering directly: "
-        f"{'; '.join(map(_said, req.values())) or 'no rows'}. "
+        f"{'; '.join(map(said, req.values())) or 'no rows'}. "
         f"{len(beats)} of {len(req)} merges beat the direct answers ({', '.join(beats) or 'none'}); OBM does: **{v2}**."
     )
     dare = [compare(outcomes, 'TA', 'DARE', k, seed=seed) for k in ('correct', 'searched')]
     v3 = combined([c['verdict'] for c in dare], need_all=False)
     s3 = (
-        f"Task arithmetic against DARE, accuracy: {_said(dare[0])}; search rate: {_said(dare[1])}. "
+        f"Task arithmetic against DARE, accuracy: {said(dare[0])}; search rate: {said(dare[1])}. "
         f"DARE degrades relative to task arithmetic: **{v3}**."
     )
     return dict(

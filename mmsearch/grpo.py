@@ -17,11 +17,10 @@ from .score import last_answer, parse_judge_verdict
 from .search import serve
 from .evaluate import rule_score, select_items, summarise
 from .bench import load_benchmark
-from .floor import compare, ensure_merge, item_outcomes
-from .stats import acc_ci, fmt_ci
+from .floor import compare, ensure_merge, item_outcomes, said, INTERVALS
 from .textagent import quiet_trainer_args
 from .sft import ensure_sft
-from .zoo import image_inputs, join_images, load_model, native_bf16, PIXEL_KEYS
+from .zoo import image_inputs, join_images, load_model, autocast_bf16, PIXEL_KEYS
 
 # %% auto #0
 __all__ = ['REPORT_JUDGE_PROMPT', 'ADVANTAGES', 'LOSS_AGGS', 'CKPT', 'CURRICULA', 'INITS', 'MERGE_DEFAULTS', 'OUTCOME_KEYS',
@@ -444,10 +443,6 @@ class RLConfig:
         self.reward  # RewardConfig checks the reward weights
         self.exclude_tools = tuple(self.exclude_tools)
 
-    def use_bf16(self, device=None) -> bool:
-        "Whether `update` runs the policy's forward under bf16 autocast: `bf16`, or `native_bf16` of the device."
-        return native_bf16(device or self.device) if self.bf16 is None else self.bf16
-
     @property
     def reward(self) -> RewardConfig:
         return RewardConfig(self.judge, self.format_weight, self.search_penalty)
@@ -503,7 +498,7 @@ def update(model, opt, encs: list[dict], adv, weights: list[float], cfg: RLConfi
     import torch
 
     dev = next(model.parameters()).device
-    bf16 = cfg.use_bf16(dev)
+    bf16 = autocast_bf16(cfg.bf16, dev)
     live = [i for i in range(len(encs)) if weights[i] > 0]
     if cfg.loss_agg == 'token-mean':
         denom = float(sum(sum(encs[i]['loss_mask'][1:]) for i in live))
@@ -889,23 +884,6 @@ def _paired(a: str, rows_a: list[dict], b: str, rows_b: list[dict], key: str, be
     return compare({a: {bench: rows_a}, b: {bench: rows_b}}, a, b, key)
 
 
-def _side(c: dict, s: str, acc: bool) -> str:
-    "Side `s` ('a' or 'b') of a comparison: its value and n, with its Wilson 95% interval if it is an accuracy."
-    v, n = c[f'{s}_value'], sum(c['n'].values())
-    if not acc:
-        return f"{c[s]} {v:.2f} (n={n})"
-    ci = acc_ci(v * n, n)
-    return f"{c[s]} {fmt_ci(v, ci['lo'], ci['hi'], n)}"
-
-
-def _paired_said(c: dict, acc: bool = True) -> str:
-    "A comparison in words: both sides (`_side`), then the difference a − b with its paired bootstrap 95% interval."
-    if c['verdict'] == 'not tested':
-        return f"{c['a']} vs {c['b']}: not tested (no per-item outcomes to pair)"
-    diff = fmt_ci(c['diff'], c['lo'], c['hi'])
-    return f"{_side(c, 'a', acc)} vs {_side(c, 'b', acc)}: {c['a']} − {c['b']} = {diff} (paired bootstrap 95%)"
-
-
 def _not_tested(why: str) -> dict:
     "A verdict record for a claim whose settings were not run."
     return dict(verdict='not tested', sentence=why, comparisons=[])
@@ -927,7 +905,7 @@ def verdict_ceiling(warm: dict, bench: str, merged: str = 'obm', base: str = 'ba
         verdict=c['verdict'],
         comparisons=[c],
         sentence=(
-            f"Final held-out accuracy after GRPO from each start, {_paired_said(c)}. {merged} reaches {base}'s "
+            f"Final held-out accuracy after GRPO from each start, {said(c)}. {merged} reaches {base}'s "
             f"final accuracy {_at(m['steps_to_target'])}, {base} {_at(b['steps_to_target'])}. "
             f"GRPO from {merged} ends higher: **{c['verdict']}**."
         ),
@@ -945,7 +923,7 @@ def verdict_sft_rl(warm: dict, bench: str, init: str = 'sft') -> dict:
         verdict=c['verdict'],
         comparisons=[c],
         sentence=(
-            f"Held-out accuracy of the {init} start after {steps} RL steps against before RL: {_paired_said(c)}. "
+            f"Held-out accuracy of the {init} start after {steps} RL steps against before RL: {said(c)}. "
             f"SFT then RL beats SFT alone: **{c['verdict']}**."
         ),
     )
@@ -977,7 +955,7 @@ def verdict_shorter(warm: dict, bench: str, init: str = 'sft') -> dict:
         verdict=v,
         comparisons=[c],
         sentence=(
-            f"Assistant turns per held-out question from the {init} start, {_paired_said(c, acc=False)}; {reward}. "
+            f"Assistant turns per held-out question from the {init} start, {said(c)}; {reward}. "
             f"RL shortens trajectories as reward rises: **{v}**."
         ),
     )
@@ -992,7 +970,7 @@ def verdict_curriculum(runs: dict, bench: str) -> dict:
         verdict=c['verdict'],
         comparisons=[c],
         sentence=(
-            f"Final held-out accuracy after RL on the hard bucket against the easy one: {_paired_said(c)}. "
+            f"Final held-out accuracy after RL on the hard bucket against the easy one: {said(c)}. "
             f"RL on hard items beats RL on easy ones: **{c['verdict']}**."
         ),
     )
@@ -1132,7 +1110,9 @@ def _warm_start_section(exp: dict) -> str:
 
 OBM's claim (RL from the merged start ends higher than from the base VLM): {v['ceiling']['sentence']}{skipped}
 
-VDR's claims, from the SFT'd start: {v['sft_rl']['sentence']} {v['shorter']['sentence']}"""
+VDR's claims, from the SFT'd start: {v['sft_rl']['sentence']} {v['shorter']['sentence']}
+
+({INTERVALS}.)"""
 
 
 def _pair_table(d: dict, first: str, x: str, y: str) -> str:

@@ -27,7 +27,7 @@ from .core import save_figure
 from .bench import IMAGE_SUBJECT, load_benchmark
 from .score import exact_match
 from mmsearch.zoo import (
-    train_bf16,
+    autocast_bf16,
     ZooPreset,
     text_config,
     vlm_config,
@@ -156,7 +156,14 @@ def train_base(w: World, tok, p: ZooPreset, seed: int = 0, progress: bool = True
 
     t0 = time.time()
     losses = train_loop(
-        model, next_batch, steps, p.base_lr, desc='θ_B pretrain', progress=progress, device=p.device, bf16=train_bf16(p)
+        model,
+        next_batch,
+        steps,
+        p.base_lr,
+        desc='θ_B pretrain',
+        progress=progress,
+        device=p.device,
+        bf16=autocast_bf16(p.bf16, p.device),
     )
     data = 'background text (world.pretrain)' + (' + pages' if p.base_pages else '')
     return model, dict(
@@ -488,7 +495,7 @@ def train_vlm(w: World, base, tok, p: ZooPreset, seed: int = 0, progress: bool =
     rng, looks = random.Random(seed), all_looks()
     head = [e for e in w.entities if e.tier == 'head' and e.seen]
     vision = pretrain_vision(vlm, proc, w, p, seed=seed, progress=progress) if p.vision_steps else None
-    t0, bf16 = time.time(), train_bf16(p)
+    t0, bf16 = time.time(), autocast_bf16(p.bf16, p.device)
     embed = vlm.get_input_embeddings().weight
     embed.requires_grad_(p.vlm_train_embed)  # frozen: the words the tower learned to write stay where it wrote them
     losses = train_loop(

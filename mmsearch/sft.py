@@ -9,9 +9,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Sequence
 from .core import atomic_dir, dumps, save_figure, weights_hash
-from .floor import combined, compare, ensure_merge, item_outcomes
-from .stats import acc_ci, fmt_ci
-from .zoo import image_inputs, join_images, load_model, native_bf16, CHAT_TEMPLATE, file_lock, zoo_info
+from .floor import combined, compare, ensure_merge, item_outcomes, said, INTERVALS
+from .zoo import image_inputs, join_images, load_model, autocast_bf16, CHAT_TEMPLATE, file_lock, zoo_info
 from .tools import load_image, TOOL_NAMES
 from .rollout import RolloutConfig
 from .evaluate import evaluate, load_policy
@@ -181,13 +180,6 @@ def _lora_config(lora_r: int):
     )
 
 
-def _sft_bf16(bf16: bool | None) -> bool:
-    "Whether SFT runs under bf16 autocast: `bf16`, or where that is None, whether the training device has native bf16."
-    import torch
-
-    return native_bf16('cuda' if torch.cuda.is_available() else 'cpu') if bf16 is None else bf16
-
-
 def _sft_config(out, steps: int, batch: int, lr: float, warmup: float, seed: int, progress: bool, bf16: bool = False):
     "TRL's SFTConfig for a run saved to `out` (scratch in `.<out>.trainer`), under bf16 autocast if `bf16`; processes."
     import torch
@@ -294,7 +286,7 @@ def sft_model(
     col = ToolMaskCollator(proc)
     rows, lens, keep = _sft_rows(col, dataset, max_length)
     peft_config = _lora_config(lora_r) if lora else None
-    args, world = _sft_config(out, steps, batch, lr, warmup, seed, progress, _sft_bf16(bf16))
+    args, world = _sft_config(out, steps, batch, lr, warmup, seed, progress, autocast_bf16(bf16))
     tr, model, train_s = _sft_run(model, proc, col, keep, args, peft_config)
     _use_chat_template(proc)
     losses = [h['loss'] for h in tr.state.log_history if 'loss' in h]
@@ -447,22 +439,6 @@ def without_gaze(rows) -> list[dict]:
     return keep
 
 # %% ../nbs/04c_sft.ipynb #e0e46bfe
-def _acc_said(x: float, n: int) -> str:
-    "An accuracy with its Wilson 95% interval and n: '0.40 [0.27, 0.55] (n=50)'."
-    ci = acc_ci(round(x * n), n)
-    return fmt_ci(x, ci['lo'], ci['hi'], n)
-
-
-def _compared(c: dict) -> str:
-    "One of `compare`'s paired comparisons in words: each accuracy (pooled n) and a − b with its paired interval."
-    if c['verdict'] == 'not tested':
-        return f"{c['a']} vs {c['b']}: not tested (no items in common)"
-    n = sum(c['n'].values())
-    diff = f"{c['diff']:+.2f} [{c['lo']:+.2f}, {c['hi']:+.2f}]"
-    return f"{c['a']} {_acc_said(c['a_value'], n)} vs {c['b']} {_acc_said(c['b_value'], n)}: {diff}"
-
-
-_INTERVALS = 'accuracy with its Wilson 95% interval; the difference with a paired bootstrap 95% interval'
 VDR_RIVALS = ('direct', 'WIS', 'WIS+TS', 'CIS')  # the settings CIS+TS beats in VDR's Table 2
 
 
@@ -472,7 +448,7 @@ def vdr_claim(outcomes: dict, agent: str = 'the SFT agent', seed: int = 0) -> di
     v = combined([c['verdict'] for c in cs], need_all=True)
     s = (
         'Paper (VDR Table 2): CIS+TS best, ahead of WIS+TS, CIS, WIS and direct. '
-        f"Here: {'; '.join(map(_compared, cs))} ({agent} restricted to each tool set; {_INTERVALS}). "
+        f"Here: {'; '.join(map(said, cs))} ({agent} restricted to each tool set; {INTERVALS}). "
         f'Verdict: {v}.'
     )
     return dict(verdict=v, sentence=s, comparisons=cs)
@@ -485,14 +461,12 @@ def gog_claim(outcomes: dict, paper: tuple[str, str], inference: tuple[str, str]
         cs.append(dict(compare(outcomes, *inference, 'correct', seed=seed), ablation='gaze tool withheld at inference'))
     v = cs[0]['verdict']
     second = (
-        f'Second, the gaze tool withheld at inference (not the paper\'s ablation): {_compared(cs[1])}. '
-        if inference
-        else ''
+        f'Second, the gaze tool withheld at inference (not the paper\'s ablation): {said(cs[1])}. ' if inference else ''
     )
     s = (
         'Paper (GoG): removing the gaze action lowers accuracy (Qwen2.5-VL SFT 43.28 → 41.76 average; the model '
-        f'retrained without gaze data). Here: retrained without gaze data, {_compared(cs[0])}. {second}'
-        f'(Macro over the sets; {_INTERVALS}.) Verdict: {v}.'
+        f'retrained without gaze data). Here: retrained without gaze data, {said(cs[0])}. {second}'
+        f'(Macro over the sets; {INTERVALS}.) Verdict: {v}.'
     )
     return dict(verdict=v, sentence=s, comparisons=cs)
 

@@ -77,9 +77,10 @@ def acc_ci(k: float, n: int) -> dict:
     return dict(acc=round(k / n, 4), n=n, lo=round(lo, 4), hi=round(hi, 4))
 
 
-def fmt_ci(x: float, lo: float, hi: float, n: int | None = None) -> str:
-    "'0.32 [0.24, 0.42] (n=100)': a value with its interval, for tables and prose."
-    return f'{x:.2f} [{lo:.2f}, {hi:.2f}]' + (f' (n={n})' if n is not None else '')
+def fmt_ci(x: float, lo: float, hi: float, n: int | None = None, signed: bool = False) -> str:
+    "'0.32 [0.24, 0.42] (n=100)': a value with its interval, for tables and prose; `signed` writes '+' on differences."
+    f = '+.2f' if signed else '.2f'
+    return f'{x:{f}} [{lo:{f}}, {hi:{f}}]' + (f' (n={n})' if n is not None else '')
 
 # %% ../nbs/00a_stats.ipynb #b65f8f04
 def with_intervals(record):

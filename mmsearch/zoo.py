@@ -18,7 +18,7 @@ from transformers import Qwen2_5_VLProcessor
 __all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'DTYPES', 'SMOL_DIST',
            'SMOL_GGUF', 'BASE_MODELS', 'BASE_MODEL_ORIGINS', 'PIXEL_KEYS', 'ROLES', 'ZOO_PARTS', 'VLM_FIELDS',
            'example_value', 'protocol_text', 'tokenizer_corpus', 'train_tokenizer', 'ZooPreset', 'zoo_preset',
-           'native_bf16', 'train_bf16', 'inference_dtype', 'as_dtype', 'smol_gguf', 'smol_card', 'smol_checkpoint',
+           'native_bf16', 'autocast_bf16', 'inference_dtype', 'as_dtype', 'smol_gguf', 'smol_card', 'smol_checkpoint',
            'base_checkpoint', 'pretrained_tokenizer', 'zoo_tokenizer', 'mrope_section', 'padded_vocab', 'special_ids',
            'text_config', 'vlm_config', 'llama_config', 'toy_llama', 'ImageOnlyQwen2_5_VLProcessor', 'make_processor',
            'image_inputs', 'join_images', 'vlm_layout', 'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model',
@@ -320,9 +320,11 @@ def native_bf16(device: str = 'cpu') -> bool:
     return torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
 
 
-def train_bf16(p: ZooPreset) -> bool:
-    "Whether preset `p` trains under bf16 autocast: its `bf16` field, or `native_bf16` of its device if that is None."
-    return native_bf16(p.device) if p.bf16 is None else p.bf16
+def autocast_bf16(bf16: bool | None, device=None) -> bool:
+    "Whether training runs under bf16 autocast: `bf16`, or if None, `native_bf16` of `device` (None: cuda if present)."
+    if bf16 is not None:
+        return bf16
+    return native_bf16(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
 
 
 DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch.float16}

@@ -197,7 +197,7 @@ def test_verdicts_follow_the_intervals():
     assert all(c['lo'] > 0 for c in v['search_rate']['comparisons'])
     v = floor_verdicts(outcomes({'OBM': (0.1, 0.0), 'TA': (0.9, 0.5), 'VLM-DA': (0.0, 0.4)}, 60))
     assert (v['search_rate']['verdict'], v['floor']['verdict']) == ('not reproduced', 'not reproduced')
-    assert 'OBM 0.00 vs VLM-DA' in v['floor']['sentence'] and '(n=60+60)' in v['floor']['sentence']
+    assert 'OBM 0.00 [' in v['floor']['sentence'] and '(n=120) vs VLM-DA' in v['floor']['sentence']
     v = floor_verdicts(outcomes({'OBM': (0.5, 0.3), 'TA': (0.45, 0.3), 'VLM-DA': (0.0, 0.25)}, 8))
     assert v['search_rate']['verdict'] == 'inconclusive'
     assert v['dare']['verdict'] == 'not tested'
