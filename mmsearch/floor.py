@@ -16,10 +16,11 @@ from .core import write_json, atomic_write, data_dir, dumps, portable, save_figu
 from .evaluate import evaluate, load_policy, summarise
 from .merge import collect_stats, run_merge, save_stats
 from .pretrain import short_answer
-from .rollout import RolloutConfig, load_image
+from .rollout import RolloutConfig, Trajectory, load_image
 from .search import serve
 from .textagent import agent_context, agent_schemas, oracle_trajectories, sft_row
 from .tools import TOOL_NAMES
+from .viewer import trajectories_html
 from .world import world_manifest
 from .score import IMAGE_SEARCH_TOOLS, TEXT_SEARCH_TOOLS
 from .stats import acc_ci, fmt_ci, paired_diff_ci, verdict
@@ -30,9 +31,9 @@ __all__ = ['FLOOR_METHODS', 'BASELINES', 'CATEGORIES', 'CALIB_VQA', 'CALIB_RECIP
            'PROPORTIONS', 'INTERVALS', 'merge_method', 'merge_config', 'setting_name', 'calibration_items',
            'vqa_calibration', 'trajectory_calibration', 'merges_dir', 'input_key', 'calibration_stats', 'ensure_merge',
            'direct_messages', 'DirectAnswerPolicy', 'baseline_policy', 'parse_grid', 'parse_benches', 'heldout_split',
-           'sweep_grid', 'run_sweep', 'choose_setting', 'category_summary', 'item_outcomes', 'floor_table', 'compare',
-           'combined', 'said', 'floor_verdicts', 'FloorConfig', 'torch_threads', 'run_floor', 'floor_figures',
-           'floor_markdown', 'write_floor_report']
+           'sweep_grid', 'run_sweep', 'choose_setting', 'category_summary', 'item_outcomes', 'replay_pair',
+           'floor_table', 'compare', 'combined', 'said', 'floor_verdicts', 'FloorConfig', 'torch_threads', 'run_floor',
+           'floor_figures', 'floor_markdown', 'write_floor_replays', 'write_floor_report']
 
 # %% ../nbs/04a_floor.ipynb #e5312cad
 # the floor's row label -> mergekit merge_method
@@ -359,6 +360,13 @@ def item_outcomes(trajs: list) -> list[dict]:
     ]
 
 
+def replay_pair(trajs: list) -> list:
+    "A success and a failure among `trajs` for a replay page, search-required items first; fewer if one is missing."
+    ranked = sorted(trajs, key=lambda t: (t.meta or {}).get('category') != 'search_required')
+    pair = [next((t for t in ranked if t.correct), None), next((t for t in ranked if not t.correct), None)]
+    return [t for t in pair if t is not None]
+
+
 def floor_table(results: dict) -> pd.DataFrame:
     "Long table from {method: {bench: {category: metrics}}}: one row per method × benchmark × category."
     rows = [
@@ -596,12 +604,14 @@ class _FloorRun:
 
     def table_row(self, label, pol, exclude, system=True) -> dict:
         "One row of the table on every benchmark: category summaries, eval summaries and per-item outcomes."
-        row = dict(results={}, summaries={}, outcomes={})
+        row, trajs = dict(results={}, summaries={}, outcomes={}), []
         for b, s in self.fc.benches:
             r = self.run_eval(label, pol, b, s, self.fc.n, exclude, system)
             row['results'][b] = category_summary(r.trajs)
             row['summaries'][b] = r.summary
             row['outcomes'][b] = item_outcomes(r.trajs)
+            trajs += r.trajs
+        row['replays'] = [t.to_dict() for t in replay_pair(trajs)]
         return row
 
 # %% ../nbs/04a_floor.ipynb #a33c37da
@@ -687,6 +697,7 @@ def _floor_metrics(run: _FloorRun, sweep: pd.DataFrame, chosen: dict, rows: dict
         ablation=ablation,
         verdicts=verdicts,
         outcomes=outcomes,
+        replays={r: v['replays'] for r, v in rows.items()},
         stats={k: {kk: str(vv) for kk, vv in v.items()} for k, v in run.stats.items()},
         merges={m: str(d) for m, d in dirs.items()},
         tools={m: rows[m]['summaries'][fc.benches[0][0]]['tools'] for m in results},
@@ -869,6 +880,15 @@ def _ablation_section(metrics: dict) -> list[str]:
     return lines
 
 
+def _replays_section(metrics: dict) -> list[str]:
+    "Links to each row's replay page, a success and a failure (nothing when the run kept none)."
+    rows = [r for r, trajs in metrics.get('replays', {}).items() if trajs]
+    if not rows:
+        return []
+    links = ', '.join(f'[{r}](trajectories/floor_{r}.html)' for r in rows)
+    return ['', '## Replays', '', f'A success and a failure of each row, search-required items first: {links}.']
+
+
 def floor_markdown(metrics: dict) -> str:
     "reports/floor.md: the floor table, chosen λ and p, sweep, ablation and the verdict sentences."
     c, t = metrics['config'], pd.DataFrame(metrics['table'])
@@ -899,14 +919,29 @@ def floor_markdown(metrics: dict) -> str:
     lines += _answered_section(t, benches)
     lines += _sweep_section(metrics)
     lines += _ablation_section(metrics)
+    lines += _replays_section(metrics)
     lines += ['', f"Wall time: {metrics['timings_s']}.", '']
     return '\n'.join(lines)
 
 # %% ../nbs/04a_floor.ipynb #86003cc2
+def write_floor_replays(metrics: dict, out_dir: Path | str) -> list[Path]:
+    "One replay page per row, `floor_<row>.html` in `out_dir`: its success and its failure (`replay_pair`)."
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    pages = []
+    for row, trajs in metrics.get('replays', {}).items():
+        page = out_dir / f'floor_{row}.html'
+        html = trajectories_html([Trajectory.from_dict(t) for t in trajs], f'Floor: {row}, a success and a failure')
+        atomic_write(page, html)
+        pages.append(page)
+    return pages
+
+
 def write_floor_report(metrics: dict, report_dir: Path | str) -> Path:
-    "metrics/floor.json, figures/floor_sweep.png, figures/floor_calib.png and floor.md under `report_dir`; floor.md."
+    "metrics/floor.json (without the replays), figures, trajectories/floor_<row>.html and floor.md; floor.md."
     rep = Path(report_dir)
     floor_figures(metrics, rep / 'figures')
-    write_json(rep / 'metrics' / 'floor.json', portable(metrics))
+    write_floor_replays(metrics, rep / 'trajectories')
+    write_json(rep / 'metrics' / 'floor.json', portable({k: v for k, v in metrics.items() if k != 'replays'}))
     atomic_write(rep / 'floor.md', floor_markdown(metrics))
     return rep / 'floor.md'

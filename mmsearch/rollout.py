@@ -31,10 +31,10 @@ from mmsearch.tools import (
 __all__ = ['SYSTEM_PROMPT', 'FORMAT_ERROR', 'QWEN_PRETOKENIZE', 'SPECIAL_TOKENS', 'TOOL_TOKENS', 'VISION_TOKENS',
            'IMAGE_POSITION', 'first_messages', 'message_text', 'Turn', 'parse_turn', 'is_repetitive', 'Trajectory',
            'save_jsonl', 'load_jsonl', 'to_dataset', 'save_dataset', 'load_dataset_trajs', 'Policy', 'approx_tokens',
-           'ScriptedPolicy', 'byte_level_pre_tokenizer', 'toy_tokenizer', 'toy_model', 'HFPolicy', 'RolloutConfig',
-           'materialise_image', 'rollout', 'parse_hits', 'fact_pattern', 'observations', 'think_call', 'think_answer',
-           'scale_box', 'fact_in', 'hit_for', 'link_titled', 'search_for', 'follow_chain', 'ReplayPolicy',
-           'OraclePolicy']
+           'ScriptedPolicy', 'byte_level_pre_tokenizer', 'train_bpe', 'toy_tokenizer', 'toy_model', 'HFPolicy',
+           'RolloutConfig', 'materialise_image', 'rollout', 'parse_hits', 'fact_pattern', 'observations', 'think_call',
+           'think_answer', 'scale_box', 'fact_in', 'hit_for', 'link_titled', 'search_for', 'follow_chain',
+           'ReplayPolicy', 'OraclePolicy']
 
 # %% ../nbs/02c_rollout.ipynb #8c116caf
 SYSTEM_PROMPT = (
@@ -280,14 +280,12 @@ def byte_level_pre_tokenizer(pretokenize: str = QWEN_PRETOKENIZE):
     )
 
 
-def toy_tokenizer(texts: Sequence[str], vocab_size: int = 1024):
-    "A small byte-level BPE chat tokenizer (Qwen special/tool tokens, TRL's qwen3_vl template) for tests and demos."
-    import importlib.resources
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, AddedToken
-    from transformers import PreTrainedTokenizerFast
+def train_bpe(texts: Sequence[str], vocab_size: int, pretokenize: str = QWEN_PRETOKENIZE):
+    "A `tokenizers` byte-level BPE trained on `texts` (merging pairs seen twice or more), Qwen's special tokens first."
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers
 
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = byte_level_pre_tokenizer()
+    tok.pre_tokenizer = byte_level_pre_tokenizer(pretokenize)
     tok.decoder = decoders.ByteLevel()
     tok.train_from_iterator(
         texts,
@@ -299,6 +297,16 @@ def toy_tokenizer(texts: Sequence[str], vocab_size: int = 1024):
             initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         ),
     )
+    return tok
+
+
+def toy_tokenizer(texts: Sequence[str], vocab_size: int = 1024):
+    "A small byte-level BPE chat tokenizer (Qwen special/tool tokens, TRL's qwen3_vl template) for tests and demos."
+    import importlib.resources
+    from tokenizers import AddedToken
+    from transformers import PreTrainedTokenizerFast
+
+    tok = train_bpe(texts, vocab_size)
     tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in TOOL_TOKENS])
     tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in VISION_TOKENS])
     hf = PreTrainedTokenizerFast(

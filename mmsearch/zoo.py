@@ -28,10 +28,9 @@ __all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESET
 from mmsearch.rollout import (
     SYSTEM_PROMPT,
     FORMAT_ERROR,
-    SPECIAL_TOKENS,
     TOOL_TOKENS,
     VISION_TOKENS,
-    byte_level_pre_tokenizer,
+    train_bpe,
 )
 from .tools import tool_schemas, format_visit
 
@@ -85,26 +84,13 @@ def tokenizer_corpus(world_dir: Path | str) -> list[str]:
 # %% ../nbs/03_zoo.ipynb #3551e35d
 def train_tokenizer(texts: list[str], vocab_size: int = 2048, pretokenize: str = PRETOKENIZE):
     "A byte-level BPE Qwen2Tokenizer trained on `texts`, with Qwen's special/tool/vision tokens, TRL's template."
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders, trainers, AddedToken
+    from tokenizers import AddedToken
     from transformers import Qwen2Tokenizer
     from trl.chat_template_utils import add_response_schema
 
     if vocab_size < 300:
         raise ValueError(f'vocab_size must be at least 300 (256 bytes + special tokens), got {vocab_size}')
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = byte_level_pre_tokenizer(pretokenize)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(
-        texts,
-        trainers.BpeTrainer(
-            vocab_size=vocab_size,
-            min_frequency=2,
-            show_progress=False,
-            special_tokens=SPECIAL_TOKENS,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    m = json.loads(bpe.to_str())['model']
+    m = json.loads(train_bpe(texts, vocab_size, pretokenize).to_str())['model']
     tok = Qwen2Tokenizer(
         vocab=m['vocab'],
         merges=[tuple(x) if isinstance(x, list) else tuple(x.split(' ')) for x in m['merges']],
