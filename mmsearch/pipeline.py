@@ -19,6 +19,8 @@ from mmsearch.zoo import (
     ZOO_PARTS,
     ZooPreset,
     file_lock,
+    inference_copy,
+    inference_dtype,
     load_lm,
     part_fields,
     preset_fields,
@@ -180,7 +182,8 @@ def _zoo_agent(b: _ZooBuild, tok: PreTrainedTokenizerBase):
         rows = _agent_rows(b, ctx, schemas)
         base = load_lm(b.out / 'base', device=b.p.device)[0]
         agent, sinfo = train_agent(base, tok, rows, b.p, b.out / '_trainer', seed=b.seed, progress=b.progress)
-        sinfo['eval'] = agent_eval(agent, tok, b.root, ctx, n=b.p.eval_n // 2)
+        sinfo['eval'] = agent_eval(inference_copy(agent, b.p.device), tok, b.root, ctx, n=b.p.eval_n)
+        sinfo['eval']['dtype'] = str(inference_dtype(b.p.device)).removeprefix('torch.')
     shutil.rmtree(b.out / '_trainer', ignore_errors=True)
     b.took('agent', t0)
     sinfo['tool_schemas'] = schemas

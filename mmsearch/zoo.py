@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_zoo.ipynb #80a46c72
 from __future__ import annotations
-import contextlib, dataclasses, fcntl, hashlib, importlib.metadata, importlib.resources, json, os
+import contextlib, copy, dataclasses, fcntl, hashlib, importlib.metadata, importlib.resources, json, os
 from dataclasses import dataclass
 from pathlib import Path
 import torch
@@ -18,11 +18,12 @@ from transformers import Qwen2_5_VLProcessor
 __all__ = ['PRETOKENIZE', 'CHAT_TEMPLATE', 'RMS_NORM_EPS', 'ROPE_THETA', 'PRESETS', 'REAL_ENV', 'DTYPES', 'SMOL_DIST',
            'SMOL_GGUF', 'BASE_MODELS', 'BASE_MODEL_ORIGINS', 'PIXEL_KEYS', 'ROLES', 'ZOO_PARTS', 'VLM_FIELDS',
            'example_value', 'protocol_text', 'tokenizer_corpus', 'train_tokenizer', 'ZooPreset', 'zoo_preset',
-           'native_bf16', 'autocast_bf16', 'inference_dtype', 'as_dtype', 'smol_gguf', 'smol_card', 'smol_checkpoint',
-           'base_checkpoint', 'pretrained_tokenizer', 'zoo_tokenizer', 'mrope_section', 'padded_vocab', 'special_ids',
-           'text_config', 'vlm_config', 'llama_config', 'toy_llama', 'ImageOnlyQwen2_5_VLProcessor', 'make_processor',
-           'image_inputs', 'join_images', 'vlm_layout', 'lm_into_vlm', 'vlm_lm_state', 'model_card', 'save_model',
-           'load_lm', 'load_vlm', 'load_model', 'zoo_info', 'preset_fields', 'part_fields', 'zoo_dir', 'file_lock']
+           'native_bf16', 'autocast_bf16', 'inference_dtype', 'inference_copy', 'as_dtype', 'smol_gguf', 'smol_card',
+           'smol_checkpoint', 'base_checkpoint', 'pretrained_tokenizer', 'zoo_tokenizer', 'mrope_section',
+           'padded_vocab', 'special_ids', 'text_config', 'vlm_config', 'llama_config', 'toy_llama',
+           'ImageOnlyQwen2_5_VLProcessor', 'make_processor', 'image_inputs', 'join_images', 'vlm_layout', 'lm_into_vlm',
+           'vlm_lm_state', 'model_card', 'save_model', 'load_lm', 'load_vlm', 'load_model', 'zoo_info', 'preset_fields',
+           'part_fields', 'zoo_dir', 'file_lock']
 
 # %% ../nbs/03_zoo.ipynb #2da779b8
 from mmsearch.rollout import (
@@ -319,6 +320,12 @@ DTYPES = {'float32': torch.float32, 'bfloat16': torch.bfloat16, 'float16': torch
 def inference_dtype(device: str = 'cpu') -> torch.dtype:
     "The dtype evaluation and rollouts run a model in: bf16 where `device` computes it natively, else float32."
     return torch.bfloat16 if native_bf16(device) else torch.float32
+
+
+def inference_copy(model, device: str = 'cpu'):
+    "`model` for evaluation: itself where `inference_dtype` of `device` is float32, else a copy in that dtype."
+    dtype = inference_dtype(device)
+    return model if dtype == torch.float32 else copy.deepcopy(model).to(dtype)
 
 
 def as_dtype(dtype, device: str = 'cpu') -> torch.dtype | None:
