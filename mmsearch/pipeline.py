@@ -513,8 +513,11 @@ def paper_claims(rep: Path | None = None) -> list[dict]:
     m = Path(rep or reports_dir()) / 'metrics'
     load = lambda n: json.loads((m / f'{n}.json').read_text()) if (m / f'{n}.json').exists() else None
     floor, sft, grpo, zoo = load('floor'), load('sft'), load('grpo'), load('zoo')
+    same_zoo = (zoo or {}).get('preset') == (floor or {}).get('preset')  # the task vectors are those of the floor's zoo
     return [
-        *_verdict_rows(floor, ('floor', 'search_rate', 'dare'), dict(floor=_task_vector_note(zoo))),
+        *_verdict_rows(
+            floor, ('floor', 'search_rate', 'dare'), dict(floor=_task_vector_note(zoo if same_zoo else None))
+        ),
         *_verdict_rows(grpo, ('ceiling', 'sft_rl', 'shorter', 'curriculum')),
         *_verdict_rows(sft, ('vdr_claim', 'gog_claim')),
     ]
