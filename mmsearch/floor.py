@@ -451,7 +451,7 @@ def floor_verdicts(
     sr = [compare(outcomes, 'OBM', r, 'searched', seed=seed) for r in rivals]
     v1 = combined([c['verdict'] for c in sr], need_all=True) if 'OBM' in outcomes else 'not tested'
     s1 = (
-        "Search rate (share of questions with a search call, macro over benchmarks; {INTERVALS}): "
+        f"Search rate (share of questions with a search call, macro over benchmarks; {INTERVALS}): "
         f"{'; '.join(map(said, sr)) or 'no rows'}. OBM searches more than every other row: **{v1}**."
     )
     req = {m: compare(outcomes, m, direct, 'correct', 'search_required', seed) for m in merged if m in outcomes}

@@ -20,7 +20,6 @@ from mmsearch.zoo import (
     ZooPreset,
     file_lock,
     inference_copy,
-    inference_dtype,
     load_lm,
     part_fields,
     preset_fields,
@@ -183,7 +182,6 @@ def _zoo_agent(b: _ZooBuild, tok: PreTrainedTokenizerBase):
         base = load_lm(b.out / 'base', device=b.p.device)[0]
         agent, sinfo = train_agent(base, tok, rows, b.p, b.out / '_trainer', seed=b.seed, progress=b.progress)
         sinfo['eval'] = agent_eval(inference_copy(agent, b.p.device), tok, b.root, ctx, n=b.p.eval_n)
-        sinfo['eval']['dtype'] = str(inference_dtype(b.p.device)).removeprefix('torch.')
     shutil.rmtree(b.out / '_trainer', ignore_errors=True)
     b.took('agent', t0)
     sinfo['tool_schemas'] = schemas
@@ -499,7 +497,7 @@ def _verdict_rows(metrics: dict | None, keys: tuple, notes: dict | None = None) 
     "The rows `keys` from a metrics file's `verdicts` ({key: {verdict, sentence}}) and its zoo; `notes[key]` appended."
     found = (metrics or {}).get('verdicts', {})
     notes = notes or {}
-    zoo = (metrics or {}).get('preset') or (metrics or {}).get('budget', {}).get('preset', '–')
+    zoo = (metrics or {}).get('preset', '–')
     return [
         _claim(k, found[k]['verdict'], found[k]['sentence'] + notes.get(k, ''), zoo)
         if k in found

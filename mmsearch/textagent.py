@@ -240,7 +240,8 @@ def agent_eval(
         items = random.Random(0).sample(items, n)
     cfg = RolloutConfig(max_turns=max_turns, max_new_tokens=max_new_tokens, max_context_tokens=4096)
     t0 = time.time()
-    trajs = rollout(policy or HFPolicy(model, tok, batch_size=16), items, ctx, cfg=cfg, progress=progress)
+    policy = policy or HFPolicy(model, tok, batch_size=16)
+    trajs = rollout(policy, items, ctx, cfg=cfg, progress=progress)
     searched = [any(c['name'] in ('text_search', 'visit') for c in t.tool_calls) for t in trajs]
     mean = lambda xs: round(sum(xs) / max(1, len(xs)), 4)
     names = {e.id: e.name for e in World.load(world_dir).entities}
@@ -270,6 +271,7 @@ def agent_eval(
         calls_per_question=mean([len(t.tool_calls) for t in trajs]),
         terminations={k: sum(t.termination == k for t in trajs) for k in sorted({t.termination for t in trajs})},
         eval_s=round(time.time() - t0, 1),
+        dtype=getattr(policy, 'dtype', None),  # a model's ('float32', 'bfloat16'); None for a scripted policy
         example=[
             dict(role=m['role'], text=str(m.get('content'))[:300], calls=m.get('tool_calls'))
             for m in trajs[0].messages[1:]
