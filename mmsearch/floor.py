@@ -32,8 +32,9 @@ __all__ = ['FLOOR_METHODS', 'BASELINES', 'CATEGORIES', 'CALIB_VQA', 'CALIB_RECIP
            'vqa_calibration', 'trajectory_calibration', 'merges_dir', 'input_key', 'calibration_stats', 'ensure_merge',
            'direct_messages', 'DirectAnswerPolicy', 'baseline_policy', 'parse_grid', 'parse_benches', 'heldout_split',
            'sweep_grid', 'run_sweep', 'choose_setting', 'category_summary', 'item_outcomes', 'replay_pair',
-           'floor_table', 'compare', 'combined', 'said', 'floor_verdicts', 'FloorConfig', 'torch_threads', 'run_floor',
-           'floor_figures', 'floor_markdown', 'write_floor_replays', 'write_floor_report']
+           'floor_table', 'compare', 'combined', 'said', 'floor_verdicts', 'FloorConfig', 'torch_threads',
+           'ablation_settings', 'run_floor', 'floor_figures', 'floor_markdown', 'write_floor_replays',
+           'write_floor_report']
 
 # %% ../nbs/04a_floor.ipynb #e5312cad
 # the floor's row label -> mergekit merge_method
@@ -60,6 +61,7 @@ def merge_config(
     stats: dict | None = None,
     seed: int = 0,
     vlm_weight: float = 1.0,
+    saliency: str = 'diag',
 ) -> dict:
     "A mergekit-style config: θ_V's task vector at `vlm_weight` plus θ_S's at `lam`, over θ_B, by `method`."
     mm = merge_method(method)
@@ -81,16 +83,21 @@ def merge_config(
     )
     if mm.startswith('dare'):
         cfg['parameters'] = {'seed': seed}
+    if mm == 'obm' and saliency != 'diag':
+        cfg['parameters'] = {'saliency': saliency}
     return cfg
 
 
-def setting_name(method: str, lam: float, p: float | None, calib: int | None = None, vlm_weight: float = 1.0) -> str:
+def setting_name(
+    method: str, lam: float, p: float | None, calib: int | None = None, vlm_weight: float = 1.0, saliency: str = 'diag'
+) -> str:
     "A directory name for one merge setting."
     return (
         f"{method.lower()}-l{lam:g}"
         + (f"-a{vlm_weight:g}" if vlm_weight != 1.0 else '')
         + (f"-p{p:g}" if merge_method(method) != 'task_arithmetic' else '')
         + (f"-c{calib}" if calib and method == 'OBM' else '')
+        + (f"-{saliency}" if saliency != 'diag' and method == 'OBM' else '')
     )
 
 # %% ../nbs/04a_floor.ipynb #8b8334c6
@@ -146,27 +153,33 @@ def input_key(obj) -> str:
 
 
 def calibration_stats(
-    zoo: dict, world_dir: Path | str, n: int, seed: int = 0, root: Path | str | None = None, base_url: str | None = None
+    zoo: dict,
+    world_dir: Path | str,
+    n: int,
+    seed: int = 0,
+    root: Path | str | None = None,
+    base_url: str | None = None,
+    gram: bool = False,
 ) -> dict:
-    "Paths {'vlm', 'agent'} of OBM statistics over `n` calibration samples per task vector, each made once."
+    "Paths {'vlm', 'agent'} of OBM statistics over `n` calibration samples per task vector (Gram matrices if `gram`)."
     world = world_manifest(world_dir)['content_hash']
-    spec = dict(n=n, seed=seed, world=world, recipe=CALIB_RECIPE, sources=CALIB_VQA)
+    spec = dict(n=n, seed=seed, world=world, recipe=CALIB_RECIPE, sources=CALIB_VQA, **({'gram': True} if gram else {}))
     out = Path(root or merges_dir()) / 'stats'
     paths = {}
     for k in ('vlm', 'agent'):
         key = input_key(dict(spec, part=k, weights=weights_hash(zoo[k])))
-        paths[k] = out / f'{k}-n{n}-s{seed}-{key}.safetensors'
+        paths[k] = out / f"{k}-n{n}-s{seed}{'-gram' if gram else ''}-{key}.safetensors"
     if not paths['vlm'].exists():
         vlm, proc = load_vlm(zoo['vlm'])
         inputs = vqa_calibration(proc, calibration_items(world_dir, n, seed))
         what = f"{len(inputs)} VQA train samples ({', '.join(b for b, _ in CALIB_VQA)}) with images through θ_V"
-        save_stats(collect_stats(vlm, inputs, description=what), paths['vlm'])
+        save_stats(collect_stats(vlm, inputs, gram=gram, description=what), paths['vlm'])
     if not paths['agent'].exists():
         agent, tok = load_lm(zoo['agent'])
         with contextlib.nullcontext(base_url) if base_url else serve(world_dir) as url:
             ids = trajectory_calibration(tok, world_dir, url, n, seed)
         what = f'{len(ids)} oracle text search trajectories (textqa train) through θ_S'
-        save_stats(collect_stats(agent, ids, description=what), paths['agent'])
+        save_stats(collect_stats(agent, ids, gram=gram, description=what), paths['agent'])
     return paths
 
 
@@ -182,6 +195,7 @@ def ensure_merge(
     root: Path | str | None = None,
     progress: bool = False,
     vlm_weight: float = 1.0,
+    saliency: str = 'diag',
 ) -> Path:
     "θ_S merged into θ_V by `method` at (λ, p), OBM calibrated on `calib_n` samples: made once, named by its inputs."
     if merge_method(method) == 'task_arithmetic':
@@ -190,14 +204,14 @@ def ensure_merge(
     if method == 'OBM':
         if world_dir is None:
             raise ValueError('an OBM merge needs world_dir: its calibration set comes from the world')
-        stats = calibration_stats(zoo, world_dir, calib_n, seed, root, base_url)
+        stats = calibration_stats(zoo, world_dir, calib_n, seed, root, base_url, gram=saliency == 'obs')
     weights = {k: weights_hash(zoo[k]) for k in ('base', 'vlm', 'agent')}
     names = {k: v.name for k, v in stats.items()} if stats else None
-    key = input_key(merge_config(method, weights, lam, p, names, seed, vlm_weight))
-    out = Path(root or merges_dir()) / f'{setting_name(method, lam, p, calib_n, vlm_weight)}-{key}'
+    key = input_key(merge_config(method, weights, lam, p, names, seed, vlm_weight, saliency))
+    out = Path(root or merges_dir()) / f'{setting_name(method, lam, p, calib_n, vlm_weight, saliency)}-{key}'
     with file_lock(out.parent / f'.{out.name}.lock'):
         if not (out / 'merge_manifest.json').exists():
-            config = merge_config(method, zoo, lam, p, stats, seed, vlm_weight)
+            config = merge_config(method, zoo, lam, p, stats, seed, vlm_weight, saliency)
             run_merge(config, out, overwrite=True, progress=progress)
     return out
 
@@ -496,6 +510,7 @@ class FloorConfig:
     calib_n: int = 16
     vlm_weight: float = 1.0  # θ_V's task-vector weight in every merge (1 = θ_V itself)
     calib_sizes: tuple = ()  # extra OBM calibration sizes for the ablation
+    saliencies: tuple = ('diag',)  # OBM saliency forms for the ablation (diag, obs), each at calib_n
     sweep_methods: tuple = ('OBM',)  # methods whose λ/p are swept (the others inherit the first's)
     agent_tools: str = 'all'  # all | text
     max_turns: int = 4
@@ -557,21 +572,34 @@ class _FloorRun:
         yield
         self.timings[key] = round(time.time() - t0, 1)
 
-    def get_stats(self, k: int) -> dict:
-        "OBM's calibration statistics for `k` samples per task vector (computed once per run)."
-        if k not in self.stats:
-            with self.timed(f'stats_n{k}'):
-                self.stats[k] = calibration_stats(self.zoo, self.world_dir, k, self.fc.seed, self.merge_root, self.url)
-        return self.stats[k]
+    def get_stats(self, k: int, gram: bool = False) -> dict:
+        "OBM's calibration statistics for `k` samples per task vector, with Gram matrices if `gram` (once per run)."
+        key = f"n{k}{'-gram' if gram else ''}"
+        if key not in self.stats:
+            with self.timed(f'stats_{key}'):
+                self.stats[key] = calibration_stats(
+                    self.zoo, self.world_dir, k, self.fc.seed, self.merge_root, self.url, gram=gram
+                )
+        return self.stats[key]
 
-    def merged(self, m: str, lam: float, p: float | None, calib: int | None = None) -> Path:
-        "The merge of method `m` at λ, p (OBM calibrated on `calib` samples, default `fc.calib_n`)."
+    def merged(self, m: str, lam: float, p: float | None, calib: int | None = None, saliency: str = 'diag') -> Path:
+        "The merge of method `m` at λ, p (OBM calibrated on `calib` samples, default `fc.calib_n`, by `saliency`)."
         fc = self.fc
         calib = calib or fc.calib_n
         if m == 'OBM':
-            self.get_stats(calib)
+            self.get_stats(calib, gram=saliency == 'obs')
         return ensure_merge(
-            self.zoo, m, lam, p, calib, fc.seed, self.world_dir, self.url, self.merge_root, vlm_weight=fc.vlm_weight
+            self.zoo,
+            m,
+            lam,
+            p,
+            calib,
+            fc.seed,
+            self.world_dir,
+            self.url,
+            self.merge_root,
+            vlm_weight=fc.vlm_weight,
+            saliency=saliency,
         )
 
     def run_eval(self, label, policy, bench, split, k, exclude=(), system=True, exclude_ids=()):
@@ -654,18 +682,28 @@ def _baseline_rows(run: _FloorRun) -> dict:
     return rows
 
 
+def ablation_settings(fc: FloorConfig) -> list[tuple[int, str]]:
+    "(calibration size, saliency form) of each OBM ablation row: every size with diag, then each other form at calib_n."
+    sizes = [(k, 'diag') for k in sorted({fc.calib_n, *fc.calib_sizes})]
+    return sizes + [(fc.calib_n, s) for s in dict.fromkeys(fc.saliencies) if s != 'diag']
+
+
 def _calib_ablation(run: _FloorRun, chosen: dict) -> list[dict]:
-    "OBM at its chosen λ and p for each calibration size, on the sweep benchmark's reported split."
+    "OBM at its chosen λ and p for each calibration size and saliency form, on the sweep benchmark's reported split."
     fc, o = run.fc, chosen['OBM']
     out = []
-    for k in sorted({fc.calib_n, *fc.calib_sizes}):
-        d = run.merged('OBM', o['lam'], o['p'], k)
-        label = setting_name('OBM', o['lam'], o['p'], k, fc.vlm_weight)
+    for k, sal in ablation_settings(fc):
+        d = run.merged('OBM', o['lam'], o['p'], k, sal)
+        label = setting_name('OBM', o['lam'], o['p'], k, fc.vlm_weight, sal)
         pol = load_policy(str(d), batch_size=fc.batch_size, dtype=fc.dtype)
         r = run.run_eval(label, pol, fc.sweep_bench, run.report_split, fc.n, run.excl)
         cs = category_summary(r.trajs)
         out.append(
-            dict(calib_n=k, **{f'{c}_{kk}': cs[c][kk] for c in CATEGORIES for kk in ('accuracy', 'sr_any', 'n')})
+            dict(
+                calib_n=k,
+                saliency=sal,
+                **{f'{c}_{kk}': cs[c][kk] for c in CATEGORIES for kk in ('accuracy', 'sr_any', 'n')},
+            )
         )
     return out
 
@@ -717,6 +755,8 @@ def run_floor(
     "The floor experiment on `zoo`: sweep on held-out items, table on test items, OBM calibration size ablation."
     if not fc.sweep_methods or any(m not in FLOOR_METHODS for m in fc.sweep_methods):
         raise ValueError(f"sweep_methods must name some of {list(FLOOR_METHODS)}, got {fc.sweep_methods}")
+    if not set(fc.saliencies) <= {'diag', 'obs'}:
+        raise ValueError(f"saliencies must be some of diag, obs; got {fc.saliencies}")
     with torch_threads(fc.threads):
         return _run_floor(zoo, Path(world_dir), Path(work), fc, base_url, log, merge_root)
 
@@ -772,7 +812,8 @@ def floor_figures(metrics: dict, fig_dir: Path | str) -> list[Path]:
     fig.suptitle(f"λ/p sweep on {metrics['config']['heldout']} (held out); dotted: chosen λ", fontsize=10)
     out.append(save_figure(fig, fig_dir / 'floor_sweep.png', dpi=110))
     ab = pd.DataFrame(metrics['ablation'])
-    if len(ab):
+    ab = ab[ab.get('saliency', 'diag') == 'diag'] if len(ab) else ab
+    if len(ab) > 1:
         fig, ax = plt.subplots(figsize=(4.5, 3.2))
         ax.plot(ab.calib_n, ab.all_accuracy, marker='o', label='accuracy')
         ax.plot(ab.calib_n, ab.all_sr_any, marker='s', label='search rate')
@@ -868,13 +909,14 @@ def _ablation_section(metrics: dict) -> list[str]:
     if not metrics['ablation']:
         return []
     lines = _table_head(
-        f"OBM calibration size ({metrics['config']['report_split']}, OBM at its chosen λ and p)",
-        '![calibration](figures/floor_calib.png)',
-        ['samples per task vector', 'accuracy', 'SR', 'search-required accuracy', 'n'],
+        f"OBM calibration size and saliency form ({metrics['config']['report_split']}, OBM at its chosen λ and p)",
+        "Saliency diag weighs δ² by E[x²] of its input column, obs by 1/[H⁻¹]_jj (H = E[xxᵀ], damped)."
+        + (' ![calibration](figures/floor_calib.png)' if len({r['calib_n'] for r in metrics['ablation']}) > 1 else ''),
+        ['samples per task vector', 'saliency', 'accuracy', 'SR', 'search-required accuracy', 'n'],
     )
     for r in metrics['ablation']:
         lines.append(
-            f"| {r['calib_n']} | {_pct(r['all_accuracy'])} | {_pct(r['all_sr_any'])} "
+            f"| {r['calib_n']} | {r.get('saliency', 'diag')} | {_pct(r['all_accuracy'])} | {_pct(r['all_sr_any'])} "
             f"| {_pct(r['search_required_accuracy'])} | {r['all_n']} |"
         )
     return lines
@@ -904,7 +946,8 @@ def floor_markdown(metrics: dict) -> str:
         f"({', '.join(f'{b}/{s}' for b, s in c['benches'])}); "
         f"rollouts of at most {c['max_turns']} turns × {c['max_new_tokens']} new tokens; "
         f"tools offered to the agents: {c['agent_tools']}. "
-        f"θ_S is merged into θ_V over θ_B (δ_V weight 1, δ_S weight λ); DARE is `{c['dare_method']}`. "
+        f"θ_S is merged into θ_V over θ_B (δ_V weight α = {c['vlm_weight']:g}, δ_S weight λ); "
+        f"DARE is `{c['dare_method']}`. "
         f"**VLM-DA** is θ_V answering directly: {c['direct_answer']}. "
         "**VLM-agent** is θ_V with the agent's system prompt and the agents' tools.",
         '',

@@ -336,6 +336,7 @@ PIPELINES = dict(  # the main job's runs, by zoo preset; smol is the default
             vlm_weight=0.5,
             calib_n=16,
             calib_sizes='',
+            saliencies='diag,obs',
             sweep_methods='OBM',
             max_turns=5,
             max_new_tokens=160,

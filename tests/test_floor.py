@@ -77,9 +77,10 @@ def spied(world_dir, tmp_path, monkeypatch):
     monkeypatch.setattr(floor, 'load_policy', lambda path, **kw: _Stub(Path(path).name))
     excluded = []
 
-    def fake_stats(zoo, w, k, seed=0, root=None, base_url=None):
+    def fake_stats(zoo, w, k, seed=0, root=None, base_url=None, gram=False):
         excluded.append(k)
-        return {'vlm': Path(f'sv{k}'), 'agent': Path(f'sa{k}')}
+        g = 'g' if gram else ''
+        return {'vlm': Path(f'sv{k}{g}'), 'agent': Path(f'sa{k}{g}')}
 
     monkeypatch.setattr(floor, 'calibration_stats', fake_stats)
 
@@ -100,6 +101,7 @@ def spied(world_dir, tmp_path, monkeypatch):
         ps=(0.3, 0.7),
         calib_n=4,
         calib_sizes=(2,),
+        saliencies=('diag', 'obs'),
         max_turns=1,
         max_new_tokens=4,
         sweep_methods=tuple(FLOOR_METHODS),
@@ -157,11 +159,15 @@ def test_direct_answers_get_no_tools_and_merges_use_chosen_setting(spied):
         if c['split'] != 'train' and not c['policy'].startswith('vlm-model')
     }
     want = {setting_name(k, 0.5, None if k == 'TA' else 0.7, fc.calib_n) for k in FLOOR_METHODS} | {
-        setting_name('OBM', 0.5, 0.7, 2)
+        setting_name('OBM', 0.5, 0.7, 2),
+        setting_name('OBM', 0.5, 0.7, 4, saliency='obs'),
     }
     assert test_policies == want, test_policies  # merge directories: setting name, then input hash
     obm = [c for c in merges if c['merge_method'] == 'obm']
-    assert {c['models'][0]['parameters']['stats'] for c in obm} == {'sv4', 'sv2'}
+    assert {c['models'][0]['parameters']['stats'] for c in obm} == {'sv4', 'sv2', 'sv4g'}
+    obs = [c for c in obm if c['models'][0]['parameters']['stats'] == 'sv4g']
+    assert [c.get('parameters') for c in obs] == [{'saliency': 'obs'}]  # the Gram statistics go with the obs form
+    assert [(a['calib_n'], a['saliency']) for a in m['ablation']] == [(2, 'diag'), (4, 'diag'), (4, 'obs')]
     assert all(c['models'][0]['parameters']['weight'] == 1.0 for c in merges)
 
 
