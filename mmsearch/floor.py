@@ -784,7 +784,7 @@ def _pct(x) -> str:
 
 
 def floor_figures(metrics: dict, fig_dir: Path | str) -> list[Path]:
-    "figures/floor_sweep.png (held-out accuracy and SR over λ × p per method) and figures/floor_calib.png; their paths."
+    "figures/floor_sweep.png (held-out accuracy and SR over λ × p) and, for several calibration sizes, floor_calib.png."
     import matplotlib
 
     matplotlib.use('Agg')
