@@ -811,8 +811,7 @@ def floor_figures(metrics: dict, fig_dir: Path | str) -> list[Path]:
             ax.legend(fontsize=7)
     fig.suptitle(f"λ/p sweep on {metrics['config']['heldout']} (held out); dotted: chosen λ", fontsize=10)
     out.append(save_figure(fig, fig_dir / 'floor_sweep.png', dpi=110))
-    ab = pd.DataFrame(metrics['ablation'])
-    ab = ab[ab.get('saliency', 'diag') == 'diag'] if len(ab) else ab
+    ab = pd.DataFrame([r for r in metrics['ablation'] if r.get('saliency', 'diag') == 'diag'])
     if len(ab) > 1:
         fig, ax = plt.subplots(figsize=(4.5, 3.2))
         ax.plot(ab.calib_n, ab.all_accuracy, marker='o', label='accuracy')
