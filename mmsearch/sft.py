@@ -386,8 +386,9 @@ def eval_agent(
     batch_size: int = 32,
     seed: int = 0,
     progress: bool = False,
+    out: Path | str | None = None,
 ) -> dict:
-    "Summary of `evaluate` of `model_dir` (greedy) on `bench`/`split` without `exclude_tools`; `items`: item outcomes."
+    "Summary of `evaluate` of `model_dir` (greedy) on `bench`/`split` without `exclude_tools`, resumable via `out`."
     pol = load_policy(str(model_dir), batch_size=batch_size)
     cfg = RolloutConfig(max_turns=max_turns, max_new_tokens=max_new_tokens, max_context_tokens=8192)
     r = evaluate(
@@ -401,6 +402,7 @@ def eval_agent(
         base_url=base_url,
         cfg=cfg,
         progress=progress,
+        out=out,
     )
     s = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.summary.items()}
     s['model'] = Path(model_dir).name
