@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 from .core import atomic_dir, dumps, save_figure, weights_hash
 from .floor import combined, compare, ensure_merge, item_outcomes, said, INTERVALS
+from .stats import fmt_ci, wilson
 from .zoo import image_inputs, join_images, load_model, autocast_bf16, CHAT_TEMPLATE, file_lock, zoo_info
 from .tools import load_image, TOOL_NAMES
 from .rollout import RolloutConfig
@@ -19,7 +20,7 @@ from .textagent import quiet_trainer_args
 from .synth import build_synth, load_sft, synth_dir_for
 
 # %% auto #0
-__all__ = ['LORA_TARGETS', 'SETTINGS', 'GOG_ABLATION', 'GAZE_TOOLS', 'VDR_RIVALS', 'SFT_DEFAULTS', 'chat_inputs',
+__all__ = ['LORA_TARGETS', 'SETTINGS', 'GOG_ABLATION', 'GAZE_TOOLS', 'VDR_RIVALS', 'ACC_COL', 'SFT_DEFAULTS', 'chat_inputs',
            'assistant_labels', 'ToolMaskCollator', 'sft_model', 'sft_cli', 'eval_agent', 'without_gaze', 'vdr_claim',
            'gog_claim', 'sft_report', 'sft_dir_for', 'ensure_sft']
 
@@ -479,6 +480,14 @@ def _md_table(cols: list[str], rows: list[list]) -> str:
     return head + '\n' + '\n'.join('| ' + ' | '.join(map(str, r)) + ' |' for r in rows)
 
 
+ACC_COL = 'acc [95% CI] (n)'  # the reports' accuracy column
+
+
+def _wilson_of(summary: dict) -> tuple[float, float]:
+    "The Wilson 95% interval of an evaluation summary's accuracy over its n items."
+    return wilson(round(summary['accuracy'] * summary['n']), summary['n'])
+
+
 def sft_report(res: dict, report_dir, infos: dict) -> Path:
     "Write figures/sft_losses.png, figures/sft_ablation.png and sft.md from `res` (the caller writes metrics/sft.json)."
     import matplotlib
@@ -495,31 +504,35 @@ def sft_report(res: dict, report_dir, infos: dict) -> Path:
     )
     ab = res['vdr_ablation']
     names = list(ab)
+    accs = [ab[k]['accuracy'] for k in names]
+    cis = [_wilson_of(ab[k]) for k in names]
+    errs = [[a - lo for a, (lo, _) in zip(accs, cis)], [hi - a for a, (_, hi) in zip(accs, cis)]]
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.bar(names, [ab[k]['accuracy'] for k in names], color='C0')
+    ax.bar(names, accs, yerr=errs, capsize=3, color='C0')
     ax.set(ylabel='accuracy', title=f"VDR-like testmini, {res['agent']} by tool set (n={ab[names[0]]['n']})")
     save_figure(fig, rep / 'figures' / 'sft_ablation.png', dpi=110)
     f = lambda x: f'{x:.3f}' if isinstance(x, (int, float)) else str(x)
+    acc = lambda s: fmt_ci(s['accuracy'], *_wilson_of(s), n=s['n'])
     ends = lambda s: ', '.join(f'{k} {v}' for k, v in s.get('terminations', {}).items())
     stats = lambda s, keys: [f(s[k]) for k in keys]
     rows = _md_table(
-        ['model', 'set', 'acc', 'SR_img', 'SR_txt', 'calls/q', 'boxes/q', 'entity recall', 'answered', 'endings'],
+        ['model', 'set', ACC_COL, 'SR_img', 'SR_txt', 'calls/q', 'boxes/q', 'entity recall', 'answered', 'endings'],
         [
-            [m, b, *stats(s, ('accuracy', 'sr_img', 'sr_txt', 'calls', 'boxes')), f(s.get('entity_recall', 0))]
+            [m, b, acc(s), *stats(s, ('sr_img', 'sr_txt', 'calls', 'boxes')), f(s.get('entity_recall', 0))]
             + [f(s['answered']), ends(s)]
             for m, d in res['models'].items()
             for b, s in d.items()
         ],
     )
     abl = _md_table(
-        ['tools', 'acc', 'SR_img', 'SR_txt', 'calls/q', 'boxes/q'],
-        [[k, *stats(v, ('accuracy', 'sr_img', 'sr_txt', 'calls', 'boxes'))] for k, v in ab.items()],
+        ['tools', ACC_COL, 'SR_img', 'SR_txt', 'calls/q', 'boxes/q'],
+        [[k, acc(v), *stats(v, ('sr_img', 'sr_txt', 'calls', 'boxes'))] for k, v in ab.items()],
     )
     withheld = lambda s: ', '.join(t for t in TOOL_NAMES if t not in s.get('tools', TOOL_NAMES)) or 'none'
     gog = _md_table(
-        ['set', 'model', 'tools withheld', 'acc', 'SR_img', 'calls/q'],
+        ['set', 'model', 'tools withheld', ACC_COL, 'SR_img', 'calls/q'],
         [
-            [b, k, withheld(v), *stats(v, ('accuracy', 'sr_img', 'calls'))]
+            [b, k, withheld(v), acc(v), *stats(v, ('sr_img', 'calls'))]
             for b, d in res['gog_ablation'].items()
             for k, v in d.items()
         ],
