@@ -18,20 +18,22 @@ from .search import serve
 from .evaluate import rule_score, select_items, summarise
 from .bench import load_benchmark
 from .floor import compare, ensure_merge, item_outcomes, said, INTERVALS
+from .stats import fmt_ci, wilson
 from .textagent import quiet_trainer_args
 from .sft import ensure_sft
 from .zoo import image_inputs, join_images, load_model, autocast_bf16, PIXEL_KEYS
 
 # %% auto #0
 __all__ = ['REPORT_JUDGE_PROMPT', 'ADVANTAGES', 'LOSS_AGGS', 'CKPT', 'CURRICULA', 'INITS', 'MERGE_DEFAULTS', 'OUTCOME_KEYS',
-           'RuleJudge', 'ReportJudge', 'make_judge', 'RewardConfig', 'error_steps', 'format_ok', 'shaped_reward',
-           'score_episodes', 'GRPOEnv', 'trl_rows', 'trl_reward', 'group_advantages', 'is_anomalous', 'chat_renderer',
-           'loss_spans', 'message_images', 'encode_episode', 'collate', 'model_inputs', 'token_logprobs', 'policy_loss',
-           'RLConfig', 'sampling_policy', 'step_items', 'episode_stats', 'update', 'evaluate_policy', 'eval_outcomes',
-           'save_checkpoint', 'load_checkpoint', 'train', 'pass_rates', 'curriculum_buckets', 'resolve_init',
-           'eval_curve', 'steps_to_target', 'mean_curve', 'summarise_runs', 'run_costs', 'plot_runs', 'run_outcomes',
-           'verdict_ceiling', 'verdict_sft_rl', 'verdict_shorter', 'verdict_curriculum', 'grpo_verdicts', 'run_key',
-           'run_setting', 'curriculum_pool', 'grpo_markdown', 'patch_trl_pixel_values', 'trl_grpo_trainer']
+           'ENDS_HIGHER', 'RuleJudge', 'ReportJudge', 'make_judge', 'RewardConfig', 'error_steps', 'format_ok',
+           'shaped_reward', 'score_episodes', 'GRPOEnv', 'trl_rows', 'trl_reward', 'group_advantages', 'is_anomalous',
+           'chat_renderer', 'loss_spans', 'message_images', 'encode_episode', 'collate', 'model_inputs',
+           'token_logprobs', 'policy_loss', 'RLConfig', 'sampling_policy', 'step_items', 'episode_stats', 'update',
+           'evaluate_policy', 'eval_outcomes', 'save_checkpoint', 'load_checkpoint', 'train', 'pass_rates',
+           'curriculum_buckets', 'resolve_init', 'eval_curve', 'steps_to_target', 'mean_curve', 'summarise_runs',
+           'run_costs', 'plot_runs', 'run_outcomes', 'verdict_ceiling', 'verdict_sft_rl', 'verdict_shorter',
+           'verdict_curriculum', 'verdict_advantage', 'grpo_verdicts', 'run_key', 'run_setting', 'curriculum_pool',
+           'grpo_markdown', 'patch_trl_pixel_values', 'trl_grpo_trainer']
 
 # %% ../nbs/05_grpo.ipynb #ea4ce5a3
 REPORT_JUDGE_PROMPT = (
@@ -976,13 +978,31 @@ def verdict_curriculum(runs: dict, bench: str) -> dict:
     )
 
 
-def grpo_verdicts(warm: dict, curricula: dict | None, bench: str) -> dict:
-    "grpo.json's `verdicts` ({key: verdict, sentence, comparisons}) from the histories of the starts and curricula."
+ENDS_HIGHER = {'reproduced': 'RLOO ends higher', 'not reproduced': 'GRPO ends higher'}
+
+
+def verdict_advantage(runs: dict, bench: str) -> dict:
+    "RLOO against GRPO's normalised advantage: final held-out accuracy, paired by item (which ends higher, if either)."
+    if 'rloo' not in runs or 'grpo' not in runs:
+        return _not_tested('RLOO or GRPO was not run.')
+    c = _paired('rloo', run_outcomes(runs['rloo']), 'grpo', run_outcomes(runs['grpo']), 'correct', bench)
+    ends = ENDS_HIGHER.get(c['verdict'], 'neither ends higher (the interval of the difference includes 0)')
+    return dict(
+        verdict=c['verdict'],
+        comparisons=[c],
+        sentence=f'Final held-out accuracy after RL with each advantage: {said(c)}. **{ends}**.',
+    )
+
+
+def grpo_verdicts(warm: dict, curricula: dict | None, bench: str, advantages: dict | None = None) -> dict:
+    "grpo.json's `verdicts` ({key: verdict, sentence, comparisons}) from the runs of starts, curricula and advantages."
     out = dict(
         ceiling=verdict_ceiling(warm, bench), sft_rl=verdict_sft_rl(warm, bench), shorter=verdict_shorter(warm, bench)
     )
     if curricula:
         out['curriculum'] = verdict_curriculum(curricula, bench)
+    if advantages:
+        out['advantage'] = verdict_advantage(advantages, bench)
     return out
 
 # %% ../nbs/05_grpo.ipynb #62f2abb6
@@ -1071,6 +1091,11 @@ def _fmt(v, p=3):
     return '–' if v is None else (f'{v:.{p}f}' if isinstance(v, float) else str(v))
 
 
+def _fmt_acc(v: float | None, n: int) -> str:
+    "A held-out accuracy over `n` evaluations (items × seeds) with its Wilson 95% interval; '–' if not measured."
+    return '–' if v is None else fmt_ci(v, *wilson(round(v * n), n), n=n)
+
+
 def _budget_paragraph(bud: dict) -> str:
     "The report's opening paragraph: what the runs did (runs, steps, episodes, seconds) and where their numbers are."
     every = f"every {bud['eval_every']} steps" if bud['eval_every'] else 'at the start and the end'
@@ -1089,10 +1114,11 @@ def _budget_paragraph(bud: dict) -> str:
 
 def _warm_start_section(exp: dict) -> str:
     "The warm-start section: a row per starting model, OBM's verdict and VDR's two, the starts that were not run."
-    ws = exp['warm_start']
+    ws, eval_n = exp['warm_start'], exp['budget']['eval_n']
     last = lambda c: _fmt(c[-1][1] if c else None, 2)
+    acc = lambda s, k: _fmt_acc(s[k], eval_n * s['n_runs'])
     rows = '\n'.join(
-        f"| {i} | {s['n_runs']} | {_fmt(s['start'])} | {_fmt(s['final'])} | {_fmt(s['peak'])} | {s['peak_step']} | "
+        f"| {i} | {s['n_runs']} | {acc(s, 'start')} | {acc(s, 'final')} | {_fmt(s['peak'])} | {s['peak_step']} | "
         f"{_fmt(s.get('steps_to_target'))} | {s.get('steps_to_target_per_seed')} | {last(s['curves']['sr_img'])} | "
         f"{last(s['curves']['sr_txt'])} | {last(s['curves']['calls'])} | "
         f"{_fmt(sum(v for _, v in s['masked']) / max(1, len(s['masked'])), 2)} | {s['step_s']} |"
@@ -1115,18 +1141,14 @@ VDR's claims, from the SFT'd start: {v['sft_rl']['sentence']} {v['shorter']['sen
 ({INTERVALS}.)"""
 
 
-def _pair_table(d: dict, first: str, x: str, y: str) -> str:
-    "A two-row table of settings `x` and `y` of `d` (start, final, peak, peak step) and which ended better."
+def _pair_table(d: dict, first: str, x: str, y: str, eval_n: int) -> str:
+    "A two-row table of settings `x` and `y` of `d`: start and final accuracy with intervals, peak, peak step."
+    acc = lambda s, k: _fmt_acc(s[k], eval_n * s['n_runs'])
     rows = '\n'.join(
-        f"| {k} | {_fmt(s['start'])} | {_fmt(s['final'])} | {_fmt(s['peak'])} | {s['peak_step']} |"
+        f"| {k} | {acc(s, 'start')} | {acc(s, 'final')} | {_fmt(s['peak'])} | {s['peak_step']} |"
         for k, s in ((x, d[x]), (y, d[y]))
     )
-    key = lambda k: (d[k]['final'], d[k]['peak'])
-    better = x if key(x) > key(y) else y if key(y) > key(x) else 'neither'
-    return (
-        f"| {first} | start acc | final acc | peak acc | peak step |\n|---|---|---|---|---|\n{rows}\n\n"
-        f"Better final (then peak) held-out accuracy: **{better}**"
-    )
+    return f"| {first} | start acc | final acc | peak acc | peak step |\n|---|---|---|---|---|\n{rows}"
 
 
 def grpo_markdown(exp: dict) -> str:
@@ -1139,9 +1161,9 @@ def grpo_markdown(exp: dict) -> str:
         f"{_fmt(h['solved_share'], 2)} of the questions were solved at least once."
     )
     caveats = (
-        'Caveats: tiny models, a short budget and a small held-out slice make these curves noisy; '
-        'differences of one or two\n'
-        f"questions ({1 / max(1, bud['eval_n']):.3f} each) are within noise. "
+        f"Caveats: small models, a short budget and {bud['eval_n']} held-out questions make these curves noisy "
+        '(one question is\n'
+        f"{1 / max(1, bud['eval_n']):.3f}); the intervals say how much. "
         "Claims are stated as measured here, not as the papers' scale would show them."
     )
     return f"""# GRPO: warm starts, advantages and curricula
@@ -1152,13 +1174,17 @@ def grpo_markdown(exp: dict) -> str:
 
 ## RLOO against GRPO (from `{a['init']}`)
 
-{_pair_table(a, 'advantage', 'rloo', 'grpo')}.
+{_pair_table(a, 'advantage', 'rloo', 'grpo', bud['eval_n'])}
+
+{exp['verdicts'].get('advantage', {}).get('sentence', '')}
 
 ## Hard against easy curriculum (GoG, from `{c['init']}`)
 
 {rates}
 
-{_pair_table(c, 'bucket', 'hard', 'easy')} (GoG reports hard > easy).
+{_pair_table(c, 'bucket', 'hard', 'easy', bud['eval_n'])}
+
+GoG reports hard > easy.
 {exp['verdicts'].get('curriculum', {}).get('sentence', '')}
 
 {caveats}
