@@ -18,7 +18,7 @@ from .search import serve
 from .evaluate import rule_score, select_items, summarise
 from .bench import load_benchmark
 from .floor import compare, ensure_merge, item_outcomes, said, INTERVALS
-from .stats import fmt_ci, wilson
+from .stats import fmt_acc
 from .textagent import quiet_trainer_args
 from .sft import ensure_sft
 from .zoo import image_inputs, join_images, load_model, autocast_bf16, PIXEL_KEYS
@@ -1093,7 +1093,7 @@ def _fmt(v, p=3):
 
 def _fmt_acc(v: float | None, n: int) -> str:
     "A held-out accuracy over `n` evaluations (items × seeds) with its Wilson 95% interval; '–' if not measured."
-    return '–' if v is None else fmt_ci(v, *wilson(round(v * n), n), n=n)
+    return '–' if v is None else fmt_acc(v, n)
 
 
 def _budget_paragraph(bud: dict) -> str:

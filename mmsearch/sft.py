@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 from .core import atomic_dir, dumps, save_figure, weights_hash
 from .floor import combined, compare, ensure_merge, item_outcomes, said, INTERVALS
-from .stats import fmt_ci, wilson
+from .stats import fmt_acc, wilson
 from .zoo import image_inputs, join_images, load_model, autocast_bf16, CHAT_TEMPLATE, file_lock, zoo_info
 from .tools import load_image, TOOL_NAMES
 from .rollout import RolloutConfig
@@ -512,7 +512,7 @@ def sft_report(res: dict, report_dir, infos: dict) -> Path:
     ax.set(ylabel='accuracy', title=f"VDR-like testmini, {res['agent']} by tool set (n={ab[names[0]]['n']})")
     save_figure(fig, rep / 'figures' / 'sft_ablation.png', dpi=110)
     f = lambda x: f'{x:.3f}' if isinstance(x, (int, float)) else str(x)
-    acc = lambda s: fmt_ci(s['accuracy'], *_wilson_of(s), n=s['n'])
+    acc = lambda s: fmt_acc(s['accuracy'], s['n'])
     ends = lambda s: ', '.join(f'{k} {v}' for k, v in s.get('terminations', {}).items())
     stats = lambda s, keys: [f(s[k]) for k in keys]
     rows = _md_table(

@@ -9,7 +9,7 @@ from typing import Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['Z95', 'wilson', 'bootstrap_ci', 'paired_diff_ci', 'verdict', 'acc_ci', 'fmt_ci', 'with_intervals']
+__all__ = ['Z95', 'wilson', 'bootstrap_ci', 'paired_diff_ci', 'verdict', 'acc_ci', 'fmt_ci', 'fmt_acc', 'with_intervals']
 
 # %% ../nbs/00a_stats.ipynb #4863bf7b
 Z95 = 1.959963984540054  # the two-sided 95% quantile of the standard normal
@@ -81,6 +81,11 @@ def fmt_ci(x: float, lo: float, hi: float, n: int | None = None, signed: bool = 
     "'0.32 [0.24, 0.42] (n=100)': a value with its interval, for tables and prose; `signed` writes '+' on differences."
     f = '+.2f' if signed else '.2f'
     return f'{x:{f}} [{lo:{f}}, {hi:{f}}]' + (f' (n={n})' if n is not None else '')
+
+
+def fmt_acc(acc: float, n: int) -> str:
+    "'0.32 [0.24, 0.42] (n=100)': an accuracy over `n` items with its Wilson 95% interval."
+    return fmt_ci(acc, *wilson(round(acc * n), n), n=n)
 
 # %% ../nbs/00a_stats.ipynb #b65f8f04
 def with_intervals(record):
