@@ -23,7 +23,7 @@ from .tools import TOOL_NAMES
 from .viewer import trajectories_html
 from .world import world_manifest
 from .score import IMAGE_SEARCH_TOOLS, TEXT_SEARCH_TOOLS
-from .stats import acc_ci, fmt_ci, paired_diff_ci, verdict
+from .stats import acc_ci, fmt_acc, fmt_ci, paired_diff_ci, verdict
 from .zoo import file_lock, load_lm, load_vlm
 
 # %% auto #0
@@ -447,8 +447,7 @@ def said(c: dict) -> str:
         v = c[f'{s}_value']
         if c['key'] not in PROPORTIONS:
             return f'{c[s]} {v:.2f} (n={n})'
-        ci = acc_ci(round(v * n), n)
-        return f"{c[s]} {fmt_ci(v, ci['lo'], ci['hi'], n)}"
+        return f'{c[s]} {fmt_acc(v, n)}'
 
     return f"{side('a')} vs {side('b')}: {c['a']} − {c['b']} = {fmt_ci(c['diff'], c['lo'], c['hi'], signed=True)}"
 

@@ -1091,9 +1091,10 @@ def _fmt(v, p=3):
     return '–' if v is None else (f'{v:.{p}f}' if isinstance(v, float) else str(v))
 
 
-def _fmt_acc(v: float | None, n: int) -> str:
-    "A held-out accuracy over `n` evaluations (items × seeds) with its Wilson 95% interval; '–' if not measured."
-    return '–' if v is None else fmt_acc(v, n)
+def _start_final(s: dict, eval_n: int) -> str:
+    "A setting's start and final accuracy cells, over `eval_n` items × its runs, with Wilson 95% intervals ('–': none)."
+    acc = lambda v: '–' if v is None else fmt_acc(v, eval_n * s['n_runs'])
+    return f"{acc(s['start'])} | {acc(s['final'])}"
 
 
 def _budget_paragraph(bud: dict) -> str:
@@ -1116,9 +1117,8 @@ def _warm_start_section(exp: dict) -> str:
     "The warm-start section: a row per starting model, OBM's verdict and VDR's two, the starts that were not run."
     ws, eval_n = exp['warm_start'], exp['budget']['eval_n']
     last = lambda c: _fmt(c[-1][1] if c else None, 2)
-    acc = lambda s, k: _fmt_acc(s[k], eval_n * s['n_runs'])
     rows = '\n'.join(
-        f"| {i} | {s['n_runs']} | {acc(s, 'start')} | {acc(s, 'final')} | {_fmt(s['peak'])} | {s['peak_step']} | "
+        f"| {i} | {s['n_runs']} | {_start_final(s, eval_n)} | {_fmt(s['peak'])} | {s['peak_step']} | "
         f"{_fmt(s.get('steps_to_target'))} | {s.get('steps_to_target_per_seed')} | {last(s['curves']['sr_img'])} | "
         f"{last(s['curves']['sr_txt'])} | {last(s['curves']['calls'])} | "
         f"{_fmt(sum(v for _, v in s['masked']) / max(1, len(s['masked'])), 2)} | {s['step_s']} |"
@@ -1143,10 +1143,8 @@ VDR's claims, from the SFT'd start: {v['sft_rl']['sentence']} {v['shorter']['sen
 
 def _pair_table(d: dict, first: str, x: str, y: str, eval_n: int) -> str:
     "A two-row table of settings `x` and `y` of `d`: start and final accuracy with intervals, peak, peak step."
-    acc = lambda s, k: _fmt_acc(s[k], eval_n * s['n_runs'])
     rows = '\n'.join(
-        f"| {k} | {acc(s, 'start')} | {acc(s, 'final')} | {_fmt(s['peak'])} | {s['peak_step']} |"
-        for k, s in ((x, d[x]), (y, d[y]))
+        f"| {k} | {_start_final(s, eval_n)} | {_fmt(s['peak'])} | {s['peak_step']} |" for k, s in ((x, d[x]), (y, d[y]))
     )
     return f"| {first} | start acc | final acc | peak acc | peak step |\n|---|---|---|---|---|\n{rows}"
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Sequence
 from .core import atomic_dir, dumps, save_figure, weights_hash
 from .floor import combined, compare, ensure_merge, item_outcomes, said, INTERVALS
-from .stats import fmt_acc, wilson
+from .stats import acc_ci, fmt_acc
 from .zoo import image_inputs, join_images, load_model, autocast_bf16, CHAT_TEMPLATE, file_lock, zoo_info
 from .tools import load_image, TOOL_NAMES
 from .rollout import RolloutConfig
@@ -20,7 +20,7 @@ from .textagent import quiet_trainer_args
 from .synth import build_synth, load_sft, synth_dir_for
 
 # %% auto #0
-__all__ = ['LORA_TARGETS', 'SETTINGS', 'GOG_ABLATION', 'GAZE_TOOLS', 'VDR_RIVALS', 'ACC_COL', 'SFT_DEFAULTS', 'chat_inputs',
+__all__ = ['LORA_TARGETS', 'SETTINGS', 'GOG_ABLATION', 'GAZE_TOOLS', 'VDR_RIVALS', 'SFT_DEFAULTS', 'chat_inputs',
            'assistant_labels', 'ToolMaskCollator', 'sft_model', 'sft_cli', 'eval_agent', 'without_gaze', 'vdr_claim',
            'gog_claim', 'sft_report', 'sft_dir_for', 'ensure_sft']
 
@@ -480,14 +480,6 @@ def _md_table(cols: list[str], rows: list[list]) -> str:
     return head + '\n' + '\n'.join('| ' + ' | '.join(map(str, r)) + ' |' for r in rows)
 
 
-ACC_COL = 'acc [95% CI] (n)'  # the reports' accuracy column
-
-
-def _wilson_of(summary: dict) -> tuple[float, float]:
-    "The Wilson 95% interval of an evaluation summary's accuracy over its n items."
-    return wilson(round(summary['accuracy'] * summary['n']), summary['n'])
-
-
 def sft_report(res: dict, report_dir, infos: dict) -> Path:
     "Write figures/sft_losses.png, figures/sft_ablation.png and sft.md from `res` (the caller writes metrics/sft.json)."
     import matplotlib
@@ -504,19 +496,19 @@ def sft_report(res: dict, report_dir, infos: dict) -> Path:
     )
     ab = res['vdr_ablation']
     names = list(ab)
-    accs = [ab[k]['accuracy'] for k in names]
-    cis = [_wilson_of(ab[k]) for k in names]
-    errs = [[a - lo for a, (lo, _) in zip(accs, cis)], [hi - a for a, (_, hi) in zip(accs, cis)]]
+    cis = [acc_ci(round(ab[k]['accuracy'] * ab[k]['n']), ab[k]['n']) for k in names]
+    errs = [[c['acc'] - c['lo'] for c in cis], [c['hi'] - c['acc'] for c in cis]]
     fig, ax = plt.subplots(figsize=(6, 3))
-    ax.bar(names, accs, yerr=errs, capsize=3, color='C0')
+    ax.bar(names, [c['acc'] for c in cis], yerr=errs, capsize=3, color='C0')
     ax.set(ylabel='accuracy', title=f"VDR-like testmini, {res['agent']} by tool set (n={ab[names[0]]['n']})")
     save_figure(fig, rep / 'figures' / 'sft_ablation.png', dpi=110)
     f = lambda x: f'{x:.3f}' if isinstance(x, (int, float)) else str(x)
     acc = lambda s: fmt_acc(s['accuracy'], s['n'])
+    acc_col = 'acc [95% CI] (n)'
     ends = lambda s: ', '.join(f'{k} {v}' for k, v in s.get('terminations', {}).items())
     stats = lambda s, keys: [f(s[k]) for k in keys]
     rows = _md_table(
-        ['model', 'set', ACC_COL, 'SR_img', 'SR_txt', 'calls/q', 'boxes/q', 'entity recall', 'answered', 'endings'],
+        ['model', 'set', acc_col, 'SR_img', 'SR_txt', 'calls/q', 'boxes/q', 'entity recall', 'answered', 'endings'],
         [
             [m, b, acc(s), *stats(s, ('sr_img', 'sr_txt', 'calls', 'boxes')), f(s.get('entity_recall', 0))]
             + [f(s['answered']), ends(s)]
@@ -525,12 +517,12 @@ def sft_report(res: dict, report_dir, infos: dict) -> Path:
         ],
     )
     abl = _md_table(
-        ['tools', ACC_COL, 'SR_img', 'SR_txt', 'calls/q', 'boxes/q'],
+        ['tools', acc_col, 'SR_img', 'SR_txt', 'calls/q', 'boxes/q'],
         [[k, acc(v), *stats(v, ('sr_img', 'sr_txt', 'calls', 'boxes'))] for k, v in ab.items()],
     )
     withheld = lambda s: ', '.join(t for t in TOOL_NAMES if t not in s.get('tools', TOOL_NAMES)) or 'none'
     gog = _md_table(
-        ['set', 'model', 'tools withheld', ACC_COL, 'SR_img', 'calls/q'],
+        ['set', 'model', 'tools withheld', acc_col, 'SR_img', 'calls/q'],
         [
             [b, k, withheld(v), acc(v), *stats(v, ('sr_img', 'calls'))]
             for b, d in res['gog_ablation'].items()

@@ -85,7 +85,8 @@ def fmt_ci(x: float, lo: float, hi: float, n: int | None = None, signed: bool = 
 
 def fmt_acc(acc: float, n: int) -> str:
     "'0.32 [0.24, 0.42] (n=100)': an accuracy over `n` items with its Wilson 95% interval."
-    return fmt_ci(acc, *wilson(round(acc * n), n), n=n)
+    ci = acc_ci(round(acc * n), n)
+    return fmt_ci(acc, ci['lo'], ci['hi'], n)
 
 # %% ../nbs/00a_stats.ipynb #b65f8f04
 def with_intervals(record):
